@@ -1,0 +1,14 @@
+"""sk_icnet: a scikit-learn estimator for ICNet, the auditory-midbrain encoding model.
+
+ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps raw
+sound waveforms to spike counts of inferior-colliculus neurons.
+"""
+
+from . import datasets, metrics
+from .estimator import ICNetRegressor
+from .losses import PoissonLoss
+from .model import ICNet
+
+__version__ = "0.1.0"
+
+__all__ = ["ICNet", "ICNetRegressor", "PoissonLoss", "datasets", "metrics", "__version__"]

@@ -1,0 +1,320 @@
+"""Neuroscience metrics for predicted spike counts, and scikit-learn scorers.
+
+All functions take ``y_true`` and ``y_pred`` in the estimators' layout:
+``(n_trials,)`` or ``(n_trials, n_bins)`` for one neuron, or
+``(n_trials, n_neurons, n_bins)``. Each metric is computed **per neuron** over
+all of that neuron's observed bins (every trial and bin pooled); NaN in
+``y_true`` marks a missing bin, which is left out. ``multioutput`` chooses
+between the per-neuron values (``"raw_values"``) and their mean over neurons
+(``"uniform_average"``, ignoring neurons whose value is undefined).
+
+Definitions
+-----------
+Poisson deviance (per observed bin)
+    ``2 * mean( y * log(y / mu) - (y - mu) )`` with ``0 * log 0 = 0``;
+    predictions are floored at ``eps`` (``1e-8``), so a model that predicts a
+    zero rate where spikes occur is penalised heavily, as the likelihood says.
+D² (fraction of Poisson deviance explained)
+    ``1 - D(y, mu) / D(y, ybar)`` where ``ybar`` is the neuron's mean observed
+    count: 1 is perfect, 0 is no better than a constant rate, negative is
+    worse. Undefined (NaN) for a neuron that never fires in the scored data.
+Pearson correlation (CC)
+    Correlation between observed and predicted counts over observed bins;
+    undefined (NaN) when either is constant.
+CCnorm (Schoppe et al. 2016)
+    ``cov(mu, PSTH) / sqrt(var(mu) * SP)`` where the PSTH is the mean over
+    repeats and SP the signal power of Sahani & Linden (2003),
+    ``SP = (var(sum over repeats) - sum over repeats of var(repeat)) / (R (R - 1))``.
+    Needs responses to repeated stimuli; see :func:`ccnorm`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import make_scorer
+
+from ._validation import _as_numeric_array, check_responses
+
+__all__ = [
+    "poisson_deviance",
+    "d2_poisson_score",
+    "pearson_r",
+    "signal_power",
+    "ccnorm",
+    "d2_poisson_scorer",
+    "pearson_scorer",
+    "neg_poisson_deviance_scorer",
+    "SCORERS",
+    "get_scorer",
+]
+
+_EPS = 1e-8
+
+
+def _neuron_matrix(y3):
+    """(n_trials, n_neurons, n_bins) -> (n_neurons, n_trials * n_bins)."""
+    return np.ascontiguousarray(np.moveaxis(y3, 1, 0).reshape(y3.shape[1], -1), dtype=np.float64)
+
+
+def _check_pair(y_true, y_pred, sample_weight=None):
+    """Validate a (y_true, y_pred) pair; return per-neuron matrices and weights."""
+    yt, ndim = check_responses(y_true, name="y_true")
+    yp = _as_numeric_array(y_pred, "y_pred")
+    if yp.shape != np.shape(y_true):
+        raise ValueError(
+            f"y_pred must have the same shape as y_true; received {yp.shape} and "
+            f"{np.shape(y_true)}."
+        )
+    if not np.isfinite(yp).all():
+        raise ValueError("y_pred contains NaN or inf; predictions must be finite.")
+    yp = yp.reshape(yt.shape)
+    Y, P = _neuron_matrix(yt), _neuron_matrix(yp)
+    W = np.isfinite(Y).astype(np.float64)
+    if sample_weight is not None:
+        sw = _as_numeric_array(sample_weight, "sample_weight").astype(np.float64)
+        if sw.shape != (yt.shape[0],):
+            raise ValueError(
+                f"sample_weight must have shape (n_trials,) = ({yt.shape[0]},); "
+                f"received {sw.shape}.")
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative.")
+        W = W * np.repeat(sw, yt.shape[2])[None, :]
+    Y = np.where(np.isfinite(Y), Y, 0.0)
+    return Y, P, W
+
+
+def _average(values, multioutput):
+    if multioutput == "raw_values":
+        return values
+    if multioutput != "uniform_average":
+        raise ValueError("multioutput must be 'raw_values' or 'uniform_average'; "
+                         f"received {multioutput!r}.")
+    finite = np.isfinite(values)
+    return float(values[finite].mean()) if finite.any() else float("nan")
+
+
+def _deviance_terms(Y, P):
+    P = np.maximum(P, _EPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
+    return 2.0 * (ylogy - (Y - P))
+
+
+def poisson_deviance(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
+    """Mean Poisson deviance per observed bin, per neuron (lower is better).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_trials,), (n_trials, n_bins) or (n_trials, n_neurons, n_bins)
+        Observed counts, NaN for missing bins.
+    y_pred : array-like of the same shape
+        Predicted rates (floored at 1e-8).
+    sample_weight : array-like of shape (n_trials,), optional
+        Weight of each trial.
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+
+    Returns
+    -------
+    float or ndarray of shape (n_neurons,)
+    """
+    Y, P, W = _check_pair(y_true, y_pred, sample_weight)
+    wsum = W.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = (W * _deviance_terms(Y, P)).sum(axis=1) / wsum
+    dev[wsum == 0] = np.nan
+    return _average(dev, multioutput)
+
+
+def d2_poisson_score(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
+    """Fraction of Poisson deviance explained, D², per neuron (higher is better).
+
+    ``D² = 1 - D(y, y_pred) / D(y, mean(y))`` over each neuron's observed bins;
+    NaN for a neuron with no observed spikes (its null deviance is zero).
+    ``"uniform_average"`` averages over neurons where D² is defined.
+
+    Parameters
+    ----------
+    y_true, y_pred, sample_weight, multioutput
+        As in :func:`poisson_deviance`.
+
+    Returns
+    -------
+    float or ndarray of shape (n_neurons,)
+    """
+    Y, P, W = _check_pair(y_true, y_pred, sample_weight)
+    wsum = W.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ybar = (W * Y).sum(axis=1, keepdims=True) / wsum
+        dev_model = (W * _deviance_terms(Y, P)).sum(axis=1)
+        dev_null = (W * _deviance_terms(Y, np.broadcast_to(ybar, Y.shape))).sum(axis=1)
+        d2 = 1.0 - dev_model / dev_null
+    d2[~((dev_null > 0) & (ybar[:, 0] > 0))] = np.nan
+    return _average(d2, multioutput)
+
+
+def pearson_r(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
+    """Pearson correlation between observed and predicted counts, per neuron.
+
+    Parameters
+    ----------
+    y_true, y_pred, sample_weight, multioutput
+        As in :func:`poisson_deviance`; ``y_pred`` may be negative here.
+
+    Returns
+    -------
+    float or ndarray of shape (n_neurons,)
+        NaN for a neuron whose observed or predicted counts are constant.
+    """
+    Y, P, W = _check_pair(y_true, y_pred, sample_weight)
+    return _average(_weighted_corr(Y, P, W), multioutput)
+
+
+def _weighted_corr(Y, P, W):
+    wsum = W.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        my = (W * Y).sum(axis=1, keepdims=True) / wsum
+        mp = (W * P).sum(axis=1, keepdims=True) / wsum
+        dy, dp = Y - my, P - mp
+        cov = (W * dy * dp).sum(axis=1)
+        vy = (W * dy * dy).sum(axis=1)
+        vp = (W * dp * dp).sum(axis=1)
+        r = cov / np.sqrt(vy * vp)
+    tiny = 1e-12 * np.maximum(1.0, np.abs(my[:, 0]) + np.abs(mp[:, 0])) ** 2
+    r[~((vy > tiny) & (vp > tiny))] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def _check_repeats(y_repeats, name="y_repeats"):
+    arr = _as_numeric_array(y_repeats, name)
+    if arr.ndim == 3:  # (n_stimuli, n_repeats, n_bins): one neuron
+        arr = arr[:, :, None, :]
+    if arr.ndim != 4:
+        raise ValueError(
+            f"{name} must be (n_stimuli, n_repeats, n_neurons, n_bins) or, for one neuron, "
+            f"(n_stimuli, n_repeats, n_bins); received shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; received shape {arr.shape}.")
+    arr = arr.astype(np.float64)
+    if np.isinf(arr).any():
+        raise ValueError(f"{name} contains inf; use NaN for missing bins.")
+    if (arr < 0).any():
+        raise ValueError(f"{name} must be non-negative counts; received a minimum of "
+                         f"{float(np.nanmin(arr))!r}.")
+    return arr
+
+
+def signal_power(y_repeats):
+    """Signal power of each neuron (Sahani & Linden 2003).
+
+    Parameters
+    ----------
+    y_repeats : array-like of shape (n_stimuli, n_repeats, n_neurons, n_bins)
+        Responses to repeated presentations; ``(n_stimuli, n_repeats, n_bins)`` for
+        one neuron. NaN marks a missing bin: a bin enters only where every repeat
+        is observed.
+
+    Returns
+    -------
+    sp : ndarray of shape (n_neurons,)
+        ``(var(sum_r y_r) - sum_r var(y_r)) / (R (R - 1))``, variances over the
+        pooled stimuli and bins. NaN with fewer than two repeats. It can be
+        negative for very noisy neurons (an estimate of a non-negative quantity).
+    """
+    arr = _check_repeats(y_repeats)
+    sp, _ = _signal_power(arr)
+    return sp
+
+
+def _signal_power(arr):
+    n_stim, n_rep, n_neurons, n_bins = arr.shape
+    # (n_neurons, n_repeats, n_stim * n_bins)
+    R = np.moveaxis(arr, 2, 0).transpose(0, 2, 1, 3).reshape(n_neurons, n_rep, -1)
+    valid = np.isfinite(R).all(axis=1)  # (n_neurons, n_points)
+    sp = np.full(n_neurons, np.nan)
+    if n_rep < 2:
+        return sp, (R, valid)
+    for i in range(n_neurons):  # loop over neurons for the ragged masks
+        r = R[i][:, valid[i]]
+        if r.shape[1] < 2:
+            continue
+        total_var = np.var(r.sum(axis=0))
+        sum_var = np.var(r, axis=1).sum()
+        sp[i] = (total_var - sum_var) / (n_rep * (n_rep - 1))
+    return sp, (R, valid)
+
+
+def ccnorm(y_repeats, y_pred, *, multioutput="uniform_average"):
+    """Noise-ceiling-normalised correlation CCnorm (Schoppe et al. 2016).
+
+    ``CCnorm = cov(y_pred, PSTH) / sqrt(var(y_pred) * SP)`` where the PSTH is the
+    mean response over repeats and SP the signal power (:func:`signal_power`).
+    A model that predicts the true underlying rate scores 1 in expectation,
+    however noisy the neuron.
+
+    Parameters
+    ----------
+    y_repeats : array-like of shape (n_stimuli, n_repeats, n_neurons, n_bins)
+        Responses to repeated stimuli (``(n_stimuli, n_repeats, n_bins)`` for one
+        neuron); NaN marks missing bins.
+    y_pred : array-like of shape (n_stimuli, n_neurons, n_bins)
+        Predictions for each stimulus (``(n_stimuli, n_bins)`` for one neuron),
+        e.g. ``estimator.predict(X_stimuli)``.
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+
+    Returns
+    -------
+    float or ndarray of shape (n_neurons,)
+        NaN for a neuron with fewer than two repeats, non-positive signal power,
+        no observed bins or a constant prediction.
+    """
+    arr = _check_repeats(y_repeats)
+    n_stim, n_rep, n_neurons, n_bins = arr.shape
+    pred = _as_numeric_array(y_pred, "y_pred").astype(np.float64)
+    expected = (n_stim, n_neurons, n_bins)
+    if pred.shape != expected and not (n_neurons == 1 and pred.shape == (n_stim, n_bins)):
+        raise ValueError(f"y_pred must have shape (n_stimuli, n_neurons, n_bins) = {expected} "
+                         f"to match y_repeats; received {pred.shape}.")
+    if not np.isfinite(pred).all():
+        raise ValueError("y_pred contains NaN or inf; predictions must be finite.")
+    pred = pred.reshape(expected)
+    sp, (R, valid) = _signal_power(arr)
+    P = np.moveaxis(pred, 1, 0).reshape(n_neurons, -1)
+    out = np.full(n_neurons, np.nan)
+    for i in range(n_neurons):
+        if not (sp[i] > 0):
+            continue
+        psth = R[i][:, valid[i]].mean(axis=0)
+        p = P[i][valid[i]]
+        var_p = np.var(p)
+        if var_p <= 1e-12 * max(1.0, np.mean(p) ** 2):
+            continue
+        cov = np.mean((p - p.mean()) * (psth - psth.mean()))
+        out[i] = cov / np.sqrt(var_p * sp[i])
+    return _average(out, multioutput)
+
+
+d2_poisson_scorer = make_scorer(d2_poisson_score)
+pearson_scorer = make_scorer(pearson_r)
+neg_poisson_deviance_scorer = make_scorer(poisson_deviance, greater_is_better=False)
+
+#: Scorers by name, for ``GridSearchCV(scoring=SCORERS)`` or a subset of it.
+SCORERS = {
+    "d2_poisson": d2_poisson_scorer,
+    "pearson_r": pearson_scorer,
+    "neg_poisson_deviance": neg_poisson_deviance_scorer,
+}
+
+
+def get_scorer(name):
+    """Return the scorer called ``name`` (one of :data:`SCORERS`), or scikit-learn's."""
+    if callable(name):
+        return name
+    if name in SCORERS:
+        return SCORERS[name]
+    from sklearn.metrics import get_scorer as sk_get_scorer
+
+    try:
+        return sk_get_scorer(name)
+    except ValueError:
+        raise ValueError(f"scoring must be one of {sorted(SCORERS)} or a scikit-learn scorer "
+                         f"name; received {name!r}.") from None

@@ -1,0 +1,303 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
+
+from sk_icnet import ICNet, ICNetRegressor, PoissonLoss
+from sk_icnet.metrics import SCORERS, d2_poisson_score, pearson_scorer
+
+from .conftest import tiny_estimator
+
+
+def test_default_is_the_paper_configuration():
+    est = ICNetRegressor()
+    params = est.get_params()
+    assert params["module"] is ICNet
+    assert params["audio_fs"] == 24414.0625 and params["dt_ms"] == 1.31072
+    assert params["criterion"] is PoissonLoss
+    assert params["optimizer"] is torch.optim.Adam and params["lr"] == 1e-4
+    # a zero-epoch fit builds the module; the neuron count comes from y
+    X = np.zeros((2, 32 * 4), dtype=np.float32)
+    y = np.zeros((2, 3, 4))
+    est.set_params(max_epochs=0, verbose=0, train_split=None).fit(X, y)
+    n = sum(p.numel() for p in est.module_.parameters())
+    assert n == 5_113_312 + 65 * 3
+    assert est.n_neurons_ == 3 and est.samples_per_bin_ == 32
+
+
+def test_learns_held_out_responses(tiny_data):
+    X, y = tiny_data.X, tiny_data.y
+    est = tiny_estimator(max_epochs=30, train_split=None).fit(X[:72], y[:72])
+    held_out = est.score(X[72:], y[72:])
+    # constant prediction scores 0; the ground-truth rates score about 0.5 here
+    oracle = d2_poisson_score(y[72:], tiny_data.rates[72:])
+    assert held_out > 0.15, held_out
+    assert held_out > 0.3 * oracle
+    assert pearson_scorer(est, X[72:], y[72:]) > 0.3
+
+
+@pytest.mark.parametrize("layout", ["1d", "2d", "3d", "3d-channel-X"])
+def test_predict_returns_the_layout_of_y(small_xy, layout):
+    X, y = small_xy
+    if layout == "1d":  # one bin per trial
+        X, y = X[:, :32], y[:, 0, 0]
+    elif layout == "2d":
+        y = y[:, 0]
+    elif layout == "3d-channel-X":
+        X = X[:, None, :]
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    pred = est.predict(X)
+    assert pred.shape == y.shape and pred.dtype == np.float64
+    assert np.all(pred >= 0)
+    assert np.isfinite(est.score(X, y))
+
+
+def test_predict_accepts_other_whole_bin_lengths(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    assert est.predict(X[:, :320]).shape == (24, 3, 10)
+    with pytest.raises(ValueError, match="X has 100 features.*whole multiple of 32"):
+        est.predict(X[:, :100])
+
+
+def test_input_dtypes_are_cast(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1)
+    est.fit(X.astype(np.float64), y.astype(np.int64))
+    p64 = est.predict(X.astype(np.float64))
+    np.testing.assert_allclose(p64, est.predict(X), rtol=1e-6)
+    # lists and torch tensors are single inputs, not several
+    est.predict(X[:2].tolist())
+    est.predict(torch.from_numpy(X[:2]))
+
+
+def test_nan_targets_are_masked(small_xy):
+    X, y = small_xy
+    y_nan = y.copy()
+    y_nan[:, 1, 40:90] = np.nan
+    y_nan[3] = np.nan
+    est = tiny_estimator(max_epochs=2).fit(X, y_nan)
+    assert all(torch.isfinite(p).all() for p in est.module_.parameters())
+    assert np.isfinite(est.history[:, "train_loss"]).all()
+    pred = est.predict(X)
+    assert np.isfinite(pred).all()
+    # NaN bins are left out of the score
+    keep = ~np.isnan(y_nan[:, 1])
+    score_n1 = d2_poisson_score(y_nan[:, 1][keep], pred[:, 1][keep])
+    raw = d2_poisson_score(y_nan, pred, multioutput="raw_values")
+    assert raw[1] == pytest.approx(score_n1)
+    assert est.score(X, y_nan) == pytest.approx(np.nanmean(raw))
+
+
+def bad_inputs():
+    X = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
+    y = np.ones((4, 2, 2))
+    nan_X = X.copy()
+    nan_X[0, 3] = np.nan
+    inf_y = y.copy()
+    inf_y[0, 0, 0] = np.inf
+    return [
+        (X[0], y, ValueError, r"X must be 2-D .*received an array with 1 dimension"),
+        (X[:, None, None, :], y, ValueError, r"X must be 2-D"),
+        (np.stack([X, X], 1), y, ValueError, r"X with 3 dimensions must have shape \(n_trials, 1"),
+        (X, y[:3], ValueError, r"X and y must have the same number of trials.*4 and 3"),
+        (X[:, :60], y, ValueError, r"X has 60 features.*32"),
+        (X, np.ones((4, 2, 3)), ValueError, r"y has 3 bins per trial|n_samples must equal n_bins"),
+        (nan_X, y, ValueError, r"X contains NaN or inf"),
+        (X.astype(np.float64) * 1e300, y, ValueError, r"X contains values too large for float32"),
+        (X, -y, ValueError, r"y must be non-negative.*-1.0"),
+        (X, inf_y, ValueError, r"y contains inf"),
+        (X, np.full_like(y, np.nan), ValueError, r"y contains only NaN"),
+        (X[:0], y[:0], ValueError, r"X is empty"),
+        (X[:, :0], y, ValueError, r"X is empty"),
+        (X, np.ones((4, 0, 2)), ValueError, r"y is empty"),
+        (X.astype(object), y, TypeError, r"X must contain real numbers.*object"),
+        (X.astype(np.complex64), y, ValueError, r"Complex data not supported: X"),
+        (X, y.astype(np.complex128), ValueError, r"Complex data not supported: y"),
+        (X > 0, y, TypeError, r"X must contain real numbers.*bool"),
+        (X, None, ValueError, r"requires y to be passed"),
+        ("abc", y, TypeError, r"X must be an array of real numbers"),
+        ([[1.0, 2.0], [3.0]], y, ValueError, r"X must be a rectangular array"),
+        (X, np.ones((4, 2, 2, 1)), ValueError, r"y must be 1-D .*2-D .*3-D"),
+    ]
+
+
+@pytest.mark.parametrize("X, y, exc, match", bad_inputs())
+def test_bad_input_names_the_argument(X, y, exc, match):
+    with pytest.raises(exc, match=match):
+        tiny_estimator(max_epochs=1).fit(X, y)
+
+
+def test_bad_parameters_are_reported_at_fit(small_xy):
+    X, y = small_xy
+    with pytest.raises(ValueError, match="whole number of audio samples.*dt_ms=1.01"):
+        tiny_estimator(dt_ms=1.01).fit(X, y)
+    with pytest.raises(ValueError, match="audio_fs must be a finite number > 0"):
+        tiny_estimator(audio_fs=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match=r"not as module__audio_fs"):
+        tiny_estimator(module__audio_fs=16000.0).fit(X, y)
+    with pytest.raises(ValueError, match="module__out_neurons=5 disagrees with y"):
+        tiny_estimator(module__out_neurons=5).fit(X, y)
+    with pytest.raises(ValueError, match="encoder_strides.*multiply"):
+        tiny_estimator(module__encoder_strides=[2, 2, 2]).fit(X, y)
+
+
+def test_score_and_predict_check_inputs(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="y must have the shape of the predictions"):
+        est.score(X, y[:, :2])
+    with pytest.raises(ValueError, match="same number of trials"):
+        est.score(X, y[:5])
+    with pytest.raises(ValueError, match="X contains NaN"):
+        est.predict(np.full_like(X, np.nan))
+    with pytest.raises(ValueError, match="y has 2 neuron"):
+        est.partial_fit(X, y[:, :2])
+
+
+def test_unfitted_predict_raises():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        tiny_estimator().predict(np.zeros((1, 32)))
+
+
+def test_dt_ms_none_infers_bins_from_shapes(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(dt_ms=None, max_epochs=1).fit(X, y)
+    assert est.samples_per_bin_ == 32
+    assert est.module_.dt_ms == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="n_samples / n_bins"):
+        tiny_estimator(dt_ms=None).fit(X[:, :4000 - 1], y)
+
+
+def test_random_state_makes_fits_reproducible(small_xy):
+    X, y = small_xy
+    p1 = tiny_estimator(random_state=7).fit(X, y).predict(X)
+    p2 = tiny_estimator(random_state=7).fit(X, y).predict(X)
+    p3 = tiny_estimator(random_state=8).fit(X, y).predict(X)
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.allclose(p1, p3)
+    # the global torch RNG is left alone
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    tiny_estimator(random_state=7).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_training_trials_are_shuffled(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    ds = est.get_dataset(X[:, None, :], y)
+    loader = est.get_iterator(ds, training=True)
+    assert isinstance(loader.sampler, torch.utils.data.RandomSampler)
+    est = tiny_estimator(max_epochs=1, iterator_train__shuffle=False).fit(X, y)
+    assert not isinstance(est.get_iterator(ds, training=True).sampler,
+                          torch.utils.data.RandomSampler)
+    # validation / prediction order is kept
+    assert not isinstance(est.get_iterator(ds, training=False).sampler,
+                          torch.utils.data.RandomSampler)
+
+
+def test_grid_search_over_module_parameters(small_xy):
+    X, y = small_xy
+    grid = {"lr": [3e-3, 1e-3], "module__encoder_channels": [4, 8]}
+    search = GridSearchCV(tiny_estimator(max_epochs=1), grid, cv=2).fit(X, y)
+    assert search.best_estimator_.module_.encoder[0].conv.out_channels in (4, 8)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_grid_search_parallel_is_reproducible(small_xy):
+    X, y = small_xy
+    grid = {"lr": [3e-3, 1e-3]}
+    serial = GridSearchCV(tiny_estimator(max_epochs=1), grid, cv=2, n_jobs=1).fit(X, y)
+    parallel = GridSearchCV(tiny_estimator(max_epochs=1), grid, cv=2, n_jobs=2).fit(X, y)
+    np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
+                               serial.cv_results_["mean_test_score"], rtol=1e-6)
+
+
+def test_cross_val_score_with_3d_y_and_scorers(small_xy):
+    X, y = small_xy
+    scores = cross_val_score(tiny_estimator(max_epochs=1, device="cpu"), X, y, cv=3)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    r = cross_val_score(tiny_estimator(max_epochs=1), X, y, cv=2, scoring=pearson_scorer)
+    assert np.all((-1 <= r) & (r <= 1))
+    res = cross_validate(tiny_estimator(max_epochs=1), X, y, cv=2, scoring=SCORERS)
+    np.testing.assert_allclose(res["test_pearson_r"], r)
+    assert np.all(res["test_neg_poisson_deviance"] < 0)
+
+
+def test_clone_get_set_params():
+    est = tiny_estimator(lr=0.01, module__encoder_channels=12)
+    params = est.get_params()
+    assert params["module__encoder_channels"] == 12 and "_params_to_validate" not in params
+    twin = clone(est)
+    assert twin.get_params()["module__encoder_channels"] == 12
+    twin.set_params(module__encoder_channels=5, audio_fs=16000.0)
+    assert twin.module__encoder_channels == 5 and twin.audio_fs == 16000.0
+    assert est.module__encoder_channels == 12
+
+
+def test_module_parameters_reach_the_module(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0, module__encoder_channels=5).fit(X, y)
+    assert est.module_.encoder[0].conv.out_channels == 5
+
+
+def test_pickle_and_save_load_params_round_trip(small_xy, tmp_path):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    expected = est.predict(X)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict(X), expected)
+    est.save_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    fresh = tiny_estimator(max_epochs=0).fit(X, y)
+    fresh.load_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    np.testing.assert_array_equal(fresh.predict(X), expected)
+    assert len(fresh.history) == 1
+
+
+def test_warm_start_and_partial_fit_continue_training(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1, warm_start=True).fit(X, y)
+    first = [p.detach().clone() for p in est.module_.parameters()]
+    est.fit(X, y)
+    assert len(est.history) == 2
+    assert any(not torch.equal(a, b) for a, b in zip(first, est.module_.parameters()))
+    est.partial_fit(X, y)
+    assert len(est.history) == 3
+
+
+def test_progress_is_printed(small_xy, capsys):
+    X, y = small_xy
+    tiny_estimator(max_epochs=2, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "epoch" in out and "train_loss" in out and "valid_loss" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1", "2"))]) == 2
+
+
+def test_predict_proba_is_not_offered(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0).fit(X, y)
+    assert not hasattr(est, "predict_proba")
+
+
+def test_device_placement(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1, device="cpu").fit(X, y)
+    assert all(p.device.type == "cpu" for p in est.module_.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_placement_and_cpu_reload(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1, device="cuda").fit(X, y)
+    assert all(p.device.type == "cuda" for p in est.module_.parameters())
+    pred = est.predict(X)
+    est.set_params(device="cpu")
+    est.module_.to("cpu")
+    np.testing.assert_allclose(est.predict(X), pred, rtol=1e-4, atol=1e-6)

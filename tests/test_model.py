@@ -1,0 +1,161 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sk_icnet.model import ICNet, SincFilterbank, factor_strides, symlog
+
+PAPER_FS = 24414.0625
+PAPER_DT = 1.31072
+
+TINY = dict(audio_fs=8000.0, dt_ms=4.0, n_filters=4, sincnet_kernel_size=16,
+            encoder_channels=6, encoder_kernel_size=5, n_encoder_layers=3,
+            bottleneck_channels=4)
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("n_neurons", [1, 7])
+def test_paper_configuration_parameter_count(n_neurons):
+    model = ICNet(audio_fs=PAPER_FS, out_neurons=n_neurons, dt_ms=PAPER_DT)
+    assert model.samples_per_bin == 32
+    assert model.encoder_strides == [2, 2, 2, 2, 2]
+    assert n_params(model) == 5_113_312 + 65 * n_neurons
+    assert model.receptive_field == 4033
+
+
+def test_defaults_are_the_paper_configuration():
+    model = ICNet()
+    assert (model.audio_fs, model.dt_ms, model.samples_per_bin) == (PAPER_FS, PAPER_DT, 32)
+    assert n_params(model) == 5_113_312 + 65
+
+
+@pytest.mark.parametrize("total, n_layers, expected", [
+    (32, 5, [2, 2, 2, 2, 2]), (80, 5, [2, 2, 2, 2, 5]), (240, 5, [2, 2, 2, 2, 15]),
+    (13, 3, [1, 1, 13]), (8, 5, [2, 2, 2, 1, 1]), (1, 2, [1, 1]), (12, 1, [12]),
+])
+def test_factor_strides(total, n_layers, expected):
+    strides = factor_strides(total, n_layers)
+    assert strides == expected
+    assert math.prod(strides) == total
+
+
+def test_output_shape_and_non_negative_rates():
+    torch.manual_seed(0)
+    model = ICNet(out_neurons=3, **TINY)
+    x = torch.randn(2, 1, 32 * 20)
+    out = model(x)
+    assert out.shape == (2, 3, 20)
+    assert (out >= 0).all()
+    # (B, T) input is accepted too
+    assert torch.equal(model(x[:, 0]), out)
+
+
+def test_causality_future_samples_do_not_change_past_bins():
+    torch.manual_seed(0)
+    model = ICNet(out_neurons=2, **TINY).eval()
+    spb = model.samples_per_bin
+    x = torch.randn(1, 1, spb * 40)
+    base = model(x)
+    t = 25  # perturb every sample after the end of bin t
+    x2 = x.clone()
+    x2[..., (t + 1) * spb:] += 3 * torch.randn_like(x2[..., (t + 1) * spb:])
+    out = model(x2)
+    assert torch.equal(out[..., : t + 1], base[..., : t + 1])
+    assert not torch.allclose(out[..., t + 1:], base[..., t + 1:])
+
+
+def test_receptive_field_is_exact():
+    torch.manual_seed(0)
+    model = ICNet(out_neurons=1, **TINY).eval().double()
+    spb, rf = model.samples_per_bin, model.receptive_field
+    # 1 + 15 (sinc) + 4*(1 + 2 + 4) (strided) + 4*32 (bottleneck)
+    assert rf == 1 + 15 + 4 * (1 + 2 + 4) + 4 * 32
+    n_bins = 20
+    x = torch.randn(1, 1, spb * n_bins, dtype=torch.float64)
+    t = 15
+    last = (t + 1) * spb - 1
+    first = last - rf + 1
+    base = model(x)[0, 0, t]
+    inside = x.clone()
+    inside[..., first] += 5.0
+    assert model(inside)[0, 0, t] != base
+    outside = x.clone()
+    outside[..., : first] += 5.0
+    assert model(outside)[0, 0, t] == base
+
+
+def test_context_bins():
+    model = ICNet()
+    assert model.context_bins == math.ceil((4033 - 32) / 32)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(encoder_strides=[2, 2, 2, 2, 4]), r"encoder_strides.*multiply.*32.*\[2, 2, 2, 2, 4\].*64"),
+    (dict(encoder_strides=[2, 16]), r"encoder_strides must have n_encoder_layers=5"),
+    (dict(dt_ms=1.0), r"whole number.*audio_fs=24414.0625.*dt_ms=1.0"),
+    (dict(audio_fs=-8000.0), r"audio_fs must be a finite number > 0; received -8000.0"),
+    (dict(dt_ms=0), r"dt_ms must be a finite number > 0; received 0"),
+    (dict(out_neurons=0), r"out_neurons must be an integer >= 1; received 0"),
+    (dict(audio_fs=200.0, dt_ms=10.0), r"audio_fs is too low.*200.0"),
+])
+def test_impossible_configurations_name_the_parameter(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ICNet(**kwargs)
+
+
+def test_type_errors_name_the_parameter():
+    with pytest.raises(TypeError, match="encoder_channels must be an integer"):
+        ICNet(encoder_channels=12.5)
+    with pytest.raises(TypeError, match="encoder_strides must be a sequence"):
+        ICNet(encoder_strides=32)
+
+
+def test_explicit_strides_are_used():
+    model = ICNet(audio_fs=8000.0, dt_ms=4.0, encoder_strides=[4, 8], n_encoder_layers=2,
+                  n_filters=4, sincnet_kernel_size=8, encoder_channels=4,
+                  encoder_kernel_size=4, bottleneck_channels=4)
+    assert model.encoder_strides == [4, 8]
+    assert model(torch.randn(1, 320)).shape == (1, 1, 10)
+
+
+def test_forward_rejects_partial_bins():
+    model = ICNet(**TINY)
+    with pytest.raises(ValueError, match="multiple of samples_per_bin=32"):
+        model(torch.randn(1, 100))
+
+
+def test_sincnet_mel_initialisation_and_passbands():
+    fs = 16000.0
+    bank = SincFilterbank(fs, n_filters=12, kernel_size=129)
+    low, high = (t.detach().numpy() for t in bank.cutoffs_hz())
+    assert low[0] == pytest.approx(50.0)
+    assert np.all(np.diff(low) > 0) and np.all(high > low)
+    # mel spacing: the bands widen with frequency
+    assert np.all(np.diff(high - low) > 0)
+    assert high[-1] <= fs / 2
+    # each filter's frequency response peaks inside its pass band with unit gain
+    filters = bank.filters().detach().numpy()[:, 0]
+    freqs = np.fft.rfftfreq(4096, 1 / fs)
+    response = np.abs(np.fft.rfft(filters, 4096, axis=1))
+    for i in range(2, 12):
+        peak = freqs[np.argmax(response[i])]
+        assert low[i] <= peak <= high[i]
+        assert response[i].max() == pytest.approx(1.0, abs=0.15)
+
+
+def test_sincnet_filters_are_learnable():
+    bank = SincFilterbank(8000.0, n_filters=4, kernel_size=16)
+    out = bank(torch.randn(2, 1, 64)).sum()
+    out.backward()
+    assert bank.low_hz.grad is not None and torch.isfinite(bank.low_hz.grad).all()
+    assert bank.band_hz.grad is not None and bank.band_hz.grad.abs().sum() > 0
+
+
+def test_symlog():
+    x = torch.tensor([-3.0, -0.5, 0.0, 0.5, 3.0])
+    expected = torch.sign(x) * torch.log(1 + x.abs())
+    assert torch.allclose(symlog(x), expected)
