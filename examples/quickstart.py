@@ -33,7 +33,7 @@ print(f"X: {data.X.shape} waveforms at {AUDIO_FS:.0f} Hz; y: {data.y.shape} spik
 est = ICNetRegressor(
     audio_fs=AUDIO_FS, dt_ms=DT_MS, lr=5e-3, batch_size=16, max_epochs=60, random_state=0,
     module__n_filters=16, module__sincnet_kernel_size=32, module__encoder_channels=24,
-    module__encoder_kernel_size=8, module__n_encoder_layers=3, module__bottleneck_channels=16,
+    module__encoder_kernel_size=16, module__n_encoder_layers=3, module__bottleneck_channels=16,
 )
 est.fit(X_train, y_train)
 pred = est.predict(X_test)
@@ -53,7 +53,7 @@ for name, d2, r in rows:
 search = GridSearchCV(
     ICNetRegressor(audio_fs=AUDIO_FS, dt_ms=DT_MS, batch_size=16, max_epochs=15, verbose=0,
                    random_state=0, module__n_filters=16, module__sincnet_kernel_size=32,
-                   module__encoder_kernel_size=8, module__n_encoder_layers=3,
+                   module__encoder_kernel_size=16, module__n_encoder_layers=3,
                    module__bottleneck_channels=16),
     {"lr": [1e-2, 3e-3], "module__encoder_channels": [8, 24]}, cv=2, n_jobs=1,
 )

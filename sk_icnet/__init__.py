@@ -5,10 +5,22 @@ sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
 from . import datasets, metrics
+from .compare import compare
 from .estimator import ICNetRegressor
 from .losses import PoissonLoss
 from .model import ICNet
+from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["ICNet", "ICNetRegressor", "PoissonLoss", "datasets", "metrics", "__version__"]
+__all__ = [
+    "ICNet",
+    "ICNetRegressor",
+    "LinearSTRFRegressor",
+    "PoissonLoss",
+    "PoissonSTRFRegressor",
+    "compare",
+    "datasets",
+    "metrics",
+    "__version__",
+]

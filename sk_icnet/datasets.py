@@ -1,20 +1,20 @@
 """Simulated sounds and spike counts from known auditory neuron models.
 
 No public package ships real auditory-midbrain recordings, so the examples and
-tests use responses generated from models whose ground truth is known:
+tests use responses generated from models whose ground truth is known. Both
+kinds of neuron read a standardised log-mel spectrogram at the bin rate (the
+front end of :class:`~sk_icnet.strf.LinearSTRFRegressor` with
+:data:`FRONT_END`), weighted by a Gaussian tuning curve around a best band:
 
 ``"linear"`` neurons
-    A linear-nonlinear-Poisson cascade on a log-compressed band envelope: the
-    waveform is band-pass filtered around the neuron's best frequency, the
-    rectified output averaged per bin and log-compressed, convolved with a causal
-    excitatory-inhibitory temporal kernel and passed through ``exp``. A linear
-    STRF with an exponential link is the right model class for these neurons.
+    A linear-nonlinear-Poisson cascade: the band-weighted log power convolved
+    with a causal excitatory-inhibitory temporal kernel, then ``exp``. A
+    Poisson STRF on the same features is the true model class.
 ``"onoff"`` neurons
-    Respond to envelope *changes* of either sign (onsets and offsets): the rate
-    grows with the magnitude of a biphasic (differentiating) filter of the same
-    log envelope. ``rate = f(|h * s|)`` is not a monotonic function of any
-    linear projection of the spectrogram, so a linear(-nonlinear) STRF cannot
-    capture it.
+    Respond to changes of the band power of either sign (onsets and offsets):
+    the rate grows with the square of a biphasic (differentiating) filter of it.
+    ``rate = f(|h * s|)`` is not a monotonic function of any linear projection of
+    the spectrogram, so a linear(-nonlinear) STRF cannot capture it.
 
 Everything is reproducible from ``random_state``.
 """
@@ -26,10 +26,15 @@ from scipy import signal
 from sklearn.utils import Bunch, check_random_state
 
 from ._validation import check_positive_int, check_positive_number, samples_per_bin
+from .strf import log_mel_spectrogram
 
-__all__ = ["make_stimuli", "make_auditory_dataset", "NEURON_KINDS"]
+__all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "NEURON_KINDS"]
 
 NEURON_KINDS = ("linear", "onoff")
+
+#: spectrogram front end of the simulated neurons: ``LinearSTRFRegressor(**FRONT_END)``
+#: (with the same ``audio_fs`` and ``dt_ms``) has the features of the ground truth
+FRONT_END = dict(n_bands=32, fmin=50.0, win_ms=8.0)
 
 
 def _ramp(n, fs, ramp_ms=5.0):
@@ -104,15 +109,48 @@ def make_stimuli(n_trials, duration_s, audio_fs, *, events_per_s=12.0, random_st
     return X.astype(np.float32)
 
 
-def _band_log_envelope(X, audio_fs, bf, spb, floor):
-    """Log-compressed rectified band envelope at the bin rate, (n_trials, n_bins)."""
-    lo = bf / 2**0.25
-    hi = min(bf * 2**0.25, 0.49 * audio_fs)
-    sos = signal.butter(2, [lo, hi], btype="bandpass", fs=audio_fs, output="sos")
-    band = signal.sosfilt(sos, X.astype(np.float64), axis=1)
-    n_bins = X.shape[1] // spb
-    env = np.abs(band[:, : n_bins * spb]).reshape(X.shape[0], n_bins, spb).mean(-1)
-    return np.log(env + floor) - np.log(floor)
+def make_random_chords(n_trials, duration_s, audio_fs, *, n_tones=24, fmin=200.0, fmax=None,
+                       chord_ms=20.0, level_range_db=40.0, random_state=None):
+    """Dynamic random chords (DRC), the classic stimulus for STRF estimation.
+
+    Tones at ``n_tones`` log-spaced frequencies; every ``chord_ms`` each tone
+    takes an independent random level (uniform over ``level_range_db`` dB below
+    1 Pa peak, or silence with probability 1/2), so band powers are nearly
+    uncorrelated across frequency and time.
+
+    Parameters
+    ----------
+    n_trials : int
+    duration_s : float
+    audio_fs : float
+    n_tones : int, default=24
+    fmin, fmax : float, default=200.0 and 0.4 * audio_fs
+    chord_ms : float, default=20.0
+    level_range_db : float, default=40.0
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    X : ndarray of shape (n_trials, n_samples), float32, in pascals
+    """
+    n_trials = check_positive_int(n_trials, "n_trials")
+    audio_fs = check_positive_number(audio_fs, "audio_fs")
+    duration_s = check_positive_number(duration_s, "duration_s")
+    fmax = 0.4 * audio_fs if fmax is None else check_positive_number(fmax, "fmax")
+    rng = check_random_state(random_state)
+    n = int(round(duration_s * audio_fs))
+    chord = max(1, int(round(check_positive_number(chord_ms, "chord_ms") * audio_fs / 1000.0)))
+    n_chords = -(-n // chord)
+    freqs = np.geomspace(check_positive_number(fmin, "fmin"), fmax, check_positive_int(n_tones, "n_tones"))
+    t = np.arange(n) / audio_fs
+    X = np.zeros((n_trials, n))
+    for i in range(n_trials):
+        levels = 10 ** (-rng.uniform(0, level_range_db, (len(freqs), n_chords)) / 20.0)
+        levels *= rng.rand(len(freqs), n_chords) < 0.5
+        amp = np.repeat(levels, chord, axis=1)[:, :n]
+        phases = rng.uniform(0, 2 * np.pi, (len(freqs), 1))
+        X[i] = (amp * np.sin(2 * np.pi * freqs[:, None] * t[None, :] + phases)).sum(0)
+    return (X / np.sqrt(len(freqs))).astype(np.float32)
 
 
 def _causal_filter(s, kernel):
@@ -151,7 +189,8 @@ def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, d
     data : Bunch
         ``X`` (n_trials, n_samples) float32 waveforms in Pa; ``y``
         (n_trials, n_neurons, n_bins) float32 spike counts; ``rates`` the true
-        expected counts per bin; ``neuron_kinds``; ``best_frequency_hz``;
+        expected counts per bin; ``neuron_kinds``; ``best_band`` (centre of each tuning curve,
+        in mel bands); ``front_end`` (spectrogram parameters);
         ``audio_fs``; ``dt_ms``; and ``y_repeats`` when ``n_repeats`` is set.
     """
     n_neurons = check_positive_int(n_neurons, "n_neurons")
@@ -180,12 +219,16 @@ def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, d
     X = np.ascontiguousarray(X[:, : n_bins * spb])
 
     dt_s = spb / audio_fs
-    lag_s = np.arange(int(np.ceil(0.03 / dt_s))) * dt_s  # 30 ms of history
+    S, _ = log_mel_spectrogram(X, audio_fs, dt_ms, **FRONT_END)
+    S = (S - S.mean(axis=(0, 1))) / (S.std(axis=(0, 1)) + 1e-12)  # (trials, bins, bands)
+    n_bands = S.shape[2]
+    lag_s = np.arange(int(np.ceil(0.02 / dt_s))) * dt_s  # 20 ms of history
     rates = np.empty((X.shape[0], n_neurons, n_bins))
-    bfs = np.exp(rng.uniform(np.log(400.0), np.log(0.3 * audio_fs), n_neurons))
+    bf_band = rng.uniform(0.15, 0.85, n_neurons) * (n_bands - 1)
     target = mean_rate_hz * dt_s
-    for j, (kind, bf) in enumerate(zip(kinds, bfs)):
-        s = _band_log_envelope(X, audio_fs, bf, spb, floor=3e-3)
+    for j, kind in enumerate(kinds):
+        tuning = np.exp(-0.5 * ((np.arange(n_bands) - bf_band[j]) / 1.5) ** 2)
+        s = S @ (tuning / tuning.sum())  # band-weighted log power, (trials, bins)
         latency = rng.uniform(0.002, 0.005)
         tau = rng.uniform(0.002, 0.004)
         x = np.clip(lag_s - latency, 0, None) / tau
@@ -196,7 +239,7 @@ def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, d
             drive = _causal_filter(s, alpha - inhibition)
             drive = (drive - drive.mean()) / (drive.std() + 1e-12)
             r = np.exp(1.2 * drive)
-        else:  # on-off: magnitude of a differentiating filter of the log envelope
+        else:  # on-off: magnitude of a differentiating filter of the band power
             shift = max(1, int(round(0.004 / dt_s)))
             delayed = np.concatenate([np.zeros(shift), alpha[:-shift]])
             drive = _causal_filter(s, alpha - delayed)
@@ -204,8 +247,8 @@ def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, d
             r = np.abs(drive) ** 2
         rates[:, j, :] = r * (target / r.mean())
     y = rng.poisson(rates).astype(np.float32)
-    data = Bunch(X=X, y=y, rates=rates, neuron_kinds=kinds, best_frequency_hz=bfs,
-                 audio_fs=float(audio_fs), dt_ms=float(dt_ms))
+    data = Bunch(X=X, y=y, rates=rates, neuron_kinds=kinds, best_band=bf_band,
+                 audio_fs=float(audio_fs), dt_ms=float(dt_ms), front_end=dict(FRONT_END))
     if n_repeats is not None:
         data.y_repeats = rng.poisson(np.repeat(rates[:, None], n_repeats, axis=1)).astype(np.float32)
     return data

@@ -30,12 +30,12 @@ def test_default_is_the_paper_configuration():
 
 def test_learns_held_out_responses(tiny_data):
     X, y = tiny_data.X, tiny_data.y
-    est = tiny_estimator(max_epochs=30, train_split=None).fit(X[:72], y[:72])
+    est = tiny_estimator(max_epochs=30, lr=1e-2, train_split=None).fit(X[:72], y[:72])
     held_out = est.score(X[72:], y[72:])
-    # constant prediction scores 0; the ground-truth rates score about 0.5 here
+    # a constant prediction scores about 0; the ground-truth rates score about 0.4 here
     oracle = d2_poisson_score(y[72:], tiny_data.rates[72:])
     assert held_out > 0.15, held_out
-    assert held_out > 0.3 * oracle
+    assert held_out > 0.35 * oracle
     assert pearson_scorer(est, X[72:], y[72:]) > 0.3
 
 

@@ -115,3 +115,66 @@ def test_get_scorer():
     assert metrics.get_scorer("r2") is not None
     with pytest.raises(ValueError, match="scoring must be one of"):
         metrics.get_scorer("nope")
+
+
+# ---------------------------------------------------------------- CCnorm and signal power
+def test_signal_power_and_ccnorm_hand_computed():
+    # one stimulus, 2 repeats, 1 neuron, 4 bins
+    r = np.array([[[1.0, 3.0, 2.0, 6.0], [3.0, 1.0, 4.0, 4.0]]])  # (1, 2, 4)
+    total = r[0].sum(0)  # [4, 4, 6, 10]
+    sp_expected = (np.var(total) - np.var(r[0, 0]) - np.var(r[0, 1])) / (2 * 1)
+    assert metrics.signal_power(r)[0] == pytest.approx(sp_expected)  # = 3.5
+    pred = np.array([[1.0, 2.0, 2.0, 5.0]])
+    psth = r[0].mean(0)
+    cov = np.mean((pred[0] - pred.mean()) * (psth - psth.mean()))
+    expected = cov / np.sqrt(np.var(pred[0]) * sp_expected)
+    assert metrics.ccnorm(r, pred) == pytest.approx(expected)
+
+
+def test_ccnorm_of_the_true_rate_is_about_one():
+    rng = np.random.default_rng(0)
+    rate = rng.gamma(1.0, 1.0, size=(20, 2, 50))
+    reps = rng.poisson(rate[:, None], size=(20, 6, 2, 50)).astype(float)
+    cc = metrics.ccnorm(reps, rate, multioutput="raw_values")
+    assert np.all(np.abs(cc - 1) < 0.1)
+    # the raw correlation with single trials is far lower: CCnorm corrects for noise
+    assert metrics.pearson_r(reps[:, 0], rate) < 0.85
+
+
+def test_ccnorm_edge_cases():
+    rng = np.random.default_rng(1)
+    reps = rng.poisson(1.0, size=(3, 1, 2, 10)).astype(float)
+    assert np.isnan(metrics.ccnorm(reps, np.ones((3, 2, 10)) + np.arange(10)))  # one repeat
+    assert np.isnan(metrics.signal_power(reps)).all()
+    zero = np.ones((3, 4, 1, 10))  # no variability at all: zero signal power
+    assert metrics.signal_power(zero)[0] == 0
+    assert np.isnan(metrics.ccnorm(zero, rng.random((3, 1, 10))))
+    reps = rng.poisson(2.0, size=(3, 4, 2, 10)).astype(float)
+    reps[:, :, 1] = np.nan  # all-NaN neuron
+    cc = metrics.ccnorm(reps, rng.random((3, 2, 10)) + 1, multioutput="raw_values")
+    assert np.isnan(cc[1]) and not np.isnan(metrics.signal_power(reps)[0])
+
+
+def test_ccnorm_nan_bins_are_left_out():
+    rng = np.random.default_rng(2)
+    rate = rng.gamma(1.0, 1.0, size=(4, 1, 30))
+    reps = rng.poisson(rate[:, None], size=(4, 5, 1, 30)).astype(float)
+    pred = rate + rng.random(rate.shape)
+    reps_nan = reps.copy()
+    reps_nan[1, 2, 0, 10:20] = np.nan
+    keep = np.ones((4, 30), bool)
+    keep[1, 10:20] = False
+    # the same value as scoring only the bins observed in every repeat, pooled as one stimulus
+    flat_reps = np.moveaxis(reps[:, :, 0], 1, 0)[:, keep][None, :, None, :]  # (1, 5, 1, n)
+    flat_pred = pred[:, 0][keep][None, None, :]
+    expected = metrics.ccnorm(flat_reps, flat_pred)
+    assert metrics.ccnorm(reps_nan, pred) == pytest.approx(expected)
+
+
+def test_ccnorm_bad_input():
+    with pytest.raises(ValueError, match="y_repeats must be"):
+        metrics.ccnorm(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="y_pred must have shape"):
+        metrics.ccnorm(np.ones((2, 3, 1, 4)), np.ones((2, 1, 5)))
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.signal_power(-np.ones((2, 3, 4)))

@@ -1,0 +1,92 @@
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from sk_icnet import LinearSTRFRegressor, PoissonSTRFRegressor, compare
+from sk_icnet.compare import plot_neuron_scatter, plot_psth, plot_strf, summarize
+from sk_icnet.datasets import make_auditory_dataset
+
+from .conftest import tiny_estimator
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_auditory_dataset(n_trials=30, duration_s=0.25, audio_fs=8000.0, dt_ms=4.0,
+                                 n_neurons=2, neuron_kinds="mixed", n_repeats=3, random_state=0)
+
+
+def front(data):
+    return dict(audio_fs=data.audio_fs, dt_ms=data.dt_ms, lags_ms=20.0, **data.front_end)
+
+
+def test_compare_returns_a_tidy_table(data):
+    models = {"ridge": LinearSTRFRegressor(**front(data)),
+              "glm": PoissonSTRFRegressor(**front(data)),
+              "icnet": tiny_estimator(max_epochs=1)}
+    res = compare(models, data.X, data.y, cv=3, scoring=["d2_poisson", "pearson_r", "ccnorm"],
+                  y_repeats=data.y_repeats)
+    assert list(res.scores.columns) == ["model", "fold", "neuron", "metric", "value"]
+    assert len(res.scores) == 3 * 3 * 2 * 3  # models x folds x neurons x metrics
+    assert set(res.scores.model) == set(models)
+    assert res.summary.shape[0] == 9
+    assert {"mean", "sem", "n_neurons"} <= set(res.summary.columns)
+    # out-of-fold predictions cover every trial
+    for pred in res.predictions.values():
+        assert pred.shape == data.y.shape and np.isfinite(pred).all()
+    # the values are the metrics of those predictions on each fold's trials
+    ridge = res.scores.query("model == 'ridge' and metric == 'pearson_r' and fold == 0")
+    from sk_icnet.metrics import pearson_r
+    test = np.arange(10)
+    expected = pearson_r(data.y[test], res.predictions["ridge"][test], multioutput="raw_values")
+    np.testing.assert_allclose(ridge.value.to_numpy(), expected)
+
+
+def test_summary_averages_folds_then_neurons():
+    scores = pd.DataFrame({
+        "model": ["a"] * 4, "fold": [0, 1, 0, 1], "neuron": [0, 0, 1, 1],
+        "metric": ["m"] * 4, "value": [0.2, 0.4, 0.6, np.nan]})
+    row = summarize(scores).iloc[0]
+    assert row["mean"] == pytest.approx((0.3 + 0.6) / 2) and row["n_neurons"] == 2
+
+
+def test_compare_with_2d_y_and_nan(data):
+    y = data.y[:, 0].copy()
+    y[0, :10] = np.nan
+    res = compare({"ridge": LinearSTRFRegressor(**front(data))}, data.X, y, cv=2)
+    assert res.scores.neuron.unique().tolist() == [0]
+    assert np.isfinite(res.scores.value).all()
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(scoring=["r2"]), ValueError, "scoring must be a non-empty list"),
+    (dict(scoring=["ccnorm"]), ValueError, "needs responses to repeated presentations"),
+    (dict(scoring=["ccnorm"], y_repeats=np.ones((3, 2, 2, 62))), ValueError,
+     "y_repeats must have shape"),
+])
+def test_compare_bad_arguments(data, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        compare({"ridge": LinearSTRFRegressor(**front(data))}, data.X, data.y, **kwargs)
+
+
+def test_compare_bad_estimators(data):
+    with pytest.raises(TypeError, match="non-empty dict"):
+        compare([LinearSTRFRegressor()], data.X, data.y)
+    with pytest.raises(TypeError, match="must have fit and predict"):
+        compare({"x": object()}, data.X, data.y)
+
+
+def test_plots(data):
+    models = {"ridge": LinearSTRFRegressor(**front(data)), "glm": PoissonSTRFRegressor(**front(data))}
+    res = compare(models, data.X, data.y, cv=2)
+    ax = plot_neuron_scatter(res.scores, "ridge", "glm", "pearson_r", hue=data.neuron_kinds)
+    assert len(ax.collections) == 2 and "glm" in ax.get_ylabel()
+    with pytest.raises(ValueError, match="model 'nope' is not in scores"):
+        plot_neuron_scatter(res.scores, "ridge", "nope")
+    ax = plot_psth(data.y, res.predictions, neuron=1, dt_ms=4.0, y_repeats=data.y_repeats)
+    assert len(ax.lines) == 2
+    strf = LinearSTRFRegressor(**front(data)).fit(data.X, data.y)
+    ax = plot_strf(strf, neuron=0)
+    assert ax.images[0].get_array().shape == strf.coef_[0].shape
