@@ -4,7 +4,7 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import datasets, metrics
+from . import datasets, metrics, recordings
 from .compare import compare
 from .estimator import ICNetRegressor
 from .losses import PoissonLoss
@@ -22,5 +22,6 @@ __all__ = [
     "compare",
     "datasets",
     "metrics",
+    "recordings",
     "__version__",
 ]

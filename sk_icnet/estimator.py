@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import (
     check_consistent_trials,
+    check_positive_int,
     check_positive_number,
     check_responses,
     check_waveforms,
@@ -22,7 +23,7 @@ from ._validation import (
     samples_per_bin,
     to_layout,
 )
-from .losses import PoissonLoss
+from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import d2_poisson_score
 from .model import ICNet
 
@@ -32,8 +33,12 @@ __all__ = ["ICNetRegressor"]
 _OWNED_MODULE_PARAMS = ("audio_fs", "dt_ms")
 
 
-def _never(self):
-    return False
+_HEADS = ("poisson", "categorical")
+_PRECISIONS = ("float32", "bfloat16")
+
+
+def _is_categorical(self):
+    return self.head == "categorical"
 
 
 class ICNetRegressor(NeuralNetRegressor):
@@ -69,6 +74,22 @@ class ICNetRegressor(NeuralNetRegressor):
         Seeds the weight initialisation and the shuffling of training trials,
         without touching the global torch random state. An int makes fits
         reproducible, also inside ``GridSearchCV(n_jobs=...)``.
+    head : {"poisson", "categorical"}, default="poisson"
+        ``"poisson"``: rates with a Poisson loss. ``"categorical"``: the paper's
+        head, a softmax over counts {0, 1, 2, 3, >=4} (``module__n_classes=5``)
+        trained with cross-entropy; ``predict`` returns the expected count
+        (``>=4`` counted as 4) and ``predict_proba`` the class probabilities.
+    skip_bins : int, default=0
+        Leave the first ``skip_bins`` bins of every trial out of the loss and of
+        ``score``: the left context of training windows (the paper used 64 bins
+        of 2,048 samples; see :func:`sk_icnet.recordings.make_windows`).
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs the network under ``torch.autocast`` with bfloat16
+        (on CPUs that support it and on CUDA); the loss stays float32.
+    predict_chunk_bins : int, default=4096
+        Trials longer than this many bins are predicted in chunks of this size
+        with the receptive field's worth of left context, so memory is bounded
+        by the chunk size; the result equals one full-length pass.
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter: ``device`` ("cpu",
         "cuda", "cuda:1"), ``train_split`` (default: the first 20 % of
@@ -119,12 +140,17 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def __init__(self, module=ICNet, *, audio_fs=24414.0625, dt_ms=1.31072,
                  criterion=PoissonLoss, optimizer=torch.optim.Adam, lr=1e-4,
-                 max_epochs=10, batch_size=64, random_state=None, **kwargs):
+                 max_epochs=10, batch_size=64, random_state=None, head="poisson", skip_bins=0,
+                 precision="float32", predict_chunk_bins=4096, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, **kwargs)
         self.audio_fs = audio_fs
         self.dt_ms = dt_ms
         self.random_state = random_state
+        self.head = head
+        self.skip_bins = skip_bins
+        self.precision = precision
+        self.predict_chunk_bins = predict_chunk_bins
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -161,6 +187,7 @@ class ICNetRegressor(NeuralNetRegressor):
         else:
             spb = self.samples_per_bin_
         check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+        self._check_options(y3.shape[2])
         if reset:
             self.n_features_in_ = X.shape[1]
             self.samples_per_bin_ = spb
@@ -171,6 +198,17 @@ class ICNetRegressor(NeuralNetRegressor):
                 raise ValueError(f"y has {y3.shape[1]} neuron(s), but {type(self).__name__} "
                                  f"was fitted with {self.n_neurons_}.")
         return X[:, None, :], y3
+
+    def _check_options(self, n_bins=None):
+        if self.head not in _HEADS:
+            raise ValueError(f"head must be one of {_HEADS}; received {self.head!r}.")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}; received {self.precision!r}.")
+        check_positive_int(self.predict_chunk_bins, "predict_chunk_bins")
+        skip = check_positive_int(self.skip_bins, "skip_bins", minimum=0)
+        if n_bins is not None and skip >= n_bins:
+            raise ValueError(f"skip_bins must be smaller than the number of bins per trial "
+                             f"({n_bins}); received skip_bins={skip}.")
 
     def _validate_X(self, X):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
@@ -220,8 +258,14 @@ class ICNetRegressor(NeuralNetRegressor):
         if self.dt_ms is None and spb is None:
             raise ValueError("dt_ms=None infers the bin width from the data: call fit(X, y) "
                              "rather than initialize().")
+        self._check_options()
         kwargs["audio_fs"] = self.audio_fs
         kwargs["dt_ms"] = self.dt_ms if self.dt_ms is not None else spb * 1000.0 / self.audio_fs
+        if self.head == "categorical":
+            kwargs.setdefault("n_classes", 5)
+        elif kwargs.get("n_classes") is not None:
+            raise ValueError("module__n_classes needs head='categorical'; received "
+                             f"module__n_classes={kwargs['n_classes']!r} with head='poisson'.")
         n_neurons = getattr(self, "n_neurons_", None)
         if n_neurons is not None:
             given = kwargs.get("out_neurons", n_neurons)
@@ -236,6 +280,32 @@ class ICNetRegressor(NeuralNetRegressor):
                 module = self.module(**kwargs)
         self.module_ = module
         return self
+
+    def initialize_criterion(self):
+        """The criterion; the default Poisson loss becomes cross-entropy for the categorical head."""
+        criterion = self.criterion
+        if self.head == "categorical" and criterion is PoissonLoss:
+            criterion = CategoricalCountLoss
+        self.criterion_ = self.initialized_instance(criterion, self.get_params_for("criterion"))
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Loss on one batch; the first ``skip_bins`` bins of each trial are left out."""
+        y_true = torch.as_tensor(y_true, device=y_pred.device)
+        if self.skip_bins:
+            y_true = y_true.clone()
+            y_true[..., : self.skip_bins] = float("nan")
+        return self.criterion_(y_pred, y_true)
+
+    def _autocast(self):
+        device_type = torch.device(self.device if self.device else "cpu").type
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bfloat16")
+
+    def infer(self, x, **fit_params):
+        """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
+        with self._autocast():
+            return super().infer(x, **fit_params)
 
     def get_iterator(self, dataset, training=False):
         """DataLoader for ``dataset``; training batches are shuffled (seeded) by default.
@@ -284,11 +354,45 @@ class ICNetRegressor(NeuralNetRegressor):
             X, y = self._validate_fit_data(X, y, reset=reset)
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
+    def _expected_counts(self, out):
+        """Module output -> expected counts, time last: (B, N, T)."""
+        if self.module_.n_classes is None:
+            return out.float()
+        p = torch.softmax(out.float(), dim=2)
+        counts = torch.arange(p.shape[2], dtype=p.dtype, device=p.device)
+        return torch.einsum("bnct,c->bnt", p, counts)
+
+    def _probabilities(self, out):
+        return torch.softmax(out.float(), dim=2)
+
+    def _forward_numpy(self, X, convert):
+        """Run the module on validated ``X`` (n, 1, T); ``convert`` maps outputs (time last)."""
+        n_bins = X.shape[-1] // self.samples_per_bin_
+        if n_bins <= self.predict_chunk_bins:
+            return np.concatenate([to_numpy(convert(out))
+                                   for out in self.forward_iter(X, training=False)], axis=0)
+        return np.concatenate([self._stream_trial(trial, convert) for trial in X], axis=0)
+
+    def _stream_trial(self, trial, convert):
+        """Predict one long trial chunk by chunk with the receptive field as left context."""
+        spb, chunk = self.samples_per_bin_, self.predict_chunk_bins
+        n_bins = trial.shape[-1] // spb
+        context = self.module_.context_bins
+        pieces = []
+        self.module_.eval()
+        for start in range(0, n_bins, chunk):
+            stop = min(start + chunk, n_bins)
+            first = max(0, start - context)
+            x = torch.from_numpy(trial[None, :, first * spb: stop * spb]).to(self.device)
+            with torch.inference_mode(), self._autocast():
+                out = convert(self.module_(x))
+            pieces.append(to_numpy(out[..., start - first:]))
+        return np.concatenate(pieces, axis=-1)
+
     def predict_rates(self, X):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
         X = self._validate_X(X)
-        chunks = [to_numpy(yp) for yp in self.forward_iter(X, training=False)]
-        return np.concatenate(chunks, axis=0).astype(np.float64)
+        return self._forward_numpy(X, self._expected_counts).astype(np.float64)
 
     def predict(self, X):
         """Predict spike rates (expected counts per bin) for waveforms ``X``.
@@ -297,6 +401,7 @@ class ICNetRegressor(NeuralNetRegressor):
         ----------
         X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
             ``n_samples`` must be a whole number of bins; it may differ from fit.
+            Trials longer than ``predict_chunk_bins`` are streamed in chunks.
 
         Returns
         -------
@@ -306,10 +411,19 @@ class ICNetRegressor(NeuralNetRegressor):
         """
         return to_layout(self.predict_rates(X), self.y_ndim_)
 
-    @available_if(_never)
-    def predict_proba(self, X):  # pragma: no cover - hidden: a regressor of rates
-        """Not offered: ICNetRegressor predicts rates, not class probabilities."""
-        raise AttributeError("predict_proba")
+    @available_if(_is_categorical)
+    def predict_proba(self, X):
+        """Class probabilities of the categorical head (only with ``head="categorical"``).
+
+        Returns
+        -------
+        ndarray of shape (n_trials, n_neurons, n_bins, n_classes)
+            For a 2-D ``y`` at fit, ``(n_trials, n_bins, n_classes)``. Class ``c``
+            is a count of ``c`` spikes; the last class is ``>= n_classes - 1``.
+        """
+        X = self._validate_X(X)
+        proba = np.moveaxis(self._forward_numpy(X, self._probabilities), 2, -1)
+        return proba[:, 0] if self.y_ndim_ < 3 and proba.shape[1] == 1 else proba
 
     def score(self, X, y, sample_weight=None):
         """Poisson D², per neuron over observed bins, averaged over neurons.
@@ -324,6 +438,7 @@ class ICNetRegressor(NeuralNetRegressor):
         -------
         float
             1 is a perfect prediction, 0 is a constant rate; NaN if no neuron fires.
+            The first ``skip_bins`` bins of each trial are left out.
         """
         y_pred = self.predict(X)
         y3, _ = check_responses(y, name="y")
@@ -334,6 +449,9 @@ class ICNetRegressor(NeuralNetRegressor):
         if np.shape(y_pred) != np.shape(y):
             raise ValueError(f"y must have the shape of the predictions for X, "
                              f"{np.shape(y_pred)}; received {np.shape(y)}.")
+        if self.skip_bins and np.ndim(y) >= 2:
+            y = np.array(y, dtype=np.float64)
+            y[..., : self.skip_bins] = np.nan
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return d2_poisson_score(y, y_pred, sample_weight=sample_weight)

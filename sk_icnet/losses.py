@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-__all__ = ["PoissonLoss", "masked_mean"]
+__all__ = ["PoissonLoss", "CategoricalCountLoss", "masked_mean"]
 
 
 def masked_mean(values, mask):
@@ -64,4 +64,25 @@ class PoissonLoss(nn.Module):
         nll = rate - y * torch.log(rate + self.eps)
         if self.full:
             nll = nll + torch.lgamma(y + 1)
+        return masked_mean(nll, observed)
+
+
+class CategoricalCountLoss(nn.Module):
+    """Cross-entropy of spike counts under a categorical distribution (the paper's head).
+
+    The model outputs logits ``(B, N, C, T)`` over counts ``0 .. C - 1``; observed
+    counts are clipped to ``C - 1`` (the last class means ``>= C - 1``) and rounded
+    to integers. Bins where the target is NaN are ignored.
+    """
+
+    def forward(self, logits, target, mask=None):
+        """Return the mean cross-entropy over observed bins."""
+        observed = ~torch.isnan(target)
+        if mask is not None:
+            observed = observed & mask
+        n_classes = logits.shape[2]
+        y = torch.where(observed, target, torch.zeros((), dtype=target.dtype, device=target.device))
+        classes = torch.clamp(torch.round(y), 0, n_classes - 1).long()
+        log_p = torch.log_softmax(logits.float(), dim=2)
+        nll = -torch.gather(log_p, 2, classes.unsqueeze(2)).squeeze(2)
         return masked_mean(nll, observed)

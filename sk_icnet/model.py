@@ -208,6 +208,10 @@ class ICNet(nn.Module):
         default they are factored automatically (see :func:`factor_strides`).
     sincnet_min_low_hz, sincnet_min_band_hz : float, default=50.0
         Frequency floors of the SincNet filters.
+    n_classes : int or None, default=None
+        ``None``: Poisson head, non-negative rates ``(B, N, T)``. An int ``C``:
+        the paper's categorical head, logits over spike counts ``0 .. C - 1``
+        (the last class meaning ``>= C - 1``) of shape ``(B, N, C, T)``.
 
     Attributes
     ----------
@@ -227,7 +231,7 @@ class ICNet(nn.Module):
     def __init__(self, audio_fs=24414.0625, out_neurons=1, dt_ms=1.31072, n_filters=48,
                  sincnet_kernel_size=64, encoder_channels=128, encoder_kernel_size=64,
                  n_encoder_layers=5, bottleneck_channels=64, encoder_strides=None,
-                 sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0):
+                 sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0, n_classes=None):
         super().__init__()
         check_positive_number(audio_fs, "audio_fs")
         check_positive_number(dt_ms, "dt_ms")
@@ -270,7 +274,10 @@ class ICNet(nn.Module):
         self.encoder = nn.Sequential(*layers)
         self.bottleneck = CausalConvBlock(encoder_channels, bottleneck_channels,
                                           encoder_kernel_size, 1)
-        self.decoder = nn.Linear(bottleneck_channels, out_neurons)
+        if n_classes is not None:
+            check_positive_int(n_classes, "n_classes", minimum=2)
+        self.n_classes = None if n_classes is None else int(n_classes)
+        self.decoder = nn.Linear(bottleneck_channels, out_neurons * (self.n_classes or 1))
 
         # receptive field: 1 + sum over layers of (kernel - 1) * (input hop)
         rf = 1 + (sincnet_kernel_size - 1)
@@ -299,6 +306,10 @@ class ICNet(nn.Module):
         return self.bottleneck(self.encoder(self.sincnet(x)))
 
     def forward(self, x):
-        """Predict rates ``(B, out_neurons, T // samples_per_bin)`` from waveforms."""
+        """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``."""
         z = self.encode(x)
-        return F.softplus(self.decoder(z.transpose(1, 2))).transpose(1, 2)
+        out = self.decoder(z.transpose(1, 2))  # (B, T, N * C)
+        if self.n_classes is None:
+            return F.softplus(out).transpose(1, 2)
+        B, T = out.shape[:2]
+        return out.reshape(B, T, self.out_neurons, self.n_classes).permute(0, 2, 3, 1)

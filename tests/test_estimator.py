@@ -301,3 +301,90 @@ def test_cuda_placement_and_cpu_reload(small_xy):
     est.set_params(device="cpu")
     est.module_.to("cpu")
     np.testing.assert_allclose(est.predict(X), pred, rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------ long recordings, heads, precision
+def test_skip_bins_leaves_context_out_of_loss_and_score(small_xy):
+    X, y = small_xy
+    y_changed = y.copy()
+    y_changed[:, :, :10] = np.random.default_rng(0).poisson(5.0, size=y[:, :, :10].shape)
+    a = tiny_estimator(skip_bins=10, max_epochs=2).fit(X, y)
+    b = tiny_estimator(skip_bins=10, max_epochs=2).fit(X, y_changed)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.score(X, y) == pytest.approx(a.score(X, y_changed))
+    c = tiny_estimator(max_epochs=2).fit(X, y_changed)
+    assert not np.allclose(c.predict(X), a.predict(X))
+    with pytest.raises(ValueError, match="skip_bins must be smaller than the number of bins"):
+        tiny_estimator(skip_bins=125).fit(X, y)
+
+
+def test_streaming_predict_equals_one_full_pass(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    full = est.predict(X[:3])
+    assert est.module_.context_bins < 16
+    est.set_params(predict_chunk_bins=16)  # 125 bins -> 8 chunks per trial
+    calls = []
+    original = est._stream_trial
+    est._stream_trial = lambda *a: calls.append(1) or original(*a)
+    streamed = est.predict(X[:3])
+    assert len(calls) == 3
+    np.testing.assert_allclose(streamed, full, rtol=1e-5, atol=1e-7)
+    # a long continuous input: 20 trials' worth of audio in one row
+    long_x = X[:20].reshape(1, -1)
+    est.set_params(predict_chunk_bins=4096)
+    ref = est.predict(long_x)
+    est.set_params(predict_chunk_bins=100)
+    np.testing.assert_allclose(est.predict(long_x), ref, rtol=1e-5, atol=1e-7)
+
+
+def test_categorical_head(tiny_data):
+    X, y = tiny_data.X, tiny_data.y
+    est = tiny_estimator(head="categorical", max_epochs=30, lr=1e-2, train_split=None)
+    est.fit(X[:72], y[:72])
+    assert est.module_.n_classes == 5
+    assert est.module_.decoder.out_features == 3 * 5
+    assert type(est.criterion_).__name__ == "CategoricalCountLoss"
+    proba = est.predict_proba(X[72:])
+    assert proba.shape == (24, 3, 125, 5)
+    np.testing.assert_allclose(proba.sum(-1), 1.0, rtol=1e-5)
+    pred = est.predict(X[72:])
+    np.testing.assert_allclose(pred, (proba * np.arange(5)).sum(-1), rtol=1e-5)
+    assert np.all((pred >= 0) & (pred <= 4))
+    assert est.score(X[72:], y[72:]) > 0.1
+    assert not hasattr(tiny_estimator(), "predict_proba")
+    with pytest.raises(ValueError, match="module__n_classes needs head='categorical'"):
+        tiny_estimator(module__n_classes=5).fit(X[:8], y[:8])
+    with pytest.raises(ValueError, match="head must be one of"):
+        tiny_estimator(head="gaussian").fit(X[:8], y[:8])
+
+
+def test_bfloat16_fit_matches_float32_quality(tiny_data):
+    X, y = tiny_data.X, tiny_data.y
+    scores = {}
+    for precision in ("float32", "bfloat16"):
+        est = tiny_estimator(precision=precision, max_epochs=20, lr=1e-2, train_split=None)
+        scores[precision] = est.fit(X[:72], y[:72]).score(X[72:], y[72:])
+    assert scores["bfloat16"] > 0.1
+    assert abs(scores["bfloat16"] - scores["float32"]) < 0.05, scores
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tiny_estimator(precision="float16").fit(X[:8], y[:8])
+
+
+def test_several_recordings_share_the_encoder(tiny_data):
+    from sk_icnet.recordings import stack_recordings
+
+    X, y = tiny_data.X, tiny_data.y
+    data = stack_recordings({"a": (X[:40], y[:40, :2]), "b": (X[40:80], y[40:80, 2])})
+    est = tiny_estimator(max_epochs=3, train_split=None).fit(data.X, data.y)
+    assert est.n_neurons_ == 3
+    pred = est.predict(data.X)
+    assert pred[:, data.neuron_recording == "a"].shape == (80, 2, 125)
+    # recording b's trials train the encoder and b's decoder row, never a's rows
+    est.module_.zero_grad()
+    Xb = torch.from_numpy(data.X[40:48, None, :])
+    loss = est.get_loss(est.infer(Xb), torch.from_numpy(data.y[40:48]))
+    loss.backward()
+    grad = est.module_.decoder.weight.grad
+    assert torch.all(grad[:2] == 0) and grad[2].abs().sum() > 0
+    assert est.module_.encoder[0].conv.weight.grad.abs().sum() > 0
