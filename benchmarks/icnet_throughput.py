@@ -96,7 +96,8 @@ def predict_child(seconds, precision, device):
     est = ICNetRegressor(max_epochs=0, train_split=None, verbose=0, precision=precision,
                          device=device, random_state=0)
     est.fit(np.zeros((1, 320), np.float32), np.zeros((1, N_NEURONS, 10), np.float32))
-    audio = (0.1 * np.random.default_rng(0).standard_normal((1, n_bins * 32))).astype(np.float32)
+    audio = np.random.default_rng(0).standard_normal((1, n_bins * 32), dtype=np.float32)
+    audio *= 0.1
     rss_before = _peak_rss_mb()
     t = time.perf_counter()
     pred = est.predict(audio)

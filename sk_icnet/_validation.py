@@ -33,6 +33,11 @@ __all__ = [
     "to_layout",
 ]
 
+#: largest accepted |waveform| value (pascals); beyond it float32 convolutions overflow
+MAX_WAVEFORM = 1e15
+#: largest accepted response per bin for fitting (spikes per bin)
+MAX_COUNT = 1e6
+
 
 def _describe(value):
     """Short description of a received value for error messages."""
@@ -184,12 +189,19 @@ def check_waveforms(X, *, name="X"):
             f"{name} contains values too large for float32 (|x| > 3.4e38 overflows to "
             "inf); rescale the waveforms (e.g. to pascals)."
         )
+    peak = max(abs(float(arr.max())), abs(float(arr.min())))  # no |X| copy of long audio
+    if peak > MAX_WAVEFORM:
+        raise ValueError(
+            f"{name} has values up to {peak:.3g}; waveforms are expected in pascals (a 194 dB "
+            f"SPL sound peaks at 1e5 Pa), and |x| > {MAX_WAVEFORM:.0e} would overflow the "
+            "network's float32 arithmetic. Rescale the waveforms."
+        )
     if not arr.flags.writeable:  # torch cannot wrap read-only memory
         arr = arr.copy()
     return arr
 
 
-def check_responses(y, *, name="y", allow_nan=True):
+def check_responses(y, *, name="y", allow_nan=True, max_value=None):
     """Validate responses and return them as float32 ``(n_trials, n_neurons, n_bins)``.
 
     Parameters
@@ -200,6 +212,8 @@ def check_responses(y, *, name="y", allow_nan=True):
         Argument name used in error messages.
     allow_nan : bool, default=True
         Whether NaN (missing bins) is accepted. Inf is never accepted.
+    max_value : float or None, default=None
+        Largest accepted value (the estimators use :data:`MAX_COUNT`).
 
     Returns
     -------
@@ -242,6 +256,11 @@ def check_responses(y, *, name="y", allow_nan=True):
         raise ValueError(
             f"{name} must be non-negative spike counts or rates; received a minimum "
             f"of {float(np.nanmin(arr))!r} ({int((arr < 0).sum())} negative value(s))."
+        )
+    if max_value is not None and np.nanmax(arr) > max_value:
+        raise ValueError(
+            f"{name} has values up to {float(np.nanmax(arr)):.3g} per bin; spike counts above "
+            f"{max_value:.0e} per bin are not plausible (check the units and the binning)."
         )
     return arr, ndim
 

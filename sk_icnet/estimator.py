@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import tempfile
 import warnings
 
 import numpy as np
 import torch
 from skorch import NeuralNetRegressor
+from skorch.callbacks import Checkpoint, EarlyStopping
 from skorch.utils import to_numpy
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import (
+    MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
     check_positive_number,
@@ -23,6 +28,7 @@ from ._validation import (
     samples_per_bin,
     to_layout,
 )
+from .callbacks import METADATA_FILE, BestWeights, CheckpointMetadata
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import d2_poisson_score
 from .model import ICNet
@@ -90,6 +96,16 @@ class ICNetRegressor(NeuralNetRegressor):
         Trials longer than this many bins are predicted in chunks of this size
         with the receptive field's worth of left context, so memory is bounded
         by the chunk size; the result equals one full-length pass.
+    early_stopping_patience : int or None, default=None
+        Stop when the validation loss (the training loss without a validation
+        split) has not improved for this many epochs, and restore the best
+        weights. Whatever this is, a fit that ends early (Ctrl-C included)
+        leaves the best weights seen so far.
+    checkpoint_dir : str, path or None, default=None
+        If set, every fit writes checkpoints (best weights, optimizer state,
+        history and data metadata) into its own new subdirectory of this
+        directory, ``checkpoint_dir_``, so parallel workers never collide. Resume
+        with :meth:`load_checkpoint` and ``partial_fit``.
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter: ``device`` ("cpu",
         "cuda", "cuda:1"), ``train_split`` (default: the first 20 % of
@@ -141,7 +157,8 @@ class ICNetRegressor(NeuralNetRegressor):
     def __init__(self, module=ICNet, *, audio_fs=24414.0625, dt_ms=1.31072,
                  criterion=PoissonLoss, optimizer=torch.optim.Adam, lr=1e-4,
                  max_epochs=10, batch_size=64, random_state=None, head="poisson", skip_bins=0,
-                 precision="float32", predict_chunk_bins=4096, **kwargs):
+                 precision="float32", predict_chunk_bins=4096, early_stopping_patience=None,
+                 checkpoint_dir=None, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, **kwargs)
         self.audio_fs = audio_fs
@@ -151,6 +168,8 @@ class ICNetRegressor(NeuralNetRegressor):
         self.skip_bins = skip_bins
         self.precision = precision
         self.predict_chunk_bins = predict_chunk_bins
+        self.early_stopping_patience = early_stopping_patience
+        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -180,7 +199,7 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def _validate_fit_data(self, X, y, reset):
         X = check_waveforms(X, name="X")
-        y3, y_ndim = check_responses(y, name="y")
+        y3, y_ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
         if reset or not hasattr(self, "samples_per_bin_"):
             spb = self._resolve_samples_per_bin(X.shape[1], y3.shape[2])
@@ -245,7 +264,67 @@ class ICNetRegressor(NeuralNetRegressor):
             self.random_seed_ = None
         else:
             self.random_seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
+        resume_dir = self.__dict__.pop("_resume_dir", None)
+        if resume_dir is not None:
+            self.checkpoint_dir_ = resume_dir
+        elif self.checkpoint_dir is not None:
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
+            self.checkpoint_dir_ = tempfile.mkdtemp(prefix="icnet-", dir=self.checkpoint_dir)
+        else:
+            self.checkpoint_dir_ = None
         return super().initialize()
+
+    def _monitor(self):
+        return "valid_loss" if self.train_split is not None else "train_loss"
+
+    def get_default_callbacks(self):
+        """skorch's defaults plus best-weight tracking, early stopping and checkpoints."""
+        callbacks = list(super().get_default_callbacks())
+        monitor = self._monitor()
+        patience = self.early_stopping_patience
+        callbacks.append(("best_weights", BestWeights(monitor=monitor, restore=patience is not None)))
+        if patience is not None:
+            check_positive_int(patience, "early_stopping_patience")
+            callbacks.append(("early_stopping", EarlyStopping(monitor=monitor, patience=patience)))
+        dirname = getattr(self, "checkpoint_dir_", None)
+        if dirname is not None:
+            callbacks.append(("checkpoint_metadata", CheckpointMetadata(
+                dirname, ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_"))))
+            callbacks.append(("checkpoint", Checkpoint(
+                monitor=f"{monitor}_best", dirname=dirname, f_params="params.pt",
+                f_optimizer="optimizer.pt", f_criterion=None, f_history="history.json")))
+        return callbacks
+
+    def load_checkpoint(self, dirname):
+        """Restore weights, optimizer state and history from a checkpoint directory.
+
+        Build the estimator with the same parameters as the one that wrote the
+        checkpoint, call this, then ``partial_fit`` to resume training (new
+        checkpoints go to the same directory) or ``predict``.
+
+        Parameters
+        ----------
+        dirname : str or path
+            A ``checkpoint_dir_`` written by a fit with ``checkpoint_dir`` set.
+
+        Returns
+        -------
+        self
+        """
+        meta_path = os.path.join(dirname, METADATA_FILE)
+        if not os.path.isfile(meta_path):
+            raise ValueError(f"dirname must be a checkpoint directory holding {METADATA_FILE}; "
+                             f"received {os.fspath(dirname)!r}.")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        for key, value in meta.items():
+            setattr(self, key, value)
+        self._resume_dir = os.fspath(dirname)
+        self.initialize()
+        self.load_params(f_params=os.path.join(dirname, "params.pt"),
+                         f_optimizer=os.path.join(dirname, "optimizer.pt"),
+                         f_history=os.path.join(dirname, "history.json"))
+        return self
 
     def initialize_module(self):
         """Build ICNet with the estimator's ``audio_fs``, ``dt_ms`` and neuron count."""

@@ -27,6 +27,7 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import (
+    MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
     check_positive_number,
@@ -166,7 +167,7 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
 
     def _validate_fit(self, X, y):
         X = check_waveforms(X, name="X")
-        y3, ndim = check_responses(y, name="y")
+        y3, ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
         check_positive_number(self.audio_fs, "audio_fs")
         if self.dt_ms is None:

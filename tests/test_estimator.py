@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import numpy as np
@@ -388,3 +389,47 @@ def test_several_recordings_share_the_encoder(tiny_data):
     grad = est.module_.decoder.weight.grad
     assert torch.all(grad[:2] == 0) and grad[2].abs().sum() > 0
     assert est.module_.encoder[0].conv.weight.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------- persistence
+class _Payload:
+    """Unpickling this object would create a file: a stand-in for malicious code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_weights_loading_refuses_pickled_code(small_xy, tmp_path):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    state = est.module_.state_dict()
+    marker = tmp_path / "pwned"
+    state["decoder.bias"] = _Payload(marker)
+    evil = tmp_path / "evil.pt"
+    torch.save(state, evil)
+    with pytest.raises(pickle.UnpicklingError):
+        est.load_params(f_params=evil)
+    assert not marker.exists()
+    # the checkpoint loader goes through the same safe path
+    ckpt = tiny_estimator(max_epochs=1, checkpoint_dir=tmp_path / "ck").fit(X, y)
+    torch.save(state, os.path.join(ckpt.checkpoint_dir_, "params.pt"))
+    with pytest.raises(pickle.UnpicklingError):
+        tiny_estimator(max_epochs=1).load_checkpoint(ckpt.checkpoint_dir_)
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks loading without CUDA")
+def test_model_saved_for_cuda_loads_on_cpu(small_xy):
+    from skorch.exceptions import DeviceWarning
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    expected = est.predict(X)
+    est.device = "cuda"  # as if fitted on a GPU machine
+    with pytest.warns(DeviceWarning):
+        restored = pickle.loads(pickle.dumps(est))
+    assert str(restored.device) == "cpu"
+    np.testing.assert_allclose(restored.predict(X), expected)

@@ -1,0 +1,124 @@
+"""Long fits survive interruption: best weights, early stopping, checkpoints, resume."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from sk_icnet.callbacks import METADATA_FILE, BestWeights
+
+from .conftest import tiny_estimator
+
+
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt (as Ctrl-C does) at the start of epoch ``epoch``."""
+
+    def __init__(self, epoch=3):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+class SnapshotWeights(Callback):
+    def initialize(self):
+        self.snapshots = {}
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.snapshots[len(net.history)] = {k: v.clone() for k, v in net.module_.state_dict().items()}
+
+
+def best_epoch(history, key):
+    values = [row[key] for row in history if key in row]
+    return int(np.argmin(values)) + 1
+
+
+def test_ctrl_c_leaves_the_best_weights_so_far(small_xy):
+    X, y = small_xy
+    snap = SnapshotWeights()
+    est = tiny_estimator(max_epochs=20, lr=0.05, callbacks=[snap, InterruptAt(6)]).fit(X, y)
+    assert len([row for row in est.history if "dur" in row]) == 5  # epochs 1-5 completed
+    best = best_epoch(est.history, "valid_loss")
+    for name, value in est.module_.state_dict().items():
+        assert torch.equal(value, snap.snapshots[best][name])
+    pred = est.predict(X)  # usable
+    assert np.isfinite(pred).all()
+
+
+def test_uninterrupted_fit_keeps_the_last_weights(small_xy):
+    X, y = small_xy
+    snap = SnapshotWeights()
+    est = tiny_estimator(max_epochs=3, callbacks=[snap]).fit(X, y)
+    for name, value in est.module_.state_dict().items():
+        assert torch.equal(value, snap.snapshots[3][name])
+
+
+def test_early_stopping_restores_the_best_weights(small_xy):
+    X, y = small_xy
+    snap = SnapshotWeights()
+    est = tiny_estimator(max_epochs=40, lr=0.05, early_stopping_patience=2, callbacks=[snap])
+    est.fit(X, y)
+    n_epochs = len(est.history)
+    assert n_epochs < 40
+    best = best_epoch(est.history, "valid_loss")
+    assert best == n_epochs - 2
+    for name, value in est.module_.state_dict().items():
+        assert torch.equal(value, snap.snapshots[best][name])
+    with pytest.raises(ValueError, match="early_stopping_patience must be an integer >= 1"):
+        tiny_estimator(early_stopping_patience=0).fit(X, y)
+
+
+def test_checkpoints_go_to_a_unique_directory_per_fit(small_xy, tmp_path):
+    X, y = small_xy
+    a = tiny_estimator(max_epochs=2, checkpoint_dir=tmp_path).fit(X, y)
+    b = tiny_estimator(max_epochs=2, checkpoint_dir=tmp_path).fit(X, y)
+    assert a.checkpoint_dir_ != b.checkpoint_dir_
+    assert os.path.dirname(a.checkpoint_dir_) == str(tmp_path)
+    for est in (a, b):
+        files = set(os.listdir(est.checkpoint_dir_))
+        assert {"params.pt", "optimizer.pt", "history.json", METADATA_FILE} <= files
+    assert tiny_estimator(max_epochs=1).fit(X, y).checkpoint_dir_ is None
+
+
+def test_parallel_grid_search_checkpoints_do_not_collide(small_xy, tmp_path):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = small_xy
+    search = GridSearchCV(tiny_estimator(max_epochs=1, checkpoint_dir=tmp_path),
+                          {"lr": [1e-2, 1e-3]}, cv=2, n_jobs=2, refit=False).fit(X, y)
+    assert len(os.listdir(tmp_path)) == 4  # one directory per fit
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_resume_from_checkpoint(small_xy, tmp_path):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=3, train_split=None, checkpoint_dir=tmp_path).fit(X, y)
+    dirname = est.checkpoint_dir_
+    best = best_epoch(est.history, "train_loss")
+    resumed = tiny_estimator(max_epochs=2, train_split=None, checkpoint_dir=tmp_path)
+    resumed.load_checkpoint(dirname)
+    assert resumed.n_neurons_ == 3 and resumed.checkpoint_dir_ == dirname
+    # the checkpoint holds the best epoch's weights and the history up to it
+    assert len(resumed.history) == best
+    saved = torch.load(os.path.join(dirname, "params.pt"), weights_only=True)
+    for name, value in resumed.module_.state_dict().items():
+        assert torch.equal(value, saved[name])
+    np.testing.assert_allclose(resumed.predict(X).shape, y.shape)
+    resumed.partial_fit(X, y)
+    assert len(resumed.history) == best + 2
+    with pytest.raises(ValueError, match="dirname must be a checkpoint directory"):
+        tiny_estimator().load_checkpoint(tmp_path)
+
+
+def test_best_weights_callback_is_light_to_pickle(small_xy):
+    import pickle
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=2).fit(X, y)
+    cb = dict(est.callbacks_)["best_weights"]
+    assert isinstance(cb, BestWeights) and cb._best_state is None
+    assert pickle.loads(pickle.dumps(cb)).monitor == "valid_loss"
