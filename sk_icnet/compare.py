@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 
-from ._validation import check_consistent_trials, check_responses, check_waveforms
+from ._validation import _as_numeric_array, check_consistent_trials, check_responses, check_waveforms
 from .metrics import ccnorm, d2_poisson_score, pearson_r, poisson_deviance
 
 __all__ = ["compare", "summarize", "CompareResult", "plot_neuron_scatter", "plot_psth",
@@ -113,7 +113,7 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
     check_consistent_trials(X, y3)
     scoring = _check_scoring(scoring, y_repeats is not None)
     if y_repeats is not None:
-        y_repeats = np.asarray(y_repeats, dtype=np.float64)
+        y_repeats = _as_numeric_array(y_repeats, "y_repeats").astype(np.float64)
         if y_repeats.ndim != 4 or y_repeats.shape[0] != X.shape[0] or \
                 y_repeats.shape[2:] != y3.shape[1:]:
             raise ValueError("y_repeats must have shape (n_trials, n_repeats, n_neurons, n_bins) "
