@@ -46,10 +46,8 @@ def _describe(value):
     return f"{value!r} ({type(value).__name__})"
 
 
-def check_positive_number(value, name, *, allow_none=False):
+def check_positive_number(value, name):
     """Return ``value`` as a float after checking it is a finite number > 0."""
-    if value is None and allow_none:
-        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number > 0; received {_describe(value)}.")
     value = float(value)
@@ -102,6 +100,18 @@ def samples_per_bin(audio_fs, dt_ms, *, rtol=1e-6):
             f"for an integer k (e.g. dt_ms={max(rounded, 1) * 1000.0 / audio_fs!r})."
         )
     return rounded
+
+
+def resolve_samples_per_bin(audio_fs, dt_ms, n_samples, n_bins):
+    """Samples per bin from ``(audio_fs, dt_ms)``, or ``n_samples / n_bins`` if ``dt_ms`` is None."""
+    if dt_ms is not None:
+        return samples_per_bin(audio_fs, dt_ms)
+    check_positive_number(audio_fs, "audio_fs")
+    if n_samples % n_bins:
+        raise ValueError(
+            "With dt_ms=None the bin width is n_samples / n_bins, which must be a whole "
+            f"number; received X with {n_samples} samples and y with {n_bins} bins per trial.")
+    return n_samples // n_bins
 
 
 def _as_numeric_array(value, name):
@@ -293,8 +303,9 @@ def check_whole_bins(n_samples, spb, *, n_bins=None, name="X", estimator="ICNetR
 
 def to_layout(y3, ndim):
     """Return ``(n_trials, n_neurons, n_bins)`` data in the layout of a ``ndim``-D ``y``."""
-    if ndim == 1:
-        return y3.reshape(y3.shape[0], -1)[:, 0] if y3.shape[1:] == (1, 1) else y3.reshape(y3.shape[0], -1)
+    if ndim == 1:  # one bin per trial at fit; longer inputs give (n_trials, n_bins)
+        flat = y3.reshape(y3.shape[0], -1)
+        return flat[:, 0] if flat.shape[1] == 1 else flat
     if ndim == 2:
         return y3[:, 0, :] if y3.shape[1] == 1 else y3
     return y3

@@ -21,11 +21,10 @@ from ._validation import (
     MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
-    check_positive_number,
     check_responses,
     check_waveforms,
     check_whole_bins,
-    samples_per_bin,
+    resolve_samples_per_bin,
     to_layout,
 )
 from .callbacks import METADATA_FILE, BestWeights, CheckpointMetadata
@@ -183,26 +182,12 @@ class ICNetRegressor(NeuralNetRegressor):
         return tags
 
     # ------------------------------------------------------------ validation
-    def _resolve_samples_per_bin(self, n_samples=None, n_bins=None):
-        """Samples per bin from (audio_fs, dt_ms), or from the shapes if dt_ms is None."""
-        if self.dt_ms is not None:
-            return samples_per_bin(self.audio_fs, self.dt_ms)
-        check_positive_number(self.audio_fs, "audio_fs")
-        if n_samples is None:
-            return self.samples_per_bin_
-        if n_samples % n_bins:
-            raise ValueError(
-                f"With dt_ms=None the bin width is n_samples / n_bins, which must be a "
-                f"whole number; received X with {n_samples} samples and y with {n_bins} "
-                f"bins per trial.")
-        return n_samples // n_bins
-
     def _validate_fit_data(self, X, y, reset):
         X = check_waveforms(X, name="X")
         y3, y_ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
         if reset or not hasattr(self, "samples_per_bin_"):
-            spb = self._resolve_samples_per_bin(X.shape[1], y3.shape[2])
+            spb = resolve_samples_per_bin(self.audio_fs, self.dt_ms, X.shape[1], y3.shape[2])
         else:
             spb = self.samples_per_bin_
         check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ._validation import check_positive_int, check_positive_number, samples_per_bin
 
-__all__ = ["ICNet", "SincFilterbank", "factor_strides"]
+__all__ = ["ICNet", "SincFilterbank", "factor_strides", "hz_to_mel", "mel_to_hz", "symlog"]
 
 
 def factor_strides(total, n_layers):
@@ -59,12 +60,14 @@ def factor_strides(total, n_layers):
     return [2] * twos + [1] * (n_layers - 1 - twos) + [remaining]
 
 
-def _hz_to_mel(hz):
-    return 2595.0 * math.log10(1.0 + hz / 700.0)
+def hz_to_mel(hz):
+    """Frequency in Hz to the (HTK) mel scale, ``2595 log10(1 + f / 700)``; arrays accepted."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
 
 
-def _mel_to_hz(mel):
-    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+def mel_to_hz(mel):
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
 def symlog(x):
@@ -111,9 +114,8 @@ class SincFilterbank(nn.Module):
                 f"exceed 2 * min_low_hz + min_band_hz = {2 * self.min_low_hz + self.min_band_hz} Hz; "
                 f"received audio_fs={self.audio_fs!r}."
             )
-        mels = torch.linspace(_hz_to_mel(self.min_low_hz), _hz_to_mel(high), self.n_filters + 1,
-                              dtype=torch.float64)
-        edges = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+        edges = torch.from_numpy(
+            mel_to_hz(np.linspace(hz_to_mel(self.min_low_hz), hz_to_mel(high), self.n_filters + 1)))
         # stored as offsets above the floors, as in SincNet
         self.low_hz = nn.Parameter((edges[:-1] - self.min_low_hz).float())
         self.band_hz = nn.Parameter(torch.diff(edges).float())

@@ -34,10 +34,12 @@ from ._validation import (
     check_responses,
     check_waveforms,
     check_whole_bins,
+    resolve_samples_per_bin,
     samples_per_bin,
     to_layout,
 )
 from .metrics import d2_poisson_score
+from .model import hz_to_mel, mel_to_hz
 
 __all__ = [
     "log_mel_spectrogram",
@@ -48,14 +50,6 @@ __all__ = [
 ]
 
 
-def _hz_to_mel(f):
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def _mel_to_hz(m):
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
 def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):
     """Triangular mel filters (peak 1) on the ``n_fft // 2 + 1`` FFT frequencies.
 
@@ -64,7 +58,7 @@ def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):
     weights : ndarray of shape (n_bands, n_fft // 2 + 1)
     center_hz : ndarray of shape (n_bands,)
     """
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_bands + 2))
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_bands + 2))
     freqs = np.fft.rfftfreq(n_fft, 1.0 / audio_fs)
     lo, center, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs[None, :] - lo) / (center - lo)
@@ -169,15 +163,7 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
         X = check_waveforms(X, name="X")
         y3, ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
-        check_positive_number(self.audio_fs, "audio_fs")
-        if self.dt_ms is None:
-            if X.shape[1] % y3.shape[2]:
-                raise ValueError("With dt_ms=None the bin width is n_samples / n_bins, which "
-                                 f"must be a whole number; received {X.shape[1]} samples and "
-                                 f"{y3.shape[2]} bins per trial.")
-            spb = X.shape[1] // y3.shape[2]
-        else:
-            spb = samples_per_bin(self.audio_fs, self.dt_ms)
+        spb = resolve_samples_per_bin(self.audio_fs, self.dt_ms, X.shape[1], y3.shape[2])
         check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
         self.samples_per_bin_ = spb
         self.dt_ms_ = spb * 1000.0 / self.audio_fs

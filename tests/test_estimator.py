@@ -226,7 +226,7 @@ def test_cross_val_score_with_3d_y_and_scorers(small_xy):
     scores = cross_val_score(tiny_estimator(max_epochs=1, device="cpu"), X, y, cv=3)
     assert scores.shape == (3,) and np.isfinite(scores).all()
     r = cross_val_score(tiny_estimator(max_epochs=1), X, y, cv=2, scoring=pearson_scorer)
-    assert np.all((-1 <= r) & (r <= 1))
+    assert np.all((r >= -1) & (r <= 1))
     res = cross_validate(tiny_estimator(max_epochs=1), X, y, cv=2, scoring=SCORERS)
     np.testing.assert_allclose(res["test_pearson_r"], r)
     assert np.all(res["test_neg_poisson_deviance"] < 0)

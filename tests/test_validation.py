@@ -4,7 +4,6 @@ the argument; never another exception, a hang or NaN weights."""
 import warnings
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
