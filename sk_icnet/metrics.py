@@ -30,6 +30,8 @@ CCnorm (Schoppe et al. 2016)
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from sklearn.metrics import make_scorer
 
@@ -46,6 +48,7 @@ __all__ = [
     "neg_poisson_deviance_scorer",
     "SCORERS",
     "get_scorer",
+    "make_ccnorm_scorer",
 ]
 
 _EPS = 1e-8
@@ -318,3 +321,57 @@ def get_scorer(name):
     except ValueError:
         raise ValueError(f"scoring must be one of {sorted(SCORERS)} or a scikit-learn scorer "
                          f"name; received {name!r}.") from None
+
+
+def _row_keys(X):
+    X = np.ascontiguousarray(X)
+    return [hashlib.sha1(row.tobytes()).hexdigest() for row in X.reshape(X.shape[0], -1)]
+
+
+def make_ccnorm_scorer(X, y_repeats):
+    """A CCnorm scorer for ``GridSearchCV``/``cross_validate``, given the repeated responses.
+
+    A scorer only sees ``(estimator, X_test, y_test)``, but CCnorm needs every
+    repeat of each test stimulus. This scorer keeps ``y_repeats`` and finds the
+    rows of ``X_test`` among the rows of ``X`` (by content), so it works on any
+    cross-validation split of ``X``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_trials, n_samples)
+        The waveforms that will be split (the same array passed to the search).
+    y_repeats : array-like of shape (n_trials, n_repeats, n_neurons, n_bins)
+        Responses to repeated presentations of each row of ``X`` (``(n_trials,
+        n_repeats, n_bins)`` for one neuron).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X_test, y_test) -> float``
+        Mean CCnorm over neurons (NaN neurons left out); ``y_test`` is not used.
+
+    Examples
+    --------
+    >>> scoring = {"d2": d2_poisson_scorer,
+    ...            "ccnorm": make_ccnorm_scorer(X, y_repeats)}   # doctest: +SKIP
+    >>> GridSearchCV(est, grid, scoring=scoring, refit="d2")      # doctest: +SKIP
+    """
+    reps = _check_repeats(y_repeats)
+    X = _as_numeric_array(X, "X")
+    if X.shape[0] != reps.shape[0]:
+        raise ValueError(f"X and y_repeats must have the same number of trials; received "
+                         f"{X.shape[0]} and {reps.shape[0]}.")
+    index = {}
+    for i, key in enumerate(_row_keys(X)):
+        index.setdefault(key, i)
+
+    def ccnorm_scorer(estimator, X_test, y_test=None):
+        keys = _row_keys(_as_numeric_array(X_test, "X"))
+        missing = sum(key not in index for key in keys)
+        if missing:
+            raise ValueError(f"{missing} row(s) of X are not among the rows given to "
+                             "make_ccnorm_scorer; pass the same X to the search.")
+        idx = np.array([index[key] for key in keys])
+        pred = np.asarray(estimator.predict(X_test), dtype=np.float64)
+        return ccnorm(reps[idx], pred.reshape(len(idx), reps.shape[2], reps.shape[3]))
+
+    return ccnorm_scorer

@@ -178,3 +178,26 @@ def test_ccnorm_bad_input():
         metrics.ccnorm(np.ones((2, 3, 1, 4)), np.ones((2, 1, 5)))
     with pytest.raises(ValueError, match="non-negative"):
         metrics.signal_power(-np.ones((2, 3, 4)))
+
+
+def test_ccnorm_scorer_in_cross_validation():
+    from sklearn.model_selection import cross_validate
+
+    from sk_icnet import LinearSTRFRegressor
+    from sk_icnet.datasets import make_auditory_dataset
+
+    d = make_auditory_dataset(n_trials=20, duration_s=0.25, audio_fs=8000.0, dt_ms=4.0,
+                              n_neurons=2, n_repeats=3, random_state=0)
+    est = LinearSTRFRegressor(audio_fs=8000.0, dt_ms=4.0, n_lags=4, **d.front_end)
+    scorer = metrics.make_ccnorm_scorer(d.X, d.y_repeats)
+    res = cross_validate(est, d.X, d.y, cv=2, scoring={"ccnorm": scorer,
+                                                       "d2": metrics.d2_poisson_scorer},
+                         return_estimator=True)
+    # each fold's value is CCnorm of that fold's predictions against its stimuli's repeats
+    test = np.arange(10, 20)
+    expected = metrics.ccnorm(d.y_repeats[test], res["estimator"][1].predict(d.X[test]))
+    assert res["test_ccnorm"][1] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="not among the rows"):
+        scorer(res["estimator"][0], d.X[:2] + 1.0)
+    with pytest.raises(ValueError, match="same number of trials"):
+        metrics.make_ccnorm_scorer(d.X[:3], d.y_repeats)
