@@ -284,6 +284,17 @@ def check_consistent_trials(X, y, *, x_name="X", y_name="y"):
         )
 
 
+def check_prediction_shape(y_pred, y):
+    """Check that ``y`` (given to ``score``) has the trials and shape of the predictions."""
+    pred_shape, y_shape = np.shape(y_pred), np.shape(y)
+    if y_shape[:1] != pred_shape[:1]:
+        raise ValueError(f"X and y must have the same number of trials (first axis); "
+                         f"received {pred_shape[0]} and {y_shape[0] if y_shape else y_shape}.")
+    if y_shape != pred_shape:
+        raise ValueError(f"y must have the shape of the predictions for X, "
+                         f"{pred_shape}; received {y_shape}.")
+
+
 def check_whole_bins(n_samples, spb, *, n_bins=None, name="X", estimator="ICNetRegressor"):
     """Check that ``n_samples`` holds a whole number of bins (and ``n_bins`` if given)."""
     if n_samples % spb != 0:

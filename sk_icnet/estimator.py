@@ -21,6 +21,7 @@ from ._validation import (
     MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
+    check_prediction_shape,
     check_responses,
     check_waveforms,
     check_whole_bins,
@@ -422,7 +423,7 @@ class ICNetRegressor(NeuralNetRegressor):
         """Module output -> expected counts, time last: (B, N, T)."""
         if self.module_.n_classes is None:
             return out.float()
-        p = torch.softmax(out.float(), dim=2)
+        p = self._probabilities(out)
         counts = torch.arange(p.shape[2], dtype=p.dtype, device=p.device)
         return torch.einsum("bnct,c->bnt", p, counts)
 
@@ -505,14 +506,8 @@ class ICNetRegressor(NeuralNetRegressor):
             The first ``skip_bins`` bins of each trial are left out.
         """
         y_pred = self.predict(X)
-        y3, _ = check_responses(y, name="y")
-        X_shape = np.shape(X)
-        if y3.shape[0] != X_shape[0]:
-            raise ValueError(f"X and y must have the same number of trials (first axis); "
-                             f"received {X_shape[0]} and {y3.shape[0]}.")
-        if np.shape(y_pred) != np.shape(y):
-            raise ValueError(f"y must have the shape of the predictions for X, "
-                             f"{np.shape(y_pred)}; received {np.shape(y)}.")
+        check_responses(y, name="y")
+        check_prediction_shape(y_pred, y)
         if self.skip_bins and np.ndim(y) >= 2:
             y = np.array(y, dtype=np.float64)
             y[..., : self.skip_bins] = np.nan

@@ -20,6 +20,15 @@ def masked_mean(values, mask):
     return values.sum() / mask.sum().clamp_min(1).to(values.dtype)
 
 
+def _observed_target(target, mask=None):
+    """Mask of observed bins (not NaN, and in ``mask``) and the target with 0 elsewhere."""
+    observed = ~torch.isnan(target)
+    if mask is not None:
+        observed = observed & mask
+    zero = torch.zeros((), dtype=target.dtype, device=target.device)
+    return observed, torch.where(observed, target, zero)
+
+
 class PoissonLoss(nn.Module):
     """Poisson negative log-likelihood of counts ``y`` given *rates* ``mu``.
 
@@ -56,11 +65,9 @@ class PoissonLoss(nn.Module):
         mask : Tensor of bool, optional
             Extra mask of bins to include (combined with the NaN mask).
         """
-        observed = ~torch.isnan(target)
-        if mask is not None:
-            observed = observed & mask
+        observed, y = _observed_target(target, mask)
         rate = rate.float()
-        y = torch.where(observed, target.to(rate.dtype), torch.zeros((), dtype=rate.dtype, device=rate.device))
+        y = y.to(rate.dtype)
         nll = rate - y * torch.log(rate + self.eps)
         if self.full:
             nll = nll + torch.lgamma(y + 1)
@@ -77,11 +84,8 @@ class CategoricalCountLoss(nn.Module):
 
     def forward(self, logits, target, mask=None):
         """Return the mean cross-entropy over observed bins."""
-        observed = ~torch.isnan(target)
-        if mask is not None:
-            observed = observed & mask
+        observed, y = _observed_target(target, mask)
         n_classes = logits.shape[2]
-        y = torch.where(observed, target, torch.zeros((), dtype=target.dtype, device=target.device))
         classes = torch.clamp(torch.round(y), 0, n_classes - 1).long()
         log_p = torch.log_softmax(logits.float(), dim=2)
         nll = -torch.gather(log_p, 2, classes.unsqueeze(2)).squeeze(2)

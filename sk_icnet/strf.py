@@ -31,6 +31,7 @@ from ._validation import (
     check_consistent_trials,
     check_positive_int,
     check_positive_number,
+    check_prediction_shape,
     check_responses,
     check_waveforms,
     check_whole_bins,
@@ -201,9 +202,7 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
         floored at 1e-8 before the deviance; see :mod:`sk_icnet.metrics`.
         """
         y_pred = self.predict(X)
-        if np.shape(y_pred) != np.shape(y):
-            raise ValueError(f"y must have the shape of the predictions for X, "
-                             f"{np.shape(y_pred)}; received {np.shape(y)}.")
+        check_prediction_shape(y_pred, y)
         return d2_poisson_score(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
