@@ -1,4 +1,5 @@
-"""skorch callbacks that keep long fits safe: best weights, checkpoints with metadata.
+"""skorch callbacks for long fits: best weights, checkpoints with metadata, batch losses
+that stay on the device until the epoch ends.
 
 :class:`ICNetRegressor` adds these itself (see its ``early_stopping_patience``
 and ``checkpoint_dir`` parameters); they are public for use with other skorch nets.
@@ -10,9 +11,11 @@ import json
 import math
 import os
 
+import torch
 from skorch.callbacks import Callback
 
-__all__ = ["BestWeights", "CheckpointMetadata", "METADATA_FILE"]
+__all__ = ["BestWeights", "CheckpointMetadata", "METADATA_FILE", "PendingLoss",
+           "ResolvePendingLosses"]
 
 #: name of the JSON file that records what is needed to rebuild the module
 METADATA_FILE = "sk_icnet_metadata.json"
@@ -99,3 +102,98 @@ class CheckpointMetadata(Callback):
         os.makedirs(self.dirname, exist_ok=True)
         with open(os.path.join(self.dirname, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=1)
+
+
+class PendingLoss:
+    """A batch loss left on its device; the float is read back when first asked for.
+
+    skorch records ``step["loss"].item()`` in the history after every batch, which
+    on a GPU waits for the whole batch to finish (a host synchronisation per
+    batch). A train or validation step that returns ``PendingLoss(loss)`` makes
+    that ``.item()`` free: the history holds this object until
+    :class:`ResolvePendingLosses` fetches all of an epoch's losses in one
+    transfer. ``float(pending)`` gives the value at any time (with a sync).
+
+    Parameters
+    ----------
+    loss : torch.Tensor
+        A scalar loss; it is detached, so the autograd graph is not kept alive.
+    """
+
+    __slots__ = ("tensor", "_value")
+
+    def __init__(self, loss):
+        self.tensor = loss.detach()
+        self._value = None
+
+    def item(self):
+        """Return ``self``: the value stays pending (skorch stores what this returns)."""
+        return self
+
+    @property
+    def resolved(self):
+        """Whether the value has been read back to the host."""
+        return self._value is not None
+
+    def _set(self, value):
+        self._value = float(value)
+        self.tensor = None
+
+    def __float__(self):
+        if self._value is None:
+            self._set(self.tensor.item())
+        return self._value
+
+    def __format__(self, spec):
+        return format(float(self), spec)
+
+    def __repr__(self):
+        state = repr(self._value) if self.resolved else "pending"
+        return f"PendingLoss({state})"
+
+    def __reduce__(self):  # pickles and deep copies hold the plain float
+        return float, (float(self),)
+
+
+def resolve_pending(values):
+    """Read the values of several :class:`PendingLoss` back in one transfer per device."""
+    by_device = {}
+    for value in values:
+        if isinstance(value, PendingLoss) and not value.resolved:
+            by_device.setdefault(value.tensor.device, []).append(value)
+    for group in by_device.values():
+        fetched = torch.stack([v.tensor.float().reshape(()) for v in group]).cpu().tolist()
+        for value, number in zip(group, fetched):
+            value._set(number)
+
+
+class ResolvePendingLosses(Callback):
+    """Replace an epoch's :class:`PendingLoss` batch values by floats, in one transfer.
+
+    Runs at the end of every epoch (before the callbacks that average the batch
+    losses, so it must come first) and at the end of training (an interrupted
+    epoch). Batch history entries whose key ends in ``keys_suffix`` are resolved.
+
+    Parameters
+    ----------
+    keys_suffix : str, default="_loss"
+    """
+
+    def __init__(self, keys_suffix="_loss"):
+        self.keys_suffix = keys_suffix
+
+    def _resolve(self, net):
+        if not len(net.history):
+            return
+        batches = net.history[-1].get("batches", [])
+        keys = [(batch, key) for batch in batches for key, value in batch.items()
+                if key.endswith(self.keys_suffix) and isinstance(value, PendingLoss)]
+        resolve_pending([batch[key] for batch, key in keys])
+        for batch, key in keys:
+            batch[key] = float(batch[key])
+
+    def on_epoch_end(self, net, **kwargs):
+        self._resolve(net)
+
+    def on_train_end(self, net, **kwargs):
+        self._resolve(net)

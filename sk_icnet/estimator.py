@@ -28,7 +28,13 @@ from ._validation import (
     resolve_samples_per_bin,
     to_layout,
 )
-from .callbacks import METADATA_FILE, BestWeights, CheckpointMetadata
+from .callbacks import (
+    METADATA_FILE,
+    BestWeights,
+    CheckpointMetadata,
+    PendingLoss,
+    ResolvePendingLosses,
+)
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import d2_poisson_score
 from .model import ICNet
@@ -45,6 +51,13 @@ _PRECISIONS = ("float32", "bfloat16")
 
 def _is_categorical(self):
     return self.head == "categorical"
+
+
+def _to_device(data, device):
+    """A tensor on ``device``; host tensors in pinned memory are copied asynchronously."""
+    if not isinstance(data, torch.Tensor):
+        return torch.as_tensor(data, device=device)
+    return data.to(device, non_blocking=data.is_pinned())
 
 
 class ICNetRegressor(NeuralNetRegressor):
@@ -139,6 +152,12 @@ class ICNetRegressor(NeuralNetRegressor):
     ``score`` is the Poisson D² (fraction of Poisson deviance explained),
     computed per neuron over its observed bins and averaged over neurons; see
     :mod:`sk_icnet.metrics`.
+
+    Training adds no host synchronisation per batch: batch losses stay on the
+    device as :class:`~sk_icnet.callbacks.PendingLoss` until the epoch ends,
+    when one transfer turns them into floats (``float()`` of a pending entry
+    reads it at once); on CUDA, batches come from pinned memory and are copied
+    asynchronously. Prediction runs without autograd.
 
     Examples
     --------
@@ -264,8 +283,10 @@ class ICNetRegressor(NeuralNetRegressor):
         return "valid_loss" if self.train_split is not None else "train_loss"
 
     def get_default_callbacks(self):
-        """skorch's defaults plus best-weight tracking, early stopping and checkpoints."""
-        callbacks = list(super().get_default_callbacks())
+        """skorch's defaults plus pending-loss resolution (first), best-weight tracking,
+        early stopping and checkpoints."""
+        callbacks = [("resolve_losses", ResolvePendingLosses()),
+                     *super().get_default_callbacks()]
         monitor = self._monitor()
         patience = self.early_stopping_patience
         callbacks.append(("best_weights", BestWeights(monitor=monitor, restore=patience is not None)))
@@ -356,21 +377,42 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Loss on one batch; the first ``skip_bins`` bins of each trial are left out."""
-        y_true = torch.as_tensor(y_true, device=y_pred.device)
+        y_true = _to_device(y_true, y_pred.device)
         if self.skip_bins:
             y_true = y_true.clone()
             y_true[..., : self.skip_bins] = float("nan")
         return self.criterion_(y_pred, y_true)
 
     def _autocast(self):
+        if self.precision != "bfloat16":
+            return contextlib.nullcontext()
         device_type = torch.device(self.device if self.device else "cpu").type
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16,
-                              enabled=self.precision == "bfloat16")
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
     def infer(self, x, **fit_params):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
+        if self.device is not None:
+            x = _to_device(x, self.device)
         with self._autocast():
             return super().infer(x, **fit_params)
+
+    def _defer(self, step):
+        if self.callbacks != "disable":  # the resolving callback is a default callback
+            step["loss"] = PendingLoss(step["loss"])
+        return step
+
+    def train_step(self, batch, **fit_params):
+        """One optimisation step; the batch loss stays on the device (:class:`PendingLoss`).
+
+        skorch records every batch loss with ``.item()``, which would wait for
+        the GPU after each batch; the losses of an epoch are read back together
+        at its end instead (:class:`~sk_icnet.callbacks.ResolvePendingLosses`).
+        """
+        return self._defer(super().train_step(batch, **fit_params))
+
+    def validation_step(self, batch, **fit_params):
+        """Loss on one validation batch, left on the device like :meth:`train_step`'s."""
+        return self._defer(super().validation_step(batch, **fit_params))
 
     def get_iterator(self, dataset, training=False):
         """DataLoader for ``dataset``; training batches are shuffled (seeded) by default.
@@ -385,6 +427,8 @@ class ICNetRegressor(NeuralNetRegressor):
             kwargs["batch_size"] = len(dataset)
         if training:
             kwargs.setdefault("shuffle", True)
+        if self.device is not None and torch.device(self.device).type == "cuda":
+            kwargs.setdefault("pin_memory", True)  # lets batches be copied without a sync
         seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
         if seed is not None and "generator" not in kwargs:
             kwargs["generator"] = torch.Generator().manual_seed(seed)

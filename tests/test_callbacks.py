@@ -7,7 +7,16 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from sk_icnet.callbacks import METADATA_FILE, BestWeights
+import copy
+import pickle
+
+from sk_icnet.callbacks import (
+    METADATA_FILE,
+    BestWeights,
+    PendingLoss,
+    ResolvePendingLosses,
+    resolve_pending,
+)
 
 from .conftest import tiny_estimator
 
@@ -42,6 +51,8 @@ def test_ctrl_c_leaves_the_best_weights_so_far(small_xy):
     snap = SnapshotWeights()
     est = tiny_estimator(max_epochs=20, lr=0.05, callbacks=[snap, InterruptAt(6)]).fit(X, y)
     assert len([row for row in est.history if "dur" in row]) == 5  # epochs 1-5 completed
+    losses = [b[k] for row in est.history for b in row["batches"] for k in b if k.endswith("_loss")]
+    assert losses and all(type(v) is float for v in losses)
     best = best_epoch(est.history, "valid_loss")
     for name, value in est.module_.state_dict().items():
         assert torch.equal(value, snap.snapshots[best][name])
@@ -122,3 +133,86 @@ def test_best_weights_callback_is_light_to_pickle(small_xy):
     cb = dict(est.callbacks_)["best_weights"]
     assert isinstance(cb, BestWeights) and cb._best_state is None
     assert pickle.loads(pickle.dumps(cb)).monitor == "valid_loss"
+
+
+class InterruptMidEpoch(Callback):
+    """Ctrl-C after the first batch of the second epoch."""
+
+    def on_batch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+def test_pending_loss_reads_its_value_lazily():
+    w = torch.tensor(2.0, requires_grad=True)
+    pending = PendingLoss(w * 1.5)
+    assert pending.item() is pending  # what skorch stores in the history
+    assert not pending.tensor.requires_grad  # the autograd graph is not kept
+    assert not pending.resolved and repr(pending) == "PendingLoss(pending)"
+    assert f"{pending:.2f}" == "3.00"
+    assert pending.resolved and pending.tensor is None and float(pending) == 3.0
+    for copied in (pickle.loads(pickle.dumps(PendingLoss(torch.tensor(0.5)))),
+                   copy.deepcopy(PendingLoss(torch.tensor(0.5)))):
+        assert type(copied) is float and copied == 0.5
+
+
+def test_resolve_pending_fetches_every_value_in_one_transfer(monkeypatch):
+    values = [PendingLoss(torch.tensor(float(i), dtype=torch.float64)) for i in range(5)]
+    values.append(3.5)  # plain floats are left alone
+    stacks = []
+    real_stack = torch.stack
+    monkeypatch.setattr(torch, "stack", lambda t, *a, **k: stacks.append(len(t)) or real_stack(t, *a, **k))
+    resolve_pending(values)
+    assert stacks == [5]
+    assert [float(v) for v in values] == [0.0, 1.0, 2.0, 3.0, 4.0, 3.5]
+    assert all(v.resolved for v in values[:5])
+    resolve_pending(values)  # already resolved: nothing to fetch
+    assert stacks == [5]
+
+
+class WatchBatches(Callback):
+    """Copy each batch's history entry as it is when the batch ends."""
+
+    def initialize(self):
+        self.seen = []
+        return self
+
+    def on_batch_end(self, net, **kwargs):
+        self.seen.append(dict(net.history[-1, "batches", -1]))
+
+
+def test_losses_stay_pending_until_the_epoch_ends(small_xy):
+    X, y = small_xy
+    watch = WatchBatches()
+    est = tiny_estimator(max_epochs=2, callbacks=[watch]).fit(X, y)
+    seen = watch.seen
+    pending = [b for b in seen if any(isinstance(v, PendingLoss) for v in b.values())]
+    assert len(pending) == len(seen) > 0  # every batch was still pending at its end
+    for row in est.history:
+        batches = row["batches"]
+        assert all(type(b[k]) is float for b in batches for k in b if k.endswith("_loss"))
+        train = [(b["train_loss"], b["train_batch_size"]) for b in batches if "train_loss" in b]
+        mean = np.average([v for v, _ in train], weights=[n for _, n in train])
+        assert row["train_loss"] == pytest.approx(mean)
+    assert pickle.loads(pickle.dumps(est)).history[-1, "valid_loss"] == est.history[-1, "valid_loss"]
+
+
+def test_interrupted_epoch_is_resolved_at_train_end(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=5, callbacks=[InterruptMidEpoch()]).fit(X, y)
+    last = est.history[-1, "batches"]
+    assert len(last) == 1 and type(last[0]["train_loss"]) is float
+
+
+def test_without_callbacks_losses_are_plain_floats(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1, callbacks="disable").fit(X, y)
+    assert type(est.history[-1, "batches", 0, "train_loss"]) is float
+
+
+def test_resolver_is_the_first_callback(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1, callbacks=[InterruptAt(99)]).fit(X, y)
+    names = [name for name, _ in est.callbacks_]
+    assert names[0] == "resolve_losses"
+    assert isinstance(est.callbacks_[0][1], ResolvePendingLosses)

@@ -6,6 +6,8 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
+from skorch import NeuralNetRegressor
+from skorch.dataset import Dataset
 
 from sk_icnet import ICNet, ICNetRegressor, PoissonLoss
 from sk_icnet.metrics import SCORERS, d2_poisson_score, pearson_scorer
@@ -302,6 +304,50 @@ def test_cuda_placement_and_cpu_reload(small_xy):
     est.set_params(device="cpu")
     est.module_.to("cpu")
     np.testing.assert_allclose(est.predict(X), pred, rtol=1e-4, atol=1e-6)
+
+
+def _run_epoch(est, X, y, train_step=None):
+    """One training and one validation epoch through skorch's own loop."""
+    X, y = est._validate_fit_data(X, y, reset=True)
+    est.initialize()
+    est.history.new_epoch()
+    loader = est.get_iterator(Dataset(X, y), training=True)
+    est.run_single_epoch(loader, training=True, prefix="train",
+                         step_fn=train_step or est.train_step)
+    est.run_single_epoch(loader, training=False, prefix="valid", step_fn=est.validation_step)
+    return est.history[-1, "batches"]
+
+
+@pytest.mark.parametrize("head", ["poisson", "categorical"])
+def test_training_reads_nothing_back_to_the_host_per_batch(small_xy, head):
+    # On the "meta" device tensors have shapes but no data: any .item(), data-dependent
+    # shape or copy to the host raises. A whole epoch (forward, masked loss with skip_bins,
+    # backward, Adam, skorch's per-batch history) must run there.
+    X, y = small_xy
+    est = tiny_estimator(device="meta", head=head, skip_bins=3, batch_size=8)
+    batches = _run_epoch(est, X, y)
+    assert len(batches) == 6
+    assert all(p.device.type == "meta" for p in est.module_.parameters())
+    assert all(not b[k].resolved for b in batches for k in b if k.endswith("_loss"))
+    # the control: skorch's own step has the loss read back after every batch
+    plain = tiny_estimator(device="meta")
+    with pytest.raises(RuntimeError, match="item.. cannot be called on meta tensors"):
+        _run_epoch(plain, X, y, train_step=lambda batch: NeuralNetRegressor.train_step(plain, batch))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_epoch_has_no_synchronisation(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(device="cuda", batch_size=8)
+    est.fit(X[:8], y[:8])  # warm-up: CUDA context, allocator, kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _run_epoch(est, X, y)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    est.notify("on_epoch_end")  # the one read-back per epoch
+    assert type(est.history[-1, "batches", 0, "train_loss"]) is float
 
 
 # ------------------------------------------------ long recordings, heads, precision
