@@ -1,14 +1,13 @@
 """Long fits survive interruption: best weights, early stopping, checkpoints, resume."""
 
+import copy
 import os
+import pickle
 
 import numpy as np
 import pytest
 import torch
 from skorch.callbacks import Callback
-
-import copy
-import pickle
 
 from sk_icnet.callbacks import (
     METADATA_FILE,
