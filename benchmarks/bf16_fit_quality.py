@@ -1,14 +1,19 @@
 """Held-out fit quality of bfloat16 against float32 training at the paper configuration.
 
-Run:  python benchmarks/bf16_fit_quality.py [--epochs 12] [--n-train 160] [--n-test 48] [--lr 1e-3]
+Run:  python benchmarks/bf16_fit_quality.py [--epochs 4] [--n-train 1600] [--n-test 64] [--lr 1e-3]
+      [--seed 0]
 
 Simulates paper-shaped training windows (24,414.0625 Hz, 10,240 samples = 320 bins of
 1.31072 ms, the first 64 bins left out of loss and score as in the paper) from
-``make_auditory_dataset`` with 10 neurons (linear and on-off alternating), then fits the paper
-ICNet configuration (48 SincNet filters, five stride-2 convolutions of 128 channels, 64-channel
-bottleneck) twice from the same seed, once in float32 and once with ``precision="bfloat16"``,
+``make_auditory_dataset`` with 10 neurons (linear and on-off alternating, 150 spikes/s on
+average), then fits the paper ICNet configuration (48 SincNet filters, five stride-2
+convolutions of 128 channels, 64-channel bottleneck) twice from the same seed, once in float32 and once with ``precision="bfloat16"``,
 batch 16, and prints for each: held-out Poisson D², held-out Pearson r, training wall time,
 and the final training loss. The same data, initial weights and batch order are used for both.
+
+The 5.1 M-parameter network overfits a few minutes of audio (held-out D² below zero after 200
+steps on 160 windows, measured), so the default is many windows seen few times: 1,600 windows
+(11 minutes of audio), 100 steps per epoch. On 2 CPU cores the default run takes about 50 minutes.
 """
 
 import argparse
@@ -25,16 +30,17 @@ FS, DT, WINDOW, SKIP = 24414.0625, 1.31072, 10240, 64
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--n-train", type=int, default=160)
-    parser.add_argument("--n-test", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--n-train", type=int, default=1600)
+    parser.add_argument("--n-test", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--rate-hz", type=float, default=150.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     data = make_auditory_dataset(n_trials=args.n_train + args.n_test, duration_s=WINDOW / FS,
                                  audio_fs=FS, dt_ms=DT, n_neurons=10, neuron_kinds="mixed",
-                                 random_state=args.seed)
+                                 mean_rate_hz=args.rate_hz, random_state=args.seed)
     X, y = data.X, data.y
     assert X.shape[1] == WINDOW, X.shape
     Xtr, ytr, Xte, yte = X[:args.n_train], y[:args.n_train], X[args.n_train:], y[args.n_train:]

@@ -418,6 +418,29 @@ def test_bfloat16_fit_matches_float32_quality(tiny_data):
         tiny_estimator(precision="float16").fit(X[:8], y[:8])
 
 
+def test_bfloat16_gradients_follow_float32_at_the_paper_configuration():
+    # one batch of 4 paper-sized windows (10,240 samples, 64 context bins) through the
+    # estimator's own hooks: bf16 autocast must give the float32 gradient directions
+    from sk_icnet.datasets import make_auditory_dataset
+
+    data = make_auditory_dataset(n_trials=4, duration_s=10240 / 24414.0625, n_neurons=3,
+                                 neuron_kinds="mixed", mean_rate_hz=150.0, random_state=1)
+    X = torch.from_numpy(data.X)[:, None]
+    y = torch.from_numpy(data.y)
+    grads = {}
+    for precision in ("float32", "bfloat16"):
+        est = ICNetRegressor(precision=precision, skip_bins=64, max_epochs=0, train_split=None,
+                             random_state=0, verbose=0).fit(data.X, data.y)
+        est.get_loss(est.infer(X), y, training=True).backward()
+        grads[precision] = {n: p.grad.flatten() for n, p in est.module_.named_parameters()}
+    assert grads["float32"].keys() == grads["bfloat16"].keys()
+    for name, g32 in grads["float32"].items():
+        g16 = grads["bfloat16"][name]
+        cosine = float(g32 @ g16 / (g32.norm() * g16.norm()))
+        assert cosine > 0.99, (name, cosine)
+        assert 0.9 < float(g16.norm() / g32.norm()) < 1.1, name
+
+
 def test_several_recordings_share_the_encoder(tiny_data):
     from sk_icnet.recordings import stack_recordings
 
