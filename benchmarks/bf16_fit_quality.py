@@ -36,6 +36,7 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--rate-hz", type=float, default=150.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precisions", default="float32,bfloat16")
     args = parser.parse_args()
 
     data = make_auditory_dataset(n_trials=args.n_train + args.n_test, duration_s=WINDOW / FS,
@@ -54,7 +55,7 @@ def main():
     print(f"true rates (noise ceiling) held-out D²: {oracle:.3f}")
     print(f"{'precision':<10}{'D²':>8}{'r':>8}{'train loss':>12}{'fit s':>9}")
     rows = {}
-    for precision in ("float32", "bfloat16"):
+    for precision in args.precisions.split(","):
         est = ICNetRegressor(batch_size=16, lr=args.lr, max_epochs=args.epochs, train_split=None,
                              skip_bins=SKIP, precision=precision, random_state=args.seed,
                              verbose=0)
@@ -66,7 +67,8 @@ def main():
         loss = est.history_[-1, "train_loss"]
         rows[precision] = d2
         print(f"{precision:<10}{d2:>8.3f}{r:>8.3f}{loss:>12.4f}{elapsed:>9.0f}")
-    print(f"D² difference (bfloat16 - float32): {rows['bfloat16'] - rows['float32']:+.3f}")
+    if {"float32", "bfloat16"} <= rows.keys():
+        print(f"D² difference (bfloat16 - float32): {rows['bfloat16'] - rows['float32']:+.3f}")
 
 
 if __name__ == "__main__":

@@ -159,3 +159,23 @@ def test_symlog():
     x = torch.tensor([-3.0, -0.5, 0.0, 0.5, 3.0])
     expected = torch.sign(x) * torch.log(1 + x.abs())
     assert torch.allclose(symlog(x), expected)
+
+
+def test_autocast_keeps_the_front_end_and_decoder_in_float32():
+    model = ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=2, n_filters=4, sincnet_kernel_size=16,
+                  encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
+                  bottleneck_channels=4)
+    seen = {}
+    for name in ("sincnet", "bottleneck", "decoder"):
+        getattr(model, name).register_forward_hook(
+            lambda mod, inp, out, name=name: seen.__setitem__(name, out.dtype))
+    x = torch.randn(2, 1, 256)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rates = model(x)
+    assert seen == {"sincnet": torch.float32, "bottleneck": torch.bfloat16,
+                    "decoder": torch.float32}
+    assert rates.dtype == torch.float32
+    rates.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    model(x)  # without autocast everything is float32
+    assert set(seen.values()) == {torch.float32}
