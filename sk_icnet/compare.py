@@ -17,7 +17,13 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 
-from ._validation import _as_numeric_array, check_consistent_trials, check_responses, check_waveforms
+from ._validation import (
+    _as_numeric_array,
+    check_consistent_trials,
+    check_responses,
+    check_waveforms,
+    to_layout,
+)
 from .metrics import ccnorm, d2_poisson_score, pearson_r, poisson_deviance
 
 __all__ = ["compare", "summarize", "CompareResult", "plot_neuron_scatter", "plot_psth",
@@ -119,7 +125,7 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
             raise ValueError("y_repeats must have shape (n_trials, n_repeats, n_neurons, n_bins) "
                              f"= ({X.shape[0]}, R, {y3.shape[1]}, {y3.shape[2]}); received "
                              f"{y_repeats.shape}.")
-    y_fit = y3 if ndim == 3 else y3[:, 0, :] if ndim == 2 else y3[:, 0, 0]
+    y_fit = to_layout(y3, ndim)
     splitter = check_cv(cv)
     rows = []
     predictions = {name: np.full(y3.shape, np.nan) for name in estimators}

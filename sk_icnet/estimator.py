@@ -103,8 +103,9 @@ class ICNetRegressor(NeuralNetRegressor):
         ``score``: the left context of training windows (the paper used 64 bins
         of 2,048 samples; see :func:`sk_icnet.recordings.make_windows`).
     precision : {"float32", "bfloat16"}, default="float32"
-        ``"bfloat16"`` runs the network under ``torch.autocast`` with bfloat16
-        (on CPUs that support it and on CUDA); the loss stays float32.
+        ``"bfloat16"`` runs the encoder under ``torch.autocast`` with bfloat16
+        (on CPUs that support it and on CUDA); the SincNet front end, the
+        decoder and the loss stay float32.
     predict_chunk_bins : int, default=4096
         Trials longer than this many bins are predicted in chunks of this size
         with the receptive field's worth of left context, so memory is bounded
@@ -383,15 +384,17 @@ class ICNetRegressor(NeuralNetRegressor):
             y_true[..., : self.skip_bins] = float("nan")
         return self.criterion_(y_pred, y_true)
 
+    def _device_type(self):
+        return torch.device(self.device if self.device else "cpu").type
+
     def _autocast(self):
         if self.precision != "bfloat16":
             return contextlib.nullcontext()
-        device_type = torch.device(self.device if self.device else "cpu").type
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=self._device_type(), dtype=torch.bfloat16)
 
     def infer(self, x, **fit_params):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
-        if self.device is not None:
+        if self.device is not None and isinstance(x, torch.Tensor):  # the rest: skorch's to_tensor
             x = _to_device(x, self.device)
         with self._autocast():
             return super().infer(x, **fit_params)
@@ -427,7 +430,7 @@ class ICNetRegressor(NeuralNetRegressor):
             kwargs["batch_size"] = len(dataset)
         if training:
             kwargs.setdefault("shuffle", True)
-        if self.device is not None and torch.device(self.device).type == "cuda":
+        if self._device_type() == "cuda":
             kwargs.setdefault("pin_memory", True)  # lets batches be copied without a sync
         seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
         if seed is not None and "generator" not in kwargs:

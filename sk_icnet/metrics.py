@@ -35,7 +35,7 @@ import hashlib
 import numpy as np
 from sklearn.metrics import make_scorer
 
-from ._validation import _as_numeric_array, check_responses
+from ._validation import _as_numeric_array, check_consistent_trials, check_responses
 
 __all__ = [
     "poisson_deviance",
@@ -357,9 +357,7 @@ def make_ccnorm_scorer(X, y_repeats):
     """
     reps = _check_repeats(y_repeats)
     X = _as_numeric_array(X, "X")
-    if X.shape[0] != reps.shape[0]:
-        raise ValueError(f"X and y_repeats must have the same number of trials; received "
-                         f"{X.shape[0]} and {reps.shape[0]}.")
+    check_consistent_trials(X, reps, y_name="y_repeats")
     index = {}
     for i, key in enumerate(_row_keys(X)):
         index.setdefault(key, i)

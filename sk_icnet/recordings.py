@@ -20,6 +20,7 @@ from sklearn.utils import Bunch
 
 from ._validation import (
     _as_numeric_array,
+    check_consistent_trials,
     check_positive_int,
     check_positive_number,
     check_responses,
@@ -186,9 +187,8 @@ def stack_recordings(recordings):
             raise TypeError(f"recordings[{name!r}] must be a pair (X, y).")
         X = check_waveforms(pair[0], name=f"recordings[{name!r}] X")
         y3, _ = check_responses(pair[1], name=f"recordings[{name!r}] y")
-        if X.shape[0] != y3.shape[0]:
-            raise ValueError(f"recordings[{name!r}]: X and y must have the same number of "
-                             f"trials; received {X.shape[0]} and {y3.shape[0]}.")
+        check_consistent_trials(X, y3, x_name=f"recordings[{name!r}] X",
+                                y_name=f"recordings[{name!r}] y")
         Xs.append(X)
         ys.append(y3)
         names.append(name)
