@@ -59,7 +59,7 @@ search = GridSearchCV(
 )
 search.fit(X_train, y_train)
 print("\nGridSearchCV (2-fold, 15 epochs per fit): mean D2 per setting")
-for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True):
     print(f"  lr={params['lr']:<7g} encoder_channels={params['module__encoder_channels']:<3d}"
           f"  D2={score:.3f}")
 print(f"best: {search.best_params_}; held-out D2 of the refit best model: "

@@ -163,7 +163,7 @@ def resolve_pending(values):
             by_device.setdefault(value.tensor.device, []).append(value)
     for group in by_device.values():
         fetched = torch.stack([v.tensor.float().reshape(()) for v in group]).cpu().tolist()
-        for value, number in zip(group, fetched):
+        for value, number in zip(group, fetched, strict=True):
             value._set(number)
 
 

@@ -10,12 +10,12 @@ import warnings
 
 import numpy as np
 import torch
-from skorch import NeuralNetRegressor
-from skorch.callbacks import Checkpoint, EarlyStopping
-from skorch.utils import to_numpy
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Checkpoint, EarlyStopping
+from skorch.utils import to_numpy
 
 from ._validation import (
     MAX_COUNT,

@@ -201,7 +201,7 @@ def stack_recordings(recordings):
     total = sum(n_neurons)
     y_all = []
     offset = 0
-    for y, n in zip(ys, n_neurons):
+    for y, n in zip(ys, n_neurons, strict=True):
         block = np.full((y.shape[0], total, y.shape[2]), np.nan, dtype=np.float32)
         block[:, offset: offset + n] = y
         y_all.append(block)

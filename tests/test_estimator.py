@@ -270,7 +270,7 @@ def test_warm_start_and_partial_fit_continue_training(small_xy):
     first = [p.detach().clone() for p in est.module_.parameters()]
     est.fit(X, y)
     assert len(est.history) == 2
-    assert any(not torch.equal(a, b) for a, b in zip(first, est.module_.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(first, est.module_.parameters(), strict=True))
     est.partial_fit(X, y)
     assert len(est.history) == 3
 

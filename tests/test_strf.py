@@ -3,8 +3,13 @@ import pytest
 from sklearn.linear_model import PoissonRegressor
 
 from sk_icnet.datasets import make_random_chords, make_stimuli
-from sk_icnet.strf import (LinearSTRFRegressor, PoissonSTRFRegressor, lag_features,
-                           log_mel_spectrogram, mel_filterbank)
+from sk_icnet.strf import (
+    LinearSTRFRegressor,
+    PoissonSTRFRegressor,
+    lag_features,
+    log_mel_spectrogram,
+    mel_filterbank,
+)
 
 FS, DT = 8000.0, 4.0
 FRONT = dict(audio_fs=FS, dt_ms=DT, n_bands=8, fmin=100.0, win_ms=8.0)
