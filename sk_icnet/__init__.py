@@ -4,8 +4,9 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import datasets, metrics, recordings
+from . import data, datasets, metrics, recordings
 from .compare import compare
+from .data import Recording, WindowDataset
 from .estimator import ICNetRegressor
 from .losses import PoissonLoss
 from .model import ICNet
@@ -19,7 +20,10 @@ __all__ = [
     "LinearSTRFRegressor",
     "PoissonLoss",
     "PoissonSTRFRegressor",
+    "Recording",
+    "WindowDataset",
     "compare",
+    "data",
     "datasets",
     "metrics",
     "recordings",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -15,12 +18,15 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Checkpoint, EarlyStopping
+from skorch.dataset import ValidSplit
 from skorch.utils import to_numpy
+from torch.utils.data import Subset
 
 from ._validation import (
     MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
+    check_positive_number,
     check_prediction_shape,
     check_responses,
     check_waveforms,
@@ -35,14 +41,21 @@ from .callbacks import (
     PendingLoss,
     ResolvePendingLosses,
 )
+from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
 from .losses import CategoricalCountLoss, PoissonLoss
-from .metrics import d2_poisson_score
+from .metrics import PoissonD2Accumulator, d2_poisson_score
 from .model import ICNet
 
 __all__ = ["ICNetRegressor"]
 
 #: module parameters that the estimator owns and sets itself
 _OWNED_MODULE_PARAMS = ("audio_fs", "dt_ms")
+#: the paper's rates, which ``audio_fs="auto"`` and ``dt_ms="auto"`` mean for arrays
+PAPER_AUDIO_FS = 24414.0625
+PAPER_DT_MS = 1.31072
+#: fitted attributes that a checkpoint records to rebuild the module
+_FITTED_METADATA = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_", "audio_fs_",
+                    "dt_ms_", "recording_names_", "neurons_per_recording_")
 
 
 _HEADS = ("poisson", "categorical")
@@ -51,6 +64,18 @@ _PRECISIONS = ("float32", "bfloat16")
 
 def _is_categorical(self):
     return self.head == "categorical"
+
+
+def _as_data(X):
+    """A :class:`WindowDataset` for recordings and windows (views of Subsets too), else None."""
+    if isinstance(X, Subset) and isinstance(X.dataset, WindowDataset):
+        return X.dataset[np.asarray(X.indices)]
+    if isinstance(X, WindowDataset):
+        return X
+    if isinstance(X, Recording) or (isinstance(X, (list, tuple)) and X
+                                    and all(isinstance(r, Recording) for r in X)):
+        return WindowDataset(X)
+    return None
 
 
 def _to_device(data, device):
@@ -76,12 +101,16 @@ class ICNetRegressor(NeuralNetRegressor):
         The network. Its hyperparameters are set with ``module__<name>``
         (e.g. ``module__encoder_channels=32``); ``audio_fs``, ``dt_ms`` and
         ``out_neurons`` are filled in by the estimator.
-    audio_fs : float, default=24414.0625
-        Sampling rate of the waveforms in ``X``, in Hz.
-    dt_ms : float or None, default=1.31072
-        Width of the response bins in ``y``, in ms. ``audio_fs * dt_ms / 1000``
-        must be a whole number of samples. ``None`` infers the bin width at fit
-        from the shapes: ``n_samples / n_bins`` samples per bin.
+    audio_fs : float or "auto", default="auto"
+        Sampling rate of the waveforms in Hz. ``"auto"``: the rate the data
+        carry (:class:`~sk_icnet.data.Recording`, :class:`~sk_icnet.data.WindowDataset`),
+        and the paper's 24,414.0625 Hz for arrays. A number must agree with the
+        data's rate when the data carry one (``ValueError`` naming both otherwise).
+    dt_ms : float, "auto" or None, default="auto"
+        Width of the response bins in ms; ``audio_fs * dt_ms / 1000`` must be a
+        whole number of samples. ``"auto"``: the data's, or the paper's 1.31072 ms
+        for arrays. ``None`` infers the bin width of arrays at fit from the
+        shapes (``n_samples / n_bins`` samples per bin).
     criterion : type, default=PoissonLoss
         Loss on (rates, counts); NaN targets are masked out.
     optimizer : type, default=torch.optim.Adam
@@ -132,9 +161,16 @@ class ICNetRegressor(NeuralNetRegressor):
     module_ : ICNet
         The fitted network.
     n_neurons_ : int
-        Number of neurons, inferred from ``y`` at fit.
+        Number of neurons, inferred from ``y`` at fit (all recordings' together).
+    audio_fs_, dt_ms_ : float
+        The rates used: resolved from ``audio_fs``/``dt_ms`` and the data.
     samples_per_bin_ : int
         Audio samples per response bin.
+    recording_names_ : list of str or None
+        Recordings of a :class:`~sk_icnet.data.WindowDataset` fit, one decoder
+        each (``None`` after a fit on arrays).
+    neurons_per_recording_ : list of int
+        Neurons of each decoder.
     n_features_in_ : int
         Samples per trial seen at fit. ``predict`` accepts any whole number of
         bins, since the network is convolutional in time.
@@ -174,7 +210,7 @@ class ICNetRegressor(NeuralNetRegressor):
     (8, 2, 62)
     """
 
-    def __init__(self, module=ICNet, *, audio_fs=24414.0625, dt_ms=1.31072,
+    def __init__(self, module=ICNet, *, audio_fs="auto", dt_ms="auto",
                  criterion=PoissonLoss, optimizer=torch.optim.Adam, lr=1e-4,
                  max_epochs=10, batch_size=64, random_state=None, head="poisson", skip_bins=0,
                  precision="float32", predict_chunk_bins=4096, early_stopping_patience=None,
@@ -203,26 +239,87 @@ class ICNetRegressor(NeuralNetRegressor):
         return tags
 
     # ------------------------------------------------------------ validation
+    def _resolve_rates(self, data=None):
+        """``(audio_fs, dt_ms)`` from the parameters and, when it carries them, the data."""
+        rates = {}
+        for name, value, paper in (("audio_fs", self.audio_fs, PAPER_AUDIO_FS),
+                                   ("dt_ms", self.dt_ms, PAPER_DT_MS)):
+            if isinstance(value, str) and value != "auto":
+                raise ValueError(f"{name} must be a number > 0 or 'auto'; received {value!r}.")
+            explicit = None if isinstance(value, str) or (value is None and name == "dt_ms") \
+                else check_positive_number(value, name)
+            if data is None:
+                rates[name] = paper if value == "auto" else explicit
+                continue
+            carried = getattr(data, name)
+            if explicit is not None and not math.isclose(explicit, carried, rel_tol=1e-9):
+                raise ValueError(
+                    f"{name}={explicit!r} was set on {type(self).__name__}, but the data carry "
+                    f"{name}={carried!r}; leave {name}='auto' to use the data's, or resample the data.")
+            rates[name] = carried
+        return rates["audio_fs"], rates["dt_ms"]
+
+    def _check_no_time_input(self):
+        if self.get_params_for("module").get("time_input"):
+            raise ValueError("module__time_input=True needs the recording time of every window: "
+                             "fit a WindowDataset of Recordings; arrays carry no time.")
+
     def _validate_fit_data(self, X, y, reset):
         X = check_waveforms(X, name="X")
         y3, y_ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
         if reset or not hasattr(self, "samples_per_bin_"):
-            spb = resolve_samples_per_bin(self.audio_fs, self.dt_ms, X.shape[1], y3.shape[2])
+            audio_fs, dt_ms = self._resolve_rates()
+            spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
         else:
             spb = self.samples_per_bin_
         check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
         self._check_options(y3.shape[2])
         if reset:
+            self._check_no_time_input()
             self.n_features_in_ = X.shape[1]
             self.samples_per_bin_ = spb
+            self.audio_fs_ = audio_fs
+            self.dt_ms_ = dt_ms if dt_ms is not None else spb * 1000.0 / audio_fs
             self.n_neurons_ = y3.shape[1]
+            self.neurons_per_recording_ = [self.n_neurons_]
+            self.recording_names_ = None
             self.y_ndim_ = y_ndim
         else:
+            if getattr(self, "recording_names_", None) is not None:
+                raise ValueError("this model was fitted on recordings (a WindowDataset); continue "
+                                 "training it on a WindowDataset, not on arrays.")
             if y3.shape[1] != self.n_neurons_:
                 raise ValueError(f"y has {y3.shape[1]} neuron(s), but {type(self).__name__} "
                                  f"was fitted with {self.n_neurons_}.")
         return X[:, None, :], y3
+
+    def _check_data_rates(self, data):
+        """Data given after fit must have the fitted rates."""
+        for name in ("audio_fs", "dt_ms"):
+            fitted, carried = getattr(self, name + "_"), getattr(data, name)
+            if not math.isclose(fitted, carried, rel_tol=1e-9):
+                raise ValueError(f"the data carry {name}={carried!r}, but this model was fitted "
+                                 f"with {name}={fitted!r}.")
+
+    def _validate_dataset(self, data, reset):
+        """Check a WindowDataset against the parameters (``reset``) or the fitted model."""
+        if len(data) == 0:
+            raise ValueError("the WindowDataset holds no window.")
+        if reset:
+            self.audio_fs_, self.dt_ms_ = self._resolve_rates(data)
+            self._check_options(data.window_bins)
+            self.samples_per_bin_ = data.samples_per_bin
+            self.n_features_in_ = data.window_samples
+            self.recording_names_ = data.recording_names
+            self.neurons_per_recording_ = data.neurons_per_recording
+            self.n_neurons_ = sum(self.neurons_per_recording_)
+            self.y_ndim_ = 3
+        else:
+            check_is_fitted(self, ["samples_per_bin_"])
+            self._check_data_rates(data)
+            self._route(data)
+        return data
 
     def _check_options(self, n_bins=None):
         if self.head not in _HEADS:
@@ -296,8 +393,7 @@ class ICNetRegressor(NeuralNetRegressor):
             callbacks.append(("early_stopping", EarlyStopping(monitor=monitor, patience=patience)))
         dirname = getattr(self, "checkpoint_dir_", None)
         if dirname is not None:
-            callbacks.append(("checkpoint_metadata", CheckpointMetadata(
-                dirname, ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_"))))
+            callbacks.append(("checkpoint_metadata", CheckpointMetadata(dirname, _FITTED_METADATA)))
             callbacks.append(("checkpoint", Checkpoint(
                 monitor=f"{monitor}_best", dirname=dirname, f_params="params.pt",
                 f_optimizer="optimizer.pt", f_criterion=None, f_history="history.json")))
@@ -341,13 +437,15 @@ class ICNetRegressor(NeuralNetRegressor):
             if key in kwargs:
                 raise ValueError(f"Set {key} on the estimator (ICNetRegressor({key}=...)), not "
                                  f"as module__{key}; received module__{key}={kwargs[key]!r}.")
-        spb = getattr(self, "samples_per_bin_", None)
-        if self.dt_ms is None and spb is None:
-            raise ValueError("dt_ms=None infers the bin width from the data: call fit(X, y) "
-                             "rather than initialize().")
+        if hasattr(self, "audio_fs_"):
+            audio_fs, dt_ms = self.audio_fs_, self.dt_ms_
+        else:
+            audio_fs, dt_ms = self._resolve_rates()
+            if dt_ms is None:
+                raise ValueError("dt_ms=None infers the bin width from the data: call fit(X, y) "
+                                 "rather than initialize().")
         self._check_options()
-        kwargs["audio_fs"] = self.audio_fs
-        kwargs["dt_ms"] = self.dt_ms if self.dt_ms is not None else spb * 1000.0 / self.audio_fs
+        kwargs["audio_fs"], kwargs["dt_ms"] = audio_fs, dt_ms
         if self.head == "categorical":
             kwargs.setdefault("n_classes", 5)
         elif kwargs.get("n_classes") is not None:
@@ -356,9 +454,11 @@ class ICNetRegressor(NeuralNetRegressor):
         n_neurons = getattr(self, "n_neurons_", None)
         if n_neurons is not None:
             given = kwargs.get("out_neurons", n_neurons)
-            if given != n_neurons:
+            if not isinstance(given, (list, tuple)) and given != n_neurons:
                 raise ValueError(f"module__out_neurons={given!r} disagrees with y, which has "
                                  f"{n_neurons} neuron(s); leave out_neurons unset.")
+            if getattr(self, "recording_names_", None) is not None:
+                n_neurons = tuple(self.neurons_per_recording_)  # one decoder per recording
             kwargs["out_neurons"] = n_neurons
         if isinstance(self.module, torch.nn.Module):
             module = self.module
@@ -377,7 +477,18 @@ class ICNetRegressor(NeuralNetRegressor):
         return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Loss on one batch; the first ``skip_bins`` bins of each trial are left out."""
+        """Loss on one batch; the first ``skip_bins`` bins of each trial are left out.
+
+        Batches of a :class:`~sk_icnet.data.WindowDataset` carry ``(counts,
+        observed)``: unsigned counts converted to float on the device, and the
+        mask of observed bins (context, padding and missing bins excluded).
+        """
+        if isinstance(y_true, (tuple, list)):
+            counts, observed = (_to_device(t, y_pred.device) for t in y_true)
+            if self.skip_bins:
+                observed = observed.clone()
+                observed[..., : self.skip_bins] = False
+            return self.criterion_(y_pred, counts.float(), mask=observed)
         y_true = _to_device(y_true, y_pred.device)
         if self.skip_bins:
             y_true = y_true.clone()
@@ -394,6 +505,14 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def infer(self, x, **fit_params):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
+        if isinstance(x, Mapping):  # windows: the decoder index stays on the host (routing)
+            x = {**x, **fit_params}
+            device = self.device or "cpu"
+            x["x"] = _to_device(x["x"], device)
+            if x.get("time_s") is not None:
+                x["time_s"] = _to_device(x["time_s"], device)
+            with self._autocast():
+                return self.module_(**x)
         if self.device is not None and isinstance(x, torch.Tensor):  # the rest: skorch's to_tensor
             x = _to_device(x, self.device)
         with self._autocast():
@@ -425,6 +544,9 @@ class ICNetRegressor(NeuralNetRegressor):
         """
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
+        windows = _as_data(dataset)
+        if windows is not None:
+            return self._window_iterator(windows, training, kwargs)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
@@ -438,14 +560,56 @@ class ICNetRegressor(NeuralNetRegressor):
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, **kwargs)
 
+    def _route(self, data):
+        """``data`` with every window pointing at its recording's decoder."""
+        return data.route(getattr(self, "recording_names_", None), self.neurons_per_recording_)
+
+    def _decoder_of_recording(self, rec):
+        return int(decoder_indices([rec], getattr(self, "recording_names_", None),
+                                   self.neurons_per_recording_)[0])
+
+    def _window_iterator(self, data, training, kwargs):
+        """Batches of neighbouring windows (:class:`~sk_icnet.data.WindowBatchSampler`)."""
+        data = self._route(data)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(data) if batch_size == -1 else batch_size
+        shuffle = kwargs.pop("shuffle", training)
+        generator = kwargs.pop("generator", None)
+        seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(seed)
+        sampler = WindowBatchSampler(data, batch_size, shuffle=shuffle, generator=generator,
+                                     drop_last=kwargs.pop("drop_last", False))
+        kwargs.setdefault("collate_fn", collate_windows)
+        if self._device_type() == "cuda":
+            kwargs.setdefault("pin_memory", True)
+        iterator = self.iterator_train if training else self.iterator_valid
+        return iterator(data, batch_sampler=sampler, **kwargs)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Train/validation split; a WindowDataset under the default ``ValidSplit`` holds out
+        the first fraction of every recording's windows (so every decoder trains)."""
+        split = self.train_split
+        if isinstance(X, WindowDataset) and isinstance(split, ValidSplit) and not split.stratified:
+            cv = split.cv
+            if isinstance(cv, numbers.Integral) or isinstance(cv, float):
+                fraction = 1.0 / cv if isinstance(cv, numbers.Integral) else float(cv)
+                return X.split_valid(fraction)
+        return super().get_split_datasets(X, y, **fit_params)
+
     # ------------------------------------------------------------- public API
-    def fit(self, X, y, **fit_params):
-        """Fit ICNet to waveforms ``X`` and responses ``y`` (see the class docstring).
+    def fit(self, X, y=None, **fit_params):
+        """Fit ICNet to waveforms ``X`` and responses ``y``, or to recordings.
 
         Parameters
         ----------
-        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
+        X : array-like, WindowDataset, Recording or list of Recording
+            Waveforms ``(n_trials, n_samples)`` or ``(n_trials, 1, n_samples)``
+            (see the class docstring), or recordings: a
+            :class:`~sk_icnet.data.WindowDataset` (read lazily, one decoder per
+            recording); recordings are cut into the paper's windows.
         y : array-like of shape (n_trials,), (n_trials, n_bins) or (n_trials, n_neurons, n_bins)
+            Responses to array ``X``; None for recordings (they hold theirs).
         **fit_params
             Passed on to :meth:`skorch.NeuralNet.fit`.
 
@@ -453,17 +617,37 @@ class ICNetRegressor(NeuralNetRegressor):
         -------
         self
         """
+        data = _as_data(X)
+        if data is not None:
+            self._check_no_target(y)
+            X, y = data, None
         if self.warm_start and self.initialized_ and hasattr(self, "n_neurons_"):
             return self.partial_fit(X, y, **fit_params)
-        X, y = self._validate_fit_data(X, y, reset=True)
+        if data is not None:
+            self._validate_dataset(data, reset=True)
+        else:
+            X, y = self._validate_fit_data(X, y, reset=True)
         return super().fit(X, y, **fit_params)
 
+    @staticmethod
+    def _check_no_target(y):
+        if y is not None:
+            raise ValueError("y must be None when X is a WindowDataset or Recording: the "
+                             f"responses come with the recordings; received {type(y).__name__}.")
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training on ``X, y`` without re-initialising the network."""
+        """Continue training on ``X, y`` (or recordings) without re-initialising the network."""
         routing = fit_params.get("_routing_method")
+        data = _as_data(X)
+        if data is not None:
+            self._check_no_target(y)
+            X = data
         if routing != "fit":  # direct call: validate here (fit already did)
             reset = not (self.initialized_ and hasattr(self, "n_neurons_"))
-            X, y = self._validate_fit_data(X, y, reset=reset)
+            if data is not None:
+                self._validate_dataset(data, reset=reset)
+            else:
+                X, y = self._validate_fit_data(X, y, reset=reset)
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
     def _expected_counts(self, out):
@@ -477,51 +661,167 @@ class ICNetRegressor(NeuralNetRegressor):
     def _probabilities(self, out):
         return torch.softmax(out.float(), dim=2)
 
-    def _forward_numpy(self, X, convert):
+    def _decoder_of(self, recording):
+        """Decoder index for array input: ``recording`` names one of ``recording_names_``."""
+        names = getattr(self, "recording_names_", None)
+        if names is None:
+            if recording is not None:
+                raise ValueError("recording selects a decoder of a model fitted on recordings; "
+                                 f"this model was fitted on arrays; received recording={recording!r}.")
+            return 0
+        if recording is None:
+            if len(names) == 1:
+                return 0
+            raise ValueError(f"this model has one decoder per recording {names}: pass "
+                             "recording=<name> to predict arrays.")
+        if recording not in names:
+            raise ValueError(f"recording {recording!r} is unknown to this model, which was fitted "
+                             f"on recordings {names}.")
+        return names.index(recording)
+
+    def _trial_times(self, time_s, n_trials):
+        """Recording time of each trial's first bin (only for a model with a time input)."""
+        if not self.module_.time_input:
+            if time_s is not None:
+                raise ValueError("time_s is used only by a model with module__time_input=True; "
+                                 f"received time_s={time_s!r}.")
+            return np.zeros(n_trials)
+        if time_s is None:
+            raise ValueError("this model has a recording-time input (module__time_input=True): "
+                             "pass time_s, the recording time (s) to simulate.")
+        times = np.broadcast_to(np.asarray(time_s, dtype=np.float64), (n_trials,)) \
+            if np.ndim(time_s) <= 1 and np.size(time_s) in (1, n_trials) else None
+        if times is None or not np.isfinite(times).all():
+            raise ValueError(f"time_s must be a finite number or one per trial ({n_trials}); "
+                             f"received {time_s!r}.")
+        return times
+
+    def _forward_numpy(self, X, convert, decoder=0, time_s=None):
         """Run the module on validated ``X`` (n, 1, T); ``convert`` maps outputs (time last)."""
+        times = self._trial_times(time_s, X.shape[0])
         n_bins = X.shape[-1] // self.samples_per_bin_
         if n_bins <= self.predict_chunk_bins:
+            inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
             return np.concatenate([to_numpy(convert(out))
-                                   for out in self.forward_iter(X, training=False)], axis=0)
-        return np.concatenate([self._stream_trial(trial, convert) for trial in X], axis=0)
+                                   for out in self.forward_iter(inputs, training=False)], axis=0)
+        spb = self.samples_per_bin_
+        return np.concatenate([
+            self._stream(lambda a, b, trial=trial: trial[:, a * spb: b * spb], n_bins, convert,
+                         decoder, t0)[None] for trial, t0 in zip(X, times, strict=True)], axis=0)
 
-    def _stream_trial(self, trial, convert):
-        """Predict one long trial chunk by chunk with the receptive field as left context."""
-        spb, chunk = self.samples_per_bin_, self.predict_chunk_bins
-        n_bins = trial.shape[-1] // spb
+    def _stream(self, read, n_bins, convert, decoder, t0):
+        """Predict one long waveform chunk by chunk with the receptive field as left context.
+
+        ``read(first, stop)`` gives the waveform of bins ``first .. stop - 1``; the
+        output is ``(n_neurons, n_bins)`` float32.
+        """
+        chunk, dt_s = self.predict_chunk_bins, self.dt_ms_ / 1000.0
         context = self.module_.context_bins
         pieces = []
         self.module_.eval()
         for start in range(0, n_bins, chunk):
             stop = min(start + chunk, n_bins)
             first = max(0, start - context)
-            x = torch.from_numpy(trial[None, :, first * spb: stop * spb]).to(self.device)
+            x = torch.as_tensor(np.asarray(read(first, stop), np.float32)).reshape(1, 1, -1)
             with torch.inference_mode(), self._autocast():
-                out = convert(self.module_(x))
-            pieces.append(to_numpy(out[..., start - first:]))
+                out = self.module_(x.to(self.device), recording=decoder,
+                                   time_s=t0 + first * dt_s)
+                out = convert(out)
+            pieces.append(to_numpy(out[0, ..., start - first:]).astype(np.float32))
         return np.concatenate(pieces, axis=-1)
 
-    def predict_rates(self, X):
+    def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
         X = self._validate_X(X)
-        return self._forward_numpy(X, self._expected_counts).astype(np.float64)
+        decoder = self._decoder_of(recording)
+        return self._forward_numpy(X, self._expected_counts, decoder, time_s).astype(np.float64)
 
-    def predict(self, X):
-        """Predict spike rates (expected counts per bin) for waveforms ``X``.
+    def _predict_recording(self, rec, time_s=None, convert=None):
+        check_is_fitted(self, ["module_", "samples_per_bin_"])
+        self._check_data_rates(rec)
+        decoder = self._decoder_of_recording(rec)
+        t0 = rec.start_s if time_s is None else self._trial_times(time_s, 1)[0]
+        return self._stream(rec.read_audio, rec.n_bins, convert or self._expected_counts,
+                            decoder, t0)
+
+    def _predict_windows(self, data):
+        """Expected counts of every window of a WindowDataset, in the dataset's order."""
+        self._validate_dataset(data, reset=False)
+        loader = self.get_iterator(data, training=False)
+        order = [i for batch in loader.batch_sampler for i in batch]
+        outputs, n_per = [], self.neurons_per_recording_
+        for batch in loader:
+            rates = to_numpy(self._expected_counts(self.evaluation_step(batch, training=False)))
+            for row, d in zip(rates, batch[0]["recording"].tolist(), strict=True):
+                outputs.append(row[: n_per[d]].astype(np.float32))
+        result = [None] * len(order)
+        for i, out in zip(order, outputs, strict=True):
+            result[i] = out
+        return result
+
+    def predict(self, X, *, recording=None, time_s=None):
+        """Predict spike rates (expected counts per bin).
 
         Parameters
         ----------
-        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
-            ``n_samples`` must be a whole number of bins; it may differ from fit.
-            Trials longer than ``predict_chunk_bins`` are streamed in chunks.
+        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples), Recording or WindowDataset
+            Waveforms (``n_samples`` a whole number of bins; it may differ from
+            fit; trials longer than ``predict_chunk_bins`` are streamed), a
+            :class:`~sk_icnet.data.Recording` (streamed from its store), or a
+            :class:`~sk_icnet.data.WindowDataset`.
+        recording : str, optional
+            For arrays and a model fitted on several recordings: whose decoder
+            to use.
+        time_s : float or array-like, optional
+            With ``module__time_input=True``: the recording time (s) of the
+            first bin to simulate (for arrays, one per trial or one for all).
+            A Recording defaults to its own times (``start_s`` onwards).
 
         Returns
         -------
-        ndarray
-            Non-negative rates in the layout of the ``y`` used at fit:
-            ``(n_trials,)``, ``(n_trials, n_bins)`` or ``(n_trials, n_neurons, n_bins)``.
+        ndarray or list
+            Arrays: non-negative rates in the layout of the ``y`` used at fit,
+            ``(n_trials,)``, ``(n_trials, n_bins)`` or ``(n_trials, n_neurons,
+            n_bins)``. A Recording: ``(n_neurons, n_bins)`` float32, continuous.
+            A WindowDataset: a list with one ``(n_neurons, window_bins)``
+            float32 array per window (context bins included).
         """
-        return to_layout(self.predict_rates(X), self.y_ndim_)
+        if isinstance(X, Recording):
+            return self._predict_recording(X, time_s)
+        data = _as_data(X)
+        if data is not None:
+            return self._predict_windows(data)
+        return to_layout(self.predict_rates(X, recording=recording, time_s=time_s), self.y_ndim_)
+
+    def _score_data(self, data):
+        """Poisson D² over the observed, scored bins of recordings or windows, streamed."""
+        check_is_fitted(self, ["module_", "samples_per_bin_"])
+        acc = PoissonD2Accumulator(self.n_neurons_)
+        offsets = np.concatenate([[0], np.cumsum(self.neurons_per_recording_)])
+        skip = self.skip_bins
+        if isinstance(data, Recording):
+            self._check_data_rates(data)
+            rates = self._predict_recording(data)
+            d = self._decoder_of_recording(data)
+            neurons = np.arange(offsets[d], offsets[d + 1])
+            for lo in range(0, data.n_bins, self.predict_chunk_bins):
+                hi = min(lo + self.predict_chunk_bins, data.n_bins)
+                _, counts, observed = data.read(lo, hi)
+                acc.update(counts[None], rates[None, :, lo:hi], observed[None], neurons)
+        else:
+            self._validate_dataset(data, reset=False)
+            for batch in self.get_iterator(data, training=False):
+                rates = to_numpy(self._expected_counts(self.evaluation_step(batch, training=False)))
+                counts, observed = (t.numpy() for t in batch[1])
+                if skip:
+                    observed = observed.copy()
+                    observed[..., :skip] = False
+                for k, d in enumerate(batch[0]["recording"].tolist()):
+                    n = self.neurons_per_recording_[d]
+                    acc.update(counts[k: k + 1, :n], rates[k: k + 1, :n],
+                               observed[k: k + 1, : min(n, observed.shape[1])],
+                               np.arange(offsets[d], offsets[d] + n))
+        return acc.result()
 
     @available_if(_is_categorical)
     def predict_proba(self, X):
@@ -537,13 +837,17 @@ class ICNetRegressor(NeuralNetRegressor):
         proba = np.moveaxis(self._forward_numpy(X, self._probabilities), 2, -1)
         return proba[:, 0] if self.y_ndim_ < 3 and proba.shape[1] == 1 else proba
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Poisson D², per neuron over observed bins, averaged over neurons.
 
         Parameters
         ----------
-        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
+        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples), Recording or WindowDataset
+            Waveforms, or recordings: their observed bins (for windows, the
+            scored part after the context) are predicted and scored in a
+            streamed pass, with every neuron of every recording pooled over bins.
         y : array-like in any layout accepted by :meth:`fit`; NaN bins are ignored.
+            None for recordings.
         sample_weight : array-like of shape (n_trials,), optional
 
         Returns
@@ -552,6 +856,14 @@ class ICNetRegressor(NeuralNetRegressor):
             1 is a perfect prediction, 0 is a constant rate; NaN if no neuron fires.
             The first ``skip_bins`` bins of each trial are left out.
         """
+        data = X if isinstance(X, Recording) else _as_data(X)
+        if data is not None:
+            self._check_no_target(y)
+            if sample_weight is not None:
+                raise ValueError("sample_weight is not supported for recordings; received one.")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return self._score_data(data)
         y_pred = self.predict(X)
         check_responses(y, name="y")
         check_prediction_shape(y_pred, y)

@@ -49,6 +49,7 @@ __all__ = [
     "SCORERS",
     "get_scorer",
     "make_ccnorm_scorer",
+    "PoissonD2Accumulator",
 ]
 
 _EPS = 1e-8
@@ -373,3 +374,45 @@ def make_ccnorm_scorer(X, y_repeats):
         return ccnorm(reps[idx], pred.reshape(len(idx), reps.shape[2], reps.shape[3]))
 
     return ccnorm_scorer
+
+
+class PoissonD2Accumulator:
+    """D² of :func:`d2_poisson_score`, accumulated batch by batch (data larger than memory).
+
+    Per neuron it keeps the observed-bin count and the sums of ``y``,
+    ``y log y``, ``y log mu`` and ``mu`` (``mu`` floored at 1e-8 as in
+    :func:`poisson_deviance`), from which both deviances follow:
+    ``D(y, mu) = 2 (S[y log y] - S[y log mu] - S[y] + S[mu])`` and, with
+    ``ybar = S[y] / n``, ``D(y, ybar) = 2 (S[y log y] - S[y] log ybar)``.
+
+    Parameters
+    ----------
+    n_neurons : int
+    """
+
+    def __init__(self, n_neurons):
+        self.n_neurons = int(n_neurons)
+        self._sums = np.zeros((5, self.n_neurons))  # n, y, y log y, y log mu, mu
+
+    def update(self, y, mu, observed, neurons):
+        """Add bins: ``y``, ``mu`` of shape (batch, n, bins), ``observed`` broadcastable bool,
+        ``neurons`` the n neuron indices of axis 1."""
+        y = np.asarray(y, dtype=np.float64)
+        mu = np.maximum(np.asarray(mu, dtype=np.float64), _EPS)
+        w = np.broadcast_to(np.asarray(observed, dtype=bool), y.shape)
+        y = np.where(w, y, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
+        terms = np.stack([w, y, ylogy, y * np.log(mu), np.where(w, mu, 0.0)])
+        self._sums[:, neurons] += terms.sum(axis=(1, 3))
+
+    def result(self, multioutput="uniform_average"):
+        """D² per neuron (``"raw_values"``) or their mean over neurons where it is defined."""
+        n, sy, sylogy, sylogmu, smu = self._sums
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ybar = sy / n
+            dev_model = 2.0 * (sylogy - sylogmu - sy + smu)
+            dev_null = 2.0 * (sylogy - sy * np.log(ybar))
+            d2 = 1.0 - dev_model / dev_null
+        d2[~((n > 0) & (ybar > 0) & (dev_null > 0))] = np.nan
+        return _average(d2, multioutput)

@@ -197,8 +197,10 @@ class ICNet(nn.Module):
     ----------
     audio_fs : float, default=24414.0625
         Audio sampling rate in Hz.
-    out_neurons : int, default=1
-        Number of output neurons ``N``.
+    out_neurons : int or sequence of int, default=1
+        Number of output neurons ``N``; a sequence gives one decoder per
+        recording (routed decoders: ``forward`` sends each window through the
+        decoder of its ``recording`` only), sharing one encoder.
     dt_ms : float, default=1.31072
         Neural bin width in ms; ``audio_fs * dt_ms / 1000`` must be an integer,
         the samples per bin (32 at the paper configuration).
@@ -223,11 +225,22 @@ class ICNet(nn.Module):
         ``None``: Poisson head, non-negative rates ``(B, N, T)``. An int ``C``:
         the paper's categorical head, logits over spike counts ``0 .. C - 1``
         (the last class meaning ``>= C - 1``) of shape ``(B, N, C, T)``.
+    time_input : bool, default=False
+        The paper's treatment of non-stationarity: each recording's decoder
+        receives the recording time of every output bin, ``tau = t / time_scale_s``,
+        through a learned gain on the bottleneck, ``z * (1 + w_r * tau)`` with one
+        weight per bottleneck channel and recording (initialised to 0, so the
+        network starts time-invariant). ``forward`` then needs ``time_s``.
+    time_scale_s : float, default=36000.0
+        Seconds that map to ``tau = 1`` (the authors' 10 h scale; use about the
+        length of the recordings to keep ``tau`` of order 1).
 
     Attributes
     ----------
     samples_per_bin : int
     encoder_strides : list of int
+    neurons_per_decoder : tuple of int
+        Neurons of each recording's decoder (one entry for an int ``out_neurons``).
     receptive_field : int
         Number of audio samples that output bin ``t`` depends on, ending at the
         last sample of bin ``t`` (4,033 at the paper configuration).
@@ -242,11 +255,22 @@ class ICNet(nn.Module):
     def __init__(self, audio_fs=24414.0625, out_neurons=1, dt_ms=1.31072, n_filters=48,
                  sincnet_kernel_size=64, encoder_channels=128, encoder_kernel_size=64,
                  n_encoder_layers=5, bottleneck_channels=64, encoder_strides=None,
-                 sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0, n_classes=None):
+                 sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0, n_classes=None,
+                 time_input=False, time_scale_s=36000.0):
         super().__init__()
         check_positive_number(audio_fs, "audio_fs")
         check_positive_number(dt_ms, "dt_ms")
-        for name, value in [("out_neurons", out_neurons), ("n_filters", n_filters),
+        if isinstance(out_neurons, (list, tuple)):
+            if not out_neurons:
+                raise ValueError("out_neurons must be an int or a non-empty sequence of ints; "
+                                 "received an empty sequence.")
+            groups = tuple(check_positive_int(n, "out_neurons[i]") for n in out_neurons)
+        else:
+            groups = (check_positive_int(out_neurons, "out_neurons"),)
+        if not isinstance(time_input, (bool, np.bool_)):
+            raise TypeError(f"time_input must be a bool; received {time_input!r}.")
+        time_scale_s = check_positive_number(time_scale_s, "time_scale_s")
+        for name, value in [("n_filters", n_filters),
                             ("sincnet_kernel_size", sincnet_kernel_size),
                             ("encoder_channels", encoder_channels),
                             ("encoder_kernel_size", encoder_kernel_size),
@@ -273,7 +297,11 @@ class ICNet(nn.Module):
         self.dt_ms = float(dt_ms)
         self.samples_per_bin = spb
         self.encoder_strides = strides
-        self.out_neurons = int(out_neurons)
+        self.neurons_per_decoder = groups
+        self.out_neurons = sum(groups)
+        self._offsets = [0, *np.cumsum(groups).tolist()]
+        self.time_input = bool(time_input)
+        self.time_scale_s = time_scale_s
 
         self.sincnet = SincFilterbank(audio_fs, n_filters, sincnet_kernel_size,
                                       sincnet_min_low_hz, sincnet_min_band_hz)
@@ -288,7 +316,10 @@ class ICNet(nn.Module):
         if n_classes is not None:
             check_positive_int(n_classes, "n_classes", minimum=2)
         self.n_classes = None if n_classes is None else int(n_classes)
-        self.decoder = nn.Linear(bottleneck_channels, out_neurons * (self.n_classes or 1))
+        # one Linear holds every recording's decoder rows; routing slices it
+        self.decoder = nn.Linear(bottleneck_channels, self.out_neurons * (self.n_classes or 1))
+        if self.time_input:
+            self.time_gain = nn.Parameter(torch.zeros(len(groups), bottleneck_channels))
 
         # receptive field: 1 + sum over layers of (kernel - 1) * (input hop)
         rf = 1 + (sincnet_kernel_size - 1)
@@ -318,16 +349,89 @@ class ICNet(nn.Module):
             sinc = self.sincnet(x.to(self.sincnet.low_hz.dtype))
         return self.bottleneck(self.encoder(sinc))
 
-    def forward(self, x):
-        """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``.
+    def _time_gain(self, z, decoders, time_s):
+        """Multiply the bottleneck by each window's recording-time gain ``1 + w_r * tau``."""
+        if time_s is None:
+            raise ValueError("this ICNet has a recording-time input (time_input=True): forward "
+                             "needs time_s, the recording time (s) of each window's first bin.")
+        time_s = torch.as_tensor(time_s, dtype=torch.float64).to(z.device).reshape(-1)
+        if time_s.numel() == 1:
+            time_s = time_s.expand(z.shape[0])
+        if time_s.shape[0] != z.shape[0]:
+            raise ValueError(f"time_s must have one value per window ({z.shape[0]}); received "
+                             f"{time_s.shape[0]}.")
+        bins = torch.arange(z.shape[-1], dtype=torch.float64, device=z.device) * (self.dt_ms / 1e3)
+        tau = ((time_s[:, None] + bins[None]) / self.time_scale_s).to(torch.float32)  # (B, T)
+        index = torch.as_tensor(decoders, dtype=torch.long).to(z.device, non_blocking=True)
+        weight = self.time_gain[index]  # (B, C)
+        return z.float() * (1.0 + weight[:, :, None] * tau[:, None, :])
 
-        Under ``torch.autocast`` the encoder runs in the reduced precision, while the
-        SincNet front end and the decoder (about 1.5 % of the FLOPs) stay float32.
-        """
-        z = self.encode(x)
+    def _decoders(self, recording, batch):
+        """Decoder index of every window as a host list, checked against the decoders."""
+        n_dec = len(self.neurons_per_decoder)
+        if recording is None:
+            if n_dec > 1:
+                raise ValueError(f"this ICNet has {n_dec} decoders (one per recording): pass "
+                                 "recording, the decoder index of each window.")
+            return [0] * batch
+        if isinstance(recording, torch.Tensor):
+            recording = recording.reshape(-1).tolist()  # a host tensor: no device sync
+        recording = [int(r) for r in np.asarray(recording).reshape(-1)]
+        if len(recording) == 1:
+            recording = recording * batch
+        if len(recording) != batch:
+            raise ValueError(f"recording must have one entry per window ({batch}); received "
+                             f"{len(recording)}.")
+        bad = [r for r in recording if not 0 <= r < n_dec]
+        if bad:
+            raise ValueError(f"recording indices must be in [0, {n_dec}); received {bad[0]}.")
+        return recording
+
+    def _decode(self, z, first, last):
+        """Decoder rows of neurons ``first .. last - 1`` applied to ``z``: rates or logits."""
+        C = self.n_classes or 1
+        weight, bias = self.decoder.weight[first * C: last * C], self.decoder.bias[first * C: last * C]
         with _float32(z):
-            out = self.decoder(z.to(self.decoder.weight.dtype).transpose(1, 2))  # (B, T, N*C)
+            out = F.linear(z.to(weight.dtype).transpose(1, 2), weight, bias)  # (B, T, n*C)
         if self.n_classes is None:
             return F.softplus(out).transpose(1, 2)
         B, T = out.shape[:2]
-        return out.reshape(B, T, self.out_neurons, self.n_classes).permute(0, 2, 3, 1)
+        return out.reshape(B, T, last - first, C).permute(0, 2, 3, 1)
+
+    def forward(self, x, recording=None, time_s=None):
+        """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, T) or (B, 1, T)
+        recording : int, sequence or host tensor of shape (B,), optional
+            Decoder (recording) of each window; needed with several decoders.
+            ``N`` is then that recording's neuron count; a batch that mixes
+            recordings is padded to the largest count (padding rates are 0).
+        time_s : float or Tensor of shape (B,), optional
+            Recording time (s) of each window's first bin; needed with
+            ``time_input=True``.
+
+        Under ``torch.autocast`` the encoder runs in the reduced precision, while the
+        SincNet front end, the time gain and the decoder (about 1.5 % of the
+        FLOPs) stay float32.
+        """
+        z = self.encode(x)
+        decoders = self._decoders(recording, z.shape[0])
+        if self.time_input:
+            with _float32(z):
+                z = self._time_gain(z, decoders, time_s)
+        used = sorted(set(decoders))
+        if len(used) == 1:
+            d = used[0]
+            return self._decode(z, self._offsets[d], self._offsets[d + 1])
+        n_max = max(self.neurons_per_decoder[d] for d in used)
+        C = self.n_classes or 1
+        shape = (z.shape[0], n_max, z.shape[-1]) if C == 1 else (z.shape[0], n_max, C, z.shape[-1])
+        out = z.new_zeros(shape, dtype=torch.float32)
+        rows = torch.as_tensor(decoders)
+        for d in used:
+            sel = torch.nonzero(rows == d).reshape(-1).to(z.device)
+            out[sel, : self.neurons_per_decoder[d]] = self._decode(
+                z[sel], self._offsets[d], self._offsets[d + 1])
+        return out

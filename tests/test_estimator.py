@@ -9,17 +9,19 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validat
 from skorch import NeuralNetRegressor
 from skorch.dataset import Dataset
 
-from sk_icnet import ICNet, ICNetRegressor, PoissonLoss
+from sk_icnet import ICNet, ICNetRegressor, PoissonLoss, Recording, WindowDataset
+from sk_icnet.data import collate_windows
+from sk_icnet.datasets import make_auditory_dataset
 from sk_icnet.metrics import SCORERS, d2_poisson_score, pearson_scorer
 
-from .conftest import tiny_estimator
+from .conftest import TINY_DT, TINY_FS, TINY_MODULE, tiny_estimator
 
 
 def test_default_is_the_paper_configuration():
     est = ICNetRegressor()
     params = est.get_params()
     assert params["module"] is ICNet
-    assert params["audio_fs"] == 24414.0625 and params["dt_ms"] == 1.31072
+    assert params["audio_fs"] == "auto" and params["dt_ms"] == "auto"  # the paper's, for arrays
     assert params["criterion"] is PoissonLoss
     assert params["optimizer"] is torch.optim.Adam and params["lr"] == 1e-4
     # a zero-epoch fit builds the module; the neuron count comes from y
@@ -28,6 +30,8 @@ def test_default_is_the_paper_configuration():
     est.set_params(max_epochs=0, verbose=0, train_split=None).fit(X, y)
     n = sum(p.numel() for p in est.module_.parameters())
     assert n == 5_113_312 + 65 * 3
+    assert (est.audio_fs_, est.dt_ms_, est.samples_per_bin_) == (24414.0625, 1.31072, 32)
+    assert (est.module_.audio_fs, est.module_.dt_ms) == (24414.0625, 1.31072)
     assert est.n_neurons_ == 3 and est.samples_per_bin_ == 32
 
 
@@ -372,8 +376,8 @@ def test_streaming_predict_equals_one_full_pass(small_xy):
     assert est.module_.context_bins < 16
     est.set_params(predict_chunk_bins=16)  # 125 bins -> 8 chunks per trial
     calls = []
-    original = est._stream_trial
-    est._stream_trial = lambda *a: calls.append(1) or original(*a)
+    original = est._stream
+    est._stream = lambda *a: calls.append(1) or original(*a)
     streamed = est.predict(X[:3])
     assert len(calls) == 3
     np.testing.assert_allclose(streamed, full, rtol=1e-5, atol=1e-7)
@@ -441,25 +445,6 @@ def test_bfloat16_gradients_follow_float32_at_the_paper_configuration():
         assert 0.9 < float(g16.norm() / g32.norm()) < 1.1, name
 
 
-def test_several_recordings_share_the_encoder(tiny_data):
-    from sk_icnet.recordings import stack_recordings
-
-    X, y = tiny_data.X, tiny_data.y
-    data = stack_recordings({"a": (X[:40], y[:40, :2]), "b": (X[40:80], y[40:80, 2])})
-    est = tiny_estimator(max_epochs=3, train_split=None).fit(data.X, data.y)
-    assert est.n_neurons_ == 3
-    pred = est.predict(data.X)
-    assert pred[:, data.neuron_recording == "a"].shape == (80, 2, 125)
-    # recording b's trials train the encoder and b's decoder row, never a's rows
-    est.module_.zero_grad()
-    Xb = torch.from_numpy(data.X[40:48, None, :])
-    loss = est.get_loss(est.infer(Xb), torch.from_numpy(data.y[40:48]))
-    loss.backward()
-    grad = est.module_.decoder.weight.grad
-    assert torch.all(grad[:2] == 0) and grad[2].abs().sum() > 0
-    assert est.module_.encoder[0].conv.weight.grad.abs().sum() > 0
-
-
 # ------------------------------------------------------------------- persistence
 class _Payload:
     """Unpickling this object would create a file: a stand-in for malicious code."""
@@ -502,3 +487,162 @@ def test_model_saved_for_cuda_loads_on_cpu(small_xy):
         restored = pickle.loads(pickle.dumps(est))
     assert str(restored.device) == "cpu"
     np.testing.assert_allclose(restored.predict(X), expected)
+
+
+# --------------------------------------------------- recordings and window datasets
+def _recordings(tmp_path=None, seconds=(20.0, 16.0), neurons=(2, 3)):
+    """Simulated recordings at 8 kHz / 4 ms; saved to zarr stores and reopened if tmp_path."""
+    recs = []
+    for i, (dur, n) in enumerate(zip(seconds, neurons, strict=True)):
+        sim = make_auditory_dataset(n_trials=1, duration_s=dur, audio_fs=8000, dt_ms=4.0,
+                                    n_neurons=n, random_state=i)
+        rec = Recording(sim.X[0], sim.y[0], audio_fs=8000, dt_ms=4.0, name=f"animal{i}",
+                        start_s=100.0 * i)
+        if tmp_path is not None:
+            rec.save(tmp_path / f"animal{i}.zarr")
+            rec = Recording.open(tmp_path / f"animal{i}.zarr")
+        recs.append(rec)
+    return recs
+
+
+def _windows(recs, **kwargs):
+    return WindowDataset(recs, window_samples=1280, context_samples=256, **kwargs)
+
+
+def _rate_estimator(**kwargs):
+    params = dict(lr=3e-3, batch_size=8, max_epochs=2, verbose=0, random_state=0, **TINY_MODULE)
+    params.update(kwargs)
+    return ICNetRegressor(**params)
+
+
+def test_fit_on_recordings_routes_one_decoder_per_recording(tmp_path):
+    recs = _recordings(tmp_path)
+    ds = _windows(recs)
+    est = _rate_estimator(max_epochs=3).fit(ds)
+    assert est.recording_names_ == ["animal0", "animal1"] and est.neurons_per_recording_ == [2, 3]
+    assert est.module_.neurons_per_decoder == (2, 3) and est.n_neurons_ == 5
+    assert (est.audio_fs_, est.dt_ms_, est.samples_per_bin_) == (8000.0, 4.0, 32)
+    assert "valid_loss" in est.history[-1]  # every recording holds out its first 20 %
+    assert est.history[-1, "train_loss"] < est.history[0, "train_loss"]
+    # continuous prediction of a recording, streamed from its store
+    rates = est.predict(recs[1])
+    assert rates.shape == (3, recs[1].n_bins) and rates.dtype == np.float32 and (rates >= 0).all()
+    est.set_params(predict_chunk_bins=50)
+    np.testing.assert_allclose(est.predict(recs[1]), rates, rtol=1e-5, atol=1e-7)
+    # windows: one (n_neurons, window_bins) array per window, in the dataset's order
+    per_window = est.predict(ds)
+    assert len(per_window) == len(ds)
+    assert per_window[0].shape == (2, 40) and per_window[-1].shape == (3, 40)
+    # the streamed score equals D² computed on the materialised windows
+    for r, name in enumerate(est.recording_names_):
+        sub = ds[ds.windows.recording.to_numpy() == name]
+        y = sub.materialize().y
+        pred = np.stack([p for p, k in zip(per_window, ds._rec, strict=True) if k == r])
+        assert est.score(sub) == pytest.approx(d2_poisson_score(y, pred), rel=1e-6)
+    assert np.isfinite(est.score(recs[0]))
+    # a window of recording 1 trains the encoder and its own decoder rows only
+    est.module_.zero_grad()
+    X, y = collate_windows(ds.__getitems__([len(ds) - 1, len(ds) - 2]))
+    est.get_loss(est.infer(X), y).backward()
+    grad = est.module_.decoder.weight.grad
+    assert torch.all(grad[:2] == 0) and grad[2:].abs().sum() > 0
+
+
+def test_rates_come_from_the_data():
+    recs = _recordings(seconds=(4.0,), neurons=(1,))
+    ds = _windows(recs)
+    with pytest.raises(ValueError, match=r"audio_fs=16000.0 was set on ICNetRegressor, but the "
+                                         r"data carry audio_fs=8000.0"):
+        _rate_estimator(audio_fs=16000.0).fit(ds)
+    with pytest.raises(ValueError, match=r"dt_ms=2.0 was set .* data carry dt_ms=4.0"):
+        _rate_estimator(dt_ms=2.0).fit(ds)
+    est = _rate_estimator(audio_fs=8000.0, dt_ms=4.0, max_epochs=1).fit(ds)  # agreeing: fine
+    assert est.module_.audio_fs == 8000.0
+    other = Recording(np.zeros(3200, np.float32), np.zeros((1, 100)), audio_fs=16000.0, dt_ms=2.0,
+                      name="animal0")
+    with pytest.raises(ValueError, match="carry audio_fs=16000.0, but this model was fitted with "
+                                         "audio_fs=8000.0"):
+        est.predict(other)
+    # arrays: "auto" is the paper's rate, so a 32-sample-per-bin array fits as before
+    with pytest.raises(ValueError, match="audio_fs must be a number > 0 or 'auto'"):
+        _rate_estimator(audio_fs="fast").fit(ds)
+
+
+def test_unknown_recordings_and_arrays_on_a_multi_recording_model():
+    recs = _recordings(seconds=(4.0, 4.0))
+    est = _rate_estimator(max_epochs=1, train_split=None).fit(_windows(recs))
+    stranger = Recording(recs[0].audio, recs[0].counts, audio_fs=8000, dt_ms=4.0, name="stranger")
+    with pytest.raises(ValueError, match="recording 'stranger' is unknown to this model"):
+        est.predict(stranger)
+    with pytest.raises(ValueError, match="unknown to this model"):
+        est.score(_windows([stranger]))
+    audio = np.asarray(recs[1].audio)[None, :3200]
+    with pytest.raises(ValueError, match="one decoder per recording .* pass recording=<name>"):
+        est.predict(audio)
+    with pytest.raises(ValueError, match="recording 'x' is unknown"):
+        est.predict(audio, recording="x")
+    np.testing.assert_allclose(est.predict(audio, recording="animal1")[0],
+                               est.predict(recs[1])[:, :100], rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="y must be None when X is a WindowDataset"):
+        est.fit(_windows(recs), np.zeros(3))
+    with pytest.raises(ValueError, match="fitted on recordings .* not on arrays"):
+        est.partial_fit(audio, np.zeros((1, 3, 100)))
+
+
+def test_array_model_predicts_a_continuous_recording(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    audio = X[:4].reshape(-1)
+    rec = Recording(audio, np.zeros((3, 500)), audio_fs=TINY_FS, dt_ms=TINY_DT)
+    np.testing.assert_allclose(est.predict(rec), est.predict(audio[None])[0], rtol=1e-5, atol=1e-7)
+
+
+def test_grouped_search_and_cross_validation_on_windows(tmp_path):
+    from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
+
+    ds = _windows(_recordings(tmp_path), group_s=4.0)
+    est = _rate_estimator(max_epochs=1)
+    scores = cross_val_score(est, ds, groups=ds.groups, cv=GroupKFold(2))
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    search = GridSearchCV(est, {"lr": [1e-3, 3e-3]}, cv=GroupKFold(2)).fit(ds, groups=ds.groups)
+    assert search.best_params_["lr"] in (1e-3, 3e-3)
+    assert search.best_estimator_.recording_names_ == ["animal0", "animal1"]
+    assert np.isfinite(search.score(ds))
+
+
+def test_recording_time_input_fits_a_drifting_neuron_better():
+    dur = 120.0
+    sim = make_auditory_dataset(n_trials=1, duration_s=dur, audio_fs=8000, dt_ms=4.0, n_neurons=2,
+                                neuron_kinds="linear", random_state=0)
+    gain = np.linspace(0.2, 1.8, sim.rates.shape[2])  # the neurons' gain drifts ninefold
+    counts = np.random.default_rng(1).poisson(sim.rates[0] * gain)
+    ds = _windows([Recording(sim.X[0], counts, audio_fs=8000, dt_ms=4.0, name="drift")],
+                  group_s=dur / 10)
+    stretch = np.array([int(g.split(":")[1]) for g in ds.groups])
+    train, test = ds[stretch % 5 != 2], ds[stretch % 5 == 2]  # held-out stretches inside the span
+    d2 = {}
+    for time_input in (False, True):
+        est = _rate_estimator(batch_size=16, max_epochs=15, train_split=None,
+                              module__time_input=time_input, module__time_scale_s=dur).fit(train)
+        d2[time_input] = est.score(test)
+    # measured on three data seeds: +0.040, +0.040, +0.055 (0.304 -> 0.344 here)
+    assert d2[True] > d2[False] + 0.02, d2
+    # predict simulates any recording time: later is louder for this neuron
+    rec = ds.recordings[0]
+    early, late = est.predict(rec, time_s=0.0), est.predict(rec, time_s=dur * 0.9)
+    assert late[:, 100:].mean() > 2 * early[:, 100:].mean()
+    with pytest.raises(ValueError, match="time_input=True.*fit a WindowDataset"):
+        tiny_estimator(module__time_input=True).fit(np.zeros((2, 320)), np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="pass time_s"):
+        est.predict(np.asarray(rec.audio)[None, :3200])
+
+
+def test_checkpoint_of_a_recordings_fit_resumes(tmp_path):
+    recs = _recordings(seconds=(4.0, 4.0))
+    ds = _windows(recs)
+    est = _rate_estimator(checkpoint_dir=tmp_path, max_epochs=2).fit(ds)
+    twin = _rate_estimator(checkpoint_dir=tmp_path, max_epochs=2).load_checkpoint(est.checkpoint_dir_)
+    assert twin.recording_names_ == est.recording_names_ and twin.audio_fs_ == 8000.0
+    np.testing.assert_allclose(twin.predict(recs[1]), est.predict(recs[1]), rtol=1e-6)
+    twin.partial_fit(ds)
+    assert len(twin.history) == 4  # two more epochs (max_epochs) on the restored history

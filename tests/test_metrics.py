@@ -201,3 +201,20 @@ def test_ccnorm_scorer_in_cross_validation():
         scorer(res["estimator"][0], d.X[:2] + 1.0)
     with pytest.raises(ValueError, match="same number of trials"):
         metrics.make_ccnorm_scorer(d.X[:3], d.y_repeats)
+
+
+def test_streamed_d2_equals_d2_poisson_score():
+    from sk_icnet.metrics import PoissonD2Accumulator
+
+    rng = np.random.default_rng(0)
+    mu = rng.gamma(2.0, 0.5, (12, 4, 30))
+    y = rng.poisson(mu).astype(float)
+    y[rng.random(y.shape) < 0.2] = np.nan
+    y[:, 3] = 0.0  # a silent neuron: undefined D²
+    acc = PoissonD2Accumulator(4)
+    for lo in range(0, 12, 5):  # in batches, neurons given by index
+        sl = slice(lo, lo + 5)
+        acc.update(np.nan_to_num(y[sl]), mu[sl], ~np.isnan(y[sl]), np.arange(4))
+    expected = metrics.d2_poisson_score(y, mu, multioutput="raw_values")
+    np.testing.assert_allclose(acc.result("raw_values"), expected, rtol=1e-10, equal_nan=True)
+    assert acc.result() == pytest.approx(metrics.d2_poisson_score(y, mu))

@@ -166,9 +166,18 @@ def test_autocast_keeps_the_front_end_and_decoder_in_float32():
                   encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
                   bottleneck_channels=4)
     seen = {}
-    for name in ("sincnet", "bottleneck", "decoder"):
+    for name in ("sincnet", "bottleneck"):
         getattr(model, name).register_forward_hook(
             lambda mod, inp, out, name=name: seen.__setitem__(name, out.dtype))
+    decode = model._decode  # the decoder rows are applied with F.linear (routing slices them)
+
+    def recording_decode(z, first, last):
+        with torch.autocast("cpu", enabled=torch.is_autocast_enabled("cpu"), dtype=torch.bfloat16):
+            out = decode(z, first, last)
+        seen["decoder"] = out.dtype
+        return out
+
+    model._decode = recording_decode
     x = torch.randn(2, 1, 256)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         rates = model(x)
@@ -179,3 +188,59 @@ def test_autocast_keeps_the_front_end_and_decoder_in_float32():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
     model(x)  # without autocast everything is float32
     assert set(seen.values()) == {torch.float32}
+
+
+def _routed(**kwargs):
+    return ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=(2, 3), n_filters=4, sincnet_kernel_size=16,
+                 encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
+                 bottleneck_channels=4, **kwargs)
+
+
+def test_routed_decoders_use_only_their_rows():
+    torch.manual_seed(0)
+    model = _routed()
+    assert model.neurons_per_decoder == (2, 3) and model.decoder.out_features == 5
+    x = torch.randn(4, 1, 320)
+    full = torch.nn.functional.softplus(
+        model.decoder(model.encode(x).transpose(1, 2))).transpose(1, 2)  # all 5 rows
+    torch.testing.assert_close(model(x, recording=0), full[:, :2])
+    torch.testing.assert_close(model(x, recording=torch.tensor([1, 1, 1, 1])), full[:, 2:])
+    mixed = model(x, recording=[0, 1, 1, 0])  # padded to 3 neurons, padding 0
+    assert mixed.shape == (4, 3, 10)
+    torch.testing.assert_close(mixed[[0, 3], :2], full[[0, 3], :2])
+    torch.testing.assert_close(mixed[[1, 2]], full[[1, 2], 2:])
+    assert torch.all(mixed[[0, 3], 2] == 0)
+    # a window of recording 1 trains the encoder and rows 2..4 only
+    model.zero_grad()
+    model(x[:2], recording=1).sum().backward()
+    assert torch.all(model.decoder.weight.grad[:2] == 0)
+    assert model.decoder.weight.grad[2:].abs().sum() > 0
+    assert model.encoder[0].conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="2 decoders .* pass recording"):
+        model(x)
+    with pytest.raises(ValueError, match=r"recording indices must be in \[0, 2\)"):
+        model(x, recording=2)
+    with pytest.raises(ValueError, match="one entry per window"):
+        model(x, recording=[0, 1])
+
+
+def test_time_input_starts_as_identity_and_needs_time():
+    torch.manual_seed(0)
+    plain = _routed()
+    torch.manual_seed(0)
+    timed = _routed(time_input=True, time_scale_s=100.0)
+    assert timed.time_gain.shape == (2, 4) and not timed.time_gain.any()
+    x = torch.randn(2, 1, 320)
+    torch.testing.assert_close(timed(x, recording=1, time_s=torch.tensor([5.0, 50.0])),
+                               plain(x, recording=1))
+    with pytest.raises(ValueError, match="time_input=True.*needs time_s"):
+        timed(x, recording=1)
+    with torch.no_grad():  # a gain that grows with time: later windows see a scaled bottleneck
+        timed.time_gain.fill_(1.0)
+    z = timed.encode(x)
+    early = timed._time_gain(z, [1, 1], torch.tensor([0.0, 0.0]))
+    late = timed._time_gain(z, [1, 1], torch.tensor([100.0, 100.0]))
+    torch.testing.assert_close(early[..., 0], z[..., 0])  # tau = 0 at the first bin
+    torch.testing.assert_close(late[..., 0], 2 * z[..., 0])  # tau = 1
+    with pytest.raises(TypeError, match="time_input must be a bool"):
+        _routed(time_input="yes")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sk_icnet.recordings import bin_spike_times, make_windows, stack_recordings
+from sk_icnet.recordings import bin_spike_times, make_windows
 
 
 def test_bin_spike_times_aligns_with_audio_bins():
@@ -57,19 +57,3 @@ def test_make_windows_bad_input():
         make_windows(audio, counts[:99], 8000.0, 4.0, window_samples=320, context_samples=64)
     with pytest.raises(ValueError, match="audio must be one continuous waveform"):
         make_windows(np.zeros((2, 3200)), counts, 8000.0, 4.0)
-
-
-def test_stack_recordings_contract():
-    rng = np.random.default_rng(0)
-    a = (rng.standard_normal((3, 64)), rng.poisson(1.0, (3, 2, 2)))
-    b = (rng.standard_normal((4, 64)), rng.poisson(1.0, (4, 2)))
-    data = stack_recordings({"gerbil1": a, "gerbil2": b})
-    assert data.X.shape == (7, 64) and data.y.shape == (7, 3, 2)
-    assert list(data.neuron_recording) == ["gerbil1", "gerbil1", "gerbil2"]
-    assert list(data.trial_recording) == ["gerbil1"] * 3 + ["gerbil2"] * 4
-    assert np.isnan(data.y[:3, 2]).all() and np.isnan(data.y[3:, :2]).all()
-    np.testing.assert_array_equal(data.y[3:, 2], b[1])
-    with pytest.raises(ValueError, match="same length"):
-        stack_recordings({"a": a, "b": (np.zeros((4, 32)), np.zeros((4, 1)))})
-    with pytest.raises(TypeError, match="non-empty dict"):
-        stack_recordings([a, b])

@@ -1,0 +1,882 @@
+"""The data layer: continuous recordings on disk and lazily cut training windows.
+
+Paper-scale data (hours of sound, hundreds of channels, several animals) do not
+fit in memory as dense float windows. This module keeps each session as a
+:class:`Recording` (waveform in pascals, spike counts in the smallest unsigned
+integer type that holds them, a mask of missing bins) and cuts windows only when
+they are read:
+
+>>> rec = Recording(audio, counts, audio_fs=24414.0625, dt_ms=1.31072,
+...                 name="gerbil1")                                    # doctest: +SKIP
+>>> rec.save("gerbil1.zarr")                                           # doctest: +SKIP
+>>> ds = WindowDataset([Recording.open("gerbil1.zarr"), ...])          # doctest: +SKIP
+>>> ICNetRegressor().fit(ds)                                           # doctest: +SKIP
+
+Storage: :meth:`Recording.save` writes a zarr (v3) group, chunked along time
+(``chunk_bins`` bins of every neuron per chunk, the matching audio samples per
+audio chunk), counts compressed with Blosc-LZ4, the waveform uncompressed (sound
+waveforms compress poorly and the codec would cost read time). The store is
+written under a temporary name and renamed into place, so a failed or
+interrupted save never leaves a half-written store under ``path``.
+:meth:`Recording.open` reads metadata only.
+
+Windows follow the paper: ``window_samples`` (10,240) samples of which the first
+``context_samples`` (2,048) are left context; consecutive windows overlap by the
+context so the scored bins tile each recording exactly once. A window's context
+bins, bins before the start or past the end of its recording, and missing bins
+are marked unobserved in the mask that comes with its counts; the loss and the
+scores use observed bins only.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import shutil
+import uuid
+from io import StringIO
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import Bunch
+
+from ._validation import (
+    MAX_WAVEFORM,
+    _as_numeric_array,
+    _describe,
+    check_positive_int,
+    check_positive_number,
+    samples_per_bin,
+)
+
+__all__ = ["Recording", "WindowDataset", "WindowBatchSampler", "collate_windows",
+           "decoder_indices", "FORMAT", "FORMAT_VERSION"]
+
+#: name written into every store, and the newest layout version this package reads
+FORMAT = "sk_icnet.recording"
+FORMAT_VERSION = 1
+_COUNT_DTYPES = (np.uint8, np.uint16, np.uint32)
+
+
+def _require_zarr():
+    try:
+        import zarr
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        raise ImportError("Recording.save/open need zarr >= 3: pip install 'sk_icnet[zarr]'.") from exc
+    return zarr
+
+
+def _finite_number(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise TypeError(f"{name} must be a finite number; received {_describe(value)}.")
+    return float(value)
+
+
+def _count_dtype(max_count):
+    for dtype in _COUNT_DTYPES:
+        if max_count <= np.iinfo(dtype).max:
+            return dtype
+    raise ValueError(f"counts must fit in uint32; received a maximum of {max_count}.")
+
+
+def _check_audio_values(audio, what):
+    """Finite and of plausible magnitude (pascals); ``what`` names the data for the message."""
+    if audio.size == 0:
+        return
+    if not np.isfinite(audio).all():
+        raise ValueError(f"{what} contains NaN or inf; waveforms must be finite.")
+    peak = float(np.max(np.abs(audio)))
+    if peak > MAX_WAVEFORM:
+        raise ValueError(f"{what} has values up to {peak:.3g}; waveforms are expected in pascals "
+                         f"and |x| > {MAX_WAVEFORM:.0e} would overflow float32 arithmetic.")
+
+
+def _bin_spikes(spike_times, n_bins, dt_s, name):
+    """Spike times (s from the first audio sample) -> counts; times outside the recording raise."""
+    if isinstance(spike_times, np.ndarray) and spike_times.dtype != object and spike_times.ndim == 1:
+        trains = [spike_times]
+    elif isinstance(spike_times, (str, bytes)) or np.isscalar(spike_times):
+        raise TypeError("spike_times must be a sequence with one array of spike times (s) per "
+                        f"neuron; received {_describe(spike_times)}.")
+    else:
+        trains = list(spike_times)
+    if not trains:
+        raise ValueError("spike_times must hold at least one neuron; received an empty sequence.")
+    duration = n_bins * dt_s
+    counts = np.zeros((len(trains), n_bins), dtype=np.uint32)
+    for i, train in enumerate(trains):
+        times = _as_numeric_array(train, f"spike_times[{i}]").astype(np.float64).ravel()
+        if not np.isfinite(times).all():
+            raise ValueError(f"spike_times[{i}] contains NaN or inf; spike times must be finite.")
+        outside = (times < 0) | (times >= duration)
+        if outside.any():
+            raise ValueError(
+                f"spike_times[{i}] of recording {name!r} has {int(outside.sum())} spike(s) outside "
+                f"the recording, [0, {duration:.6g}) s from its first audio sample (e.g. "
+                f"{float(times[outside][0])!r} s); crop the spike trains to the sound.")
+        counts[i] = np.bincount(np.minimum((times / dt_s).astype(np.int64), n_bins - 1),
+                                minlength=n_bins)
+    return counts
+
+
+class Recording:
+    """One continuous recording session: a waveform and the responses it evoked.
+
+    Parameters
+    ----------
+    audio : array-like of shape (n_samples,)
+        The waveform in pascals: a numpy array, an ``np.memmap`` or a zarr array
+        (left where it is; a memmap pickles as its file name).
+    counts : array-like of shape (n_neurons, n_bins) or (n_bins,), optional
+        Spike counts per bin (non-negative integers; NaN marks a missing bin).
+        Stored as uint8 when they fit, uint16/uint32 otherwise. Give either
+        ``counts`` or ``spike_times``.
+    audio_fs : float
+        Sampling rate of ``audio`` in Hz.
+    dt_ms : float
+        Bin width in ms; ``audio_fs * dt_ms / 1000`` must be a whole number of
+        samples. ``n_bins == n_samples // samples_per_bin``.
+    spike_times : sequence of array-like, optional
+        One array of spike times per neuron, in seconds from the first audio
+        sample; binned at ``dt_ms``. A spike outside the recording raises.
+    name : str, default="recording"
+        Identifies the recording (and its decoder) in a model; unique within a
+        :class:`WindowDataset`.
+    start_s : float, default=0.0
+        Time of the first audio sample since the start of the experiment, in s
+        (the recording-time input of ICNet uses it).
+    neurons : pandas.DataFrame, optional
+        One row per neuron (e.g. characteristic frequency, electrode).
+    missing : array-like of bool of shape (n_bins,) or (n_neurons, n_bins), optional
+        True where a bin was not recorded (all neurons, or per neuron).
+    blocks : array-like of int of shape (n_bins,), optional
+        Stimulus block (e.g. sound file) of every bin. Windows take the label of
+        their first scored bin as their cross-validation group, so the same
+        stimulus heard by several animals stays in one fold.
+
+    Attributes
+    ----------
+    n_samples, n_bins, n_neurons, samples_per_bin : int
+    duration_s : float
+    path : str or None
+        The store this recording was opened from.
+    """
+
+    def __init__(self, audio, counts=None, *, audio_fs, dt_ms, spike_times=None,
+                 name="recording", start_s=0.0, neurons=None, missing=None, blocks=None):
+        self.audio_fs = check_positive_number(audio_fs, "audio_fs")
+        self.dt_ms = check_positive_number(dt_ms, "dt_ms")
+        self.samples_per_bin = samples_per_bin(self.audio_fs, self.dt_ms)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str; received {_describe(name)}.")
+        self.name = name
+        self.start_s = _finite_number(start_s, "start_s")
+        self.path = None
+        self.audio = self._check_audio(audio)
+        self.n_samples = int(self.audio.shape[0])
+        self.n_bins = self.n_samples // self.samples_per_bin
+        if (counts is None) == (spike_times is None):
+            raise TypeError("Recording needs exactly one of counts and spike_times; received "
+                            f"{'both' if counts is not None else 'neither'}.")
+        nan_missing = None
+        if spike_times is not None:
+            counts = _bin_spikes(spike_times, self.n_bins, self.dt_ms / 1000.0, name)
+        else:
+            counts, nan_missing = self._check_counts(counts)
+        max_count = int(counts.max()) if counts.size else 0
+        self.counts = np.ascontiguousarray(counts, dtype=_count_dtype(max_count))
+        self.n_neurons = int(self.counts.shape[0])
+        self.missing = self._check_missing(missing, nan_missing)
+        self.blocks = self._check_blocks(blocks)
+        self.neurons = self._check_neurons(neurons)
+
+    # --------------------------------------------------------------- checks
+    def _check_audio(self, audio):
+        if _is_lazy(audio):
+            if len(audio.shape) != 1:
+                raise ValueError(f"audio must be one waveform of shape (n_samples,); received "
+                                 f"shape {tuple(audio.shape)}.")
+            return audio
+        arr = audio if isinstance(audio, np.memmap) else _as_numeric_array(audio, "audio")
+        if arr.ndim != 1:
+            raise ValueError(f"audio must be one waveform of shape (n_samples,); received shape "
+                             f"{arr.shape}. Stereo or stacked trials: choose one channel.")
+        if arr.shape[0] < self.samples_per_bin:
+            raise ValueError(f"audio must hold at least one bin ({self.samples_per_bin} samples); "
+                             f"received {arr.shape[0]} samples.")
+        if isinstance(arr, np.memmap):
+            if arr.dtype != np.float32:
+                raise TypeError(f"a memory-mapped audio must be float32 (it is read as it is); "
+                                f"received dtype {arr.dtype}.")
+            return arr
+        with np.errstate(over="ignore"):
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        _check_audio_values(arr, "audio")
+        return arr
+
+    def _check_counts(self, counts):
+        arr = _as_numeric_array(counts, "counts")
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2:
+            raise ValueError(f"counts must be (n_neurons, n_bins) or (n_bins,); received shape "
+                             f"{arr.shape}.")
+        if arr.shape[1] != self.n_bins:
+            raise ValueError(
+                f"counts has {arr.shape[1]} bins, but audio holds {self.n_bins} bins of "
+                f"{self.samples_per_bin} samples ({self.n_samples} samples at audio_fs="
+                f"{self.audio_fs!r} Hz, dt_ms={self.dt_ms!r}): n_bins must equal "
+                "n_samples // samples_per_bin.")
+        if arr.shape[0] == 0:
+            raise ValueError("counts must hold at least one neuron; received shape "
+                             f"{arr.shape}.")
+        nan = None
+        if arr.dtype.kind == "f":
+            if np.isinf(arr).any():
+                raise ValueError("counts contains inf; counts must be finite (NaN marks a "
+                                 "missing bin).")
+            nan = np.isnan(arr)
+            if nan.all():
+                raise ValueError("counts contains only NaN: there is no observed bin.")
+            arr = np.where(nan, 0, arr)
+            if not np.array_equal(arr, np.round(arr)):
+                raise ValueError("counts must be whole numbers of spikes; received non-integer "
+                                 "values (rates cannot be stored in a Recording).")
+            if not nan.any():
+                nan = None
+        if arr.size and arr.min() < 0:
+            raise ValueError(f"counts must be non-negative; received a minimum of {arr.min()!r}.")
+        return arr, nan
+
+    def _check_missing(self, missing, nan_missing):
+        if missing is None:
+            return nan_missing
+        if _is_lazy(missing):
+            return missing
+        arr = np.asarray(missing)
+        if arr.dtype != bool:
+            raise TypeError(f"missing must be a boolean array; received dtype {arr.dtype}.")
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[1] != self.n_bins or arr.shape[0] not in (1, self.n_neurons):
+            raise ValueError(f"missing must have shape (n_bins,) = ({self.n_bins},) or (n_neurons, "
+                             f"n_bins) = ({self.n_neurons}, {self.n_bins}); received "
+                             f"{np.shape(missing)}.")
+        if nan_missing is not None:
+            arr = arr | nan_missing
+        return np.ascontiguousarray(arr) if arr.any() else None
+
+    def _check_blocks(self, blocks):
+        if blocks is None or _is_lazy(blocks):
+            return blocks
+        arr = _as_numeric_array(blocks, "blocks")
+        if arr.shape != (self.n_bins,) or arr.dtype.kind not in "iu":
+            raise ValueError(f"blocks must be integers of shape (n_bins,) = ({self.n_bins},); "
+                             f"received {_describe(arr)}.")
+        return arr.astype(np.int64)
+
+    def _check_neurons(self, neurons):
+        if neurons is None:
+            return pd.DataFrame(index=pd.RangeIndex(self.n_neurons, name="neuron"))
+        if not isinstance(neurons, pd.DataFrame):
+            raise TypeError(f"neurons must be a pandas DataFrame; received {_describe(neurons)}.")
+        if len(neurons) != self.n_neurons:
+            raise ValueError(f"neurons must have one row per neuron ({self.n_neurons}); received "
+                             f"{len(neurons)} rows.")
+        return neurons
+
+    # ------------------------------------------------------------- reading
+    @property
+    def duration_s(self):
+        """Duration of the binned part of the recording, in s."""
+        return self.n_bins * self.dt_ms / 1000.0
+
+    def read(self, start_bin, stop_bin):
+        """Audio, counts and observed mask of bins ``start_bin .. stop_bin - 1``.
+
+        Bins outside the recording (negative ``start_bin``, ``stop_bin`` past
+        the end) come back as zero audio, zero counts and unobserved.
+
+        Returns
+        -------
+        audio : ndarray of shape ((stop_bin - start_bin) * samples_per_bin,), float32
+        counts : ndarray of shape (n_neurons, stop_bin - start_bin), unsigned int
+        observed : ndarray of bool, shape (1 or n_neurons, stop_bin - start_bin)
+        """
+        spb, n = self.samples_per_bin, stop_bin - start_bin
+        lo, hi = max(start_bin, 0), min(stop_bin, self.n_bins)
+        audio = np.zeros(n * spb, np.float32)
+        counts = np.zeros((self.n_neurons, n), self.counts.dtype)
+        n_mask = 1 if self.missing is None else self.missing.shape[0]
+        observed = np.zeros((n_mask, n), bool)
+        if hi > lo:
+            a, b = lo - start_bin, hi - start_bin
+            try:
+                audio[a * spb: b * spb] = self.audio[lo * spb: hi * spb]
+                counts[:, a:b] = self.counts[:, lo:hi]
+                observed[:, a:b] = True if self.missing is None else ~np.asarray(
+                    self.missing[:, lo:hi])
+            except Exception as exc:
+                where = f"store {self.path!r}" if self.path else "its arrays"
+                raise ValueError(f"could not read bins {lo}:{hi} of recording {self.name!r} from "
+                                 f"{where} ({type(exc).__name__}: {exc}); the store may be "
+                                 "corrupt or truncated.") from exc
+            _check_audio_values(audio[a * spb: b * spb],
+                                f"audio of recording {self.name!r} (bins {lo}:{hi})")
+        return audio, counts, observed
+
+    def read_audio(self, start_bin, stop_bin):
+        """The waveform of bins ``start_bin .. stop_bin - 1`` (inside the recording), float32."""
+        spb = self.samples_per_bin
+        audio = np.asarray(self.audio[start_bin * spb: stop_bin * spb], dtype=np.float32)
+        _check_audio_values(audio, f"audio of recording {self.name!r}")
+        return audio
+
+    def block_of(self, bins):
+        """Stimulus block of the given bins (None without ``blocks``)."""
+        if self.blocks is None:
+            return None
+        return np.asarray(self.blocks[:])[bins]
+
+    # ------------------------------------------------------------- storage
+    def save(self, path, *, overwrite=False, chunk_bins=2048):
+        """Write the recording to a zarr store at ``path`` (a local directory).
+
+        The store is written under a temporary name next to ``path`` and renamed
+        into place when complete; with ``overwrite=True`` an existing store is
+        replaced only after the new one is complete, so a failure leaves the old
+        one intact.
+
+        Parameters
+        ----------
+        path : str or path-like
+        overwrite : bool, default=False
+            Replace an existing store at ``path``.
+        chunk_bins : int, default=2048
+            Bins per chunk along time (all neurons in one chunk). Readers fetch
+            whole chunks: 2,048 bins of 512 neurons is 1 MiB of counts.
+        """
+        zarr = _require_zarr()
+        chunk_bins = check_positive_int(chunk_bins, "chunk_bins")
+        path = os.path.abspath(os.fspath(path))
+        if os.path.exists(path) and not overwrite:
+            raise ValueError(f"path {path!r} exists; pass overwrite=True to replace it.")
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            raise ValueError(f"path must be in an existing directory; {parent!r} does not exist.")
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            self._write(zarr, tmp, chunk_bins)
+            if os.path.exists(path):
+                old = f"{path}.old-{uuid.uuid4().hex[:8]}"
+                os.rename(path, old)
+                os.rename(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write(self, zarr, where, chunk_bins):
+        from zarr.codecs import BloscCodec
+
+        spb = self.samples_per_bin
+        group = zarr.open_group(where, mode="w-")
+        lz4 = BloscCodec(cname="lz4", clevel=1, shuffle="noshuffle")
+        cfg = {"write_empty_chunks": True}  # every chunk on disk: a missing one is corruption
+        audio = group.create_array("audio", shape=(self.n_samples,), dtype="float32",
+                                   chunks=(chunk_bins * spb,), compressors=None, config=cfg)
+        counts = group.create_array("counts", shape=self.counts.shape, dtype=self.counts.dtype,
+                                    chunks=(self.n_neurons, chunk_bins), compressors=lz4, config=cfg)
+        step = chunk_bins * 64  # copy lazily stored sources a slab at a time
+        for lo in range(0, max(self.n_bins, 1), step):
+            hi = min(lo + step, self.n_bins)
+            counts[:, lo:hi] = np.asarray(self.counts[:, lo:hi])
+            audio[lo * spb: hi * spb] = np.asarray(self.audio[lo * spb: hi * spb], np.float32)
+        if self.n_samples > self.n_bins * spb:  # trailing partial bin
+            audio[self.n_bins * spb:] = np.asarray(self.audio[self.n_bins * spb:], np.float32)
+        if self.missing is not None:
+            group.create_array("missing", data=np.asarray(self.missing[:]),
+                               chunks=(self.missing.shape[0], chunk_bins), compressors=lz4,
+                               config=cfg)
+        if self.blocks is not None:
+            group.create_array("blocks", data=np.asarray(self.blocks[:]), chunks=(chunk_bins,),
+                               compressors=lz4, config=cfg)
+        group.attrs.update({
+            "format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
+            "audio_fs": self.audio_fs, "dt_ms": self.dt_ms, "start_s": self.start_s,
+            "n_samples": self.n_samples, "n_bins": self.n_bins, "n_neurons": self.n_neurons,
+            "chunk_bins": chunk_bins, "neurons": self.neurons.to_json(orient="table"),
+        })
+
+    @classmethod
+    def open(cls, path):
+        """Open a store written by :meth:`save`; only metadata is read.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not such a store, was written by a newer format
+            version, or is incomplete (arrays of the wrong shape, chunks missing).
+        """
+        zarr = _require_zarr()
+        where = os.fspath(path)
+        try:
+            group = zarr.open_group(where, mode="r")
+            attrs = dict(group.attrs)
+        except Exception as exc:
+            raise ValueError(f"path {where!r} is not a readable sk_icnet recording store "
+                             f"({type(exc).__name__}: {exc}).") from exc
+        if attrs.get("format") != FORMAT:
+            raise ValueError(f"path {where!r} is not an sk_icnet recording store: its format is "
+                             f"{attrs.get('format')!r}, expected {FORMAT!r}.")
+        version = attrs.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(f"the store at {where!r} has format_version={version!r}, newer than "
+                             f"this sk_icnet reads ({FORMAT_VERSION}); upgrade sk_icnet.")
+        try:
+            arrays = {key: group[key] for key in ("audio", "counts", "missing", "blocks")
+                      if key in group}
+            rec = cls.__new__(cls)
+            rec.audio_fs, rec.dt_ms = float(attrs["audio_fs"]), float(attrs["dt_ms"])
+            rec.samples_per_bin = samples_per_bin(rec.audio_fs, rec.dt_ms)
+            rec.name, rec.start_s = str(attrs["name"]), float(attrs["start_s"])
+            rec.n_samples, rec.n_bins = int(attrs["n_samples"]), int(attrs["n_bins"])
+            rec.n_neurons = int(attrs["n_neurons"])
+            rec.audio, rec.counts = arrays["audio"], arrays["counts"]
+            rec.missing, rec.blocks = arrays.get("missing"), arrays.get("blocks")
+            rec.neurons = pd.read_json(StringIO(attrs["neurons"]), orient="table")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the store at {where!r} is incomplete or corrupt ({type(exc).__name__}:"
+                             f" {exc}).") from exc
+        rec.path = where
+        rec._verify_store(where)
+        return rec
+
+    def _verify_store(self, where):
+        expected = {"audio": (self.n_samples,), "counts": (self.n_neurons, self.n_bins)}
+        if self.missing is not None:
+            expected["missing"] = (self.missing.shape[0], self.n_bins)
+        if self.blocks is not None:
+            expected["blocks"] = (self.n_bins,)
+        for key, shape in expected.items():
+            arr = getattr(self, key)
+            if tuple(arr.shape) != shape or (key == "missing" and shape[0] not in (1, self.n_neurons)):
+                raise ValueError(f"the store at {where!r} is corrupt: {key} has shape "
+                                 f"{tuple(arr.shape)}, expected {shape}.")
+            if os.path.isdir(where):  # local store: every chunk must be on disk
+                n_chunks = int(np.prod([-(-s // c) for s, c in zip(arr.shape, arr.chunks,
+                                                                    strict=True)]))
+                found = sum(len(files) for _, _, files in os.walk(os.path.join(where, key, "c")))
+                if found != n_chunks:
+                    raise ValueError(f"the store at {where!r} is truncated: {key} has {found} of "
+                                     f"its {n_chunks} chunks on disk.")
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self):
+        if self.path is not None:  # workers reopen the store instead of copying data
+            return {"_path": self.path}
+        state = self.__dict__.copy()
+        for key in ("audio", "counts", "missing", "blocks"):
+            value = state[key]
+            if isinstance(value, np.memmap) and value.filename is not None:
+                state[key] = ("__memmap__", value.filename, str(value.dtype), value.shape,
+                              value.offset)
+        return state
+
+    def __setstate__(self, state):
+        if "_path" in state:
+            self.__dict__.update(type(self).open(state["_path"]).__dict__)
+            return
+        for key in ("audio", "counts", "missing", "blocks"):
+            value = state[key]
+            if isinstance(value, tuple) and value and value[0] == "__memmap__":
+                _, filename, dtype, shape, offset = value
+                state[key] = np.memmap(filename, dtype=dtype, mode="r", shape=shape, offset=offset)
+        self.__dict__.update(state)
+
+    def __repr__(self):
+        where = f", path={self.path!r}" if self.path else ""
+        return (f"Recording(name={self.name!r}, n_neurons={self.n_neurons}, n_bins={self.n_bins}, "
+                f"duration_s={self.duration_s:.6g}, audio_fs={self.audio_fs!r}, "
+                f"dt_ms={self.dt_ms!r}{where})")
+
+
+def _is_lazy(value):
+    """A zarr array (read on demand), left as it is."""
+    return type(value).__module__.startswith("zarr")
+
+
+def _as_recording(value, i):
+    if isinstance(value, Recording):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return Recording.open(value)
+    raise TypeError(f"recordings[{i}] must be a Recording or the path of a saved one; received "
+                    f"{_describe(value)}.")
+
+
+def decoder_indices(recordings, names, n_neurons=None):
+    """Index of each recording's decoder among ``names`` (a model's recordings).
+
+    ``names=None`` (a model fitted on arrays, one decoder) maps every recording
+    to decoder 0. Raises ``ValueError`` for a recording not in ``names`` or whose
+    neuron count differs from its decoder's (``n_neurons``).
+    """
+    decoder = np.zeros(len(recordings), np.int64)
+    for i, r in enumerate(recordings):
+        if names is not None:
+            if r.name not in names:
+                raise ValueError(f"recording {r.name!r} is unknown to this model, which was fitted "
+                                 f"on recordings {list(names)}.")
+            decoder[i] = list(names).index(r.name)
+        if n_neurons is not None and n_neurons[decoder[i]] != r.n_neurons:
+            raise ValueError(f"recording {r.name!r} has {r.n_neurons} neuron(s), but the model's "
+                             f"decoder for it has {n_neurons[decoder[i]]}.")
+    return decoder
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Training windows cut on demand from one or several :class:`Recording`.
+
+    Item ``i`` is ``(X, y)`` with ``X`` a dict (``"x"``: the waveform of the
+    window with its left context, ``(1, window_samples)`` float32;
+    ``"recording"``: the index of its recording; ``"time_s"``: the experiment
+    time of its first bin, ``start_s + start_bin * dt``) and ``y`` a pair
+    (counts ``(n_neurons, window_bins)`` as stored, unsigned; observed mask
+    ``(1 or n_neurons, window_bins)``, False on the context bins, outside the
+    recording and on missing bins). :func:`collate_windows` batches items.
+
+    Indexing with an int gives an item; with a slice, an integer or boolean
+    array (or ``(array, ...)``, as scikit-learn's splitters do) gives a
+    ``WindowDataset`` over those windows that shares the recordings, so
+    ``GridSearchCV`` and ``cross_val_score`` split it without reading data.
+    Pickles hold the recordings' store paths, not their data.
+
+    Parameters
+    ----------
+    recordings : Recording, path, or sequence of those
+        Recordings with the same ``audio_fs`` and ``dt_ms`` and unique names.
+    window_samples : int, default=10240
+        Samples per window, context included (the paper's).
+    context_samples : int, default=2048
+        Left context of each window (the paper's), excluded from loss and scores.
+    group_s : float, default=60.0
+        Windows of a recording without ``blocks`` are grouped for
+        cross-validation into consecutive ``group_s``-second stretches.
+
+    Attributes
+    ----------
+    recordings : list of Recording
+    groups : ndarray of str, shape (n_windows,)
+        Group label of every window: its stimulus block (recordings with
+        ``blocks``) or ``"<name>:<stretch>"``. Pass to ``GroupKFold``.
+    windows : pandas.DataFrame
+        One row per window: recording, start_bin (of the context), start_s, group.
+    """
+
+    def __init__(self, recordings, window_samples=10240, context_samples=2048, *, group_s=60.0):
+        if isinstance(recordings, (Recording, str, os.PathLike)):
+            recordings = [recordings]
+        if not isinstance(recordings, (list, tuple)) or not recordings:
+            raise TypeError("recordings must be a Recording, a path, or a non-empty sequence of "
+                            f"those; received {_describe(recordings)}.")
+        recs = [_as_recording(r, i) for i, r in enumerate(recordings)]
+        names = [r.name for r in recs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"recording names must be unique; received {names}.")
+        rates = {(r.audio_fs, r.dt_ms) for r in recs}
+        if len(rates) > 1:
+            raise ValueError("all recordings must share audio_fs and dt_ms; received "
+                             f"{sorted(rates)} (resample the audio first).")
+        self.recordings = recs
+        self.audio_fs, self.dt_ms = recs[0].audio_fs, recs[0].dt_ms
+        spb = self.samples_per_bin = recs[0].samples_per_bin
+        window_samples = check_positive_int(window_samples, "window_samples")
+        context_samples = check_positive_int(context_samples, "context_samples", minimum=0)
+        for name, value in [("window_samples", window_samples), ("context_samples", context_samples)]:
+            if value % spb:
+                raise ValueError(f"{name} must be a whole number of bins ({spb} samples each at "
+                                 f"audio_fs={self.audio_fs!r} Hz, dt_ms={self.dt_ms!r}); received "
+                                 f"{value}.")
+        if context_samples >= window_samples:
+            raise ValueError(f"context_samples must be smaller than window_samples; received "
+                             f"{context_samples} and {window_samples}.")
+        self.window_samples, self.context_samples = window_samples, context_samples
+        self.window_bins, self.context_bins = window_samples // spb, context_samples // spb
+        self.hop_bins = self.window_bins - self.context_bins
+        self.group_s = check_positive_number(group_s, "group_s")
+        rec_idx, starts = [], []
+        for i, r in enumerate(recs):
+            n = -(-r.n_bins // self.hop_bins)
+            rec_idx.append(np.full(n, i, np.int64))
+            starts.append(np.arange(n, dtype=np.int64) * self.hop_bins - self.context_bins)
+        self._rec = np.concatenate(rec_idx)
+        self._start = np.concatenate(starts)
+        self._decoder = np.arange(len(recs), dtype=np.int64)
+        self._groups = None
+
+    # ------------------------------------------------------------ metadata
+    def __len__(self):
+        return len(self._rec)
+
+    @property
+    def shape(self):
+        """``(n_windows,)``, so that scikit-learn indexes this dataset like an array."""
+        return (len(self),)
+
+    @property
+    def recording_names(self):
+        return [r.name for r in self.recordings]
+
+    @property
+    def neurons_per_recording(self):
+        return [r.n_neurons for r in self.recordings]
+
+    def _group_labels(self):
+        labels = np.empty(len(self), dtype=object)
+        first = self._start + self.context_bins
+        for i, r in enumerate(self.recordings):
+            sel = np.flatnonzero(self._rec == i)
+            if not len(sel):
+                continue
+            blocks = r.block_of(np.clip(first[sel], 0, r.n_bins - 1))
+            if blocks is not None:
+                labels[sel] = [f"block:{b}" for b in blocks]
+            else:
+                stretch = (first[sel] * r.dt_ms / 1000.0 // self.group_s).astype(np.int64)
+                labels[sel] = [f"{r.name}:{s}" for s in stretch]
+        return labels
+
+    @property
+    def groups(self):
+        if self._groups is None:
+            self._groups = self._group_labels()
+        return self._groups
+
+    @property
+    def windows(self):
+        names = np.array(self.recording_names, dtype=object)
+        dt_s = self.dt_ms / 1000.0
+        starts_s = np.array([r.start_s for r in self.recordings])[self._rec]
+        return pd.DataFrame({"recording": names[self._rec], "start_bin": self._start,
+                             "start_s": starts_s + self._start * dt_s, "group": self.groups})
+
+    def __repr__(self):
+        return (f"WindowDataset({len(self)} windows of {self.window_samples} samples "
+                f"({self.context_samples} context) from {len(self.recordings)} recording(s): "
+                f"{self.recording_names})")
+
+    # ------------------------------------------------------------- views
+    def _view(self, rows):
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._rec, view._start = self._rec[rows], self._start[rows]
+        view._groups = None if self._groups is None else self._groups[rows]
+        return view
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):  # scikit-learn's _safe_indexing: array[key, ...]
+            if len(index) == 2 and index[1] is Ellipsis:
+                index = index[0]
+            else:
+                raise IndexError(f"WindowDataset takes one index; received {index!r}.")
+        if isinstance(index, numbers.Integral) and not isinstance(index, bool):
+            i = int(index)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"window {i} out of range for {len(self)} windows.")
+            return self.__getitems__([i % len(self)])[0]
+        if isinstance(index, slice):
+            return self._view(np.arange(len(self))[index])
+        rows = np.asarray(index)
+        if rows.dtype == bool:
+            if rows.shape != (len(self),):
+                raise IndexError(f"a boolean index must have shape ({len(self)},); received "
+                                 f"{rows.shape}.")
+            rows = np.flatnonzero(rows)
+        elif rows.dtype.kind not in "iu":
+            raise IndexError(f"WindowDataset indices must be integers, slices or booleans; received "
+                             f"{_describe(rows)}.")
+        return self._view(rows)
+
+    def route(self, names, n_neurons=None):
+        """A view whose items carry the index of their recording's decoder.
+
+        See :func:`decoder_indices`; :class:`~sk_icnet.ICNetRegressor` uses it to
+        send every window through the decoder of its recording.
+        """
+        view = self._view(slice(None))
+        view._decoder = decoder_indices(self.recordings, names, n_neurons)
+        return view
+
+    def split_valid(self, fraction):
+        """Hold out the first ``fraction`` of every recording's windows: ``(train, valid)``."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must be in (0, 1); received {fraction!r}.")
+        valid = np.zeros(len(self), bool)
+        for i in np.unique(self._rec):
+            sel = np.flatnonzero(self._rec == i)
+            sel = sel[np.argsort(self._start[sel], kind="stable")]
+            valid[sel[: int(np.ceil(fraction * len(sel)))]] = True
+        if valid.all():
+            raise ValueError(f"the validation split (fraction {fraction!r}) leaves no training "
+                             f"window of the {len(self)}; set train_split=None or add data.")
+        return self._view(np.flatnonzero(~valid)), self._view(np.flatnonzero(valid))
+
+    # ------------------------------------------------------------ reading
+    def __getitems__(self, indices):
+        """Read several windows; each run of neighbouring windows is one read of its recording."""
+        return self._items(indices, mask_context=True)
+
+    def _items(self, indices, mask_context):
+        indices = np.asarray(indices, dtype=np.int64)
+        items = [None] * len(indices)
+        rec, start = self._rec[indices], self._start[indices]
+        spb, win, ctx = self.samples_per_bin, self.window_bins, self.context_bins
+        dt_s = self.dt_ms / 1000.0
+        for r in np.unique(rec):
+            recording = self.recordings[r]
+            pos = np.flatnonzero(rec == r)
+            pos = pos[np.argsort(start[pos], kind="stable")]
+            s = start[pos]
+            breaks = np.flatnonzero(np.diff(s) > self.hop_bins) + 1
+            for run in np.split(np.arange(len(pos)), breaks):
+                lo, hi = int(s[run[0]]), int(s[run[-1]]) + win
+                audio, counts, observed = recording.read(lo, hi)
+                for j in run:
+                    off = int(s[j]) - lo
+                    mask = observed[:, off: off + win].copy()
+                    if mask_context:
+                        mask[:, :ctx] = False
+                    x = audio[off * spb: (off + win) * spb][None]
+                    time_s = recording.start_s + float(s[j]) * dt_s
+                    items[pos[j]] = ({"x": x, "recording": int(self._decoder[r]), "time_s": time_s},
+                                     (counts[:, off: off + win], mask))
+        return items
+
+    def materialize(self, *, mask_context=True):
+        """All windows as arrays (small data only): ``Bunch(X, y, recording, starts, ...)``.
+
+        ``y`` is float32 ``(n_windows, max_neurons, window_bins)`` with NaN on
+        unobserved bins (and on the neurons other recordings lack); with
+        ``mask_context=False`` the context bins keep their counts (then pass
+        ``skip_bins=context_bins`` to the estimator).
+        """
+        items = self._items(np.arange(len(self)), mask_context=mask_context)
+        n_max = max((item[1][0].shape[0] for item in items), default=0)
+        X = np.stack([item[0]["x"][0] for item in items]) if items else np.zeros((0, 0), np.float32)
+        y = np.full((len(items), n_max, self.window_bins), np.nan, np.float32)
+        for k, (_, (counts, mask)) in enumerate(items):
+            n = counts.shape[0]
+            y[k, :n] = np.where(np.broadcast_to(mask, counts.shape), counts, np.nan)
+        return Bunch(X=X, y=y, recording=self._rec.copy(), context_bins=self.context_bins,
+                     window_bins=self.window_bins,
+                     starts=self._start * self.samples_per_bin)
+
+
+def collate_windows(items):
+    """Batch :class:`WindowDataset` items into tensors; counts stay unsigned integers.
+
+    Items from recordings with different neuron counts are padded to the
+    largest, the padding marked unobserved.
+
+    Returns
+    -------
+    X : dict
+        ``"x"`` float32 ``(B, 1, window_samples)``, ``"recording"`` int64 ``(B,)``,
+        ``"time_s"`` float64 ``(B,)``.
+    y : tuple
+        counts ``(B, N, window_bins)`` (uint8, or int32 when wider), observed
+        bool ``(B, 1 or N, window_bins)``.
+    """
+    xs = np.stack([item[0]["x"] for item in items])
+    recording = torch.tensor([item[0]["recording"] for item in items], dtype=torch.int64)
+    time_s = torch.tensor([item[0]["time_s"] for item in items], dtype=torch.float64)
+    counts = [item[1][0] for item in items]
+    masks = [item[1][1] for item in items]
+    n_max = max(c.shape[0] for c in counts)
+    dtype = np.uint8 if all(c.dtype == np.uint8 for c in counts) else np.int32
+    if all(c.shape[0] == n_max for c in counts) and len({m.shape[0] for m in masks}) == 1:
+        y = np.stack(counts).astype(dtype, copy=False)
+        observed = np.stack(masks)
+    else:
+        T = counts[0].shape[1]
+        y = np.zeros((len(items), n_max, T), dtype)
+        observed = np.zeros((len(items), n_max, T), bool)
+        for k, (c, m) in enumerate(zip(counts, masks, strict=True)):
+            y[k, : c.shape[0]] = c
+            observed[k, : c.shape[0]] = m
+    return ({"x": torch.from_numpy(xs), "recording": recording, "time_s": time_s},
+            (torch.from_numpy(y), torch.from_numpy(observed)))
+
+
+class WindowBatchSampler(torch.utils.data.Sampler):
+    """Batches of neighbouring windows, so each batch is one read per recording.
+
+    A :class:`WindowDataset`'s windows are split into runs of consecutive
+    windows of one recording. With ``shuffle``, each run is cut into pieces of
+    ``batch_size`` windows at a random phase and the pieces are shuffled: a
+    full piece is a batch (one contiguous read); the shorter pieces (run ends)
+    are shuffled and packed together into the remaining batches. Without
+    ``shuffle`` batches follow the windows' order within each recording.
+
+    Parameters
+    ----------
+    dataset : WindowDataset
+    batch_size : int
+    shuffle : bool, default=False
+    generator : torch.Generator, optional
+        Source of randomness (the estimator passes a seeded one).
+    drop_last : bool, default=False
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, drop_last=False):
+        self.dataset = dataset
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.shuffle = shuffle
+        self.generator = generator
+        self.drop_last = drop_last
+        self._next = None
+
+    def _runs(self):
+        order = np.lexsort((self.dataset._start, self.dataset._rec))
+        rec, start = self.dataset._rec[order], self.dataset._start[order]
+        breaks = np.flatnonzero((np.diff(rec) != 0) | (np.diff(start) > self.dataset.hop_bins)) + 1
+        return np.split(order, breaks)
+
+    def _draw(self):
+        b = self.batch_size
+        runs = [run for run in self._runs() if len(run)]
+        if not self.shuffle:
+            flat = np.concatenate(runs) if runs else np.zeros(0, np.int64)
+            batches = [flat[i: i + b] for i in range(0, len(flat), b)]
+        else:
+            g = self.generator
+            full, partial = [], []
+            for run in runs:
+                phase = int(torch.randint(b, (1,), generator=g)) if len(run) > b else 0
+                cuts = list(range(phase, len(run), b)) if phase else list(range(0, len(run), b))
+                pieces = np.split(run, [c for c in cuts if 0 < c < len(run)])
+                for piece in pieces:
+                    (full if len(piece) == b else partial).append(piece)
+            if partial:
+                perm = torch.randperm(len(partial), generator=g).tolist()
+                rest = np.concatenate([partial[i] for i in perm])
+                full.extend(rest[i: i + b] for i in range(0, len(rest), b))
+            perm = torch.randperm(len(full), generator=g).tolist()
+            batches = [full[i] for i in perm]
+        if self.drop_last:
+            batches = [batch for batch in batches if len(batch) == b]
+        return [batch.tolist() for batch in batches]
+
+    def __iter__(self):
+        batches = self._next if self._next is not None else self._draw()
+        self._next = None
+        yield from batches
+
+    def __len__(self):
+        if self._next is None:
+            self._next = self._draw()
+        return len(self._next)
