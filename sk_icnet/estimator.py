@@ -40,6 +40,7 @@ from .callbacks import (
     CheckpointMetadata,
     PendingLoss,
     ResolvePendingLosses,
+    TrimHeap,
 )
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
 from .losses import CategoricalCountLoss, PoissonLoss
@@ -381,10 +382,10 @@ class ICNetRegressor(NeuralNetRegressor):
         return "valid_loss" if self.train_split is not None else "train_loss"
 
     def get_default_callbacks(self):
-        """skorch's defaults plus pending-loss resolution (first), best-weight tracking,
-        early stopping and checkpoints."""
+        """skorch's defaults plus pending-loss resolution (first), heap trimming (long fits
+        keep a flat memory footprint), best-weight tracking, early stopping and checkpoints."""
         callbacks = [("resolve_losses", ResolvePendingLosses()),
-                     *super().get_default_callbacks()]
+                     *super().get_default_callbacks(), ("trim_heap", TrimHeap())]
         monitor = self._monitor()
         patience = self.early_stopping_patience
         callbacks.append(("best_weights", BestWeights(monitor=monitor, restore=patience is not None)))
@@ -581,6 +582,8 @@ class ICNetRegressor(NeuralNetRegressor):
         sampler = WindowBatchSampler(data, batch_size, shuffle=shuffle, generator=generator,
                                      drop_last=kwargs.pop("drop_last", False))
         kwargs.setdefault("collate_fn", collate_windows)
+        if kwargs.get("num_workers", 0) > 0:  # workers keep their open stores between epochs
+            kwargs.setdefault("persistent_workers", True)
         if self._device_type() == "cuda":
             kwargs.setdefault("pin_memory", True)
         iterator = self.iterator_train if training else self.iterator_valid

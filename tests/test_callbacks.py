@@ -215,3 +215,22 @@ def test_resolver_is_the_first_callback(small_xy):
     names = [name for name, _ in est.callbacks_]
     assert names[0] == "resolve_losses"
     assert isinstance(est.callbacks_[0][1], ResolvePendingLosses)
+
+
+def test_trim_heap_trims_every_few_batches_and_pickles(small_xy):
+    import pickle
+    import sys
+
+    from sk_icnet.callbacks import TrimHeap, _glibc_malloc_trim
+
+    calls = []
+    est = tiny_estimator(max_epochs=1, batch_size=4, train_split=None)  # 24 trials: 6 batches
+    est.fit(*small_xy)
+    trim = dict(est.callbacks_)["trim_heap"]
+    trim._trim, trim._count, trim.every_batches = calls.append, 0, 2
+    est.partial_fit(*small_xy)
+    assert calls == [0, 0, 0, 0]  # batches 2, 4, 6 and the epoch end
+    assert pickle.loads(pickle.dumps(TrimHeap().initialize())).every_batches == 16
+    if sys.platform.startswith("linux"):
+        libc_trim = _glibc_malloc_trim()
+        assert libc_trim is None or libc_trim(0) in (0, 1)

@@ -158,7 +158,7 @@ def test_failed_overwrite_keeps_the_old_store(tmp_path, monkeypatch):
     old.save(path)
     new = make_recording(n_bins=300, seed=2)
 
-    def broken(self, zarr, where, chunk_bins):
+    def broken(self, zarr, where, chunk_bins, compression):
         zarr.open_group(where, mode="w-").create_array("audio", shape=(10,), dtype="float32")
         raise OSError("disk full")
 
