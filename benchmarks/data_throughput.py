@@ -8,12 +8,12 @@ context) in shuffled batches of 16 through a ``DataLoader`` with 0, 1 and 2
 workers, as :class:`~sk_icnet.ICNetRegressor` does (``WindowBatchSampler``,
 ``collate_windows``). Throughput is audio-seconds of recording per second of
 wall time (an epoch of a 60-minute recording is 3,600 audio-s), over the whole
-epoch and, "steady", after the first batch arrived (worker start-up excluded); memory is the
-peak resident set of the reading process and, summed, of it and its workers
-(sampled every 0.25 s with psutil; sampling the PSS costs about 2 ms per process). The tree's figure is the sum of the
-processes' proportional set sizes (PSS: a page shared by k processes counts
-1/k in each), the memory the reading really takes; summed RSS would count the
-shared torch libraries once per worker.
+epoch and, "steady", after the first batch arrived (worker start-up excluded).
+Memory is the peak resident set of the reading process and the peak summed
+proportional set size (PSS: a page shared by k processes counts 1/k in each) of
+it and its workers, the memory the reading really takes (summed RSS would count
+the shared torch libraries once per worker); both are sampled every 0.25 s with
+psutil (a PSS sample costs about 2 ms per process).
 
 With ``--train`` it also fits one epoch of a small ICNet from each store (one
 loader worker) and reports the peak RSS, to show that memory does not grow with
@@ -110,7 +110,7 @@ def read_epoch(path, workers, batch_size=16, seed=0):
         t0 = time.perf_counter()
         n = n_first = 0
         checksum = 0
-        for X, (counts, observed) in loader:
+        for X, (counts, _observed) in loader:
             if n == 0:
                 t_first, n_first = time.perf_counter(), X["x"].shape[0]
             n += X["x"].shape[0]

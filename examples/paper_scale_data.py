@@ -53,8 +53,8 @@ def main():
                          module__time_input=True, module__time_scale_s=60.0, **SMALL)
     t0 = time.perf_counter()
     est.fit(ds)
-    print(f"fit: {time.perf_counter() - t0:.0f} s, decoders {dict(zip(est.recording_names_, "
-          f"est.neurons_per_recording_, strict=True))}, audio_fs_={est.audio_fs_}")
+    decoders = dict(zip(est.recording_names_, est.neurons_per_recording_, strict=True))
+    print(f"fit: {time.perf_counter() - t0:.0f} s, decoders {decoders}, audio_fs_={est.audio_fs_}")
     rec = Recording.open(paths[1])
     rates = est.predict(rec)
     print(f"predict({rec.name}): {rates.shape} rates, D² on the recording {est.score(rec):.3f}")
