@@ -713,14 +713,15 @@ class ICNetRegressor(NeuralNetRegressor):
                          decoder, t0)[None] for trial, t0 in zip(X, times, strict=True)], axis=0)
 
     def _stream(self, read, n_bins, convert, decoder, t0):
-        """Predict one long waveform chunk by chunk with the receptive field as left context.
+        """Predict one long waveform chunk by chunk; ``(n_neurons, n_bins)`` float32."""
+        return np.concatenate([out for _, _, out in self._stream_chunks(read, n_bins, convert,
+                                                                        decoder, t0)], axis=-1)
 
-        ``read(first, stop)`` gives the waveform of bins ``first .. stop - 1``; the
-        output is ``(n_neurons, n_bins)`` float32.
-        """
+    def _stream_chunks(self, read, n_bins, convert, decoder, t0):
+        """Yield ``(start, stop, output)`` chunk by chunk, each with the receptive field's
+        worth of left context; ``read(first, stop)`` gives the waveform of those bins."""
         chunk, dt_s = self.predict_chunk_bins, self.dt_ms_ / 1000.0
         context = self.module_.context_bins
-        pieces = []
         self.module_.eval()
         for start in range(0, n_bins, chunk):
             stop = min(start + chunk, n_bins)
@@ -730,8 +731,7 @@ class ICNetRegressor(NeuralNetRegressor):
                 out = self.module_(x.to(self.device), recording=decoder,
                                    time_s=t0 + first * dt_s)
                 out = convert(out)
-            pieces.append(to_numpy(out[0, ..., start - first:]).astype(np.float32))
-        return np.concatenate(pieces, axis=-1)
+            yield start, stop, to_numpy(out[0, ..., start - first:]).astype(np.float32)
 
     def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
@@ -739,13 +739,16 @@ class ICNetRegressor(NeuralNetRegressor):
         decoder = self._decoder_of(recording)
         return self._forward_numpy(X, self._expected_counts, decoder, time_s).astype(np.float64)
 
-    def _predict_recording(self, rec, time_s=None, convert=None):
+    def _recording_chunks(self, rec, time_s=None):
+        """Expected counts of a recording, chunk by chunk, read from its store as needed."""
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         self._check_data_rates(rec)
         decoder = self._decoder_of_recording(rec)
         t0 = rec.start_s if time_s is None else self._trial_times(time_s, 1)[0]
-        return self._stream(rec.read_audio, rec.n_bins, convert or self._expected_counts,
-                            decoder, t0)
+        return self._stream_chunks(rec.read_audio, rec.n_bins, self._expected_counts, decoder, t0)
+
+    def _predict_recording(self, rec, time_s=None):
+        return np.concatenate([out for _, _, out in self._recording_chunks(rec, time_s)], axis=-1)
 
     def _predict_windows(self, data):
         """Expected counts of every window of a WindowDataset, in the dataset's order."""
@@ -802,15 +805,12 @@ class ICNetRegressor(NeuralNetRegressor):
         acc = PoissonD2Accumulator(self.n_neurons_)
         offsets = np.concatenate([[0], np.cumsum(self.neurons_per_recording_)])
         skip = self.skip_bins
-        if isinstance(data, Recording):
-            self._check_data_rates(data)
-            rates = self._predict_recording(data)
+        if isinstance(data, Recording):  # memory bounded by one chunk, like predict
             d = self._decoder_of_recording(data)
             neurons = np.arange(offsets[d], offsets[d + 1])
-            for lo in range(0, data.n_bins, self.predict_chunk_bins):
-                hi = min(lo + self.predict_chunk_bins, data.n_bins)
+            for lo, hi, rates in self._recording_chunks(data):
                 _, counts, observed = data.read(lo, hi)
-                acc.update(counts[None], rates[None, :, lo:hi], observed[None], neurons)
+                acc.update(counts[None], rates[None], observed[None], neurons)
         else:
             self._validate_dataset(data, reset=False)
             for batch in self.get_iterator(data, training=False):

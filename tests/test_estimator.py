@@ -539,7 +539,10 @@ def test_fit_on_recordings_routes_one_decoder_per_recording(tmp_path):
         y = sub.materialize().y
         pred = np.stack([p for p, k in zip(per_window, ds._rec, strict=True) if k == r])
         assert est.score(sub) == pytest.approx(d2_poisson_score(y, pred), rel=1e-6)
-    assert np.isfinite(est.score(recs[0]))
+    # a recording is scored chunk by chunk; the result equals D² of its full prediction
+    est.set_params(predict_chunk_bins=300)
+    full = d2_poisson_score(np.asarray(recs[0].counts[:], np.float64)[None], est.predict(recs[0])[None])
+    assert est.score(recs[0]) == pytest.approx(full, rel=1e-6)
     # a window of recording 1 trains the encoder and its own decoder rows only
     est.module_.zero_grad()
     X, y = collate_windows(ds.__getitems__([len(ds) - 1, len(ds) - 2]))
