@@ -649,3 +649,19 @@ def test_checkpoint_of_a_recordings_fit_resumes(tmp_path):
     np.testing.assert_allclose(twin.predict(recs[1]), est.predict(recs[1]), rtol=1e-6)
     twin.partial_fit(ds)
     assert len(twin.history) == 4  # two more epochs (max_epochs) on the restored history
+
+
+def test_loader_workers_train_the_same_model(tmp_path):
+    recs = _recordings(tmp_path, seconds=(6.0, 6.0))
+    ds = _windows(recs)
+    serial = _rate_estimator(max_epochs=2).fit(ds)
+    workers = _rate_estimator(max_epochs=2, iterator_train__num_workers=2,
+                              iterator_valid__num_workers=1).fit(ds)
+    for (name, a), b in zip(serial.module_.state_dict().items(),
+                            workers.module_.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    np.testing.assert_allclose(workers.history[:, "valid_loss"], serial.history[:, "valid_loss"],
+                               rtol=1e-6)
+    # a store opened from an fsspec URL reads the same windows
+    url = Recording.open("file://" + str(tmp_path / "animal1.zarr"))
+    np.testing.assert_array_equal(url.read(0, 50)[1], recs[1].read(0, 50)[1])
