@@ -22,6 +22,7 @@ The data contract
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -320,3 +321,75 @@ def to_layout(y3, ndim):
     if ndim == 2:
         return y3[:, 0, :] if y3.shape[1] == 1 else y3
     return y3
+
+
+def samples_per_bin_of(audio_fs, dt_ms):
+    """:func:`samples_per_bin`, or None when ``dt_ms`` is None (inferred from data at fit)."""
+    return None if dt_ms is None else samples_per_bin(audio_fs, dt_ms)
+
+
+def _is_int(value, minimum=1):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_rate(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and np.isfinite(value) and value > 0
+
+
+#: rule and description of every key a checkpoint's metadata may hold
+_METADATA_RULES = {
+    "n_neurons_": (_is_int, "an integer >= 1"),
+    "samples_per_bin_": (_is_int, "an integer >= 1"),
+    "y_ndim_": (lambda v: v in (1, 2, 3) and not isinstance(v, bool), "1, 2 or 3"),
+    "n_features_in_": (_is_int, "an integer >= 1"),
+    "audio_fs_": (_is_rate, "a number > 0"),
+    "dt_ms_": (_is_rate, "a number > 0"),
+    "recording_names_": (lambda v: v is None or (isinstance(v, list) and v and len(set(v)) == len(v)
+                                                 and all(isinstance(n, str) and n for n in v)),
+                         "null or a list of unique non-empty names"),
+    "neurons_per_recording_": (lambda v: isinstance(v, list) and v and all(_is_int(n) for n in v),
+                               "a list of integers >= 1"),
+}
+_METADATA_REQUIRED = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_")
+
+
+def check_checkpoint_metadata(path, allowed):
+    """Read and validate a checkpoint's metadata file; return it as a dict.
+
+    Only the known keys in ``allowed`` are accepted, each with its type and range
+    checked, and the neuron counts must agree, so a tampered or corrupt file
+    cannot set arbitrary attributes on an estimator.
+    """
+    import json
+
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} is not readable JSON "
+                         f"({exc}).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} must be a JSON object; "
+                         f"received {type(meta).__name__}.")
+    unknown = sorted(set(meta) - set(allowed))
+    if unknown:
+        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} has unknown keys {unknown}; "
+                         f"the known keys are {sorted(allowed)}.")
+    missing = [key for key in _METADATA_REQUIRED if key not in meta]
+    if missing:
+        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} lacks {missing}.")
+    for key, value in meta.items():
+        rule, description = _METADATA_RULES[key]
+        if not rule(value):
+            raise ValueError(f"the checkpoint metadata {os.fspath(path)!r}: {key} must be "
+                             f"{description}; received {value!r}.")
+    per = meta.get("neurons_per_recording_")
+    names = meta.get("recording_names_")
+    if per is not None and sum(per) != meta["n_neurons_"]:
+        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r}: neurons_per_recording_ "
+                         f"{per} does not add up to n_neurons_={meta['n_neurons_']}.")
+    if names is not None and (per is None or len(per) != len(names)):
+        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r}: recording_names_ needs one "
+                         "neurons_per_recording_ entry per recording.")
+    return meta

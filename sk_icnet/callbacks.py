@@ -13,24 +13,38 @@ import json
 import math
 import os
 import sys
+import tempfile
+import warnings
 
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, Checkpoint
 
-__all__ = ["BestWeights", "CheckpointMetadata", "METADATA_FILE", "PendingLoss",
-           "ResolvePendingLosses", "TrimHeap"]
+__all__ = ["AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "METADATA_FILE",
+           "PendingLoss", "ResolvePendingLosses", "TrimHeap"]
 
 #: name of the JSON file that records what is needed to rebuild the module
 METADATA_FILE = "sk_icnet_metadata.json"
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite (raised by :class:`BestWeights`)."""
 
 
 class BestWeights(Callback):
     """Keep the best weights seen during a fit in memory and restore them when it ends.
 
     The weights are restored at the end of training if ``restore`` is True, or if
-    training ended before ``max_epochs`` (early stopping, or Ctrl-C: skorch turns
-    a ``KeyboardInterrupt`` into an orderly end of training), so an interrupted
-    fit leaves the best model so far rather than the last, half-trained one.
+    training ended before the epochs it was asked for (early stopping, or Ctrl-C:
+    skorch turns a ``KeyboardInterrupt`` into an orderly end of training), so an
+    interrupted fit leaves the best model so far rather than the last,
+    half-trained one. ``partial_fit(epochs=k)`` that runs its k epochs keeps the
+    last weights.
+
+    A training loss that is NaN or infinite at the end of an epoch means the
+    fit diverged: the best finite weights so far (the weights the fit started
+    from if no epoch was finite) are restored and :class:`TrainingDiverged` is
+    raised, naming the learning rate. Batch losses are checked once per epoch,
+    when they are read back anyway, so this adds no host synchronisation.
 
     Parameters
     ----------
@@ -55,34 +69,56 @@ class BestWeights(Callback):
         self.best_score_ = math.inf
         self.best_epoch_ = None
         self._best_state = None
+        self._start_state = None
         self._epochs_at_start = 0
         return self
 
     def on_train_begin(self, net, **kwargs):
         self.initialize()
         self._epochs_at_start = len(net.history)
+        self._start_state = _copy_state(net.module_)
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
+        train_loss = row.get("train_loss")
+        if train_loss is not None and not math.isfinite(train_loss):
+            self._diverged(net, row["epoch"], train_loss)
         key = self.monitor if self.monitor in row else "train_loss"
         score = row.get(key)
         if score is None or not math.isfinite(score) or score >= self.best_score_:
             return
         self.best_score_ = float(score)
         self.best_epoch_ = row["epoch"]
-        self._best_state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        self._best_state = _copy_state(net.module_)
+
+    def _diverged(self, net, epoch, loss):
+        state = self._best_state if self._best_state is not None else self._start_state
+        if state is not None:
+            net.module_.load_state_dict(state)
+        kept = (f"the weights of epoch {self.best_epoch_} (the best finite loss) were restored"
+                if self._best_state is not None else "the weights the fit started from were restored")
+        self._best_state = self._start_state = None
+        raise TrainingDiverged(
+            f"training diverged: the training loss of epoch {epoch} is {loss}; {kept}. The "
+            f"learning rate lr={net.lr!r} is probably too high for this model and data: lower it "
+            "(or check the inputs' scale: waveforms in pascals).")
 
     def on_train_end(self, net, **kwargs):
         completed = sum(1 for row in net.history[self._epochs_at_start:] if "dur" in row)
-        stopped_early = completed < net.max_epochs
+        requested = getattr(net, "_epochs_requested", None) or net.max_epochs
+        stopped_early = completed < requested
         if self._best_state is not None and (self.restore or stopped_early):
             net.module_.load_state_dict(self._best_state)
-        self._best_state = None  # do not carry a copy of the weights in pickles
+        self._best_state = self._start_state = None  # no copies of the weights in pickles
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_best_state"] = None
+        state["_best_state"] = state["_start_state"] = None
         return state
+
+
+def _copy_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 class CheckpointMetadata(Callback):
@@ -102,9 +138,74 @@ class CheckpointMetadata(Callback):
 
     def on_train_begin(self, net, **kwargs):
         meta = {name: getattr(net, name) for name in self.attributes if hasattr(net, name)}
-        os.makedirs(self.dirname, exist_ok=True)
-        with open(os.path.join(self.dirname, METADATA_FILE), "w") as f:
-            json.dump(meta, f, indent=1)
+        os.makedirs(self.dirname, exist_ok=True)  # created when a fit starts, not at initialize
+        _atomic_write(os.path.join(self.dirname, METADATA_FILE),
+                      lambda f: f.write(json.dumps(meta, indent=1).encode()))
+
+
+def _atomic_write(path, write):
+    """Write ``path`` through a temporary file in its directory, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class AtomicCheckpoint(Checkpoint):
+    """skorch's :class:`~skorch.callbacks.Checkpoint`, with files that are never half-written.
+
+    Each file (weights, optimizer state, history) is written to a temporary
+    name in the checkpoint directory and renamed over the previous one, so a
+    crash, a full disk or a kill in the middle of a save leaves the previous
+    checkpoint whole. A save that fails (``OSError``: disk full, read-only
+    directory) warns and training goes on; the previous checkpoint stays loadable.
+    """
+
+    def initialize(self):
+        self._validate_filenames()  # the directory is made when training starts, not here
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        if self.dirname:
+            os.makedirs(self.dirname, exist_ok=True)
+        return super().on_train_begin(net, **kwargs)
+
+    def save_model(self, net):
+        names = {"f_params": self.f_params, "f_optimizer": self.f_optimizer,
+                 "f_criterion": self.f_criterion, "f_history": self.f_history}
+        targets = {key: self._format_target(net, name, -1) for key, name in names.items()
+                   if name is not None}
+        temps = {}
+        try:
+            for key, target in targets.items():
+                base = os.path.basename(target)
+                fd, tmp = tempfile.mkstemp(prefix=f"tmp-{os.path.splitext(base)[0]}-",
+                                           suffix=os.path.splitext(base)[1],
+                                           dir=os.path.dirname(target) or ".")
+                os.close(fd)
+                temps[key] = tmp
+                if key == "f_history":
+                    net.save_params(f_history=tmp)
+                else:
+                    net.save_params(**{key: tmp})
+            for key in ("f_history", "f_optimizer", "f_criterion", "f_params"):  # weights last
+                if key in temps:
+                    os.replace(temps.pop(key), targets[key])
+        except OSError as exc:
+            warnings.warn(f"could not write the checkpoint of epoch {len(net.history)} to "
+                          f"{self.dirname!r} ({exc}); training goes on and the previous checkpoint "
+                          "is unchanged.", RuntimeWarning, stacklevel=2)
+        finally:
+            for tmp in temps.values():
+                if os.path.exists(tmp):
+                    os.remove(tmp)
 
 
 class PendingLoss:

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import numbers
 import os
 import tempfile
+import uuid
 import warnings
 from collections.abc import Mapping
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Checkpoint, EarlyStopping
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from skorch.utils import to_numpy
 from torch.utils.data import Subset
 
 from ._validation import (
     MAX_COUNT,
+    check_checkpoint_metadata,
     check_consistent_trials,
     check_positive_int,
     check_positive_number,
@@ -32,10 +40,12 @@ from ._validation import (
     check_waveforms,
     check_whole_bins,
     resolve_samples_per_bin,
+    samples_per_bin_of,
     to_layout,
 )
 from .callbacks import (
     METADATA_FILE,
+    AtomicCheckpoint,
     BestWeights,
     CheckpointMetadata,
     PendingLoss,
@@ -45,7 +55,7 @@ from .callbacks import (
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import PoissonD2Accumulator, d2_poisson_score
-from .model import ICNet
+from .model import ICNet, cpu_supports_bf16
 
 __all__ = ["ICNetRegressor"]
 
@@ -61,6 +71,8 @@ _FITTED_METADATA = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_
 
 _HEADS = ("poisson", "categorical")
 _PRECISIONS = ("float32", "bfloat16")
+#: checkpoint files that load_checkpoint needs
+_CHECKPOINT_FILES = ("params.pt", "optimizer.pt", "history.json")
 
 
 def _is_categorical(self):
@@ -77,6 +89,13 @@ def _as_data(X):
                                     and all(isinstance(r, Recording) for r in X)):
         return WindowDataset(X)
     return None
+
+
+def _check_finite_predictions(rates):
+    if not np.isfinite(rates).all():
+        raise ValueError("the model's predictions are not finite (NaN or inf): its weights hold NaN "
+                         "or inf values, as after a fit that diverged; refit with a lower lr.")
+    return rates
 
 
 def _to_device(data, device):
@@ -211,6 +230,22 @@ class ICNetRegressor(NeuralNetRegressor):
     (8, 2, 62)
     """
 
+    #: rules for the parameters (scikit-learn's validation; cross-parameter rules are in code)
+    _parameter_constraints = {
+        "audio_fs": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "dt_ms": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "head": [StrOptions(set(_HEADS))],
+        "skip_bins": [Interval(Integral, 0, None, closed="left")],
+        "precision": [StrOptions(set(_PRECISIONS))],
+        "predict_chunk_bins": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping_patience": [None, Interval(Integral, 1, None, closed="left")],
+        "checkpoint_dir": [None, str, os.PathLike],
+    }
+
     def __init__(self, module=ICNet, *, audio_fs="auto", dt_ms="auto",
                  criterion=PoissonLoss, optimizer=torch.optim.Adam, lr=1e-4,
                  max_epochs=10, batch_size=64, random_state=None, head="poisson", skip_bins=0,
@@ -266,6 +301,7 @@ class ICNetRegressor(NeuralNetRegressor):
                              "fit a WindowDataset of Recordings; arrays carry no time.")
 
     def _validate_fit_data(self, X, y, reset):
+        self._check_options()  # the parameters first, then the data
         X = check_waveforms(X, name="X")
         y3, y_ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
@@ -307,6 +343,7 @@ class ICNetRegressor(NeuralNetRegressor):
         """Check a WindowDataset against the parameters (``reset``) or the fitted model."""
         if len(data) == 0:
             raise ValueError("the WindowDataset holds no window.")
+        self._check_options()
         if reset:
             self.audio_fs_, self.dt_ms_ = self._resolve_rates(data)
             self._check_options(data.window_bins)
@@ -323,15 +360,51 @@ class ICNetRegressor(NeuralNetRegressor):
         return data
 
     def _check_options(self, n_bins=None):
-        if self.head not in _HEADS:
-            raise ValueError(f"head must be one of {_HEADS}; received {self.head!r}.")
-        if self.precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {_PRECISIONS}; received {self.precision!r}.")
-        check_positive_int(self.predict_chunk_bins, "predict_chunk_bins")
-        skip = check_positive_int(self.skip_bins, "skip_bins", minimum=0)
+        """Validate the parameters (own and inherited) before they are used."""
+        params = {key: getattr(self, key) for key in self._parameter_constraints}
+        validate_parameter_constraints(self._parameter_constraints, params,
+                                       caller_name=type(self).__name__)
+        self._validate_device()
+        self._check_checkpoint_dir()
+        if self.precision == "bfloat16" and self._device_type() == "cpu" \
+                and cpu_supports_bf16() is False:
+            warnings.warn("precision='bfloat16' on a CPU without native bfloat16 instructions "
+                          "(avx512_bf16/amx_bf16): autocast emulates them, several times slower "
+                          "than float32 here; use precision='float32' on this machine.",
+                          UserWarning, stacklevel=3)
+        skip = self.skip_bins
         if n_bins is not None and skip >= n_bins:
             raise ValueError(f"skip_bins must be smaller than the number of bins per trial "
                              f"({n_bins}); received skip_bins={skip}.")
+
+    def _validate_device(self):
+        if self.device is None:
+            return
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:1'; "
+                             f"received {self.device!r} ({exc}).") from None
+        if device.type == "cuda":
+            available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if available == 0 or (device.index is not None and device.index >= available):
+                raise ValueError(f"device={self.device!r} is not available: this machine has "
+                                 f"{available} CUDA device(s); use device='cpu' or another index.")
+
+    def _check_checkpoint_dir(self):
+        if self.checkpoint_dir is None:
+            return
+        path = os.fspath(self.checkpoint_dir)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ValueError(f"checkpoint_dir must be a directory; received {path!r}, which is a "
+                             "file.")
+        try:
+            os.makedirs(path, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as exc:
+            raise ValueError(f"checkpoint_dir must be a writable directory; received {path!r} "
+                             f"({exc.strerror or exc}).") from None
 
     def _validate_X(self, X):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
@@ -371,9 +444,9 @@ class ICNetRegressor(NeuralNetRegressor):
         resume_dir = self.__dict__.pop("_resume_dir", None)
         if resume_dir is not None:
             self.checkpoint_dir_ = resume_dir
-        elif self.checkpoint_dir is not None:
-            os.makedirs(self.checkpoint_dir, exist_ok=True)
-            self.checkpoint_dir_ = tempfile.mkdtemp(prefix="icnet-", dir=self.checkpoint_dir)
+        elif self.checkpoint_dir is not None:  # a unique name; created when a fit starts
+            self.checkpoint_dir_ = os.path.join(os.fspath(self.checkpoint_dir),
+                                                f"icnet-{uuid.uuid4().hex[:12]}")
         else:
             self.checkpoint_dir_ = None
         return super().initialize()
@@ -395,7 +468,7 @@ class ICNetRegressor(NeuralNetRegressor):
         dirname = getattr(self, "checkpoint_dir_", None)
         if dirname is not None:
             callbacks.append(("checkpoint_metadata", CheckpointMetadata(dirname, _FITTED_METADATA)))
-            callbacks.append(("checkpoint", Checkpoint(
+            callbacks.append(("checkpoint", AtomicCheckpoint(
                 monitor=f"{monitor}_best", dirname=dirname, f_params="params.pt",
                 f_optimizer="optimizer.pt", f_criterion=None, f_history="history.json")))
         return callbacks
@@ -416,20 +489,73 @@ class ICNetRegressor(NeuralNetRegressor):
         -------
         self
         """
+        dirname = os.fspath(dirname)
         meta_path = os.path.join(dirname, METADATA_FILE)
         if not os.path.isfile(meta_path):
             raise ValueError(f"dirname must be a checkpoint directory holding {METADATA_FILE}; "
-                             f"received {os.fspath(dirname)!r}.")
-        with open(meta_path) as f:
-            meta = json.load(f)
+                             f"received {dirname!r}.")
+        missing = [name for name in _CHECKPOINT_FILES
+                   if not os.path.isfile(os.path.join(dirname, name))]
+        if missing:
+            raise ValueError(f"the checkpoint in {dirname!r} is incomplete: {missing} missing (a fit "
+                             "stopped before its first checkpoint, or files were removed).")
+        meta = check_checkpoint_metadata(meta_path, _FITTED_METADATA)
+        self._check_checkpoint_rates(meta)
         for key, value in meta.items():
             setattr(self, key, value)
-        self._resume_dir = os.fspath(dirname)
+        self._resume_dir = dirname
         self.initialize()
-        self.load_params(f_params=os.path.join(dirname, "params.pt"),
-                         f_optimizer=os.path.join(dirname, "optimizer.pt"),
-                         f_history=os.path.join(dirname, "history.json"))
+        try:
+            self.load_params(f_params=os.path.join(dirname, "params.pt"),
+                             f_optimizer=os.path.join(dirname, "optimizer.pt"),
+                             f_history=os.path.join(dirname, "history.json"))
+        except (RuntimeError, ValueError, EOFError, OSError, KeyError) as exc:
+            raise ValueError(f"the checkpoint in {dirname!r} could not be loaded ({type(exc).__name__}:"
+                             f" {exc}); a file is truncated or corrupt, or the estimator's parameters"
+                             " differ from those of the fit that wrote it.") from exc
         return self
+
+    def _check_checkpoint_rates(self, meta):
+        """The estimator's rates, where set, must be those the checkpoint was fitted with."""
+        if "audio_fs_" not in meta:  # written before the rates were recorded
+            audio_fs, dt_ms = self._resolve_rates()
+            spb = samples_per_bin_of(audio_fs, dt_ms)
+            if spb is not None and spb != meta["samples_per_bin_"]:
+                raise ValueError(f"the checkpoint was fitted with {meta['samples_per_bin_']} samples "
+                                 f"per bin, but audio_fs={audio_fs!r} and dt_ms={dt_ms!r} give {spb}.")
+            meta["audio_fs_"] = audio_fs
+            meta["dt_ms_"] = dt_ms if dt_ms is not None else meta["samples_per_bin_"] * 1e3 / audio_fs
+            return
+        for name in ("audio_fs", "dt_ms"):
+            value = getattr(self, name)
+            if isinstance(value, str) or value is None:
+                continue
+            fitted = meta[name + "_"]
+            if not math.isclose(float(value), fitted, rel_tol=1e-9):
+                raise ValueError(f"the checkpoint was fitted with {name}={fitted!r}, but this estimator "
+                                 f"has {name}={value!r}; build it with the checkpoint's rate or "
+                                 f"{name}='auto'.")
+
+    def load_params(self, *args, **kwargs):
+        """skorch's ``load_params``, always with torch's safe loader (``weights_only=True``).
+
+        skorch 1.1-1.3 pass ``weights_only=False`` with torch < 2.6; here the
+        safe loader is used unless ``torch_load_kwargs`` says otherwise, so a
+        weights file can never run code, whatever the allowed versions.
+        """
+        explicit = self.torch_load_kwargs
+        if explicit is None:
+            self.torch_load_kwargs = {"weights_only": True}
+        try:
+            return super().load_params(*args, **kwargs)
+        finally:
+            self.torch_load_kwargs = explicit
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop; records the epochs asked for (``BestWeights`` tells a run that
+        ended early from ``partial_fit(epochs=k)``)."""
+        self._epochs_requested = epochs if epochs is not None else self.max_epochs
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def initialize_module(self):
         """Build ICNet with the estimator's ``audio_fs``, ``dt_ms`` and neuron count."""
@@ -593,6 +719,12 @@ class ICNetRegressor(NeuralNetRegressor):
         """Train/validation split; a WindowDataset under the default ``ValidSplit`` holds out
         the first fraction of every recording's windows (so every decoder trains)."""
         split = self.train_split
+        if isinstance(split, ValidSplit) and isinstance(split.cv, numbers.Integral) \
+                and not isinstance(X, WindowDataset) and len(X) < split.cv:
+            raise ValueError(
+                f"train_split=ValidSplit({split.cv}) holds out 1/{split.cv} of the trials for the "
+                f"validation loss and needs at least {split.cv} trials; received {len(X)}. Pass "
+                "train_split=None to train on all trials, or a ValidSplit with fewer folds.")
         if isinstance(X, WindowDataset) and isinstance(split, ValidSplit) and not split.stratified:
             cv = split.cv
             if isinstance(cv, numbers.Integral) or isinstance(cv, float):
@@ -731,13 +863,15 @@ class ICNetRegressor(NeuralNetRegressor):
                 out = self.module_(x.to(self.device), recording=decoder,
                                    time_s=t0 + first * dt_s)
                 out = convert(out)
-            yield start, stop, to_numpy(out[0, ..., start - first:]).astype(np.float32)
+            yield start, stop, _check_finite_predictions(
+                to_numpy(out[0, ..., start - first:]).astype(np.float32))
 
     def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
         X = self._validate_X(X)
         decoder = self._decoder_of(recording)
-        return self._forward_numpy(X, self._expected_counts, decoder, time_s).astype(np.float64)
+        rates = self._forward_numpy(X, self._expected_counts, decoder, time_s).astype(np.float64)
+        return _check_finite_predictions(rates)
 
     def _recording_chunks(self, rec, time_s=None):
         """Expected counts of a recording, chunk by chunk, read from its store as needed."""
@@ -758,6 +892,7 @@ class ICNetRegressor(NeuralNetRegressor):
         outputs, n_per = [], self.neurons_per_recording_
         for batch in loader:
             rates = to_numpy(self._expected_counts(self.evaluation_step(batch, training=False)))
+            _check_finite_predictions(rates)
             for row, d in zip(rates, batch[0]["recording"].tolist(), strict=True):
                 outputs.append(row[: n_per[d]].astype(np.float32))
         result = [None] * len(order)

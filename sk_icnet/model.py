@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from ._validation import check_positive_int, check_positive_number, samples_per_bin
 
-__all__ = ["ICNet", "SincFilterbank", "factor_strides", "hz_to_mel", "mel_to_hz", "symlog"]
+__all__ = ["ICNet", "SincFilterbank", "cpu_supports_bf16", "factor_strides", "hz_to_mel",
+           "mel_to_hz", "symlog"]
 
 
 def factor_strides(total, n_layers):
@@ -74,6 +75,24 @@ def mel_to_hz(mel):
 def symlog(x):
     """Sign-preserving log compression ``sign(x) * log1p(|x|)``."""
     return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+def cpu_supports_bf16():
+    """Whether this CPU has native bfloat16 arithmetic (x86 AVX-512 BF16 or AMX, Arm BF16).
+
+    Read from ``/proc/cpuinfo``; None where that cannot be known (other systems).
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set()
+            for line in f:
+                if line.lower().startswith(("flags", "features")):
+                    flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    if not flags:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def _float32(x):

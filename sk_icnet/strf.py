@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -67,6 +68,12 @@ def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):
     weights = np.clip(np.minimum(rising, falling), 0.0, None)
     # a band narrower than the FFT resolution takes its nearest FFT bin
     empty = weights.sum(axis=1) == 0
+    if empty.any():
+        warnings.warn(
+            f"{int(empty.sum())} of the n_bands={n_bands} mel bands between {fmin:g} and {fmax:g} Hz "
+            f"are narrower than the FFT resolution ({audio_fs / n_fft:.3g} Hz: n_fft={n_fft}, set by "
+            "win_ms) and take their nearest FFT bin, so neighbouring bands repeat the same "
+            "frequencies; lower n_bands, raise fmin or raise win_ms.", UserWarning, stacklevel=3)
     for i in np.flatnonzero(empty):
         weights[i, np.argmin(np.abs(freqs - center[i, 0]))] = 1.0
     return weights, edges[1:-1]

@@ -78,7 +78,9 @@ def test_early_stopping_restores_the_best_weights(small_xy):
     assert best == n_epochs - 2
     for name, value in est.module_.state_dict().items():
         assert torch.equal(value, snap.snapshots[best][name])
-    with pytest.raises(ValueError, match="early_stopping_patience must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"The 'early_stopping_patience' parameter of "
+                                         r"ICNetRegressor must be None or an int in the range "
+                                         r"\[1, inf\). Got 0"):
         tiny_estimator(early_stopping_patience=0).fit(X, y)
 
 
@@ -234,3 +236,14 @@ def test_trim_heap_trims_every_few_batches_and_pickles(small_xy):
     if sys.platform.startswith("linux"):
         libc_trim = _glibc_malloc_trim()
         assert libc_trim is None or libc_trim(0) in (0, 1)
+
+
+def test_partial_fit_with_fewer_epochs_keeps_the_last_weights(small_xy):
+    X, y = small_xy
+    snap = SnapshotWeights()
+    est = tiny_estimator(max_epochs=10, train_split=None, lr=0.5, callbacks=[snap])
+    est.fit(X, y)
+    est.partial_fit(X, y, epochs=3)  # 3 of 3 requested epochs: not an early stop
+    last = len(est.history)
+    for name, value in est.module_.state_dict().items():
+        assert torch.equal(value, snap.snapshots[last][name]), name
