@@ -19,8 +19,8 @@ import warnings
 import torch
 from skorch.callbacks import Callback, Checkpoint
 
-__all__ = ["AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "METADATA_FILE",
-           "PendingLoss", "ResolvePendingLosses", "TrimHeap"]
+__all__ = ["AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "GatherDistributedLosses",
+           "METADATA_FILE", "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]
 
 #: name of the JSON file that records what is needed to rebuild the module
 METADATA_FILE = "sk_icnet_metadata.json"
@@ -359,3 +359,20 @@ class TrimHeap(Callback):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._trim = _glibc_malloc_trim()
+
+
+class GatherDistributedLosses(Callback):
+    """In a data-parallel fit, give every rank the batch losses of all ranks.
+
+    Runs at the end of each epoch after :class:`ResolvePendingLosses` and before
+    skorch's epoch scoring, so ``history_``'s epoch losses are the global ones
+    (identical on every rank, hence identical best-epoch and early-stopping
+    decisions). One ``all_gather_object`` of floats per epoch.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        from .distributed import gather_objects
+
+        row = net.history[-1]
+        everyone = gather_objects(row.get("batches", []))
+        row["batches"] = [batch for batches in everyone for batch in batches]

@@ -875,14 +875,22 @@ class WindowBatchSampler(torch.utils.data.Sampler):
     generator : torch.Generator, optional
         Source of randomness (the estimator passes a seeded one).
     drop_last : bool, default=False
+    num_replicas, rank : int, default=1, 0
+        Data-parallel training: every process draws the same batches (the same
+        seeded ``generator``) and keeps every ``num_replicas``-th one from
+        ``rank``; the last ``len % num_replicas`` batches of an epoch are left
+        out so that every process runs the same number of steps.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None, drop_last=False):
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, drop_last=False,
+                 num_replicas=1, rank=0):
         self.dataset = dataset
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.shuffle = shuffle
         self.generator = generator
         self.drop_last = drop_last
+        self.num_replicas = check_positive_int(num_replicas, "num_replicas")
+        self.rank = rank
         self._next = None
 
     def _runs(self):
@@ -914,6 +922,9 @@ class WindowBatchSampler(torch.utils.data.Sampler):
             batches = [full[i] for i in perm]
         if self.drop_last:
             batches = [batch for batch in batches if len(batch) == b]
+        if self.num_replicas > 1:
+            per_rank = len(batches) // self.num_replicas
+            batches = batches[self.rank::self.num_replicas][:per_rank]
         return [batch.tolist() for batch in batches]
 
     def __iter__(self):

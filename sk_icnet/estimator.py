@@ -14,6 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -26,8 +27,9 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
-from skorch.utils import to_numpy
-from torch.utils.data import Subset
+from skorch.utils import to_numpy, to_tensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler, Subset
 
 from ._validation import (
     MAX_COUNT,
@@ -48,11 +50,14 @@ from .callbacks import (
     AtomicCheckpoint,
     BestWeights,
     CheckpointMetadata,
+    GatherDistributedLosses,
     PendingLoss,
     ResolvePendingLosses,
+    TrainingDiverged,
     TrimHeap,
 )
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
+from .distributed import broadcast_object, setup_distributed
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import PoissonD2Accumulator, d2_poisson_score
 from .model import ICNet, cpu_supports_bf16
@@ -169,6 +174,11 @@ class ICNetRegressor(NeuralNetRegressor):
         history and data metadata) into its own new subdirectory of this
         directory, ``checkpoint_dir_``, so parallel workers never collide. Resume
         with :meth:`load_checkpoint` and ``partial_fit``.
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training when the script runs under ``torchrun`` with
+        several processes (``"auto"``: whenever ``WORLD_SIZE > 1``; ``True``:
+        required; ``False``: never). See :mod:`sk_icnet.distributed`;
+        ``batch_size`` is then per process.
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter: ``device`` ("cpu",
         "cuda", "cuda:1"), ``train_split`` (default: the first 20 % of
@@ -244,13 +254,14 @@ class ICNetRegressor(NeuralNetRegressor):
         "predict_chunk_bins": [Interval(Integral, 1, None, closed="left")],
         "early_stopping_patience": [None, Interval(Integral, 1, None, closed="left")],
         "checkpoint_dir": [None, str, os.PathLike],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(self, module=ICNet, *, audio_fs="auto", dt_ms="auto",
                  criterion=PoissonLoss, optimizer=torch.optim.Adam, lr=1e-4,
                  max_epochs=10, batch_size=64, random_state=None, head="poisson", skip_bins=0,
                  precision="float32", predict_chunk_bins=4096, early_stopping_patience=None,
-                 checkpoint_dir=None, **kwargs):
+                 checkpoint_dir=None, distributed="auto", **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, **kwargs)
         self.audio_fs = audio_fs
@@ -262,6 +273,7 @@ class ICNetRegressor(NeuralNetRegressor):
         self.predict_chunk_bins = predict_chunk_bins
         self.early_stopping_patience = early_stopping_patience
         self.checkpoint_dir = checkpoint_dir
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -436,11 +448,16 @@ class ICNetRegressor(NeuralNetRegressor):
 
     # ------------------------------------------------------------ skorch hooks
     def initialize(self):
-        """Initialise the module, criterion and optimizer (seeded by ``random_state``)."""
+        """Initialise the module, criterion and optimizer (seeded by ``random_state``); under
+        ``torchrun``, join the process group and wrap the module for data-parallel training."""
+        self.dist_ = setup_distributed(self.distributed, self._device_type())
         if self.random_state is None:
             self.random_seed_ = None
         else:
             self.random_seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
+        if self.dist_ is not None and self.random_seed_ is None:  # one shuffle for all ranks
+            self.random_seed_ = broadcast_object(int(np.random.SeedSequence().generate_state(1)[0]
+                                                     % (2**31 - 1)))
         resume_dir = self.__dict__.pop("_resume_dir", None)
         if resume_dir is not None:
             self.checkpoint_dir_ = resume_dir
@@ -449,7 +466,22 @@ class ICNetRegressor(NeuralNetRegressor):
                                                 f"icnet-{uuid.uuid4().hex[:12]}")
         else:
             self.checkpoint_dir_ = None
-        return super().initialize()
+        if self.dist_ is not None:
+            self.checkpoint_dir_ = broadcast_object(self.checkpoint_dir_)  # rank 0's name
+        super().initialize()
+        ddp = None
+        if self.dist_ is not None:  # broadcasts rank 0's initial weights to every rank
+            device_ids = [self.dist_.local_rank] if self._device_type() == "cuda" else None
+            ddp = DistributedDataParallel(self.module_, device_ids=device_ids)
+        # a view of module_ for training steps, not a component of the net: skorch does not
+        # save, move or re-initialise it, so it is set past skorch's attribute checks
+        object.__setattr__(self, "_ddp_module_", ddp)
+        return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_ddp_module_", None)  # a process-group handle: not part of the model
+        return state
 
     def _monitor(self):
         return "valid_loss" if self.train_split is not None else "train_loss"
@@ -457,8 +489,13 @@ class ICNetRegressor(NeuralNetRegressor):
     def get_default_callbacks(self):
         """skorch's defaults plus pending-loss resolution (first), heap trimming (long fits
         keep a flat memory footprint), best-weight tracking, early stopping and checkpoints."""
-        callbacks = [("resolve_losses", ResolvePendingLosses()),
-                     *super().get_default_callbacks(), ("trim_heap", TrimHeap())]
+        ctx = getattr(self, "dist_", None)
+        callbacks = [("resolve_losses", ResolvePendingLosses())]
+        if ctx is not None:  # every rank's batch losses, before the epoch means are taken
+            callbacks.append(("gather_losses", GatherDistributedLosses()))
+        callbacks += [*super().get_default_callbacks(), ("trim_heap", TrimHeap())]
+        if ctx is not None and not ctx.is_main:  # only rank 0 prints
+            callbacks = [(name, cb) for name, cb in callbacks if name != "print_log"]
         monitor = self._monitor()
         patience = self.early_stopping_patience
         callbacks.append(("best_weights", BestWeights(monitor=monitor, restore=patience is not None)))
@@ -466,7 +503,7 @@ class ICNetRegressor(NeuralNetRegressor):
             check_positive_int(patience, "early_stopping_patience")
             callbacks.append(("early_stopping", EarlyStopping(monitor=monitor, patience=patience)))
         dirname = getattr(self, "checkpoint_dir_", None)
-        if dirname is not None:
+        if dirname is not None and (ctx is None or ctx.is_main):  # only rank 0 writes
             callbacks.append(("checkpoint_metadata", CheckpointMetadata(dirname, _FITTED_METADATA)))
             callbacks.append(("checkpoint", AtomicCheckpoint(
                 monitor=f"{monitor}_best", dirname=dirname, f_params="params.pt",
@@ -555,7 +592,19 @@ class ICNetRegressor(NeuralNetRegressor):
         """skorch's loop; records the epochs asked for (``BestWeights`` tells a run that
         ended early from ``partial_fit(epochs=k)``)."""
         self._epochs_requested = epochs if epochs is not None else self.max_epochs
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        self._in_fit_loop = True
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except (RuntimeError, dist.DistBackendError) as exc:
+            ctx = getattr(self, "dist_", None)
+            if ctx is None or isinstance(exc, TrainingDiverged):
+                raise
+            raise RuntimeError(
+                f"the distributed fit failed on rank {ctx.rank} of {ctx.world_size}: a peer process "
+                f"died or stopped answering ({type(exc).__name__}: {str(exc)[:300]}). Checkpoints "
+                "written before stay loadable (load_checkpoint).") from exc
+        finally:
+            self._in_fit_loop = False
 
     def initialize_module(self):
         """Build ICNet with the estimator's ``audio_fs``, ``dt_ms`` and neuron count."""
@@ -632,6 +681,7 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def infer(self, x, **fit_params):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
+        module = self._training_module()
         if isinstance(x, Mapping):  # windows: the decoder index stays on the host (routing)
             x = {**x, **fit_params}
             device = self.device or "cpu"
@@ -639,11 +689,22 @@ class ICNetRegressor(NeuralNetRegressor):
             if x.get("time_s") is not None:
                 x["time_s"] = _to_device(x["time_s"], device)
             with self._autocast():
-                return self.module_(**x)
+                return module(**x)
         if self.device is not None and isinstance(x, torch.Tensor):  # the rest: skorch's to_tensor
             x = _to_device(x, self.device)
+        if module is not self.module_:
+            with self._autocast():
+                return module(to_tensor(x, device=self.device), **fit_params)
         with self._autocast():
             return super().infer(x, **fit_params)
+
+    def _training_module(self):
+        """The DDP wrapper for training steps of a data-parallel fit (it averages the
+        gradients over ranks), the plain module otherwise."""
+        ddp = getattr(self, "_ddp_module_", None)
+        if ddp is not None and self.module_.training and torch.is_grad_enabled():
+            return ddp
+        return self.module_
 
     def _defer(self, step):
         if self.callbacks != "disable":  # the resolving callback is a default callback
@@ -682,10 +743,20 @@ class ICNetRegressor(NeuralNetRegressor):
         if self._device_type() == "cuda":
             kwargs.setdefault("pin_memory", True)  # lets batches be copied without a sync
         seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
-        if seed is not None and "generator" not in kwargs:
+        ctx = self._shard_context()
+        if ctx is not None:  # this rank's share of the trials, one permutation for all ranks
+            kwargs["sampler"] = DistributedSampler(
+                dataset, num_replicas=ctx.world_size, rank=ctx.rank,
+                shuffle=kwargs.pop("shuffle", False), seed=seed or 0)
+            kwargs.pop("generator", None)
+        elif seed is not None and "generator" not in kwargs:
             kwargs["generator"] = torch.Generator().manual_seed(seed)
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, **kwargs)
+
+    def _shard_context(self):
+        """The distributed context while a fit's batches are drawn (prediction is not sharded)."""
+        return getattr(self, "dist_", None) if getattr(self, "_in_fit_loop", False) else None
 
     def _route(self, data):
         """``data`` with every window pointing at its recording's decoder."""
@@ -705,8 +776,11 @@ class ICNetRegressor(NeuralNetRegressor):
         seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
         if generator is None and seed is not None:
             generator = torch.Generator().manual_seed(seed)
+        ctx = self._shard_context()
         sampler = WindowBatchSampler(data, batch_size, shuffle=shuffle, generator=generator,
-                                     drop_last=kwargs.pop("drop_last", False))
+                                     drop_last=kwargs.pop("drop_last", False),
+                                     num_replicas=ctx.world_size if ctx else 1,
+                                     rank=ctx.rank if ctx else 0)
         kwargs.setdefault("collate_fn", collate_windows)
         if kwargs.get("num_workers", 0) > 0:  # workers keep their open stores between epochs
             kwargs.setdefault("persistent_workers", True)
@@ -725,12 +799,25 @@ class ICNetRegressor(NeuralNetRegressor):
                 f"train_split=ValidSplit({split.cv}) holds out 1/{split.cv} of the trials for the "
                 f"validation loss and needs at least {split.cv} trials; received {len(X)}. Pass "
                 "train_split=None to train on all trials, or a ValidSplit with fewer folds.")
+        train, valid = None, None
         if isinstance(X, WindowDataset) and isinstance(split, ValidSplit) and not split.stratified:
             cv = split.cv
             if isinstance(cv, numbers.Integral) or isinstance(cv, float):
                 fraction = 1.0 / cv if isinstance(cv, numbers.Integral) else float(cv)
-                return X.split_valid(fraction)
-        return super().get_split_datasets(X, y, **fit_params)
+                train, valid = X.split_valid(fraction)
+        if train is None:
+            train, valid = super().get_split_datasets(X, y, **fit_params)
+        ctx = getattr(self, "dist_", None)
+        if ctx is not None:
+            n_train = len(train)
+            needed = ctx.world_size * (1 if not isinstance(_as_data(train), WindowDataset)
+                                       else self.batch_size if self.batch_size > 0 else 1)
+            if n_train < needed:
+                raise ValueError(
+                    f"a distributed fit over {ctx.world_size} processes needs at least {needed} "
+                    f"training {'windows' if needed > ctx.world_size else 'trials'} (a batch per "
+                    f"process); received {n_train}. Use fewer processes or more data.")
+        return train, valid
 
     # ------------------------------------------------------------- public API
     def fit(self, X, y=None, **fit_params):

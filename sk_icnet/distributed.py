@@ -1,0 +1,117 @@
+"""Data-parallel training with ``torch.distributed`` (launched by ``torchrun``).
+
+:class:`~sk_icnet.ICNetRegressor` trains data-parallel when its process is one
+of several started by ``torchrun`` (``WORLD_SIZE > 1``): the module is wrapped
+in :class:`~torch.nn.parallel.DistributedDataParallel`, every rank reads its
+own shard of the training (and validation) batches, the epoch losses in
+``history_`` are gathered over all ranks, and only rank 0 prints and writes
+checkpoints. Nothing else in a user's script changes::
+
+    torchrun --nproc_per_node=2 train.py                  # CPU (gloo) or GPUs (NCCL)
+
+This module holds the launch-level helpers; the estimator uses them through
+short hooks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistributedContext", "setup_distributed", "gather_objects", "broadcast_object"]
+
+#: seconds a collective may wait for a peer before the fit fails (env SK_ICNET_DIST_TIMEOUT_S)
+DEFAULT_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands in a data-parallel fit."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self):
+        return self.rank == 0
+
+
+def _env_int(name):
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"the environment variable {name} must be an integer (torchrun sets it); "
+                         f"received {value!r}.") from None
+
+
+def launched_world_size():
+    """``WORLD_SIZE`` as torchrun set it (1 when not launched by torchrun)."""
+    return _env_int("WORLD_SIZE") or 1
+
+
+def setup_distributed(mode, device_type):
+    """Join (or start) the process group when ``mode`` asks for data-parallel training.
+
+    Parameters
+    ----------
+    mode : {"auto", True, False}
+        ``"auto"``: data-parallel when launched with ``WORLD_SIZE > 1`` (or when
+        the user already initialised a process group of several processes).
+    device_type : str
+        ``"cpu"`` (gloo) or ``"cuda"`` (NCCL, one GPU per process: ``LOCAL_RANK``).
+
+    Returns
+    -------
+    DistributedContext or None
+    """
+    if mode is False:
+        return None
+    if dist.is_available() and dist.is_initialized():
+        world = dist.get_world_size()
+    else:
+        world = launched_world_size()
+    if world <= 1:
+        if mode is True:
+            raise ValueError("distributed=True needs several processes: launch the script with "
+                             "torchrun --nproc_per_node=N (WORLD_SIZE was "
+                             f"{os.environ.get('WORLD_SIZE')!r}).")
+        return None
+    local_rank = _env_int("LOCAL_RANK") or 0
+    if device_type == "cuda":
+        n_gpus = torch.cuda.device_count()
+        if local_rank >= n_gpus:
+            raise ValueError(f"LOCAL_RANK={local_rank} has no GPU of its own: this node has "
+                             f"{n_gpus} GPU(s); start at most {n_gpus} processes per node.")
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        timeout = float(os.environ.get("SK_ICNET_DIST_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=timeout))
+    ctx = DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank)
+    types = gather_objects(device_type)
+    if len(set(types)) > 1:
+        raise ValueError(f"every process of a distributed fit must use the same device type; "
+                         f"received {types} (one per rank): set the same device on every rank.")
+    return ctx
+
+
+def gather_objects(obj):
+    """``obj`` of every rank, in rank order (a list)."""
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj, src=0):
+    """Rank ``src``'s ``obj`` on every rank."""
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
