@@ -369,27 +369,30 @@ def check_checkpoint_metadata(path, allowed):
     except (OSError, ValueError) as exc:
         raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} is not readable JSON "
                          f"({exc}).") from None
+    return check_fitted_metadata(meta, allowed, f"the checkpoint metadata {os.fspath(path)!r}")
+
+
+def check_fitted_metadata(meta, allowed, source):
+    """Validate a dict of fitted attributes of ICNetRegressor (``source`` names it in errors)."""
     if not isinstance(meta, dict):
-        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} must be a JSON object; "
-                         f"received {type(meta).__name__}.")
+        raise ValueError(f"{source} must be a JSON object; received {type(meta).__name__}.")
     unknown = sorted(set(meta) - set(allowed))
     if unknown:
-        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} has unknown keys {unknown}; "
-                         f"the known keys are {sorted(allowed)}.")
+        raise ValueError(f"{source} has unknown keys {unknown}; the known keys are "
+                         f"{sorted(allowed)}.")
     missing = [key for key in _METADATA_REQUIRED if key not in meta]
     if missing:
-        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} lacks {missing}.")
+        raise ValueError(f"{source} lacks {missing}.")
     for key, value in meta.items():
         rule, description = _METADATA_RULES[key]
         if not rule(value):
-            raise ValueError(f"the checkpoint metadata {os.fspath(path)!r}: {key} must be "
-                             f"{description}; received {value!r}.")
+            raise ValueError(f"{source}: {key} must be {description}; received {value!r}.")
     per = meta.get("neurons_per_recording_")
     names = meta.get("recording_names_")
     if per is not None and sum(per) != meta["n_neurons_"]:
-        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r}: neurons_per_recording_ "
-                         f"{per} does not add up to n_neurons_={meta['n_neurons_']}.")
+        raise ValueError(f"{source}: neurons_per_recording_ {per} does not add up to "
+                         f"n_neurons_={meta['n_neurons_']}.")
     if names is not None and (per is None or len(per) != len(names)):
-        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r}: recording_names_ needs one "
-                         "neurons_per_recording_ entry per recording.")
+        raise ValueError(f"{source}: recording_names_ needs one neurons_per_recording_ entry per "
+                         "recording.")
     return meta

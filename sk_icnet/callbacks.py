@@ -105,7 +105,7 @@ class BestWeights(Callback):
 
     def on_train_end(self, net, **kwargs):
         completed = sum(1 for row in net.history[self._epochs_at_start:] if "dur" in row)
-        requested = getattr(net, "_epochs_requested", None) or net.max_epochs
+        requested = getattr(net, "_epochs_requested_", None) or net.max_epochs
         stopped_early = completed < requested
         if self._best_state is not None and (self.restore or stopped_early):
             net.module_.load_state_dict(self._best_state)

@@ -573,6 +573,20 @@ class ICNetRegressor(NeuralNetRegressor):
                                  f"has {name}={value!r}; build it with the checkpoint's rate or "
                                  f"{name}='auto'.")
 
+    def save_model(self, path):
+        """Write the fitted model to one safetensors file (weights and a JSON header with
+        everything needed to predict); share models this way. See :mod:`sk_icnet.io`."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load_model(cls, path, *, device="cpu"):
+        """Read a file written by :meth:`save_model`: no data, no pickle, any device."""
+        from .io import load_model
+
+        return load_model(path, cls, device=device)
+
     def load_params(self, *args, **kwargs):
         """skorch's ``load_params``, always with torch's safe loader (``weights_only=True``).
 
@@ -591,8 +605,8 @@ class ICNetRegressor(NeuralNetRegressor):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's loop; records the epochs asked for (``BestWeights`` tells a run that
         ended early from ``partial_fit(epochs=k)``)."""
-        self._epochs_requested = epochs if epochs is not None else self.max_epochs
-        self._in_fit_loop = True
+        self._epochs_requested_ = epochs if epochs is not None else self.max_epochs
+        self._in_fit_loop_ = True
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except (RuntimeError, dist.DistBackendError) as exc:
@@ -604,7 +618,7 @@ class ICNetRegressor(NeuralNetRegressor):
                 f"died or stopped answering ({type(exc).__name__}: {str(exc)[:300]}). Checkpoints "
                 "written before stay loadable (load_checkpoint).") from exc
         finally:
-            self._in_fit_loop = False
+            self._in_fit_loop_ = False
 
     def initialize_module(self):
         """Build ICNet with the estimator's ``audio_fs``, ``dt_ms`` and neuron count."""
@@ -756,7 +770,7 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def _shard_context(self):
         """The distributed context while a fit's batches are drawn (prediction is not sharded)."""
-        return getattr(self, "dist_", None) if getattr(self, "_in_fit_loop", False) else None
+        return getattr(self, "dist_", None) if getattr(self, "_in_fit_loop_", False) else None
 
     def _route(self, data):
         """``data`` with every window pointing at its recording's decoder."""

@@ -212,6 +212,19 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
         check_prediction_shape(y_pred, y)
         return d2_poisson_score(y, y_pred, sample_weight=sample_weight)
 
+    def save_model(self, path):
+        """Write the fitted STRF to one safetensors file (see :mod:`sk_icnet.io`)."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load_model(cls, path):
+        """Read a file written by :meth:`save_model` (no pickle)."""
+        from .io import load_model
+
+        return load_model(path, cls)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.positive_only = True

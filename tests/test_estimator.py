@@ -764,3 +764,11 @@ def test_initialize_creates_no_checkpoint_directory(tmp_path):
     for _ in range(3):
         est.initialize()
     assert os.listdir(tmp_path / "ckpt") == []  # a directory appears only when a fit starts
+
+
+def test_fitted_estimator_leaks_no_private_state_into_get_params(small_xy):
+    from sklearn.base import clone
+
+    est = tiny_estimator(max_epochs=1).fit(*small_xy)
+    assert not [key for key in est.get_params() if key.startswith("_")]
+    clone(est)
