@@ -244,3 +244,50 @@ def test_time_input_starts_as_identity_and_needs_time():
     torch.testing.assert_close(late[..., 0], 2 * z[..., 0])  # tau = 1
     with pytest.raises(TypeError, match="time_input must be a bool"):
         _routed(time_input="yes")
+
+
+def _to_deepstrf_layout(model):
+    """An sk_icnet ICNet's weights in deepSTRF's key layout (its SincNet without floors)."""
+    s = model.state_dict()
+    bank = model.sincnet
+    out = {"wav2spec.sincnet.low_hz_": s["sincnet.low_hz"].abs() + bank.min_low_hz,
+           "wav2spec.sincnet.band_hz_": s["sincnet.band_hz"].abs() + bank.min_band_hz,
+           "wav2spec.sincnet._n": bank._n.clone(),
+           "wav2spec.sincnet._window": bank._window.clone(),
+           "decoder.weight": s["decoder.weight"], "decoder.bias": s["decoder.bias"],
+           "readout.weight": s["decoder.weight"], "readout.bias": s["decoder.bias"]}
+    for name in ("encoder.0", "encoder.1", "bottleneck"):
+        out[f"wav2spec.{name}.conv.weight"] = s[f"{name}.conv.weight"]
+        out[f"wav2spec.{name}.conv.bias"] = s[f"{name}.conv.bias"]
+        out[f"wav2spec.{name}.activation.weight"] = s[f"{name}.act.weight"]
+    return out
+
+
+def test_import_a_deepstrf_checkpoint():
+    torch.manual_seed(0)
+    kwargs = dict(n_filters=6, encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
+                  bottleneck_channels=4, sincnet_kernel_size=16)
+    source = ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=3, **kwargs)
+    with torch.no_grad():  # trained-looking weights
+        for p in source.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    state = _to_deepstrf_layout(source)
+    imported = ICNet.from_deepstrf(state, audio_fs=8000.0, dt_ms=4.0)
+    assert (imported.out_neurons, imported.sincnet.n_filters, imported.encoder_strides,
+            imported.sincnet.kernel_size) == (3, 6, [2, 16], 16)
+    x = torch.randn(2, 1, 640)
+    torch.testing.assert_close(imported(x), source(x), rtol=1e-6, atol=1e-7)
+    low = dict(state)
+    low["wav2spec.sincnet.low_hz_"] = low["wav2spec.sincnet.low_hz_"].clone()
+    low["wav2spec.sincnet.low_hz_"][2] = 30.0  # deepSTRF allows it; sk_icnet's floor is 50 Hz
+    with pytest.raises(ValueError, match="filter 2 has a low cut-off of 30 Hz, below sk_icnet's "
+                                         "floor of 50 Hz"):
+        ICNet.from_deepstrf(low, audio_fs=8000.0, dt_ms=4.0)
+    assert ICNet.from_deepstrf(low, audio_fs=8000.0, dt_ms=4.0, sincnet_min_low_hz=20.0)
+    with pytest.raises(ValueError, match=r"keys a deepSTRF ICNet does not: \['extra'\]"):
+        ICNet.from_deepstrf({**state, "extra": torch.zeros(1)}, audio_fs=8000.0, dt_ms=4.0)
+    with pytest.raises(ValueError, match="not a deepSTRF ICNet checkpoint"):
+        ICNet.from_deepstrf({"decoder.weight": torch.zeros(3, 4)}, audio_fs=8000.0, dt_ms=4.0)
+    broken = {k: v for k, v in state.items() if k != "wav2spec.encoder.1.conv.bias"}
+    with pytest.raises(ValueError, match=r"no tensor for \['encoder.1.conv.bias'\]"):
+        ICNet.from_deepstrf(broken, audio_fs=8000.0, dt_ms=4.0)
