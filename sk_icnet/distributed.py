@@ -22,10 +22,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistributedContext", "setup_distributed", "gather_objects", "broadcast_object"]
+__all__ = ["DistributedContext", "setup_distributed", "teardown_distributed", "gather_objects",
+           "broadcast_object"]
 
 #: seconds a collective may wait for a peer before the fit fails (env SK_ICNET_DIST_TIMEOUT_S)
 DEFAULT_TIMEOUT_S = 600.0
+_created_here = False  # whether sk_icnet started the process group (and so may end it)
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,28 @@ def setup_distributed(mode, device_type):
             raise ValueError(f"LOCAL_RANK={local_rank} has no GPU of its own: this node has "
                              f"{n_gpus} GPU(s); start at most {n_gpus} processes per node.")
         torch.cuda.set_device(local_rank)
+    global _created_here
     if not dist.is_initialized():
         timeout = float(os.environ.get("SK_ICNET_DIST_TIMEOUT_S", DEFAULT_TIMEOUT_S))
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(seconds=timeout))
+        _created_here = True
     ctx = DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank)
     types = gather_objects(device_type)
     if len(set(types)) > 1:
+        teardown_distributed()
         raise ValueError(f"every process of a distributed fit must use the same device type; "
                          f"received {types} (one per rank): set the same device on every rank.")
     return ctx
+
+
+def teardown_distributed():
+    """End the process group if sk_icnet started it (after a failed fit: a group left open
+    makes the process abort at exit); a group the user started is left alone."""
+    global _created_here
+    if _created_here and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _created_here = False
 
 
 def gather_objects(obj):

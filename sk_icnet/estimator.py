@@ -57,7 +57,7 @@ from .callbacks import (
     TrimHeap,
 )
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
-from .distributed import broadcast_object, setup_distributed
+from .distributed import broadcast_object, setup_distributed, teardown_distributed
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import PoissonD2Accumulator, d2_poisson_score
 from .model import ICNet, cpu_supports_bf16
@@ -607,11 +607,17 @@ class ICNetRegressor(NeuralNetRegressor):
         ended early from ``partial_fit(epochs=k)``)."""
         self._epochs_requested_ = epochs if epochs is not None else self.max_epochs
         self._in_fit_loop_ = True
+        ctx = getattr(self, "dist_", None)
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except (RuntimeError, dist.DistBackendError) as exc:
-            ctx = getattr(self, "dist_", None)
-            if ctx is None or isinstance(exc, TrainingDiverged):
+        except KeyboardInterrupt:  # early stopping or Ctrl-C: an orderly end of training
+            raise
+        except BaseException as exc:
+            if ctx is None:
+                raise
+            teardown_distributed()  # every rank of a failed fit leaves the group cleanly
+            if isinstance(exc, TrainingDiverged) or not isinstance(
+                    exc, (RuntimeError, dist.DistBackendError)):
                 raise
             raise RuntimeError(
                 f"the distributed fit failed on rank {ctx.rank} of {ctx.world_size}: a peer process "
