@@ -8,6 +8,7 @@ from . import data, datasets, metrics, recordings
 from .compare import compare
 from .data import Recording, WindowDataset
 from .estimator import ICNetRegressor
+from .features import ICNetFeatures
 from .losses import PoissonLoss
 from .model import ICNet
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ICNet",
+    "ICNetFeatures",
     "ICNetRegressor",
     "LinearSTRFRegressor",
     "PoissonLoss",

@@ -956,9 +956,10 @@ class ICNetRegressor(NeuralNetRegressor):
         return np.concatenate([out for _, _, out in self._stream_chunks(read, n_bins, convert,
                                                                         decoder, t0)], axis=-1)
 
-    def _stream_chunks(self, read, n_bins, convert, decoder, t0):
+    def _stream_chunks(self, read, n_bins, convert, decoder, t0, encode=False):
         """Yield ``(start, stop, output)`` chunk by chunk, each with the receptive field's
-        worth of left context; ``read(first, stop)`` gives the waveform of those bins."""
+        worth of left context; ``read(first, stop)`` gives the waveform of those bins.
+        ``encode=True`` yields the bottleneck latents instead of the network's output."""
         chunk, dt_s = self.predict_chunk_bins, self.dt_ms_ / 1000.0
         context = self.module_.context_bins
         self.module_.eval()
@@ -967,9 +968,11 @@ class ICNetRegressor(NeuralNetRegressor):
             first = max(0, start - context)
             x = torch.as_tensor(np.asarray(read(first, stop), np.float32)).reshape(1, 1, -1)
             with torch.inference_mode(), self._autocast():
-                out = self.module_(x.to(self.device), recording=decoder,
-                                   time_s=t0 + first * dt_s)
-                out = convert(out)
+                if encode:
+                    out = self.module_.encode(x.to(self.device)).float()
+                else:
+                    out = convert(self.module_(x.to(self.device), recording=decoder,
+                                               time_s=t0 + first * dt_s))
             yield start, stop, _check_finite_predictions(
                 to_numpy(out[0, ..., start - first:]).astype(np.float32))
 
@@ -980,13 +983,14 @@ class ICNetRegressor(NeuralNetRegressor):
         rates = self._forward_numpy(X, self._expected_counts, decoder, time_s).astype(np.float64)
         return _check_finite_predictions(rates)
 
-    def _recording_chunks(self, rec, time_s=None):
+    def _recording_chunks(self, rec, time_s=None, convert=None):
         """Expected counts of a recording, chunk by chunk, read from its store as needed."""
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         self._check_data_rates(rec)
         decoder = self._decoder_of_recording(rec)
         t0 = rec.start_s if time_s is None else self._trial_times(time_s, 1)[0]
-        return self._stream_chunks(rec.read_audio, rec.n_bins, self._expected_counts, decoder, t0)
+        return self._stream_chunks(rec.read_audio, rec.n_bins, convert or self._expected_counts,
+                                   decoder, t0)
 
     def _predict_recording(self, rec, time_s=None):
         return np.concatenate([out for _, _, out in self._recording_chunks(rec, time_s)], axis=-1)
@@ -1067,6 +1071,70 @@ class ICNetRegressor(NeuralNetRegressor):
                                observed[k: k + 1, : min(n, observed.shape[1])],
                                np.arange(offsets[d], offsets[d] + n))
         return acc.result()
+
+    def embed(self, X):
+        """Bottleneck latents, the shared representation of all recordings' decoders.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples), or Recording
+
+        Returns
+        -------
+        ndarray of shape (n_trials, bottleneck_channels, n_bins), float32
+            For a Recording, ``(bottleneck_channels, n_bins)``. Streamed chunk by
+            chunk like :meth:`predict` (equal to one full pass). With the
+            recording-time input, these are the latents before the time gain.
+        """
+        check_is_fitted(self, ["module_", "samples_per_bin_"])
+        if isinstance(X, Recording):
+            self._check_data_rates(X)
+            return np.concatenate([out for _, _, out in self._stream_chunks(
+                X.read_audio, X.n_bins, None, 0, 0.0, encode=True)], axis=-1)
+        X = self._validate_X(X)
+        spb = self.samples_per_bin_
+        n_bins = X.shape[-1] // spb
+        return np.stack([np.concatenate([out for _, _, out in self._stream_chunks(
+            lambda a, b, trial=trial: trial[:, a * spb: b * spb], n_bins, None, 0, 0.0,
+            encode=True)], axis=-1) for trial in X])
+
+    def sample(self, X, random_state=None, *, recording=None, time_s=None):
+        """Spike counts drawn from the fitted distribution, to simulate responses to new sounds.
+
+        Poisson counts around :meth:`predict`'s rates for the Poisson head;
+        draws from the class probabilities (counts 0 .. n_classes - 1) for the
+        categorical head.
+
+        Parameters
+        ----------
+        X : array-like or Recording
+            As for :meth:`predict`.
+        random_state : int, RandomState instance or None
+        recording, time_s
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        ndarray of int64
+            The layout of :meth:`predict`.
+        """
+        rng = check_random_state(random_state)
+        if self.head != "categorical":
+            return rng.poisson(self.predict(X, recording=recording, time_s=time_s)).astype(np.int64)
+        if isinstance(X, Recording):
+            proba = np.concatenate([out for _, _, out in self._recording_chunks(
+                X, time_s, self._probabilities)], axis=-1)[None]  # (1, N, C, T)
+            layout = 3
+        else:
+            Xv = self._validate_X(X)
+            proba = self._forward_numpy(Xv, self._probabilities, self._decoder_of(recording),
+                                        time_s)
+            layout = self.y_ndim_
+        proba = np.moveaxis(proba, 2, -1)  # (n, N, T, C)
+        draws = rng.random_sample(proba.shape[:-1] + (1,))
+        counts = np.minimum((draws > np.cumsum(proba, axis=-1)).sum(axis=-1), proba.shape[-1] - 1)
+        counts = counts.astype(np.int64)
+        return counts[0] if isinstance(X, Recording) else to_layout(counts, layout)
 
     @available_if(_is_categorical)
     def predict_proba(self, X):

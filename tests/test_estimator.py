@@ -772,3 +772,55 @@ def test_fitted_estimator_leaks_no_private_state_into_get_params(small_xy):
     est = tiny_estimator(max_epochs=1).fit(*small_xy)
     assert not [key for key in est.get_params() if key.startswith("_")]
     clone(est)
+
+
+# ------------------------------------------------------- latents and simulation
+def test_embed_gives_the_bottleneck_streamed(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    Z = est.embed(X[:3])
+    assert Z.shape == (3, 8, 125) and Z.dtype == np.float32  # 8 bottleneck channels
+    with torch.no_grad():
+        direct = est.module_.encode(torch.from_numpy(X[:3, None])).numpy()
+    np.testing.assert_allclose(Z, direct, rtol=1e-5, atol=1e-6)
+    est.set_params(predict_chunk_bins=16)  # 8 chunks per trial, the same latents
+    np.testing.assert_allclose(est.embed(X[:3]), Z, rtol=1e-5, atol=1e-6)
+    rec = Recording(X[:2].reshape(-1), np.zeros((3, 250)), audio_fs=TINY_FS, dt_ms=TINY_DT)
+    np.testing.assert_allclose(est.embed(rec), est.embed(X[:2].reshape(1, -1))[0], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_sample_draws_from_the_fitted_distribution(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=2).fit(X, y)
+    rates = est.predict(X)
+    draws = np.stack([est.sample(X, random_state=i) for i in range(30)])
+    assert draws.dtype == np.int64 and draws.shape[1:] == rates.shape
+    np.testing.assert_allclose(draws.mean(axis=0).mean(), rates.mean(), rtol=0.05)
+    np.testing.assert_array_equal(est.sample(X, random_state=3), est.sample(X, random_state=3))
+    cat = tiny_estimator(max_epochs=2, head="categorical").fit(X, y)
+    proba = cat.predict_proba(X)  # (n, N, T, 5)
+    draws = np.stack([cat.sample(X, random_state=i) for i in range(40)])
+    assert draws.min() >= 0 and draws.max() <= 4
+    np.testing.assert_allclose((draws == 0).mean(), proba[..., 0].mean(), atol=0.02)
+
+
+def test_icnet_features_feed_a_pipeline(small_xy):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from sk_icnet import ICNetFeatures
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    target = y[:, 0].sum(axis=1)  # spikes per trial of neuron 0
+    pipe = make_pipeline(ICNetFeatures(est, output="mean"), Ridge()).fit(X, target)
+    assert pipe.predict(X).shape == (24,)
+    flat = ICNetFeatures(est).fit(X)
+    assert flat.transform(X[:2]).shape == (2, 8 * 125)
+    np.testing.assert_allclose(flat.transform(X[:2]), est.embed(X[:2]).reshape(2, -1))
+    assert flat.get_feature_names_out()[1] == "latent0_bin1"
+    with pytest.raises(ValueError, match="fitted on 125-bin trials"):
+        flat.transform(X[:2, :3200])
+    with pytest.raises(ValueError, match="The 'output' parameter of ICNetFeatures"):
+        ICNetFeatures(est, output="max").fit(X)

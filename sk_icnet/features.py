@@ -1,0 +1,73 @@
+"""ICNet's bottleneck as features for other scikit-learn models.
+
+The paper presents ICNet's encoder as a "foundation core": its bottleneck
+latents are a compact representation of sound for new neurons and other
+models. :class:`ICNetFeatures` puts them into a scikit-learn ``Pipeline``::
+
+    Pipeline([("icnet", ICNetFeatures(fitted_icnet)), ("ridge", Ridge())])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["ICNetFeatures"]
+
+
+class ICNetFeatures(TransformerMixin, BaseEstimator):
+    """Transform waveforms into a fitted ICNet's bottleneck latents.
+
+    Parameters
+    ----------
+    estimator : ICNetRegressor
+        A fitted estimator; it is not refitted (the encoder stays frozen).
+    output : {"flat", "mean"}, default="flat"
+        ``"flat"``: every channel at every bin, ``(n_trials, n_channels *
+        n_bins)`` (trials of the length seen at fit); ``"mean"``: each
+        channel's mean over time, ``(n_trials, n_channels)``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Samples per trial seen at fit.
+    n_channels_ : int
+    """
+
+    _parameter_constraints = {"output": [StrOptions({"flat", "mean"})]}
+
+    def __init__(self, estimator, output="flat"):
+        self.estimator = estimator
+        self.output = output
+
+    def fit(self, X, y=None):
+        """Check the estimator is fitted and record the trial length; ``y`` is ignored."""
+        validate_parameter_constraints(self._parameter_constraints, {"output": self.output},
+                                       caller_name=type(self).__name__)
+        check_is_fitted(self.estimator, ["module_", "samples_per_bin_"])
+        Z = self.estimator.embed(X)
+        self.n_features_in_ = np.shape(X)[-1]
+        self.n_channels_ = Z.shape[1]
+        self._n_bins = Z.shape[2]
+        return self
+
+    def transform(self, X):
+        """Latents of ``X``, shaped as ``output`` says."""
+        check_is_fitted(self, ["n_channels_"])
+        Z = self.estimator.embed(X)
+        if self.output == "mean":
+            return Z.mean(axis=2)
+        if Z.shape[2] != self._n_bins:
+            raise ValueError(f"X has trials of {Z.shape[2]} bins, but ICNetFeatures was fitted on "
+                             f"{self._n_bins}-bin trials (output='flat' needs one length); use "
+                             "output='mean' for trials of any length.")
+        return Z.reshape(Z.shape[0], -1)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, ["n_channels_"])
+        if self.output == "mean":
+            return np.array([f"latent{c}" for c in range(self.n_channels_)], dtype=object)
+        return np.array([f"latent{c}_bin{t}" for c in range(self.n_channels_)
+                         for t in range(self._n_bins)], dtype=object)
