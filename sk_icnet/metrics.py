@@ -43,6 +43,8 @@ __all__ = [
     "pearson_r",
     "signal_power",
     "ccnorm",
+    "feve",
+    "split_half_ceiling",
     "d2_poisson_scorer",
     "pearson_scorer",
     "neg_poisson_deviance_scorer",
@@ -207,7 +209,7 @@ def _check_repeats(y_repeats, name="y_repeats"):
     return arr
 
 
-def signal_power(y_repeats):
+def signal_power(y_repeats, *, multioutput="raw_values"):
     """Signal power of each neuron (Sahani & Linden 2003).
 
     Parameters
@@ -223,10 +225,11 @@ def signal_power(y_repeats):
         ``(var(sum_r y_r) - sum_r var(y_r)) / (R (R - 1))``, variances over the
         pooled stimuli and bins. NaN with fewer than two repeats. It can be
         negative for very noisy neurons (an estimate of a non-negative quantity).
+        With ``multioutput="uniform_average"``, the mean over neurons.
     """
     arr = _check_repeats(y_repeats)
     sp, _ = _signal_power(arr)
-    return sp
+    return _average(sp, multioutput)
 
 
 def _signal_power(arr):
@@ -273,14 +276,7 @@ def ccnorm(y_repeats, y_pred, *, multioutput="uniform_average"):
     """
     arr = _check_repeats(y_repeats)
     n_stim, n_rep, n_neurons, n_bins = arr.shape
-    pred = _as_numeric_array(y_pred, "y_pred").astype(np.float64)
-    expected = (n_stim, n_neurons, n_bins)
-    if pred.shape != expected and not (n_neurons == 1 and pred.shape == (n_stim, n_bins)):
-        raise ValueError(f"y_pred must have shape (n_stimuli, n_neurons, n_bins) = {expected} "
-                         f"to match y_repeats; received {pred.shape}.")
-    if not np.isfinite(pred).all():
-        raise ValueError("y_pred contains NaN or inf; predictions must be finite.")
-    pred = pred.reshape(expected)
+    pred = _check_pred_for_repeats(y_pred, arr.shape)
     sp, (R, valid) = _signal_power(arr)
     P = np.moveaxis(pred, 1, 0).reshape(n_neurons, -1)
     out = np.full(n_neurons, np.nan)
@@ -295,6 +291,107 @@ def ccnorm(y_repeats, y_pred, *, multioutput="uniform_average"):
         cov = np.mean((p - p.mean()) * (psth - psth.mean()))
         out[i] = cov / np.sqrt(var_p * sp[i])
     return _average(out, multioutput)
+
+
+def _check_pred_for_repeats(y_pred, shape):
+    n_stim, _, n_neurons, n_bins = shape
+    pred = _as_numeric_array(y_pred, "y_pred").astype(np.float64)
+    expected = (n_stim, n_neurons, n_bins)
+    if pred.shape != expected and not (n_neurons == 1 and pred.shape == (n_stim, n_bins)):
+        raise ValueError(f"y_pred must have shape (n_stimuli, n_neurons, n_bins) = {expected} "
+                         f"to match y_repeats; received {pred.shape}.")
+    if not np.isfinite(pred).all():
+        raise ValueError("y_pred contains NaN or inf; predictions must be finite.")
+    return pred.reshape(expected)
+
+
+def feve(y_repeats, y_pred, *, multioutput="uniform_average"):
+    """Fraction of explainable variance explained (FEVE; Cadena et al. 2019).
+
+    ``FEVE = 1 - (MSE - noise) / (Var[y] - noise)``: ``MSE`` is the squared error
+    of the prediction against every repeat, ``noise`` the trial-to-trial variance
+    (over repeats, unbiased, averaged over stimuli and bins) and ``Var[y]`` the
+    variance of all responses. 1 is the true rate (in expectation), 0 a
+    constant prediction at the mean. Bins enter where every repeat is observed.
+
+    Parameters
+    ----------
+    y_repeats : array-like of shape (n_stimuli, n_repeats, n_neurons, n_bins)
+        (or ``(n_stimuli, n_repeats, n_bins)`` for one neuron)
+    y_pred : array-like of shape (n_stimuli, n_neurons, n_bins)
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+
+    Returns
+    -------
+    float or ndarray of shape (n_neurons,)
+        NaN for a neuron with fewer than two repeats or no explainable variance.
+    """
+    arr = _check_repeats(y_repeats)
+    pred = _check_pred_for_repeats(y_pred, arr.shape)
+    n_stim, n_rep, n_neurons, n_bins = arr.shape
+    out = np.full(n_neurons, np.nan)
+    if n_rep < 2:
+        return _average(out, multioutput)
+    for i in range(n_neurons):
+        r = arr[:, :, i, :]  # (stim, rep, bins)
+        valid = np.isfinite(r).all(axis=1)  # (stim, bins)
+        if valid.sum() < 2:
+            continue
+        reps = np.moveaxis(r, 1, -1)[valid]  # (points, rep)
+        p = pred[:, i, :][valid]
+        noise = np.var(reps, axis=1, ddof=1).mean()
+        total = np.var(reps)
+        mse = np.mean((reps - p[:, None]) ** 2)
+        if total - noise > 1e-12 * max(total, 1e-300):
+            out[i] = 1.0 - (mse - noise) / (total - noise)
+    return _average(out, multioutput)
+
+
+def split_half_ceiling(y_repeats, *, metric="pearson_r", n_splits=20, random_state=None,
+                       multioutput="uniform_average"):
+    """Noise ceiling from split halves of the repeats: how well half the data predicts the rest.
+
+    Each split divides the repeats at random into two halves; the mean response
+    of one half predicts the mean of the other, scored per neuron with
+    ``metric``, averaged over ``n_splits`` splits. For ``"pearson_r"`` the
+    split-half correlation is Spearman-Brown corrected to all repeats
+    (``2r / (1 + r)``); ``"d2_poisson"`` is reported uncorrected (half the
+    repeats: a conservative ceiling).
+
+    Parameters
+    ----------
+    y_repeats : array-like of shape (n_stimuli, n_repeats, n_neurons, n_bins)
+    metric : {"pearson_r", "d2_poisson"}, default="pearson_r"
+    n_splits : int, default=20
+    random_state : int, RandomState instance or None
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+    """
+    from sklearn.utils import check_random_state
+
+    from ._validation import check_positive_int
+
+    arr = _check_repeats(y_repeats)
+    if metric not in ("pearson_r", "d2_poisson"):
+        raise ValueError(f"metric must be 'pearson_r' or 'd2_poisson'; received {metric!r}.")
+    n_splits = check_positive_int(n_splits, "n_splits")
+    n_rep = arr.shape[1]
+    if n_rep < 2:
+        raise ValueError(f"y_repeats needs at least 2 repeats for split halves; received {n_rep}.")
+    rng = check_random_state(random_state)
+    scores = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(n_splits):
+            order = rng.permutation(n_rep)
+            a, b = order[: n_rep // 2], order[n_rep // 2:]
+            mean_a, mean_b = arr[:, a].mean(axis=1), arr[:, b].mean(axis=1)
+            if metric == "pearson_r":
+                r = pearson_r(mean_b, np.nan_to_num(mean_a), multioutput="raw_values")
+                scores.append(2 * r / (1 + r))
+            else:
+                scores.append(d2_poisson_score(mean_b, np.maximum(np.nan_to_num(mean_a), _EPS),
+                                               multioutput="raw_values"))
+        values = np.nanmean(np.stack(scores), axis=0) if scores else np.array([])
+    return _average(np.atleast_1d(values), multioutput)
 
 
 d2_poisson_scorer = make_scorer(d2_poisson_score)

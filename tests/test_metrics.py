@@ -218,3 +218,37 @@ def test_streamed_d2_equals_d2_poisson_score():
     expected = metrics.d2_poisson_score(y, mu, multioutput="raw_values")
     np.testing.assert_allclose(acc.result("raw_values"), expected, rtol=1e-10, equal_nan=True)
     assert acc.result() == pytest.approx(metrics.d2_poisson_score(y, mu))
+
+
+def test_feve_recovers_the_true_rate_and_a_constant_scores_zero():
+    rng = np.random.default_rng(0)
+    rate = rng.gamma(2.0, 1.0, (20, 2, 50))  # (stimuli, neurons, bins)
+    y_repeats = rng.poisson(np.repeat(rate[:, None], 30, axis=1)).astype(float)
+    values = metrics.feve(y_repeats, rate, multioutput="raw_values")
+    np.testing.assert_allclose(values, 1.0, atol=0.05)  # the true rate: 1 in expectation
+    constant = np.broadcast_to(y_repeats.mean(axis=(0, 1, 3))[None, :, None], rate.shape)
+    np.testing.assert_allclose(metrics.feve(y_repeats, constant, multioutput="raw_values"), 0.0,
+                               atol=0.05)
+    noisy = rate + rng.normal(0, 0.5, rate.shape)
+    assert metrics.feve(y_repeats, noisy) < metrics.feve(y_repeats, rate)
+    with pytest.raises(ValueError, match="y_pred must have shape"):
+        metrics.feve(y_repeats, rate[:, :1])
+
+
+def test_split_half_ceiling_and_signal_power_multioutput():
+    rng = np.random.default_rng(1)
+    rate = rng.gamma(2.0, 1.0, (20, 2, 50))
+    few = rng.poisson(np.repeat(rate[:, None], 4, axis=1)).astype(float)
+    many = rng.poisson(np.repeat(rate[:, None], 40, axis=1)).astype(float)
+    r_few = metrics.split_half_ceiling(few, random_state=0)
+    r_many = metrics.split_half_ceiling(many, random_state=0)
+    assert 0 < r_few < r_many < 1  # more repeats, a higher ceiling
+    exact = np.repeat(rate[:, None], 4, axis=1)  # noiseless repeats
+    assert metrics.split_half_ceiling(exact, random_state=0) == pytest.approx(1.0)
+    assert metrics.split_half_ceiling(exact, metric="d2_poisson", random_state=0) == pytest.approx(1.0)
+    assert metrics.split_half_ceiling(many, metric="d2_poisson", multioutput="raw_values").shape == (2,)
+    with pytest.raises(ValueError, match="at least 2 repeats"):
+        metrics.split_half_ceiling(few[:, :1])
+    sp = metrics.signal_power(many)
+    assert sp.shape == (2,) and metrics.signal_power(many, multioutput="uniform_average") == \
+        pytest.approx(sp.mean())
