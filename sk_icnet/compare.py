@@ -10,12 +10,15 @@ Plotting needs matplotlib (``pip install "sk_icnet[plot]"``).
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections import namedtuple
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import clone
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import KFold, check_cv
 
 from ._validation import (
     _as_numeric_array,
@@ -41,11 +44,12 @@ CompareResult = namedtuple("CompareResult", ["scores", "summary", "predictions"]
 CompareResult.__doc__ = """Result of :func:`compare`.
 
 scores : DataFrame
-    Tidy table with columns ``model, fold, neuron, metric, value``.
+    Tidy table with columns ``model, fold, neuron, metric, value, fit_time,
+    score_time`` (seconds for that model and fold).
 summary : DataFrame
     One row per (model, metric): the mean over neurons of each neuron's
-    fold-averaged value, its standard error over neurons, and the number of
-    neurons where it is defined.
+    fold-averaged value, its standard error over neurons, the number of
+    neurons where it is defined, and the mean ``fit_time``/``score_time`` per fold.
 predictions : dict of str to ndarray
     Out-of-fold predictions of each model, ``(n_trials, n_neurons, n_bins)``.
 """
@@ -78,11 +82,39 @@ def summarize(scores):
         "mean": grouped.mean(),
         "sem": grouped.sem(),
         "n_neurons": grouped.count(),
-    })
-    return summary.reset_index()
+    }).reset_index()
+    if {"fit_time", "score_time"} <= set(scores.columns):
+        times = scores.groupby(["model", "fold"], sort=False)[["fit_time", "score_time"]].first()
+        summary = summary.merge(times.groupby(level="model", sort=False).mean().reset_index(),
+                                on="model", how="left")
+    return summary
 
 
-def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_repeats=None):
+def _warn_if_ordered(splitter, y3, groups):
+    """Warn when unshuffled K-fold splits trials whose responses trend with their order."""
+    if groups is not None or not isinstance(splitter, KFold) or splitter.shuffle:
+        return
+    n = y3.shape[0]
+    if n < 10:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_trial = np.nanmean(y3.reshape(n, -1), axis=1)
+    ok = np.isfinite(per_trial)
+    if ok.sum() < 10 or np.ptp(per_trial[ok]) == 0:
+        return
+    rho, p = stats.spearmanr(np.flatnonzero(ok), per_trial[ok])
+    if abs(rho) > 0.3 and p < 0.01:
+        warnings.warn(
+            f"the trials look ordered: their mean response trends with the trial index "
+            f"(Spearman rho={rho:.2f}, p={p:.1g}), and cv is an unshuffled K-fold, so each test "
+            "fold sits at one end of the trend. Shuffle (cv=KFold(k, shuffle=True, "
+            "random_state=0)) or give groups= (e.g. recording blocks) with a GroupKFold.",
+            UserWarning, stacklevel=3)
+
+
+def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_repeats=None,
+            groups=None, verbose=1):
     """Cross-validate several encoding models on the same folds and neurons.
 
     Parameters
@@ -100,7 +132,19 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
         Names from :data:`METRICS`; all are computed per neuron on held-out trials.
     y_repeats : array-like of shape (n_trials, n_repeats, n_neurons, n_bins), optional
         Responses to repeated presentations of each trial's stimulus, for
-        ``"ccnorm"``.
+        ``"ccnorm"``. With repeats, pass their mean over repeats as ``y`` (every
+        model then sees the best estimate of each stimulus' rate, and the
+        per-trial metrics compare models on the same target); CCnorm uses the
+        repeats themselves for the noise correction.
+    groups : array-like of shape (n_trials,), optional
+        Group labels for grouped splitters (``cv=GroupKFold(k)``), e.g. the
+        stimulus block or recording of each trial.
+    verbose : int, default=1
+        Print one line per model and fold with its fit and score times.
+
+    An unshuffled K-fold (the default for an int ``cv``) over trials whose mean
+    response trends with their order warns: each test fold would then sit at
+    one end of the trend.
 
     Returns
     -------
@@ -125,15 +169,29 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
             raise ValueError("y_repeats must have shape (n_trials, n_repeats, n_neurons, n_bins) "
                              f"= ({X.shape[0]}, R, {y3.shape[1]}, {y3.shape[2]}); received "
                              f"{y_repeats.shape}.")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (X.shape[0],):
+            raise ValueError(f"groups must have one label per trial ({X.shape[0]},); received "
+                             f"shape {groups.shape}.")
     y_fit = to_layout(y3, ndim)
     splitter = check_cv(cv)
+    _warn_if_ordered(splitter, y3, groups)
     rows = []
     predictions = {name: np.full(y3.shape, np.nan) for name in estimators}
-    for fold, (train, test) in enumerate(splitter.split(X)):
+    folds = list(splitter.split(X, y_fit, groups))
+    for fold, (train, test) in enumerate(folds):
         y_test = y3[test]
         for name, est in estimators.items():
+            t0 = time.perf_counter()
             fitted = clone(est).fit(X[train], y_fit[train])
+            t1 = time.perf_counter()
             pred = np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(y_test.shape)
+            score_time = time.perf_counter() - t1
+            fit_time = t1 - t0
+            if verbose:
+                print(f"[compare] {name}, fold {fold + 1}/{len(folds)}: fit {fit_time:.1f} s, "
+                      f"predict {score_time:.2f} s", flush=True)
             predictions[name][test] = pred
             for metric in scoring:
                 if metric == "ccnorm":
@@ -141,8 +199,10 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
                 else:
                     values = METRICS[metric](y_test, pred, multioutput="raw_values")
                 rows.extend({"model": name, "fold": fold, "neuron": j, "metric": metric,
-                             "value": float(v)} for j, v in enumerate(values))
-    scores = pd.DataFrame(rows, columns=["model", "fold", "neuron", "metric", "value"])
+                             "value": float(v), "fit_time": fit_time, "score_time": score_time}
+                            for j, v in enumerate(values))
+    scores = pd.DataFrame(rows, columns=["model", "fold", "neuron", "metric", "value",
+                                         "fit_time", "score_time"])
     return CompareResult(scores, summarize(scores), predictions)
 
 

@@ -28,7 +28,9 @@ def test_compare_returns_a_tidy_table(data):
               "icnet": tiny_estimator(max_epochs=1)}
     res = compare(models, data.X, data.y, cv=3, scoring=["d2_poisson", "pearson_r", "ccnorm"],
                   y_repeats=data.y_repeats)
-    assert list(res.scores.columns) == ["model", "fold", "neuron", "metric", "value"]
+    assert list(res.scores.columns) == ["model", "fold", "neuron", "metric", "value", "fit_time",
+                                        "score_time"]
+    assert (res.scores.fit_time > 0).all() and {"fit_time", "score_time"} <= set(res.summary.columns)
     assert len(res.scores) == 3 * 3 * 2 * 3  # models x folds x neurons x metrics
     assert set(res.scores.model) == set(models)
     assert res.summary.shape[0] == 9
@@ -90,3 +92,30 @@ def test_plots(data):
     strf = LinearSTRFRegressor(**front(data)).fit(data.X, data.y)
     ax = plot_strf(strf, neuron=0)
     assert ax.images[0].get_array().shape == strf.coef_[0].shape
+
+
+def test_compare_reports_progress_groups_and_ordered_trials(data, capsys):
+    import warnings
+
+    from sklearn.model_selection import GroupKFold
+
+    model = {"ridge": LinearSTRFRegressor(**front(data))}
+    groups = np.repeat(np.arange(5), 6)
+    res = compare(model, data.X, data.y, cv=GroupKFold(5), groups=groups)
+    out = capsys.readouterr().out
+    assert out.count("[compare] ridge, fold") == 5 and "fit" in out and "predict" in out
+    assert sorted(res.scores.fold.unique()) == list(range(5))  # one fold per group
+    compare(model, data.X, data.y, cv=GroupKFold(5), groups=groups, verbose=0)
+    assert capsys.readouterr().out == ""
+    # trials whose responses trend with their order: an unshuffled KFold warns
+    trend = data.y * np.linspace(0.2, 2.0, len(data.y))[:, None, None]
+    with pytest.warns(UserWarning, match="the trials look ordered"):
+        compare(model, data.X, np.round(trend), cv=3, verbose=0)
+    with warnings.catch_warnings():  # shuffled folds: no ordered-trials warning
+        warnings.filterwarnings("error", message="the trials look ordered")
+        from sklearn.model_selection import KFold
+
+        compare(model, data.X, np.round(trend), cv=KFold(3, shuffle=True, random_state=0),
+                verbose=0)
+    with pytest.raises(ValueError, match="groups must have one label per trial"):
+        compare(model, data.X, data.y, cv=GroupKFold(2), groups=groups[:5])
