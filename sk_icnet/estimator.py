@@ -174,6 +174,14 @@ class ICNetRegressor(NeuralNetRegressor):
         history and data metadata) into its own new subdirectory of this
         directory, ``checkpoint_dir_``, so parallel workers never collide. Resume
         with :meth:`load_checkpoint` and ``partial_fit``.
+    encoder_from : ICNetRegressor or ICNet, optional
+        Start from the encoder (SincNet front end, strided layers, bottleneck)
+        of an already fitted model, to fit new neurons' decoders on little data
+        (the paper's "foundation core"). A fitted estimator, or its ``module_``
+        (pass the module to ``GridSearchCV``, which clones estimators unfitted).
+        The architecture and rates must match.
+    freeze_encoder : bool, default=False
+        With ``encoder_from``: train only the decoders (and the time gain).
     distributed : {"auto", True, False}, default="auto"
         Data-parallel training when the script runs under ``torchrun`` with
         several processes (``"auto"``: whenever ``WORLD_SIZE > 1``; ``True``:
@@ -255,13 +263,18 @@ class ICNetRegressor(NeuralNetRegressor):
         "early_stopping_patience": [None, Interval(Integral, 1, None, closed="left")],
         "checkpoint_dir": [None, str, os.PathLike],
         "distributed": [StrOptions({"auto"}), "boolean"],
+        "freeze_encoder": ["boolean"],
     }
 
     def __init__(self, module=ICNet, *, audio_fs="auto", dt_ms="auto",
                  criterion=PoissonLoss, optimizer=torch.optim.Adam, lr=1e-4,
                  max_epochs=10, batch_size=64, random_state=None, head="poisson", skip_bins=0,
                  precision="float32", predict_chunk_bins=4096, early_stopping_patience=None,
-                 checkpoint_dir=None, distributed="auto", **kwargs):
+                 checkpoint_dir=None, distributed="auto", encoder_from=None, freeze_encoder=False,
+                 **kwargs):
+        # a module here is a parameter, not a component of the net: set before skorch's
+        # __init__, whose attribute checks would otherwise register it as one
+        self.encoder_from = encoder_from
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, **kwargs)
         self.audio_fs = audio_fs
@@ -274,6 +287,7 @@ class ICNetRegressor(NeuralNetRegressor):
         self.early_stopping_patience = early_stopping_patience
         self.checkpoint_dir = checkpoint_dir
         self.distributed = distributed
+        self.freeze_encoder = freeze_encoder
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -661,8 +675,44 @@ class ICNetRegressor(NeuralNetRegressor):
         else:
             with self._seeded():
                 module = self.module(**kwargs)
+        self._transfer_encoder(module)
         self.module_ = module
         return self
+
+    def _transfer_encoder(self, module):
+        """Copy (and optionally freeze) the encoder of ``encoder_from`` into ``module``."""
+        source = self.encoder_from
+        if source is None:
+            if self.freeze_encoder:
+                raise ValueError("freeze_encoder=True needs encoder_from, a fitted model whose "
+                                 "encoder to keep; received encoder_from=None.")
+            return
+        if isinstance(source, ICNetRegressor):
+            if not hasattr(source, "module_"):
+                raise ValueError("encoder_from must be a fitted ICNetRegressor (or its module_; "
+                                 "GridSearchCV clones estimators unfitted, so pass est.module_ "
+                                 "there); received an unfitted estimator.")
+            source = source.module_
+        if not isinstance(source, ICNet):
+            raise TypeError(f"encoder_from must be a fitted ICNetRegressor or an ICNet; received "
+                            f"{type(source).__name__}.")
+        for name in ("audio_fs", "dt_ms"):
+            if not math.isclose(getattr(source, name), getattr(module, name), rel_tol=1e-9):
+                raise ValueError(f"encoder_from was fitted with {name}={getattr(source, name)!r}, "
+                                 f"but this model has {name}={getattr(module, name)!r}.")
+        prefixes = ("sincnet.", "encoder.", "bottleneck.")
+        theirs = {k: v for k, v in source.state_dict().items() if k.startswith(prefixes)}
+        ours = {k: v for k, v in module.state_dict().items() if k.startswith(prefixes)}
+        wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+        if wrong or set(theirs) != set(ours):
+            raise ValueError(f"encoder_from has another encoder architecture (first mismatch: "
+                             f"{(wrong or sorted(set(theirs) ^ set(ours)))[0]}); give this model "
+                             "the same module__ parameters.")
+        module.load_state_dict(theirs, strict=False)
+        if self.freeze_encoder:
+            for name, param in module.named_parameters():
+                if name.startswith(prefixes):
+                    param.requires_grad_(False)
 
     def initialize_criterion(self):
         """The criterion; the default Poisson loss becomes cross-entropy for the categorical head."""
