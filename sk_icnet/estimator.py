@@ -53,7 +53,6 @@ from .callbacks import (
     GatherDistributedLosses,
     PendingLoss,
     ResolvePendingLosses,
-    TrainingDiverged,
     TrimHeap,
 )
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
@@ -337,7 +336,7 @@ class ICNetRegressor(NeuralNetRegressor):
         else:
             spb = self.samples_per_bin_
         check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
-        self._check_options(y3.shape[2])
+        self._check_skip_bins(y3.shape[2])
         if reset:
             self._check_no_time_input()
             self.n_features_in_ = X.shape[1]
@@ -372,7 +371,7 @@ class ICNetRegressor(NeuralNetRegressor):
         self._check_options()
         if reset:
             self.audio_fs_, self.dt_ms_ = self._resolve_rates(data)
-            self._check_options(data.window_bins)
+            self._check_skip_bins(data.window_bins)
             self.samples_per_bin_ = data.samples_per_bin
             self.n_features_in_ = data.window_samples
             self.recording_names_ = data.recording_names
@@ -385,7 +384,7 @@ class ICNetRegressor(NeuralNetRegressor):
             self._route(data)
         return data
 
-    def _check_options(self, n_bins=None):
+    def _check_options(self):
         """Validate the parameters (own and inherited) before they are used."""
         params = {key: getattr(self, key) for key in self._parameter_constraints}
         validate_parameter_constraints(self._parameter_constraints, params,
@@ -398,10 +397,11 @@ class ICNetRegressor(NeuralNetRegressor):
                           "(avx512_bf16/amx_bf16): autocast emulates them, several times slower "
                           "than float32 here; use precision='float32' on this machine.",
                           UserWarning, stacklevel=3)
-        skip = self.skip_bins
-        if n_bins is not None and skip >= n_bins:
+
+    def _check_skip_bins(self, n_bins):
+        if self.skip_bins >= n_bins:
             raise ValueError(f"skip_bins must be smaller than the number of bins per trial "
-                             f"({n_bins}); received skip_bins={skip}.")
+                             f"({n_bins}); received skip_bins={self.skip_bins}.")
 
     def _validate_device(self):
         if self.device is None:
@@ -630,8 +630,7 @@ class ICNetRegressor(NeuralNetRegressor):
             if ctx is None:
                 raise
             teardown_distributed()  # every rank of a failed fit leaves the group cleanly
-            if isinstance(exc, TrainingDiverged) or not isinstance(
-                    exc, (RuntimeError, dist.DistBackendError)):
+            if not isinstance(exc, (RuntimeError, dist.DistBackendError)):  # e.g. divergence
                 raise
             raise RuntimeError(
                 f"the distributed fit failed on rank {ctx.rank} of {ctx.world_size}: a peer process "
@@ -812,7 +811,7 @@ class ICNetRegressor(NeuralNetRegressor):
             kwargs.setdefault("shuffle", True)
         if self._device_type() == "cuda":
             kwargs.setdefault("pin_memory", True)  # lets batches be copied without a sync
-        seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
+        seed = self._epoch_seed()
         ctx = self._shard_context()
         if ctx is not None:  # this rank's share of the trials, one permutation for all ranks
             kwargs["sampler"] = DistributedSampler(
@@ -823,6 +822,10 @@ class ICNetRegressor(NeuralNetRegressor):
             kwargs["generator"] = torch.Generator().manual_seed(seed)
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, **kwargs)
+
+    def _epoch_seed(self):
+        """The shuffling seed of the coming epoch (None without ``random_state``)."""
+        return self._seed(offset=len(self.history_) if self.history_ is not None else 0)
 
     def _shard_context(self):
         """The distributed context while a fit's batches are drawn (prediction is not sharded)."""
@@ -843,7 +846,7 @@ class ICNetRegressor(NeuralNetRegressor):
         batch_size = len(data) if batch_size == -1 else batch_size
         shuffle = kwargs.pop("shuffle", training)
         generator = kwargs.pop("generator", None)
-        seed = self._seed(offset=len(self.history_) if self.history_ is not None else 0)
+        seed = self._epoch_seed()
         if generator is None and seed is not None:
             generator = torch.Generator().manual_seed(seed)
         ctx = self._shard_context()
@@ -879,14 +882,13 @@ class ICNetRegressor(NeuralNetRegressor):
             train, valid = super().get_split_datasets(X, y, **fit_params)
         ctx = getattr(self, "dist_", None)
         if ctx is not None:
-            n_train = len(train)
-            needed = ctx.world_size * (1 if not isinstance(_as_data(train), WindowDataset)
-                                       else self.batch_size if self.batch_size > 0 else 1)
-            if n_train < needed:
+            windows = _as_data(train) is not None  # windows come in whole batches per process
+            needed = ctx.world_size * (max(self.batch_size, 1) if windows else 1)
+            if len(train) < needed:
                 raise ValueError(
                     f"a distributed fit over {ctx.world_size} processes needs at least {needed} "
-                    f"training {'windows' if needed > ctx.world_size else 'trials'} (a batch per "
-                    f"process); received {n_train}. Use fewer processes or more data.")
+                    f"training {'windows' if windows else 'trials'} (a batch per process); "
+                    f"received {len(train)}. Use fewer processes or more data.")
         return train, valid
 
     # ------------------------------------------------------------- public API
@@ -996,15 +998,19 @@ class ICNetRegressor(NeuralNetRegressor):
             inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
             return np.concatenate([to_numpy(convert(out))
                                    for out in self.forward_iter(inputs, training=False)], axis=0)
-        spb = self.samples_per_bin_
         return np.concatenate([
-            self._stream(lambda a, b, trial=trial: trial[:, a * spb: b * spb], n_bins, convert,
-                         decoder, t0)[None] for trial, t0 in zip(X, times, strict=True)], axis=0)
+            self._stream(self._trial_reader(trial), n_bins, convert, decoder, t0)[None]
+            for trial, t0 in zip(X, times, strict=True)], axis=0)
 
-    def _stream(self, read, n_bins, convert, decoder, t0):
-        """Predict one long waveform chunk by chunk; ``(n_neurons, n_bins)`` float32."""
-        return np.concatenate([out for _, _, out in self._stream_chunks(read, n_bins, convert,
-                                                                        decoder, t0)], axis=-1)
+    def _trial_reader(self, trial):
+        """``read(first, stop)`` over one validated trial ``(1, n_samples)``, for streaming."""
+        spb = self.samples_per_bin_
+        return lambda first, stop: trial[:, first * spb: stop * spb]
+
+    def _stream(self, read, n_bins, convert, decoder, t0, encode=False):
+        """Predict (or with ``encode``, embed) one long waveform chunk by chunk, float32."""
+        return np.concatenate([out for _, _, out in self._stream_chunks(
+            read, n_bins, convert, decoder, t0, encode=encode)], axis=-1)
 
     def _stream_chunks(self, read, n_bins, convert, decoder, t0, encode=False):
         """Yield ``(start, stop, output)`` chunk by chunk, each with the receptive field's
@@ -1139,14 +1145,11 @@ class ICNetRegressor(NeuralNetRegressor):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         if isinstance(X, Recording):
             self._check_data_rates(X)
-            return np.concatenate([out for _, _, out in self._stream_chunks(
-                X.read_audio, X.n_bins, None, 0, 0.0, encode=True)], axis=-1)
+            return self._stream(X.read_audio, X.n_bins, None, 0, 0.0, encode=True)
         X = self._validate_X(X)
-        spb = self.samples_per_bin_
-        n_bins = X.shape[-1] // spb
-        return np.stack([np.concatenate([out for _, _, out in self._stream_chunks(
-            lambda a, b, trial=trial: trial[:, a * spb: b * spb], n_bins, None, 0, 0.0,
-            encode=True)], axis=-1) for trial in X])
+        n_bins = X.shape[-1] // self.samples_per_bin_
+        return np.stack([self._stream(self._trial_reader(trial), n_bins, None, 0, 0.0, encode=True)
+                         for trial in X])
 
     def sample(self, X, random_state=None, *, recording=None, time_s=None):
         """Spike counts drawn from the fitted distribution, to simulate responses to new sounds.
