@@ -92,32 +92,23 @@ def _check_audio_values(audio, what):
                          f"and |x| > {MAX_WAVEFORM:.0e} would overflow float32 arithmetic.")
 
 
-def _bin_spikes(spike_times, n_bins, dt_s, name):
-    """Spike times (s from the first audio sample) -> counts; times outside the recording raise."""
-    if isinstance(spike_times, np.ndarray) and spike_times.dtype != object and spike_times.ndim == 1:
-        trains = [spike_times]
-    elif isinstance(spike_times, (str, bytes)) or np.isscalar(spike_times):
-        raise TypeError("spike_times must be a sequence with one array of spike times (s) per "
-                        f"neuron; received {_describe(spike_times)}.")
-    else:
-        trains = list(spike_times)
+def _bin_spikes(spike_times, n_bins, dt_ms, name):
+    """:func:`~sk_icnet.recordings.bin_spike_times`, except that a spike outside the recording
+    raises instead of being dropped (times in s from the first audio sample)."""
+    from .recordings import bin_spike_times, spike_trains
+
+    trains = spike_trains(spike_times)
     if not trains:
         raise ValueError("spike_times must hold at least one neuron; received an empty sequence.")
-    duration = n_bins * dt_s
-    counts = np.zeros((len(trains), n_bins), dtype=np.uint32)
-    for i, train in enumerate(trains):
-        times = _as_numeric_array(train, f"spike_times[{i}]").astype(np.float64).ravel()
-        if not np.isfinite(times).all():
-            raise ValueError(f"spike_times[{i}] contains NaN or inf; spike times must be finite.")
+    duration = n_bins * dt_ms / 1000.0
+    for i, times in enumerate(trains):
         outside = (times < 0) | (times >= duration)
         if outside.any():
             raise ValueError(
                 f"spike_times[{i}] of recording {name!r} has {int(outside.sum())} spike(s) outside "
                 f"the recording, [0, {duration:.6g}) s from its first audio sample (e.g. "
                 f"{float(times[outside][0])!r} s); crop the spike trains to the sound.")
-        counts[i] = np.bincount(np.minimum((times / dt_s).astype(np.int64), n_bins - 1),
-                                minlength=n_bins)
-    return counts
+    return bin_spike_times(trains, n_bins, dt_ms)
 
 
 class Recording:
@@ -181,7 +172,7 @@ class Recording:
                             f"{'both' if counts is not None else 'neither'}.")
         nan_missing = None
         if spike_times is not None:
-            counts = _bin_spikes(spike_times, self.n_bins, self.dt_ms / 1000.0, name)
+            counts = _bin_spikes(spike_times, self.n_bins, self.dt_ms, name)
         else:
             counts, nan_missing = self._check_counts(counts)
         max_count = int(counts.max()) if counts.size else 0
@@ -305,32 +296,29 @@ class Recording:
         observed : ndarray of bool, shape (1 or n_neurons, stop_bin - start_bin)
         """
         spb, n = self.samples_per_bin, stop_bin - start_bin
-        lo, hi = max(start_bin, 0), min(stop_bin, self.n_bins)
+        lo = max(start_bin, 0)
+        hi = max(min(stop_bin, self.n_bins), lo)
+        inside = self._read_inside(lo, hi)
         if lo == start_bin and hi == stop_bin:  # inside the recording: no padding, no extra copy
-            try:
-                audio = np.asarray(self.audio[lo * spb: hi * spb], dtype=np.float32)
-                counts = np.asarray(self.counts[:, lo:hi])
-                observed = (np.ones((1, n), bool) if self.missing is None
-                            else ~np.asarray(self.missing[:, lo:hi]))
-            except Exception as exc:
-                raise self._read_error(lo, hi, exc) from exc
-            _check_audio_values(audio, f"audio of recording {self.name!r} (bins {lo}:{hi})")
-            return audio, counts, observed
+            return inside
         audio = np.zeros(n * spb, np.float32)
         counts = np.zeros((self.n_neurons, n), self.counts.dtype)
-        n_mask = 1 if self.missing is None else self.missing.shape[0]
-        observed = np.zeros((n_mask, n), bool)
-        if hi > lo:
-            a, b = lo - start_bin, hi - start_bin
-            try:
-                audio[a * spb: b * spb] = self.audio[lo * spb: hi * spb]
-                counts[:, a:b] = self.counts[:, lo:hi]
-                observed[:, a:b] = True if self.missing is None else ~np.asarray(
-                    self.missing[:, lo:hi])
-            except Exception as exc:
-                raise self._read_error(lo, hi, exc) from exc
-            _check_audio_values(audio[a * spb: b * spb],
-                                f"audio of recording {self.name!r} (bins {lo}:{hi})")
+        observed = np.zeros((inside[2].shape[0], n), bool)
+        a, b = lo - start_bin, hi - start_bin
+        audio[a * spb: b * spb], counts[:, a:b], observed[:, a:b] = inside
+        return audio, counts, observed
+
+    def _read_inside(self, lo, hi):
+        """:meth:`read` of bins ``lo .. hi - 1``, all inside the recording."""
+        spb = self.samples_per_bin
+        try:
+            audio = np.asarray(self.audio[lo * spb: hi * spb], dtype=np.float32)
+            counts = np.asarray(self.counts[:, lo:hi])
+            observed = (np.ones((1, hi - lo), bool) if self.missing is None
+                        else ~np.asarray(self.missing[:, lo:hi]))
+        except Exception as exc:
+            raise self._read_error(lo, hi, exc) from exc
+        _check_audio_values(audio, f"audio of recording {self.name!r} (bins {lo}:{hi})")
         return audio, counts, observed
 
     def _read_error(self, lo, hi, exc):
@@ -910,8 +898,7 @@ class WindowBatchSampler(torch.utils.data.Sampler):
             full, partial = [], []
             for run in runs:
                 phase = int(torch.randint(b, (1,), generator=g)) if len(run) > b else 0
-                cuts = list(range(phase, len(run), b)) if phase else list(range(0, len(run), b))
-                pieces = np.split(run, [c for c in cuts if 0 < c < len(run)])
+                pieces = np.split(run, [c for c in range(phase, len(run), b) if c > 0])
                 for piece in pieces:
                     (full if len(piece) == b else partial).append(piece)
             if partial:

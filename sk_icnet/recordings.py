@@ -55,6 +55,17 @@ def bin_spike_times(spike_times, n_bins, dt_ms, *, t_start=0.0):
     dt = check_positive_number(dt_ms, "dt_ms") / 1000.0
     if isinstance(t_start, bool) or not np.isfinite(float(t_start)):
         raise ValueError(f"t_start must be a finite number of seconds; received {t_start!r}.")
+    trains = spike_trains(spike_times)
+    counts = np.zeros((len(trains), n_bins), dtype=np.float32)
+    edges = float(t_start) + dt * np.arange(n_bins + 1)
+    for i, times in enumerate(trains):
+        counts[i] = np.histogram(times, bins=edges)[0]
+    return counts
+
+
+def spike_trains(spike_times):
+    """One finite float64 array of spike times per neuron, from the forms
+    :func:`bin_spike_times` accepts (one array, or a sequence with one array per neuron)."""
     if isinstance(spike_times, np.ndarray) and spike_times.dtype != object and spike_times.ndim == 1:
         trains = [spike_times]
     elif np.isscalar(spike_times):
@@ -64,14 +75,13 @@ def bin_spike_times(spike_times, n_bins, dt_ms, *, t_start=0.0):
         trains = list(spike_times)
         if trains and np.isscalar(trains[0]):
             trains = [np.asarray(trains)]
-    counts = np.zeros((len(trains), n_bins), dtype=np.float32)
-    edges = float(t_start) + dt * np.arange(n_bins + 1)
+    out = []
     for i, train in enumerate(trains):
         times = _as_numeric_array(train, f"spike_times[{i}]").astype(np.float64).ravel()
         if not np.isfinite(times).all():
             raise ValueError(f"spike_times[{i}] contains NaN or inf; spike times must be finite.")
-        counts[i] = np.histogram(times, bins=edges)[0]
-    return counts
+        out.append(times)
+    return out
 
 
 def make_windows(audio, counts, audio_fs, dt_ms, *, window_samples=10240, context_samples=2048):

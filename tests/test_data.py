@@ -46,6 +46,8 @@ def test_spike_times_are_binned_like_bin_spike_times():
     times = [np.array([0.0, 0.0039, 0.004, 0.0101]), np.array([0.019])]
     rec = Recording(np.zeros(5 * 32, np.float32), spike_times=times, audio_fs=FS, dt_ms=DT)
     np.testing.assert_array_equal(rec.counts, bin_spike_times(times, 5, DT))
+    flat = Recording(np.zeros(5 * 32, np.float32), spike_times=[0.001, 0.005], audio_fs=FS, dt_ms=DT)
+    assert flat.counts.tolist() == [[1, 1, 0, 0, 0]]  # one neuron, as bin_spike_times reads it
     with pytest.raises(ValueError, match=r"spike_times\[1\] of recording 'recording' has 1 spike"):
         Recording(np.zeros(160, np.float32), spike_times=[[0.001], [0.02]], audio_fs=FS, dt_ms=DT)
     with pytest.raises(ValueError, match="outside"):
