@@ -7,17 +7,19 @@ and ``checkpoint_dir`` parameters); they are public for use with other skorch ne
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
 import math
 import os
 import sys
-import tempfile
 import warnings
 
 import torch
 from skorch.callbacks import Callback, Checkpoint
+
+from .io import atomic_path
 
 __all__ = ["AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "GatherDistributedLosses",
            "METADATA_FILE", "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]
@@ -139,23 +141,11 @@ class CheckpointMetadata(Callback):
     def on_train_begin(self, net, **kwargs):
         meta = {name: getattr(net, name) for name in self.attributes if hasattr(net, name)}
         os.makedirs(self.dirname, exist_ok=True)  # created when a fit starts, not at initialize
-        _atomic_write(os.path.join(self.dirname, METADATA_FILE),
-                      lambda f: f.write(json.dumps(meta, indent=1).encode()))
-
-
-def _atomic_write(path, write):
-    """Write ``path`` through a temporary file in its directory, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        with atomic_path(os.path.join(self.dirname, METADATA_FILE), ".json") as tmp, \
+                open(tmp, "w") as f:
+            json.dump(meta, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class AtomicCheckpoint(Checkpoint):
@@ -180,32 +170,19 @@ class AtomicCheckpoint(Checkpoint):
     def save_model(self, net):
         names = {"f_params": self.f_params, "f_optimizer": self.f_optimizer,
                  "f_criterion": self.f_criterion, "f_history": self.f_history}
-        targets = {key: self._format_target(net, name, -1) for key, name in names.items()
-                   if name is not None}
-        temps = {}
         try:
-            for key, target in targets.items():
-                base = os.path.basename(target)
-                fd, tmp = tempfile.mkstemp(prefix=f"tmp-{os.path.splitext(base)[0]}-",
-                                           suffix=os.path.splitext(base)[1],
-                                           dir=os.path.dirname(target) or ".")
-                os.close(fd)
-                temps[key] = tmp
-                if key == "f_history":
-                    net.save_params(f_history=tmp)
-                else:
-                    net.save_params(**{key: tmp})
-            for key in ("f_history", "f_optimizer", "f_criterion", "f_params"):  # weights last
-                if key in temps:
-                    os.replace(temps.pop(key), targets[key])
+            # the files are renamed into place as the blocks close, last entered first: the
+            # weights (entered first) last, and none of them if any save fails
+            with contextlib.ExitStack() as stack:
+                for key, name in names.items():
+                    if name is not None:
+                        target = self._format_target(net, name, -1)
+                        tmp = stack.enter_context(atomic_path(target, os.path.splitext(target)[1]))
+                        net.save_params(**{key: tmp})
         except OSError as exc:
             warnings.warn(f"could not write the checkpoint of epoch {len(net.history)} to "
                           f"{self.dirname!r} ({exc}); training goes on and the previous checkpoint "
                           "is unchanged.", RuntimeWarning, stacklevel=2)
-        finally:
-            for tmp in temps.values():
-                if os.path.exists(tmp):
-                    os.remove(tmp)
 
 
 class PendingLoss:

@@ -13,6 +13,7 @@ runs no pickle, needs no data and no GPU:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -22,7 +23,7 @@ import torch
 
 from ._validation import check_fitted_metadata
 
-__all__ = ["save_model", "load_model", "read_nwb", "write_nwb", "MODEL_FORMAT",
+__all__ = ["save_model", "load_model", "read_nwb", "write_nwb", "atomic_path", "MODEL_FORMAT",
            "MODEL_FORMAT_VERSION"]
 
 MODEL_FORMAT = "sk_icnet.model"
@@ -41,6 +42,21 @@ _STRF_FITTED = {
                              "y_ndim_", "n_lags_", "lags_ms_", "band_frequencies_hz_", "n_iter_",
                              "coef_", "intercept_"),
 }
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """A temporary path in ``path``'s directory to write to: renamed over ``path`` when the
+    block succeeds, removed when it fails, so ``path`` is never half-written."""
+    path = os.path.abspath(os.fspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=suffix, dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _json_value(value):
@@ -98,7 +114,7 @@ def _strf_payload(est):
 def save_model(est, path):
     """Write a fitted estimator to one safetensors file (see the module docstring).
 
-    The file is written under a temporary name and renamed into place.
+    The file is written under a temporary name and renamed into place (:func:`atomic_path`).
     """
     from safetensors.torch import save_file
     from sklearn.utils.validation import check_is_fitted
@@ -117,15 +133,8 @@ def save_model(est, path):
     header = {"estimator": name, "params": params, "fitted": fitted}
     metadata = {"format": MODEL_FORMAT, "format_version": str(MODEL_FORMAT_VERSION),
                 "sk_icnet_version": __version__, "header": json.dumps(header)}
-    path = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".safetensors", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
+    with atomic_path(path, ".safetensors") as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _read(path):
@@ -405,7 +414,6 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
     written under a temporary name and renamed into place.
     """
     import datetime
-    import uuid
 
     pynwb = _require_pynwb()
     path = os.path.abspath(os.fspath(path))
@@ -448,11 +456,5 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
                                     rate=1.0 / dt_s, starting_time=rec.start_s,
                                     description="expected spike counts per bin, one column per "
                                                 "unit, from sk_icnet"))
-    tmp = os.path.join(os.path.dirname(path), f"tmp-{uuid.uuid4().hex[:8]}.nwb")
-    try:
-        with pynwb.NWBHDF5IO(tmp, mode="w") as io:
-            io.write(nwb)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path, ".nwb") as tmp, pynwb.NWBHDF5IO(tmp, mode="w") as io:
+        io.write(nwb)
