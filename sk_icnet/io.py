@@ -73,7 +73,7 @@ def _icnet_payload(est):
     from .losses import CategoricalCountLoss, PoissonLoss
     from .model import ICNet
 
-    if not isinstance(est.module_, ICNet) or type(est.module_) is not ICNet:
+    if type(est.module_) is not ICNet:  # subclasses may hold state this format does not store
         raise TypeError("save_model stores ICNet modules; this estimator's module_ is "
                         f"{type(est.module_).__name__}: use save_params for other modules.")
     if est.criterion not in (PoissonLoss, CategoricalCountLoss):
