@@ -4,7 +4,8 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import data, datasets, metrics, recordings
+from . import data, datasets, insilico, metrics, recordings
+from ._version import __version__
 from .compare import compare
 from .data import Recording, WindowDataset
 from .estimator import ICNetRegressor
@@ -12,8 +13,6 @@ from .features import ICNetFeatures
 from .losses import PoissonLoss
 from .model import ICNet
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ICNet",
@@ -27,6 +26,7 @@ __all__ = [
     "compare",
     "data",
     "datasets",
+    "insilico",
     "metrics",
     "recordings",
     "__version__",
