@@ -3,7 +3,7 @@
 CPU (this machine): the same global batch (16 windows of 10,240 samples, 10
 neurons) trained by 2 processes x 1 thread (``torchrun``, gloo, 8 windows per
 process) and by 1 process x 2 threads, in one run; the ratio is the figure the
-README reports.
+user guide reports (docs/user_guide/devices.md).
 
 GPUs (``--device cuda --nproc 1 2 4 8``): one process per GPU, ``--batch``
 windows per GPU; reports throughput and scaling efficiency (throughput with N

@@ -1,4 +1,5 @@
 """ICNet against linear STRF baselines on two kinds of simulated neurons.
+======================================================================
 
 Run:  python examples/compare_icnet_vs_strf.py [--out compare_icnet_vs_strf.png]
 

@@ -1,4 +1,5 @@
 """In-silico physiology: does a fitted ICNet reproduce the tuning of the neurons it was fitted to?
+===============================================================================================
 
 Run:  python examples/insilico.py [--out FIGURE.png]     (about 4 minutes on 2 CPU cores)
 

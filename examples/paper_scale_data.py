@@ -1,4 +1,5 @@
 """Several recordings on disk, one shared encoder, a decoder per recording.
+========================================================================
 
 Simulates three "animals" (different neuron counts; the same 60 s of 16 kHz
 sound, in 5 s stimulus blocks, heard by all of them), saves each as a zarr store,

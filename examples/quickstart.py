@@ -1,4 +1,5 @@
 """Quickstart: fit ICNet to simulated auditory neurons, score it, tune it.
+=======================================================================
 
 Run:  python examples/quickstart.py      (about a minute on 2 CPU cores)
 

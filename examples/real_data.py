@@ -1,4 +1,5 @@
 """From an NWB file and WAV stimuli to a shared, reloadable model.
+===============================================================
 
 What a lab with real data does, end to end, on a file this script makes itself:
 

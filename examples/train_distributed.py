@@ -1,4 +1,5 @@
 """Data-parallel training of ICNet on several processes (CPU cores or GPUs).
+=========================================================================
 
 Launch it with torchrun; nothing in the script is specific to several processes:
 

@@ -359,7 +359,7 @@ class Recording:
         compression : {None, "lz4"}, default=None
             Codec of the counts. ``None`` stores them raw, the fastest to read;
             ``"lz4"`` (Blosc-LZ4) about halves their size on disk at about half
-            the read speed (measured in the README's paper-scale data section):
+            the read speed (measured in the user guide's paper-scale data page):
             for stores on slow disks or object storage. The waveform is never
             compressed (sound compresses poorly; the codec would cost read time).
         """

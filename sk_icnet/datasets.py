@@ -49,7 +49,7 @@ from ._validation import (
 from .strf import log_mel_spectrogram
 
 __all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
-           "TunedNeurons", "NEURON_KINDS"]
+           "TunedNeurons", "q10_to_octaves", "NEURON_KINDS"]
 
 NEURON_KINDS = ("linear", "onoff")
 

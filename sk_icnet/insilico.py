@@ -7,18 +7,15 @@ before every presentation), asks the model for its expected spike counts with
 table of what was measured, and ``summary``, one row per neuron (and
 condition) of the derived parameters.
 
-=============================  ===============================================
-:func:`frequency_response_area`  pure tones over frequency x level: CF,
-                                 threshold, Q10
-:func:`rate_level`               noise or tones: threshold, dynamic range,
-                                 saturation
-:func:`modulation_transfer`      SAM noise or tones: rate and synchrony
-                                 (vector strength), best modulation frequency
-:func:`forward_masking`          masker, gap, probe: recovery time constant
-:func:`dynamic_range_adaptation` rate-level functions inside level
-                                 distributions with different means (Dean et
-                                 al. 2005): shift of the curves
-=============================  ===============================================
+================================== ==========================================================
+:func:`frequency_response_area`    pure tones over frequency x level: CF, threshold, Q10
+:func:`rate_level`                 noise or tones: threshold, dynamic range, saturation
+:func:`modulation_transfer`        SAM noise or tones: rate and synchrony (vector
+                                   strength), best modulation frequency
+:func:`forward_masking`            masker, gap, probe: recovery time constant
+:func:`dynamic_range_adaptation`   rate-level functions inside level distributions with
+                                   different means (Dean et al. 2005): shift of the curves
+================================== ==========================================================
 
 The model can be a fitted :class:`~sk_icnet.ICNetRegressor`, a fitted STRF
 (:class:`~sk_icnet.LinearSTRFRegressor`, :class:`~sk_icnet.PoissonSTRFRegressor`),

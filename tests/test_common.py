@@ -53,3 +53,25 @@ def expected_failed_checks(estimator):
                          expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_version_is_defined_once_and_cited():
+    """sk_icnet.__version__ comes from sk_icnet/_version.py; the citation file must agree."""
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    import sk_icnet
+    from sk_icnet._version import __version__
+
+    assert sk_icnet.__version__ == __version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+    root = Path(__file__).resolve().parents[1]
+    cff = (root / "CITATION.cff").read_text()
+    assert re.search(rf"^version: {re.escape(__version__)}$", cff, re.M), \
+        "CITATION.cff's version differs from sk_icnet/_version.py"
+    assert f"## {__version__} " in (root / "CHANGELOG.md").read_text()
+    try:  # the installed metadata (pyproject reads the same file)
+        assert version("sk_icnet") == __version__
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        pass

@@ -1,8 +1,8 @@
 """Fault injection: damaged checkpoints, failing disks and killed fits lose no data.
 
 Each test breaks something on purpose and checks that the failure is reported
-clearly and that what was written before stays loadable. The README's
-reliability section counts these cases.
+clearly and that what was written before stays loadable. The user guide's
+reliability page (docs/user_guide/reliability.md) counts these cases.
 """
 
 import errno
