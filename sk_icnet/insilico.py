@@ -247,6 +247,24 @@ def _groups(specs):
     return groups
 
 
+def _label(spec):
+    """How a stimulus choice is written in the tables: "noise" or "<f> Hz"."""
+    return spec if spec == "noise" else f"{spec:g} Hz"
+
+
+def _check_level(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite level in dB SPL; received {value!r}.")
+    return float(value)
+
+
+def _result(rows, summary, responses_by, summary_by=("neuron",)):
+    """Assemble a PhysiologyResult from per-neuron frames and summary rows, sorted."""
+    return PhysiologyResult(
+        pd.concat(rows).sort_values(list(responses_by), ignore_index=True),
+        pd.DataFrame(summary).sort_values(list(summary_by), ignore_index=True))
+
+
 def _protocol(estimator, silence_ms, latency_ms, predict_params):
     return _Protocol(estimator, silence_ms=silence_ms, latency_ms=latency_ms,
                      predict_params=predict_params)
@@ -443,15 +461,13 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
     for g, (spec, neurons) in enumerate(groups.items()):
         for j in neurons:
             r = rate[g * levels.size: (g + 1) * levels.size, j]
-            label = spec if spec == "noise" else f"{spec:g} Hz"
+            label = _label(spec)
             rows.append(pd.DataFrame({"neuron": j, "stimulus": label, "level_db": levels,
                                       "rate_hz": r, "driven_hz": r - spont[j]}))
             summary.append(dict(neuron=j, stimulus=label,
                                 **_level_summary(levels, r - spont[j], criterion),
                                 spont_hz=float(spont[j])))
-    responses = pd.concat(rows).sort_values(["neuron", "level_db"], ignore_index=True)
-    return PhysiologyResult(responses, pd.DataFrame(summary).sort_values("neuron",
-                                                                          ignore_index=True))
+    return _result(rows, summary, ["neuron", "level_db"])
 
 
 # -- modulation transfer functions ----------------------------------------------------------------
@@ -505,9 +521,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
                          f"({bin_rate / 2:.4g} Hz for {proto.dt_s * 1000:.4g} ms bins); received "
                          f"up to {fms[-1]:g}.")
     depth = _check_fraction(depth, "depth", closed_high=True)
-    if isinstance(level_db, bool) or not isinstance(level_db, numbers.Real) \
-            or not np.isfinite(level_db):
-        raise ValueError(f"level_db must be a finite level in dB SPL; received {level_db!r}.")
+    level_db = _check_level(level_db, "level_db")
     n_stim = proto.bins(duration_ms, "duration_ms")
     skip = int(round(check_positive_number(skip_ms, "skip_ms") / 1000.0 / proto.dt_s))
     window_s = (n_stim - skip) * proto.dt_s
@@ -536,7 +550,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
     rows, summary = [], []
     start = proto.pre + skip + proto.lat
     for g, (spec, neurons) in enumerate(groups.items()):
-        label = spec if spec == "noise" else f"{spec:g} Hz"
+        label = _label(spec)
         p = pred[g * fms.size: (g + 1) * fms.size]
         rate, vs = np.empty((fms.size, p.shape[1])), np.empty((fms.size, p.shape[1]))
         for i, fm in enumerate(fms):
@@ -563,9 +577,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
                 if np.isfinite(cut) and tail.min() < 0.5 * v[k]:
                     row["sync_cutoff_hz"] = float(2.0**cut)
             summary.append(row)
-    responses = pd.concat(rows).sort_values(["neuron", "modulation_hz"], ignore_index=True)
-    return PhysiologyResult(responses, pd.DataFrame(summary).sort_values("neuron",
-                                                                          ignore_index=True))
+    return _result(rows, summary, ["neuron", "modulation_hz"])
 
 
 # -- forward masking ------------------------------------------------------------------------------
@@ -648,9 +660,8 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
     if np.any(np.diff(gap_bins) <= 0):
         raise ValueError(f"gaps_ms must differ by at least one bin ({proto.dt_s * 1000:.4g} ms) "
                          f"once rounded to bins; received {gaps_ms!r}.")
-    for name, value in (("masker_level_db", masker_level_db), ("probe_level_db", probe_level_db)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite level in dB SPL; received {value!r}.")
+    masker_level_db = _check_level(masker_level_db, "masker_level_db")
+    probe_level_db = _check_level(probe_level_db, "probe_level_db")
     n_mask, n_probe = proto.bins(masker_ms, "masker_ms"), proto.bins(probe_ms, "probe_ms")
     tail = proto.bins(10.0, "offset window")
     n_bins = proto.pre + n_mask + gap_bins[-1] + n_probe + proto.lat + tail + 1
@@ -698,9 +709,7 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
             summary.append(dict(neuron=j, tau_ms=tau, recovered=c, suppression=a,
                                 max_masking=float(1 - rel[0]), probe_alone_spikes=float(
                                     probe_alone[j]), spont_hz=float(spont[j])))
-    responses = pd.concat(rows).sort_values(["neuron", "gap_ms"], ignore_index=True)
-    return PhysiologyResult(responses, pd.DataFrame(summary).sort_values("neuron",
-                                                                          ignore_index=True))
+    return _result(rows, summary, ["neuron", "gap_ms"])
 
 
 # -- dynamic range adaptation ---------------------------------------------------------------------
@@ -811,7 +820,7 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
     start = proto.pre + proto.lat
     rows, summary = [], []
     for g, (spec, neurons) in enumerate(groups.items()):
-        label = spec if spec == "noise" else f"{spec:g} Hz"
+        label = _label(spec)
         for j in neurons:
             l50 = []
             for k, (mean, levels) in enumerate(zip(means, draws, strict=True)):
@@ -838,9 +847,7 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
                      else np.nan)
             for row, v in zip(summary[-means.size:], l50, strict=True):
                 row.update(shift_db=float(v - l50[0]), slope_db_per_db=slope)
-    responses = pd.concat(rows).sort_values(["neuron", "mean_db", "level_db"], ignore_index=True)
-    return PhysiologyResult(responses, pd.DataFrame(summary).sort_values(
-        ["neuron", "mean_db"], ignore_index=True))
+    return _result(rows, summary, ["neuron", "mean_db", "level_db"], ["neuron", "mean_db"])
 
 
 # -- plots ----------------------------------------------------------------------------------------
