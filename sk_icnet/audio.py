@@ -4,7 +4,15 @@ ICNet takes waveforms in pascals at its ``audio_fs`` (24,414.0625 Hz in the
 paper). Stimuli usually come as WAV files at 44.1 or 48 kHz in full-scale units:
 
 >>> x = load_audio("speech.wav", audio_fs=24414.0625)      # doctest: +SKIP
->>> x = set_level(ramp(x, 5.0, 24414.0625), 70.0)          # 70 dB SPL, 5 ms ramps  # doctest: +SKIP
+
+or are made at the model's rate; either way, set their level and ramps:
+
+>>> import numpy as np
+>>> from sk_icnet.audio import level_db_spl, ramp, set_level
+>>> tone = np.sin(2 * np.pi * 1000.0 * np.arange(2441) / 24414.0625)   # 100 ms, 1 kHz
+>>> x = set_level(ramp(tone, 5.0, 24414.0625), 70.0)     # 5 ms ramps, 70 dB SPL
+>>> round(float(level_db_spl(x)), 2), round(float(np.abs(x).max()), 3)  # dB SPL, peak Pa
+(70.0, 0.092)
 
 Resampling is polyphase (:func:`scipy.signal.resample_poly`) by the exact
 rational ratio of the two rates when its terms are at most

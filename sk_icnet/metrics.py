@@ -26,6 +26,17 @@ CCnorm (Schoppe et al. 2016)
     repeats and SP the signal power of Sahani & Linden (2003),
     ``SP = (var(sum over repeats) - sum over repeats of var(repeat)) / (R (R - 1))``.
     Needs responses to repeated stimuli; see :func:`ccnorm`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sk_icnet.metrics import d2_poisson_score, pearson_r
+>>> y = np.array([[[0, 1, 3, 0, 2, 1]], [[1, 0, 2, 0, 4, 0]]], dtype=float)  # 2 trials, 1 neuron
+>>> rates = np.array([[[0.2, 1.0, 2.5, 0.3, 2.0, 0.8]], [[0.6, 0.3, 2.2, 0.2, 3.5, 0.4]]])
+>>> round(float(d2_poisson_score(y, rates)), 3), round(float(pearson_r(y, rates)), 3)
+(0.828, 0.983)
+>>> float(d2_poisson_score(y, np.full_like(y, y.mean())))   # a constant rate explains nothing
+0.0
 """
 
 from __future__ import annotations

@@ -3,8 +3,16 @@
 A typical experiment is one long waveform (minutes to hours) with spike times
 for each neuron. The helpers here turn it into the estimators' data contract:
 
->>> counts = bin_spike_times(spike_times, n_bins, dt_ms)           # doctest: +SKIP
->>> win = make_windows(audio, counts, audio_fs, dt_ms)             # doctest: +SKIP
+>>> import numpy as np
+>>> from sk_icnet.recordings import bin_spike_times, make_windows
+>>> bin_spike_times([[0.0005, 0.0021, 0.0022], [0.004]], n_bins=4, dt_ms=1.31072)
+array([[1., 2., 0., 0.],
+       [0., 0., 0., 1.]], dtype=float32)
+>>> audio = np.zeros(305152, dtype=np.float32)        # 12.5 s at 24,414.0625 Hz, in pascals
+>>> counts = np.zeros((2, 305152 // 32))              # 2 neurons, 1.31072 ms bins
+>>> win = make_windows(audio, counts, 24414.0625, 1.31072)
+>>> win.X.shape, win.y.shape, win.context_bins
+((38, 10240), (38, 2, 320), 64)
 >>> ICNetRegressor(skip_bins=win.context_bins).fit(win.X, win.y)   # doctest: +SKIP
 
 ``make_windows`` follows the paper: windows of 10,240 samples whose first 2,048
