@@ -24,6 +24,13 @@ or the ground-truth :class:`~sk_icnet.datasets.TunedNeurons`: anything with
 n_bins)`` for one neuron) and the attributes ``samples_per_bin_`` and
 ``audio_fs_`` (or ``audio_fs``).
 
+Every presentation (a tone, a masker and probe, a sequence of levels) is its
+own trial, after ``silence_ms`` of silence, so no response carries over from
+another presentation. Before a trial, ICNet's causal convolutions see zeros,
+that is more silence, so its whole receptive field (165 ms for the paper's
+ICNet) holds silence or the stimulus; an STRF's lags (30 ms by default) stay
+within the silence.
+
 Conventions shared by all experiments: rates are in spikes/s; the
 spontaneous rate is the mean over the second half of the silence before each
 stimulus; a response is counted from ``latency_ms`` after the stimulus onset
