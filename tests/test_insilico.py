@@ -81,6 +81,8 @@ def test_dynamic_range_adaptation_recovers_the_shift():
     found = insilico.dynamic_range_adaptation(adapting, carrier=cf, means_db=(40, 55, 70),
                                               level_range_db=(10, 100)).summary
     slopes = found.groupby("neuron").slope_db_per_db.first()
+    # measured a little below k: the counted part of each segment is itself in the running mean
+    # level (about 10 % of its weight for a 400 ms time constant), which no distribution shifts
     np.testing.assert_allclose(slopes, 0.5, rtol=0.3)
     assert (found.groupby("neuron").shift_db.apply(lambda s: np.all(np.diff(s) > 0))).all()
     fixed = insilico.dynamic_range_adaptation(clone(adapting).set_params(adaptation_db_per_db=0.0),
