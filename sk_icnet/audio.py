@@ -164,15 +164,20 @@ def set_level(x, db_spl, *, audio_fs=None, active_only=False, frame_ms=10.0, act
     return (arr * 10 ** ((db_spl - current) / 20.0)).astype(np.float32)
 
 
+def _ramp_envelope(n_samples, ms, audio_fs, name="ms"):
+    """Gain of raised-cosine onset and offset ramps of ``ms`` ms each over ``n_samples``."""
+    n = int(round(check_positive_number(ms, name) * check_positive_number(audio_fs, "audio_fs")
+                  / 1000.0))
+    if 2 * n > n_samples:
+        raise ValueError(f"two ramps of {name}={ms!r} ms ({n} samples each) do not fit in "
+                         f"{n_samples} samples.")
+    env = np.ones(n_samples)
+    rise = 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
+    env[:n], env[n_samples - n:] = rise, rise[::-1]
+    return env
+
+
 def ramp(x, ms, audio_fs):
     """Raised-cosine onset and offset ramps of ``ms`` milliseconds each; returns float32."""
     arr = _check_waveform(x)
-    n = int(round(check_positive_number(ms, "ms") * check_positive_number(audio_fs, "audio_fs")
-                  / 1000.0))
-    if 2 * n > arr.size:
-        raise ValueError(f"two ramps of {ms} ms ({n} samples each) do not fit in {arr.size} "
-                         "samples.")
-    env = np.ones(arr.size)
-    rise = 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
-    env[:n], env[arr.size - n:] = rise, rise[::-1]
-    return (arr * env).astype(np.float32)
+    return (arr * _ramp_envelope(arr.size, ms, audio_fs)).astype(np.float32)

@@ -62,7 +62,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import _describe, check_positive_int, check_positive_number
-from .audio import P_REF
+from .audio import P_REF, _ramp_envelope
 from .compare import _pyplot
 
 __all__ = ["frequency_response_area", "rate_level", "modulation_transfer", "forward_masking",
@@ -128,16 +128,7 @@ class _Protocol:
 
     def ramp(self, ramp_ms, n_samples, name="ramp_ms"):
         """Raised-cosine onset and offset ramps for an ``n_samples`` stimulus."""
-        ramp_ms = check_positive_number(ramp_ms, name)
-        n = int(round(ramp_ms / 1000.0 * self.fs))
-        if 2 * n > n_samples:
-            raise ValueError(f"two ramps of {name}={ramp_ms!r} ms do not fit in a stimulus of "
-                             f"{1000.0 * n_samples / self.fs:.3g} ms.")
-        env = np.ones(n_samples)
-        if n:
-            rise = 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
-            env[:n], env[n_samples - n:] = rise, rise[::-1]
-        return env
+        return _ramp_envelope(n_samples, ramp_ms, self.fs, name)
 
     def carrier(self, spec, n_samples, rng):
         """Unit-RMS carrier: frozen Gaussian noise or a tone (``spec`` in Hz)."""
@@ -824,31 +815,34 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
             X[g * means.size + k, onset: onset + n_samples] = c * amp
     pred = proto.predict(X)
     spont = proto.spontaneous(pred)
+    # what depends only on the level sequence: the segments counted, their levels, the mean
+    used = [levels[skip_segments:] for levels in draws]
+    present = [np.unique(u) for u in used]
+    n_at = [np.array([(u == v).sum() for v in p]) for u, p in zip(used, present, strict=True)]
+    mean_levels = np.array([u.mean() for u in used])
     start = proto.pre + proto.lat
     rows, summary = [], []
     for g, (spec, neurons) in enumerate(groups.items()):
         label = _label(spec)
+        curves = []  # per distribution: mean rate (spikes/s) at each level present, all neurons
+        for k in range(means.size):
+            trial = pred[g * means.size + k, :, start: start + n_segments * seg]
+            per_seg = trial.reshape(trial.shape[0], n_segments, seg)[:, skip_segments:, skip:]
+            per_seg = per_seg.mean(axis=2) / proto.dt_s
+            curves.append(np.stack([per_seg[:, used[k] == v].mean(axis=1) for v in present[k]]))
         for j in neurons:
-            l50 = []
-            for k, (mean, levels) in enumerate(zip(means, draws, strict=True)):
-                per_seg = pred[g * means.size + k, j, start: start + n_segments * seg]
-                per_seg = per_seg.reshape(n_segments, seg)[skip_segments:, skip:].mean(axis=1) \
-                    / proto.dt_s
-                used = levels[skip_segments:]
-                present = np.unique(used)
-                rate = np.array([per_seg[used == v].mean() for v in present])
-                counts = np.array([(used == v).sum() for v in present])
+            l50 = np.empty(means.size)
+            for k, mean in enumerate(means):
+                driven = curves[k][:, j] - spont[j]
                 rows.append(pd.DataFrame({"neuron": j, "carrier": label, "mean_db": mean,
-                                          "level_db": present, "rate_hz": rate,
-                                          "driven_hz": rate - spont[j], "n_segments": counts}))
-                s = _level_summary(present, rate - spont[j], criterion)
-                l50.append(s["l50_db"])
+                                          "level_db": present[k], "rate_hz": curves[k][:, j],
+                                          "driven_hz": driven, "n_segments": n_at[k]}))
+                s = _level_summary(present[k], driven, criterion)
+                l50[k] = s["l50_db"]
                 summary.append(dict(neuron=j, carrier=label, mean_db=mean,
-                                    mean_level_db=float(used.mean()),
+                                    mean_level_db=float(mean_levels[k]),
                                     threshold_db=s["threshold_db"], l50_db=s["l50_db"],
                                     max_driven_hz=s["max_driven_hz"]))
-            l50 = np.array(l50)
-            mean_levels = np.array([row["mean_level_db"] for row in summary[-means.size:]])
             ok = np.isfinite(l50)
             slope = (float(np.polyfit(mean_levels[ok], l50[ok], 1)[0]) if ok.sum() >= 2
                      else np.nan)
