@@ -43,14 +43,17 @@ class ICNetFeatures(TransformerMixin, BaseEstimator):
         self.output = output
 
     def fit(self, X, y=None):
-        """Check the estimator is fitted and record the trial length; ``y`` is ignored."""
+        """Check the estimator is fitted and record the trial length; ``y`` is ignored.
+
+        No latents are computed here (``fit_transform`` computes them once, in
+        :meth:`transform`).
+        """
         validate_parameter_constraints(self._parameter_constraints, {"output": self.output},
                                        caller_name=type(self).__name__)
-        check_is_fitted(self.estimator, ["module_", "samples_per_bin_"])
-        Z = self.estimator.embed(X)
-        self.n_features_in_ = np.shape(X)[-1]
-        self.n_channels_ = Z.shape[1]
-        self._n_bins = Z.shape[2]
+        X = self.estimator._validate_X(X)  # checks the estimator is fitted, and X's shape
+        self.n_features_in_ = X.shape[-1]
+        self.n_channels_ = self.estimator.module_.bottleneck.conv.out_channels
+        self._n_bins = X.shape[-1] // self.estimator.samples_per_bin_
         return self
 
     def transform(self, X):
