@@ -45,8 +45,14 @@ import hashlib
 
 import numpy as np
 from sklearn.metrics import make_scorer
+from sklearn.utils import check_random_state
 
-from ._validation import _as_numeric_array, check_consistent_trials, check_responses
+from ._validation import (
+    _as_numeric_array,
+    check_consistent_trials,
+    check_positive_int,
+    check_responses,
+)
 
 __all__ = [
     "poisson_deviance",
@@ -377,10 +383,6 @@ def split_half_ceiling(y_repeats, *, metric="pearson_r", n_splits=20, random_sta
     random_state : int, RandomState instance or None
     multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
     """
-    from sklearn.utils import check_random_state
-
-    from ._validation import check_positive_int
-
     arr = _check_repeats(y_repeats)
     if metric not in ("pearson_r", "d2_poisson"):
         raise ValueError(f"metric must be 'pearson_r' or 'd2_poisson'; received {metric!r}.")
