@@ -84,12 +84,12 @@ def _finite_number(value, name):
 
 
 #: the most spikes one bin may hold: batches carry wide counts as int32
-MAX_COUNT = int(np.iinfo(np.int32).max)
+_MAX_BATCH_COUNT = int(np.iinfo(np.int32).max)
 
 
 def _count_dtype(max_count):
-    if max_count > MAX_COUNT:
-        raise ValueError(f"counts must be at most {MAX_COUNT} per bin (batches carry them as "
+    if max_count > _MAX_BATCH_COUNT:
+        raise ValueError(f"counts must be at most {_MAX_BATCH_COUNT} per bin (batches carry them as "
                          f"int32); received a maximum of {max_count}.")
     for dtype in _COUNT_DTYPES:
         if max_count <= np.iinfo(dtype).max:
@@ -182,7 +182,7 @@ def _rename_noreplace(src, dst):
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:
         raise
-    except OSError:  # no hard links on this file system
+    except (OSError, NotImplementedError):  # no hard links on this file system
         os.rename(src, dst)
     else:
         os.unlink(src)
@@ -329,13 +329,19 @@ def _recover_interrupted_save(path):
                              f"keep to {base!r}.")
         old = os.path.join(parent, olds[0])
         new = f"{path}.tmp-{olds[0][len(prefix):]}"
-        if _is_complete_store(new):
-            _rename_noreplace(new, path)
+        finish = _is_complete_store(new)
+        try:
+            _rename_noreplace(new if finish else old, path)
+        except OSError as exc:
+            raise ValueError(
+                f"the store at {path!r} is missing: a save was interrupted while swapping stores, "
+                f"and moving {os.path.basename(new if finish else old)!r} back to {base!r} failed "
+                f"({type(exc).__name__}: {exc}); rename it by hand.") from exc
+        if finish:
             _remove_store(old)
             what = (f"finished it: its new store {os.path.basename(new)!r} is now at {path!r} "
                     f"and the previous store ({olds[0]!r}) was removed")
         else:
-            _rename_noreplace(old, path)
             if os.path.lexists(new):
                 _remove_store(new)
             what = (f"rolled it back: the previous store ({olds[0]!r}) is back at {path!r}, "
@@ -715,7 +721,7 @@ class Recording:
         identity = getattr(self, "_identity", None)
         if identity is None:
             return
-        if _store_identity(_local_dir(os.fspath(self.path))) != identity:
+        if _store_identity(self._local) != identity:
             raise ValueError(
                 f"the store at {self.path!r} was replaced or removed after recording "
                 f"{self.name!r} was opened from it (saved over by another process?), so its data "
@@ -893,7 +899,7 @@ class Recording:
         rec.path = where
         rec._verify_store(where)
         rec._store_id = meta.store_id
-        rec._identity = identity
+        rec._local, rec._identity = local, identity
         return rec
 
     def _verify_store(self, where):
@@ -1254,8 +1260,8 @@ def _check_batch_counts(counts):
         if c.dtype.kind not in "iu":
             raise ValueError(f"collate_windows: counts must be integers; received dtype {c.dtype} "
                              "(items of a WindowDataset hold the counts as stored).")
-        if c.size and (int(c.max()) > MAX_COUNT or int(c.min()) < 0):
-            raise ValueError(f"collate_windows: counts must be in [0, {MAX_COUNT}] to fit the "
+        if c.size and (int(c.max()) > _MAX_BATCH_COUNT or int(c.min()) < 0):
+            raise ValueError(f"collate_windows: counts must be in [0, {_MAX_BATCH_COUNT}] to fit the "
                              f"batch's int32 counts; received values in [{int(c.min())}, "
                              f"{int(c.max())}] (dtype {c.dtype}).")
 
