@@ -19,6 +19,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from sk_icnet import data as data_module
 from sk_icnet.data import FORMAT_VERSION, Recording, WindowDataset, collate_windows
@@ -301,9 +302,12 @@ def test_open_rolls_back_a_save_killed_before_its_new_store_was_complete(tmp_pat
         rec = Recording.open(path)
     np.testing.assert_array_equal(rec.read(0, 64)[1], make_recording(seed=1).counts)
     assert sorted(os.listdir(tmp_path)) == ["rec.zarr"]
-    with pytest.warns(RuntimeWarning, match="rolled it back"):  # the new store is gone entirely
-        os.rename(path, tmp_path / "rec.zarr.old-0123abcd")
-        Recording.open(path)
+    # killed before the new store was even created: only the previous one, moved aside
+    os.rename(path, tmp_path / "rec.zarr.old-0123abcd")
+    with pytest.warns(RuntimeWarning, match="rolled it back"):
+        rec = Recording.open(path)
+    np.testing.assert_array_equal(rec.read(0, 64)[1], make_recording(seed=1).counts)
+    assert sorted(os.listdir(tmp_path)) == ["rec.zarr"]
 
 
 # ------------------------------------------------------- silently wrong numbers
@@ -342,8 +346,10 @@ def test_counts_beyond_int32_are_refused_before_a_batch_is_allocated(tmp_path, m
                                          r"int32 counts; received values in \[0, 3000000000\]"):
         collate_windows(items)
     monkeypatch.undo()
-    fine = [(x, (c.astype(np.uint32), m)) for x, (c, m) in [ds[0]]]
-    assert collate_windows(fine)[1][0].dtype.is_signed  # small uint32 counts batch as int32
+    x, (c, m) = ds[0]  # bins -8 .. 23: not the huge one
+    small = c.astype(np.uint32) + 7  # uint32 counts that fit are batched as int32, unchanged
+    batch = collate_windows([(x, (small, m))])[1][0]
+    assert batch.dtype == torch.int32 and (batch.numpy()[0] == small).all()
 
 
 def test_a_missing_chunk_is_found_in_a_memory_store(tmp_path):
