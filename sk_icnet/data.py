@@ -131,6 +131,7 @@ def _bin_spikes(spike_times, n_bins, dt_ms, name):
 #: the metadata file of a zarr v3 group: what makes a directory an sk_icnet store
 _GROUP_FILE = "zarr.json"
 _MAX_GROUP_FILE = 64 << 20  # bytes read from a directory's zarr.json to recognise a store
+_MAX_CHUNK_BYTES = 1 << 30  # a chunk is decoded whole on every read that touches it
 _AT_FDCWD, _RENAME_NOREPLACE, _RENAME_EXCL = -100, 1, 4
 
 
@@ -409,6 +410,19 @@ def _list_keys(store, prefix):
         return
     for key in collect_aiterator(store.list_prefix(prefix)):
         yield key[len(prefix):]
+
+
+def _check_metadata_sizes(dirname):
+    """Refuse a local store whose metadata files are too large to be read (before zarr reads
+    them): a store's metadata (the neuron table included) is kilobytes."""
+    for name in ("", "audio", "counts", "missing", "blocks"):
+        meta = os.path.join(dirname, name, _GROUP_FILE)
+        with contextlib.suppress(OSError):
+            size = os.path.getsize(meta)
+            if size > _MAX_GROUP_FILE:
+                raise ValueError(f"the store at {dirname!r} has a metadata file {meta!r} of "
+                                 f"{size} bytes; sk_icnet reads at most {_MAX_GROUP_FILE} bytes "
+                                 "of metadata (it is not a store written by Recording.save).")
 
 
 def _store_identity(dirname):
@@ -793,6 +807,12 @@ class Recording:
         """
         zarr = _require_zarr()
         chunk_bins = check_positive_int(chunk_bins, "chunk_bins")
+        chunk_bytes = chunk_bins * max(self.samples_per_bin * 4,
+                                       self.n_neurons * self.counts.dtype.itemsize)
+        if chunk_bytes > _MAX_CHUNK_BYTES:
+            raise ValueError(f"chunk_bins={chunk_bins} makes chunks of {chunk_bytes} bytes; a chunk "
+                             f"may hold at most {_MAX_CHUNK_BYTES} bytes (every read decodes "
+                             "whole chunks): choose a smaller chunk_bins.")
         if compression not in ("lz4", None):
             raise ValueError(f"compression must be 'lz4' or None; received {compression!r}.")
         path = os.path.abspath(os.fspath(path))
@@ -888,6 +908,8 @@ class Recording:
         if local is not None and not os.path.lexists(local):
             _recover_interrupted_save(local)
         identity = _store_identity(local) if local is not None else None
+        if local is not None:
+            _check_metadata_sizes(local)
         try:
             group = zarr.open_group(where, mode="r")
             attrs = dict(group.attrs)
@@ -932,6 +954,15 @@ class Recording:
                                  f"{key} must be stored as {_STORED_DTYPES[key][1]} (as "
                                  "Recording.save writes it); write the store again with "
                                  "Recording(...).save.")
+            if getattr(arr, "shards", None) is not None:
+                raise ValueError(f"the store at {where!r} is corrupt: {key} is stored in shards "
+                                 f"{tuple(arr.shards)}, which Recording.save never writes.")
+            chunk_bytes = int(np.prod(arr.chunks, dtype=object)) * dtype.itemsize
+            if chunk_bytes > _MAX_CHUNK_BYTES:
+                raise ValueError(f"the store at {where!r} is corrupt: {key} has chunks of shape "
+                                 f"{tuple(arr.chunks)} ({chunk_bytes} bytes each), but a chunk "
+                                 f"may hold at most {_MAX_CHUNK_BYTES} bytes (every read decodes "
+                                 "whole chunks); save it again with a smaller chunk_bins.")
             found, n_chunks = _chunks_present(arr)
             if found != n_chunks:
                 raise ValueError(f"the store at {where!r} is truncated: {key} has {found} of "

@@ -454,3 +454,32 @@ def test_a_newer_format_version_is_still_called_newer(tmp_path):
     with pytest.raises(ValueError, match=f"format_version={FORMAT_VERSION + 1}, newer than .*"
                                          "upgrade sk_icnet"):
         Recording.open(path)
+
+
+def test_oversized_chunks_and_metadata_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"chunk_bins=10000000 makes chunks of 1280000000 bytes; a "
+                                         r"chunk may hold at most 1073741824 bytes"):
+        make_recording().save(tmp_path / "never.zarr", chunk_bins=10_000_000)
+    assert os.listdir(tmp_path) == []
+    path = tmp_path / "rec.zarr"
+    make_recording().save(path, chunk_bins=16)
+    # a counts chunk that decodes to 4 GiB, however small its file (a compressed bomb)
+    meta = path / "counts" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc["chunk_grid"]["configuration"]["chunk_shape"] = [2, 2**31]
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"counts has chunks of shape \(2, 2147483648\) "
+                                         r"\(4294967296 bytes each\), but a chunk may hold at most"):
+        Recording.open(path)
+    # a metadata file of 65 MiB is refused before zarr (or pandas) reads it
+    meta = path / "zarr.json"
+    with open(meta, "a") as f:
+        f.write(" " * (65 << 20))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the metadata were read")
+
+    monkeypatch.setattr(zarr, "open_group", no_reading)
+    with pytest.raises(ValueError, match=r"has a metadata file .*zarr.json' of 68157\d+ bytes; "
+                                         r"sk_icnet reads at most 67108864 bytes"):
+        Recording.open(path)
