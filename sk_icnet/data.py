@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import json
 import math
@@ -138,8 +137,8 @@ _AT_FDCWD, _RENAME_NOREPLACE, _RENAME_EXCL = -100, 1, 4
 def _libc_rename_noreplace():
     """``renameat2`` (Linux) or ``renamex_np`` (macOS) from the C library, or None."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    except OSError:  # pragma: no cover - no C library to load
+        libc = ctypes.CDLL(None, use_errno=True)  # the symbols already loaded, libc's included
+    except (OSError, TypeError):  # pragma: no cover - Windows
         return None
     if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
         fn = libc.renameat2
@@ -152,7 +151,7 @@ def _libc_rename_noreplace():
     return None  # pragma: no cover - other systems use the fallback
 
 
-_NOREPLACE = _libc_rename_noreplace()
+_NOREPLACE = _libc_rename_noreplace()  # a symbol lookup: no subprocess, no file read
 
 
 def _rename_noreplace(src, dst):

@@ -483,3 +483,17 @@ def test_oversized_chunks_and_metadata_are_refused_before_they_are_read(tmp_path
     with pytest.raises(ValueError, match=r"has a metadata file .*zarr.json' of 68157\d+ bytes; "
                                          r"sk_icnet reads at most 67108864 bytes"):
         Recording.open(path)
+
+
+def test_open_waits_for_a_save_that_is_swapping_stores(tmp_path):
+    path = _killed_between_renames(tmp_path, complete=True)
+    opened = []
+    reader = threading.Thread(target=lambda: opened.append(Recording.open(path)))
+    with pytest.warns(RuntimeWarning, match="finished it"):
+        with data_module._directory_lock(str(tmp_path)):  # as a live save holds it while swapping
+            reader.start()
+            reader.join(0.3)
+            assert reader.is_alive() and not path.exists()  # it did not touch the swap
+        reader.join(10)
+    assert not reader.is_alive() and opened[0].n_bins == 64
+    assert sorted(os.listdir(tmp_path)) == ["rec.zarr"]
