@@ -302,14 +302,79 @@ def _local_dir(where):
     return os.path.abspath(where)
 
 
-def _recover_interrupted_save(path):
-    """Finish or roll back a save that was killed while swapping stores at ``path``.
+def _hold_lock(dirname):
+    """An open descriptor of ``dirname`` holding an exclusive ``flock`` on it, or None where
+    locks are unavailable. A save holds its temporary store so: it dies with the process,
+    which is how a leftover of a killed save is told from a store being written."""
+    try:
+        import fcntl
+        fd = os.open(dirname, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        return None
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
 
-    :meth:`Recording.save` moves the previous store aside (``path.old-<tag>``)
-    and then its complete new store (``path.tmp-<tag>``) to ``path``. A process
-    killed between the two renames leaves no store at ``path``: the swap is
-    finished when the new store is complete, rolled back otherwise, with a
-    warning that says which.
+
+def _siblings(path, kind):
+    """Names of the ``path.<kind>-<tag>`` entries next to ``path`` (tag: 8 hex digits)."""
+    parent, base = os.path.split(path)
+    pattern = re.escape(base) + rf"\.{kind}-[0-9a-f]{{8}}"
+    return sorted(name for name in os.listdir(parent) if re.fullmatch(pattern, name))
+
+
+def _dead_temporaries(path, exclude=None):
+    """The temporary stores next to ``path`` whose save is dead (their lock is free).
+
+    Empty where locks are unavailable: then no temporary store can be told from
+    one that a live save is writing, and none is touched.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return []
+    parent = os.path.dirname(path)
+    dead = []
+    for name in _siblings(path, "tmp"):
+        where = os.path.join(parent, name)
+        if name == exclude or os.path.islink(where) or not os.path.isdir(where):
+            continue
+        try:
+            fd = os.open(where, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by a live save, or no locks on this file system
+            continue
+        finally:
+            os.close(fd)
+        dead.append(name)
+    return dead
+
+
+def _remove_leftovers(path, exclude):
+    """Remove what killed saves left next to ``path`` (their temporary stores, and stores
+    they were deleting); the caller holds the directory lock. Returns their names."""
+    parent = os.path.dirname(path)
+    names = _dead_temporaries(path, exclude)
+    names += [name for kind in ("old", "tmp") for name in os.listdir(parent)
+              if re.fullmatch(re.escape(os.path.basename(path)) + rf"\.{kind}-[0-9a-f]{{8}}"
+                              r"\.trash-[0-9a-f]{8}", name)]
+    for name in names:
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return names
+
+
+def _recover_interrupted_save(path):
+    """Finish or roll back a save to ``path`` that was killed before moving its store in.
+
+    :meth:`Recording.save` writes its new store as ``path.tmp-<tag>``, moves the
+    previous store (if any) aside as ``path.old-<tag>``, and then moves the new
+    one to ``path``. A process killed between the two renames leaves no store
+    at ``path``: the swap is finished when the new store is complete, rolled back
+    otherwise. One killed after writing its store but before moving it in
+    (no previous store) is finished. A warning says what was done.
     """
     parent, base = os.path.split(path)
     if not os.path.isdir(parent):
@@ -317,38 +382,48 @@ def _recover_interrupted_save(path):
     with _directory_lock(parent):
         if os.path.lexists(path):
             return  # another process finished it meanwhile
-        prefix = f"{base}.old-"
-        olds = sorted(name for name in os.listdir(parent)
-                      if re.fullmatch(re.escape(prefix) + "[0-9a-f]{8}", name)
-                      and _is_store(os.path.join(parent, name)))
-        if not olds:
-            return
+        olds = [name for name in _siblings(path, "old") if _is_store(os.path.join(parent, name))]
         if len(olds) > 1:
             raise ValueError(f"the store at {path!r} is missing and interrupted saves left "
                              f"{len(olds)} previous stores next to it ({olds}); rename the one to "
                              f"keep to {base!r}.")
-        old = os.path.join(parent, olds[0])
-        new = f"{path}.tmp-{olds[0][len(prefix):]}"
-        finish = _is_complete_store(new)
+        if olds:
+            old = os.path.join(parent, olds[0])
+            new = f"{path}.tmp-{olds[0][len(base) + 5:]}"
+            finish = _is_complete_store(new)
+            source = new if finish else old
+            when = "between moving the previous store aside and moving the new one in"
+        else:
+            complete = [name for name in _dead_temporaries(path)
+                        if _is_complete_store(os.path.join(parent, name))]
+            if not complete:
+                return
+            if len(complete) > 1:
+                raise ValueError(f"the store at {path!r} is missing and interrupted saves left "
+                                 f"{len(complete)} complete stores next to it ({complete}); "
+                                 f"rename the one to keep to {base!r}.")
+            old, new, finish = None, os.path.join(parent, complete[0]), True
+            source = new
+            when = "after writing its new store and before moving it in"
         try:
-            _rename_noreplace(new if finish else old, path)
+            _rename_noreplace(source, path)
         except OSError as exc:
             raise ValueError(
-                f"the store at {path!r} is missing: a save was interrupted while swapping stores, "
-                f"and moving {os.path.basename(new if finish else old)!r} back to {base!r} failed "
-                f"({type(exc).__name__}: {exc}); rename it by hand.") from exc
+                f"the store at {path!r} is missing: a save was interrupted {when}, and moving "
+                f"{os.path.basename(source)!r} to {base!r} failed ({type(exc).__name__}: {exc}); "
+                "rename it by hand.") from exc
         if finish:
-            _remove_store(old)
-            what = (f"finished it: its new store {os.path.basename(new)!r} is now at {path!r} "
-                    f"and the previous store ({olds[0]!r}) was removed")
+            if old is not None:
+                _remove_store(old)
+            what = (f"finished it: its new store {os.path.basename(new)!r} is now at {path!r}"
+                    + (f" and the previous store ({olds[0]!r}) was removed" if old else ""))
         else:
             if os.path.lexists(new):
                 _remove_store(new)
             what = (f"rolled it back: the previous store ({olds[0]!r}) is back at {path!r}, "
                     "as the new one was incomplete")
-    warnings.warn(f"Recording.open: a save to {path!r} was interrupted between moving the "
-                  f"previous store aside and moving the new one in; {what}.", RuntimeWarning,
-                  stacklevel=3)
+    warnings.warn(f"Recording.open: a save to {path!r} was interrupted {when}; {what}.",
+                  RuntimeWarning, stacklevel=3)
 
 
 def _remove_store(dirname):
@@ -821,10 +896,14 @@ class Recording:
         _check_replaceable(path, overwrite)
         tag = uuid.uuid4().hex[:8]
         tmp, old = f"{path}.tmp-{tag}", f"{path}.old-{tag}"
-        moved_aside = False
+        with _directory_lock(parent):  # made and locked at once: never taken for a leftover
+            os.mkdir(tmp)
+            tmp_lock = _hold_lock(tmp)
+        moved_aside, leftovers = False, []
         try:
             self._write(zarr, tmp, chunk_bins, compression)
             with _directory_lock(parent):
+                leftovers = _remove_leftovers(path, exclude=os.path.basename(tmp))
                 if os.path.lexists(path):
                     _check_replaceable(path, overwrite, appeared=True)
                     os.rename(path, old)
@@ -847,6 +926,12 @@ class Recording:
             _wait_for_zarr_writes()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            if tmp_lock is not None:
+                os.close(tmp_lock)
+        if leftovers:
+            warnings.warn(f"Recording.save: removed what interrupted saves had left next to "
+                          f"{path!r}: {leftovers}.", RuntimeWarning, stacklevel=2)
         if self.path is not None and _local_dir(os.fspath(self.path)) == path:
             # saved over the store this recording reads from (e.g. to re-chunk it)
             self.__dict__.update(type(self).open(path).__dict__)

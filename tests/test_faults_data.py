@@ -497,3 +497,51 @@ def test_open_waits_for_a_save_that_is_swapping_stores(tmp_path):
         reader.join(10)
     assert not reader.is_alive() and opened[0].n_bins == 64
     assert sorted(os.listdir(tmp_path)) == ["rec.zarr"]
+
+
+def hold_lock(dirname):
+    """Hold ``dirname`` as a live save holds its temporary store (an exclusive flock)."""
+    fcntl = pytest.importorskip("fcntl")
+    fd = os.open(dirname, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_the_next_save_removes_what_killed_saves_left_but_not_a_live_save(tmp_path):
+    path = tmp_path / "rec.zarr"
+    make_recording(seed=1).save(path)
+    (tmp_path / "rec.zarr.tmp-deadbeef" / "counts").mkdir(parents=True)  # killed while writing
+    (tmp_path / "rec.zarr.old-0badf00d.trash-12345678").mkdir()  # killed while deleting
+    live = tmp_path / "rec.zarr.tmp-11111111"
+    live.mkdir()
+    held = hold_lock(live)  # another process writing its store right now
+    try:
+        with pytest.warns(RuntimeWarning, match=r"removed what interrupted saves had left next to "
+                                                r".*\['rec.zarr.tmp-deadbeef', "
+                                                r"'rec.zarr.old-0badf00d.trash-12345678'\]"):
+            make_recording(seed=2).save(path, overwrite=True)
+        assert sorted(os.listdir(tmp_path)) == ["rec.zarr", "rec.zarr.tmp-11111111"]
+    finally:
+        os.close(held)
+    np.testing.assert_array_equal(counts_at(path), make_recording(seed=2).counts)
+
+
+def test_open_finishes_a_save_killed_after_writing_its_store_but_not_one_still_running(tmp_path):
+    path = tmp_path / "rec.zarr"
+    make_recording(seed=2).save(tmp_path / "new.zarr")
+    running = tmp_path / "rec.zarr.tmp-11111111"
+    os.rename(tmp_path / "new.zarr", running)
+    held = hold_lock(running)  # its save is alive: not ours to move
+    try:
+        with pytest.raises(ValueError, match="not a readable sk_icnet recording store"):
+            Recording.open(path)
+        assert sorted(os.listdir(tmp_path)) == ["rec.zarr.tmp-11111111"]
+    finally:
+        os.close(held)
+    # now its process is gone (killed after writing the store, before moving it in)
+    with pytest.warns(RuntimeWarning, match=r"interrupted after writing its new store and before "
+                                            r"moving it in; finished it: its new store "
+                                            r"'rec.zarr.tmp-11111111' is now at"):
+        rec = Recording.open(path)
+    np.testing.assert_array_equal(rec.read(0, 64)[1], make_recording(seed=2).counts)
+    assert sorted(os.listdir(tmp_path)) == ["rec.zarr"]
