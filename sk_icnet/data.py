@@ -17,8 +17,10 @@ Storage: :meth:`Recording.save` writes a zarr (v3) group, chunked along time
 audio chunk), counts raw or Blosc-LZ4-compressed (``compression``), the waveform
 uncompressed (sound compresses poorly and the codec would cost read time). The store is
 written under a temporary name and renamed into place, so a failed or
-interrupted save never leaves a half-written store under ``path``.
-:meth:`Recording.open` reads metadata only.
+interrupted save never leaves a half-written store under ``path``; only a store
+is ever replaced, and never one that appeared while the new one was written.
+:meth:`Recording.open` reads metadata only, checks it, and refuses reads once
+the store has been saved over.
 
 Windows follow the paper: ``window_samples`` (10,240) samples of which the first
 ``context_samples`` (2,048) are left context; consecutive windows overlap by the
