@@ -863,7 +863,9 @@ class Recording:
         anything that appears at ``path`` while the store is being written (it is
         left as it is). A save interrupted by an exception or Ctrl-C removes its
         temporary store; one killed while swapping stores is finished or rolled
-        back by the next :meth:`open` of ``path``.
+        back by the next :meth:`open` of ``path``, and what a killed save left
+        next to ``path`` is removed by the next save there (a ``RuntimeWarning``
+        names it; the temporary store of a save still running is left alone).
 
         Parameters
         ----------
