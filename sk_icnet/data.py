@@ -17,8 +17,10 @@ Storage: :meth:`Recording.save` writes a zarr (v3) group, chunked along time
 audio chunk), counts raw or Blosc-LZ4-compressed (``compression``), the waveform
 uncompressed (sound compresses poorly and the codec would cost read time). The store is
 written under a temporary name and renamed into place, so a failed or
-interrupted save never leaves a half-written store under ``path``.
-:meth:`Recording.open` reads metadata only.
+interrupted save never leaves a half-written store under ``path``; only a store
+is ever replaced, and never one that appeared while the new one was written.
+:meth:`Recording.open` reads metadata only, checks it, and refuses reads once
+the store has been saved over.
 
 Windows follow the paper: ``window_samples`` (10,240) samples of which the first
 ``context_samples`` (2,048) are left context; consecutive windows overlap by the
@@ -30,10 +32,19 @@ scores use observed bins only.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
+import errno
+import json
+import math
 import numbers
 import os
+import re
 import shutil
+import sys
 import uuid
+import warnings
 from io import StringIO
 
 import numpy as np
@@ -73,11 +84,17 @@ def _finite_number(value, name):
     return float(value)
 
 
+#: the most spikes one bin may hold: batches carry wide counts as int32
+_MAX_BATCH_COUNT = int(np.iinfo(np.int32).max)
+
+
 def _count_dtype(max_count):
+    if max_count > _MAX_BATCH_COUNT:
+        raise ValueError(f"counts must be at most {_MAX_BATCH_COUNT} per bin (batches carry them as "
+                         f"int32); received a maximum of {max_count}.")
     for dtype in _COUNT_DTYPES:
         if max_count <= np.iinfo(dtype).max:
             return dtype
-    raise ValueError(f"counts must fit in uint32; received a maximum of {max_count}.")
 
 
 def _check_audio_values(audio, what):
@@ -109,6 +126,484 @@ def _bin_spikes(spike_times, n_bins, dt_ms, name):
                 f"the recording, [0, {duration:.6g}) s from its first audio sample (e.g. "
                 f"{float(times[outside][0])!r} s); crop the spike trains to the sound.")
     return bin_spike_times(trains, n_bins, dt_ms)
+
+
+# ------------------------------------------------------------ store files
+#: the metadata file of a zarr v3 group: what makes a directory an sk_icnet store
+_GROUP_FILE = "zarr.json"
+_MAX_GROUP_FILE = 64 << 20  # bytes read from a directory's zarr.json to recognise a store
+_MAX_CHUNK_BYTES = 1 << 30  # a chunk is decoded whole on every read that touches it
+_AT_FDCWD, _RENAME_NOREPLACE, _RENAME_EXCL = -100, 1, 4
+
+
+def _libc_rename_noreplace():
+    """``renameat2`` (Linux) or ``renamex_np`` (macOS) from the C library, or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the symbols already loaded, libc's included
+    except (OSError, TypeError):  # pragma: no cover - Windows
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        fn = libc.renameat2
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        return lambda src, dst: fn(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE)
+    if sys.platform == "darwin" and hasattr(libc, "renamex_np"):  # pragma: no cover - macOS
+        fn = libc.renamex_np
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+        return lambda src, dst: fn(src, dst, _RENAME_EXCL)
+    return None  # pragma: no cover - other systems use the fallback
+
+
+_NOREPLACE = _libc_rename_noreplace()  # a symbol lookup: no subprocess, no file read
+
+
+def _rename_noreplace(src, dst):
+    """Rename ``src`` (a file or a directory) to ``dst``; never replace what is at ``dst``.
+
+    Raises ``FileExistsError`` when anything exists at ``dst``, including a file,
+    a symbolic link or an empty directory that appeared a moment ago (``os.rename``
+    would silently replace the last). Atomic where the system has
+    ``renameat2(RENAME_NOREPLACE)`` (Linux) or ``renamex_np(RENAME_EXCL)`` (macOS);
+    elsewhere, and on file systems without it, a file is hard-linked and unlinked
+    (atomic too) and a directory is renamed after checking ``dst`` is free
+    (``os.rename`` refuses a non-empty directory or a file there; only an empty
+    directory made in between the check and the rename would be replaced).
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    if _NOREPLACE is not None:
+        if _NOREPLACE(os.fsencode(src), os.fsencode(dst)) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), src, None, dst)
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), src, None, dst)
+    if os.path.isdir(src) and not os.path.islink(src):
+        os.rename(src, dst)
+        return
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except (OSError, NotImplementedError):  # no hard links on this file system
+        os.rename(src, dst)
+    else:
+        os.unlink(src)
+
+
+@contextlib.contextmanager
+def _directory_lock(dirname):
+    """Hold an exclusive ``flock`` on ``dirname`` (no lock where the system has none).
+
+    Saves hold it while they swap stores and :meth:`Recording.open` while it
+    finishes an interrupted swap, so neither sees the other half-done. The
+    lock dies with its process: a killed save never blocks anyone.
+    """
+    try:
+        import fcntl
+        fd = os.open(dirname, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - Windows, or a directory we cannot open
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # file systems without flock: go on unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _wait_for_zarr_writes(timeout=60.0):
+    """Let the writes zarr still has in flight finish.
+
+    A zarr write that fails (a full disk) or is interrupted (Ctrl-C) returns at
+    once while its other chunk writes go on in zarr's I/O thread; removing the
+    temporary store before they end lets them create its directories again.
+    """
+    try:
+        from zarr.core.sync import loop as zarr_loop
+    except ImportError:  # pragma: no cover - another zarr layout: nothing to wait for
+        return
+    io_loop = zarr_loop[0]
+    if io_loop is None or io_loop.is_closed() or not io_loop.is_running():
+        return
+
+    async def others_done():
+        deadline = io_loop.time() + timeout
+        while io_loop.time() < deadline:
+            me = asyncio.current_task()
+            others = [t for t in asyncio.all_tasks() if t is not me]
+            if not others:
+                return
+            await asyncio.wait(others, timeout=deadline - io_loop.time())
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(others_done(), io_loop).result(timeout + 1)
+
+
+def _read_group_attrs(dirname):
+    """The attributes in ``dirname``'s zarr.json, or None when it is not a readable zarr group."""
+    meta = os.path.join(dirname, _GROUP_FILE)
+    try:
+        if os.path.islink(dirname) or not os.path.isfile(meta) \
+                or os.path.getsize(meta) > _MAX_GROUP_FILE:
+            return None
+        with open(meta, "rb") as f:
+            doc = json.loads(f.read(_MAX_GROUP_FILE))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("node_type") != "group":
+        return None
+    attrs = doc.get("attributes")
+    return attrs if isinstance(attrs, dict) else None
+
+
+def _is_store(dirname):
+    """Whether ``dirname`` is a directory written by :meth:`Recording.save` (its own metadata)."""
+    attrs = _read_group_attrs(dirname)
+    return attrs is not None and attrs.get("format") == FORMAT
+
+
+def _is_complete_store(dirname):
+    """A store whose save got to its end: ``_write`` writes the metadata after the data."""
+    attrs = _read_group_attrs(dirname)
+    return attrs is not None and attrs.get("format") == FORMAT and "n_bins" in attrs
+
+
+def _describe_path(path):
+    if os.path.islink(path):
+        return "a symbolic link"
+    if os.path.isdir(path):
+        return "a directory without sk_icnet store metadata"
+    if os.path.isfile(path):
+        return "a file"
+    return "not a directory"
+
+
+def _check_replaceable(path, overwrite, *, appeared=False):
+    """Refuse to save over ``path`` unless ``overwrite`` and it is an sk_icnet store."""
+    if not os.path.lexists(path):
+        return
+    if not overwrite:
+        if appeared:
+            raise ValueError(f"path {path!r} appeared while the recording was being saved "
+                             "(another process?); it was left as it is and nothing was saved. "
+                             "Pass overwrite=True to replace it, or choose another path.")
+        raise ValueError(f"path {path!r} exists; pass overwrite=True to replace it.")
+    if os.path.islink(path) or not _is_store(path):
+        raise ValueError(f"path {path!r} is {_describe_path(path)}, not an sk_icnet recording "
+                         "store: save(overwrite=True) replaces only a store written by "
+                         "Recording.save. Choose another path, or move it away yourself.")
+
+
+def _local_dir(where):
+    """The absolute local path of a store given as a path or a ``file://`` URL (else None)."""
+    if where.startswith("file://"):
+        where = where[len("file://"):]
+    elif "://" in where:
+        return None
+    return os.path.abspath(where)
+
+
+def _hold_lock(dirname):
+    """An open descriptor of ``dirname`` holding an exclusive ``flock`` on it, or None where
+    locks are unavailable. A save holds its temporary store so: it dies with the process,
+    which is how a leftover of a killed save is told from a store being written."""
+    try:
+        import fcntl
+        fd = os.open(dirname, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        return None
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _siblings(path, kind):
+    """Names of the ``path.<kind>-<tag>`` entries next to ``path`` (tag: 8 hex digits)."""
+    parent, base = os.path.split(path)
+    pattern = re.escape(base) + rf"\.{kind}-[0-9a-f]{{8}}"
+    return sorted(name for name in os.listdir(parent) if re.fullmatch(pattern, name))
+
+
+def _dead_temporaries(path, exclude=None):
+    """The temporary stores next to ``path`` whose save is dead (their lock is free).
+
+    Empty where locks are unavailable: then no temporary store can be told from
+    one that a live save is writing, and none is touched.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return []
+    parent = os.path.dirname(path)
+    dead = []
+    for name in _siblings(path, "tmp"):
+        where = os.path.join(parent, name)
+        if name == exclude or os.path.islink(where) or not os.path.isdir(where):
+            continue
+        try:
+            fd = os.open(where, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by a live save, or no locks on this file system
+            continue
+        finally:
+            os.close(fd)
+        dead.append(name)
+    return dead
+
+
+def _remove_leftovers(path, exclude):
+    """Remove what killed saves left next to ``path`` (their temporary stores, and stores
+    they were deleting); the caller holds the directory lock. Returns their names."""
+    parent = os.path.dirname(path)
+    names = _dead_temporaries(path, exclude)
+    names += [name for kind in ("old", "tmp") for name in os.listdir(parent)
+              if re.fullmatch(re.escape(os.path.basename(path)) + rf"\.{kind}-[0-9a-f]{{8}}"
+                              r"\.trash-[0-9a-f]{8}", name)]
+    for name in names:
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return names
+
+
+def _recover_interrupted_save(path):
+    """Finish or roll back a save to ``path`` that was killed before moving its store in.
+
+    :meth:`Recording.save` writes its new store as ``path.tmp-<tag>``, moves the
+    previous store (if any) aside as ``path.old-<tag>``, and then moves the new
+    one to ``path``. A process killed between the two renames leaves no store
+    at ``path``: the swap is finished when the new store is complete, rolled back
+    otherwise. One killed after writing its store but before moving it in
+    (no previous store) is finished. A warning says what was done.
+    """
+    parent, base = os.path.split(path)
+    if not os.path.isdir(parent):
+        return
+    with _directory_lock(parent):
+        if os.path.lexists(path):
+            return  # another process finished it meanwhile
+        olds = [name for name in _siblings(path, "old") if _is_store(os.path.join(parent, name))]
+        if len(olds) > 1:
+            raise ValueError(f"the store at {path!r} is missing and interrupted saves left "
+                             f"{len(olds)} previous stores next to it ({olds}); rename the one to "
+                             f"keep to {base!r}.")
+        if olds:
+            old = os.path.join(parent, olds[0])
+            new = f"{path}.tmp-{olds[0][len(base) + 5:]}"
+            finish = _is_complete_store(new)
+            source = new if finish else old
+            when = "between moving the previous store aside and moving the new one in"
+        else:
+            complete = [name for name in _dead_temporaries(path)
+                        if _is_complete_store(os.path.join(parent, name))]
+            if not complete:
+                return
+            if len(complete) > 1:
+                raise ValueError(f"the store at {path!r} is missing and interrupted saves left "
+                                 f"{len(complete)} complete stores next to it ({complete}); "
+                                 f"rename the one to keep to {base!r}.")
+            old, new, finish = None, os.path.join(parent, complete[0]), True
+            source = new
+            when = "after writing its new store and before moving it in"
+        try:
+            _rename_noreplace(source, path)
+        except OSError as exc:
+            raise ValueError(
+                f"the store at {path!r} is missing: a save was interrupted {when}, and moving "
+                f"{os.path.basename(source)!r} to {base!r} failed ({type(exc).__name__}: {exc}); "
+                "rename it by hand.") from exc
+        if finish:
+            if old is not None:
+                _remove_store(old)
+            what = (f"finished it: its new store {os.path.basename(new)!r} is now at {path!r}"
+                    + (f" and the previous store ({olds[0]!r}) was removed" if old else ""))
+        else:
+            if os.path.lexists(new):
+                _remove_store(new)
+            what = (f"rolled it back: the previous store ({olds[0]!r}) is back at {path!r}, "
+                    "as the new one was incomplete")
+    warnings.warn(f"Recording.open: a save to {path!r} was interrupted {when}; {what}.",
+                  RuntimeWarning, stacklevel=3)
+
+
+def _remove_store(dirname):
+    """Delete a store that is no longer needed; it is first renamed out of the way
+    (``.trash-``), so a kill during the deletion never leaves a half-deleted store
+    under a name that recovery would use."""
+    trash = f"{dirname}.trash-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(dirname, trash)
+    except OSError:
+        trash = dirname
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+#: the dtype every array of a store must have (what Recording.save writes): test, description
+_STORED_DTYPES = {
+    "audio": (lambda d: d == np.float32, "float32 (pascals)"),
+    "counts": (lambda d: d in _COUNT_DTYPES, "uint8, uint16 or uint32"),
+    "missing": (lambda d: d == np.bool_, "bool"),
+    "blocks": (lambda d: d.kind in "iu", "integers"),
+}
+
+
+def _chunks_present(arr):
+    """``(found, expected)``: how many of the chunks of zarr array ``arr`` its store holds.
+
+    Counts the keys of the array's chunk grid that the store lists (a local
+    directory, ``memory://``, any fsspec store); stray files, and chunk keys
+    outside the grid, do not count. Bounded by the number of keys listed.
+    """
+    grid = tuple(int(n) for n in arr.cdata_shape)
+    expected = 1
+    for n in grid:
+        expected *= n  # a Python int: no overflow for a hostile shape
+    prefix = arr.store_path.path
+    prefix = f"{prefix}/" if prefix else ""
+    encode = arr.metadata.chunk_key_encoding.encode_chunk_key
+    found = set()
+    for key in _list_keys(arr.store_path.store, prefix):
+        coords = tuple(int(c) for c in re.findall(r"\d+", key))
+        if (len(coords) == len(grid) and all(c < n for c, n in zip(coords, grid, strict=True))
+                and encode(coords) == key):
+            found.add(coords)
+    return len(found), expected
+
+
+def _list_keys(store, prefix):
+    """The keys under ``prefix`` in a zarr store, relative to it (a local directory is walked
+    directly: several times faster than zarr's asynchronous listing)."""
+    from zarr.core.sync import collect_aiterator
+    from zarr.storage import LocalStore
+
+    if isinstance(store, LocalStore):
+        base = os.path.join(os.fspath(store.root), *prefix.split("/"))
+        for dirpath, _, files in os.walk(base):
+            rel = dirpath[len(base):].strip(os.sep).replace(os.sep, "/")
+            yield from (f"{rel}/{f}" if rel else f for f in files)
+        return
+    for key in collect_aiterator(store.list_prefix(prefix)):
+        yield key[len(prefix):]
+
+
+def _check_metadata_sizes(dirname):
+    """Refuse a local store whose metadata files are too large to be read (before zarr reads
+    them): a store's metadata (the neuron table included) is kilobytes."""
+    for name in ("", "audio", "counts", "missing", "blocks"):
+        meta = os.path.join(dirname, name, _GROUP_FILE)
+        with contextlib.suppress(OSError):
+            size = os.path.getsize(meta)
+            if size > _MAX_GROUP_FILE:
+                raise ValueError(f"the store at {dirname!r} has a metadata file {meta!r} of "
+                                 f"{size} bytes; sk_icnet reads at most {_MAX_GROUP_FILE} bytes "
+                                 "of metadata (it is not a store written by Recording.save).")
+
+
+def _store_identity(dirname):
+    """What tells a local store directory from another saved at the same path later
+    (its inode and its metadata file's inode, size and modification time), or None."""
+    try:
+        d = os.stat(dirname)
+        m = os.stat(os.path.join(dirname, _GROUP_FILE))
+    except OSError:
+        return None
+    return (d.st_dev, d.st_ino, m.st_ino, m.st_size, m.st_mtime_ns)
+
+
+_MISSING = object()
+
+
+class _StoreMetadata:
+    """The attributes of a store, each checked for type and range.
+
+    ``values`` holds the :class:`Recording` attributes they give. Every refusal
+    is a ``ValueError`` naming the metadata file, the key, the rule and the
+    value received.
+    """
+
+    def __init__(self, where, attrs):
+        self.where = where
+        self.file = (os.path.join(where, _GROUP_FILE) if "://" not in where
+                     else f"{where.rstrip('/')}/{_GROUP_FILE}")
+        self.attrs = attrs
+        fmt = attrs.get("format", _MISSING)
+        if fmt != FORMAT:
+            raise ValueError(f"path {where!r} is not an sk_icnet recording store: its format is "
+                             f"{None if fmt is _MISSING else fmt!r}, expected {FORMAT!r}.")
+        version = self.get("format_version", _is_strict_int,
+                           f"an integer from 1 to {FORMAT_VERSION}")
+        if version > FORMAT_VERSION:
+            raise ValueError(f"the store at {where!r} has format_version={version!r}, newer than "
+                             f"this sk_icnet reads ({FORMAT_VERSION}); upgrade sk_icnet.")
+        if version < 1:
+            self.refuse("format_version", f"an integer from 1 to {FORMAT_VERSION}", version)
+        rate = "a finite number > 0"
+        audio_fs = float(self.get("audio_fs", _is_positive_real, rate))
+        dt_ms = float(self.get("dt_ms", _is_positive_real, rate))
+        try:
+            spb = samples_per_bin(audio_fs, dt_ms)
+        except ValueError:
+            self.refuse("dt_ms", f"a whole number of audio samples at audio_fs={audio_fs!r} Hz",
+                        dt_ms)
+        name = self.get("name", lambda v: isinstance(v, str) and v != "", "a non-empty string")
+        start_s = float(self.get("start_s", _is_finite_real, "a finite number of seconds"))
+        n_samples = self.get("n_samples", lambda v: _is_strict_int(v) and v >= spb,
+                             f"an integer >= samples_per_bin ({spb}: one bin of audio)")
+        n_bins = self.get("n_bins", lambda v: _is_strict_int(v) and v == n_samples // spb,
+                          f"n_samples // samples_per_bin = {n_samples // spb}")
+        n_neurons = self.get("n_neurons", lambda v: _is_strict_int(v) and v >= 1,
+                             "an integer >= 1")
+        self.get("chunk_bins", lambda v: _is_strict_int(v) and v >= 1, "an integer >= 1")
+        self.store_id = self.get("store_id", lambda v: isinstance(v, str) and v != "",
+                                 "a non-empty string", optional=True)
+        neurons = self.get("neurons", lambda v: isinstance(v, str),
+                           "a table in JSON (pandas orient='table')")
+        try:
+            table = pd.read_json(StringIO(neurons), orient="table")
+        except Exception as exc:  # pandas raises many kinds for malformed JSON
+            self.refuse("neurons", "a table in JSON (pandas orient='table')", neurons,
+                        f" ({type(exc).__name__}: {exc})")
+        if len(table) != n_neurons:
+            raise ValueError(f"the store at {where!r} has invalid metadata in {self.file!r}: "
+                             f"neurons must have one row per neuron (n_neurons={n_neurons}); "
+                             f"received a table of {len(table)} rows.")
+        self.values = dict(audio_fs=audio_fs, dt_ms=dt_ms, samples_per_bin=spb, name=name,
+                           start_s=start_s, n_samples=n_samples, n_bins=n_bins,
+                           n_neurons=n_neurons, neurons=table)
+
+    def get(self, key, valid, rule, *, optional=False):
+        value = self.attrs.get(key, _MISSING)
+        if value is _MISSING and optional:
+            return None
+        if value is _MISSING or not valid(value):
+            self.refuse(key, rule, value)
+        return value
+
+    def refuse(self, key, rule, value, why=""):
+        received = "nothing (the key is missing)" if value is _MISSING else _describe(value)
+        if len(received) > 200:
+            received = received[:160] + " ... " + received[-30:]
+        raise ValueError(f"the store at {self.where!r} has invalid metadata in {self.file!r}: "
+                         f"{key} must be {rule}; received {received}{why}.")
+
+
+def _is_strict_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite_real(value):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _is_positive_real(value):
+    return _is_finite_real(value) and value > 0
 
 
 class Recording:
@@ -317,9 +812,23 @@ class Recording:
             observed = (np.ones((1, hi - lo), bool) if self.missing is None
                         else ~np.asarray(self.missing[:, lo:hi]))
         except Exception as exc:
+            self._check_unchanged()
             raise self._read_error(lo, hi, exc) from exc
+        self._check_unchanged()
         _check_audio_values(audio, f"audio of recording {self.name!r} (bins {lo}:{hi})")
         return audio, counts, observed
+
+    def _check_unchanged(self):
+        """Refuse data read from a store that was replaced since :meth:`open` (checked after
+        reading, so a swap during the read is caught too)."""
+        identity = getattr(self, "_identity", None)
+        if identity is None:
+            return
+        if _store_identity(self._local) != identity:
+            raise ValueError(
+                f"the store at {self.path!r} was replaced or removed after recording "
+                f"{self.name!r} was opened from it (saved over by another process?), so its data "
+                "are no longer the ones opened; open it again with Recording.open.")
 
     def _read_error(self, lo, hi, exc):
         where = f"store {self.path!r}" if self.path else "its arrays"
@@ -330,6 +839,7 @@ class Recording:
         """The waveform of bins ``start_bin .. stop_bin - 1`` (inside the recording), float32."""
         spb = self.samples_per_bin
         audio = np.asarray(self.audio[start_bin * spb: stop_bin * spb], dtype=np.float32)
+        self._check_unchanged()
         _check_audio_values(audio, f"audio of recording {self.name!r}")
         return audio
 
@@ -337,7 +847,9 @@ class Recording:
         """Stimulus block of the given bins (None without ``blocks``)."""
         if self.blocks is None:
             return None
-        return np.asarray(self.blocks[:])[bins]
+        blocks = np.asarray(self.blocks[:])
+        self._check_unchanged()
+        return blocks[bins]
 
     # ------------------------------------------------------------- storage
     def save(self, path, *, overwrite=False, chunk_bins=4096, compression=None):
@@ -346,13 +858,21 @@ class Recording:
         The store is written under a temporary name next to ``path`` and renamed
         into place when complete; with ``overwrite=True`` an existing store is
         replaced only after the new one is complete, so a failure leaves the old
-        one intact.
+        one intact. Nothing but a store is ever replaced: any other file or
+        directory at ``path`` is refused, even with ``overwrite=True``, and so is
+        anything that appears at ``path`` while the store is being written (it is
+        left as it is). A save interrupted by an exception or Ctrl-C removes its
+        temporary store; one killed while swapping stores is finished or rolled
+        back by the next :meth:`open` of ``path``, and what a killed save left
+        next to ``path`` is removed by the next save there (a ``RuntimeWarning``
+        names it; the temporary store of a save still running is left alone).
 
         Parameters
         ----------
         path : str or path-like
         overwrite : bool, default=False
-            Replace an existing store at ``path``.
+            Replace an existing store at ``path`` (a directory written by
+            :meth:`save`; anything else raises ``ValueError``).
         chunk_bins : int, default=4096
             Bins per chunk along time (all neurons in one chunk). Readers fetch
             whole chunks: 4,096 bins of 512 neurons is 2 MiB of counts.
@@ -365,27 +885,60 @@ class Recording:
         """
         zarr = _require_zarr()
         chunk_bins = check_positive_int(chunk_bins, "chunk_bins")
+        chunk_bytes = chunk_bins * max(self.samples_per_bin * 4,
+                                       self.n_neurons * self.counts.dtype.itemsize)
+        if chunk_bytes > _MAX_CHUNK_BYTES:
+            raise ValueError(f"chunk_bins={chunk_bins} makes chunks of {chunk_bytes} bytes; a chunk "
+                             f"may hold at most {_MAX_CHUNK_BYTES} bytes (every read decodes "
+                             "whole chunks): choose a smaller chunk_bins.")
         if compression not in ("lz4", None):
             raise ValueError(f"compression must be 'lz4' or None; received {compression!r}.")
         path = os.path.abspath(os.fspath(path))
-        if os.path.exists(path) and not overwrite:
-            raise ValueError(f"path {path!r} exists; pass overwrite=True to replace it.")
         parent = os.path.dirname(path)
         if not os.path.isdir(parent):
             raise ValueError(f"path must be in an existing directory; {parent!r} does not exist.")
-        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        _check_replaceable(path, overwrite)
+        tag = uuid.uuid4().hex[:8]
+        tmp, old = f"{path}.tmp-{tag}", f"{path}.old-{tag}"
+        with _directory_lock(parent):  # made and locked at once: never taken for a leftover
+            os.mkdir(tmp)
+            tmp_lock = _hold_lock(tmp)
+        moved_aside, leftovers = False, []
         try:
             self._write(zarr, tmp, chunk_bins, compression)
-            if os.path.exists(path):
-                old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-                os.rename(path, old)
-                os.rename(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, path)
+            with _directory_lock(parent):
+                leftovers = _remove_leftovers(path, exclude=os.path.basename(tmp))
+                if os.path.lexists(path):
+                    _check_replaceable(path, overwrite, appeared=True)
+                    os.rename(path, old)
+                    moved_aside = True
+                try:
+                    _rename_noreplace(tmp, path)
+                except FileExistsError:
+                    aside = f" The previous store was moved to {old!r}." if moved_aside else ""
+                    moved_aside = False  # what now is at path is not ours to replace
+                    raise ValueError(f"path {path!r} appeared while the recording was being "
+                                     "saved (another process?); it was left as it is and nothing "
+                                     f"was saved.{aside}") from None
+                if moved_aside:
+                    moved_aside = False
+                    _remove_store(old)
+        except BaseException:
+            if moved_aside and not os.path.lexists(path):  # put the previous store back
+                with contextlib.suppress(OSError):
+                    _rename_noreplace(old, path)
+            _wait_for_zarr_writes()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         finally:
-            if os.path.exists(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
+            if tmp_lock is not None:
+                os.close(tmp_lock)
+        if leftovers:
+            warnings.warn(f"Recording.save: removed what interrupted saves had left next to "
+                          f"{path!r}: {leftovers}.", RuntimeWarning, stacklevel=2)
+        if self.path is not None and _local_dir(os.fspath(self.path)) == path:
+            # saved over the store this recording reads from (e.g. to re-chunk it)
+            self.__dict__.update(type(self).open(path).__dict__)
 
     def _write(self, zarr, where, chunk_bins, compression):
         from zarr.codecs import BloscCodec
@@ -417,50 +970,59 @@ class Recording:
             "audio_fs": self.audio_fs, "dt_ms": self.dt_ms, "start_s": self.start_s,
             "n_samples": self.n_samples, "n_bins": self.n_bins, "n_neurons": self.n_neurons,
             "chunk_bins": chunk_bins, "neurons": self.neurons.to_json(orient="table"),
+            "store_id": uuid.uuid4().hex,  # tells this store from one saved over it later
         })
 
     @classmethod
     def open(cls, path):
         """Open a store written by :meth:`save`; only metadata is read.
 
+        A local ``path`` left without a store by a save killed while swapping
+        stores is repaired first (the swap is finished or rolled back, with a
+        ``RuntimeWarning`` that says which). Reads raise ``ValueError`` once the
+        store has been replaced or removed (e.g. saved over by another process):
+        open it again.
+
         Raises
         ------
         ValueError
             If ``path`` is not such a store, was written by a newer format
-            version, or is incomplete (arrays of the wrong shape, chunks missing).
+            version, has metadata of the wrong type or range, or is incomplete
+            (arrays of the wrong shape or type, chunks missing).
         """
         zarr = _require_zarr()
         where = os.fspath(path)
+        local = _local_dir(where)
+        if local is not None and not os.path.lexists(local):
+            _recover_interrupted_save(local)
+        identity = _store_identity(local) if local is not None else None
+        if local is not None:
+            _check_metadata_sizes(local)
         try:
             group = zarr.open_group(where, mode="r")
             attrs = dict(group.attrs)
         except Exception as exc:
             raise ValueError(f"path {where!r} is not a readable sk_icnet recording store "
                              f"({type(exc).__name__}: {exc}).") from exc
-        if attrs.get("format") != FORMAT:
-            raise ValueError(f"path {where!r} is not an sk_icnet recording store: its format is "
-                             f"{attrs.get('format')!r}, expected {FORMAT!r}.")
-        version = attrs.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(f"the store at {where!r} has format_version={version!r}, newer than "
-                             f"this sk_icnet reads ({FORMAT_VERSION}); upgrade sk_icnet.")
+        meta = _StoreMetadata(where, attrs)
         try:
             arrays = {key: group[key] for key in ("audio", "counts", "missing", "blocks")
                       if key in group}
-            rec = cls.__new__(cls)
-            rec.audio_fs, rec.dt_ms = float(attrs["audio_fs"]), float(attrs["dt_ms"])
-            rec.samples_per_bin = samples_per_bin(rec.audio_fs, rec.dt_ms)
-            rec.name, rec.start_s = str(attrs["name"]), float(attrs["start_s"])
-            rec.n_samples, rec.n_bins = int(attrs["n_samples"]), int(attrs["n_bins"])
-            rec.n_neurons = int(attrs["n_neurons"])
-            rec.audio, rec.counts = arrays["audio"], arrays["counts"]
-            rec.missing, rec.blocks = arrays.get("missing"), arrays.get("blocks")
-            rec.neurons = pd.read_json(StringIO(attrs["neurons"]), orient="table")
-        except (KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:
             raise ValueError(f"the store at {where!r} is incomplete or corrupt ({type(exc).__name__}:"
                              f" {exc}).") from exc
+        for key in ("audio", "counts"):
+            if key not in arrays:
+                raise ValueError(f"the store at {where!r} is incomplete or corrupt: it has no "
+                                 f"{key!r} array.")
+        rec = cls.__new__(cls)
+        rec.__dict__.update(meta.values)
+        rec.audio, rec.counts = arrays["audio"], arrays["counts"]
+        rec.missing, rec.blocks = arrays.get("missing"), arrays.get("blocks")
         rec.path = where
         rec._verify_store(where)
+        rec._store_id = meta.store_id
+        rec._local, rec._identity = local, identity
         return rec
 
     def _verify_store(self, where):
@@ -474,18 +1036,30 @@ class Recording:
             if tuple(arr.shape) != shape or (key == "missing" and shape[0] not in (1, self.n_neurons)):
                 raise ValueError(f"the store at {where!r} is corrupt: {key} has shape "
                                  f"{tuple(arr.shape)}, expected {shape}.")
-            if os.path.isdir(where):  # local store: every chunk must be on disk
-                n_chunks = int(np.prod([-(-s // c) for s, c in zip(arr.shape, arr.chunks,
-                                                                    strict=True)]))
-                found = sum(len(files) for _, _, files in os.walk(os.path.join(where, key, "c")))
-                if found != n_chunks:
-                    raise ValueError(f"the store at {where!r} is truncated: {key} has {found} of "
-                                     f"its {n_chunks} chunks on disk.")
+            dtype = np.dtype(arr.dtype)
+            if not _STORED_DTYPES[key][0](dtype):
+                raise ValueError(f"the store at {where!r} is corrupt: {key} has dtype {dtype}, but "
+                                 f"{key} must be stored as {_STORED_DTYPES[key][1]} (as "
+                                 "Recording.save writes it); write the store again with "
+                                 "Recording(...).save.")
+            if getattr(arr, "shards", None) is not None:
+                raise ValueError(f"the store at {where!r} is corrupt: {key} is stored in shards "
+                                 f"{tuple(arr.shards)}, which Recording.save never writes.")
+            chunk_bytes = int(np.prod(arr.chunks, dtype=object)) * dtype.itemsize
+            if chunk_bytes > _MAX_CHUNK_BYTES:
+                raise ValueError(f"the store at {where!r} is corrupt: {key} has chunks of shape "
+                                 f"{tuple(arr.chunks)} ({chunk_bytes} bytes each), but a chunk "
+                                 f"may hold at most {_MAX_CHUNK_BYTES} bytes (every read decodes "
+                                 "whole chunks); save it again with a smaller chunk_bins.")
+            found, n_chunks = _chunks_present(arr)
+            if found != n_chunks:
+                raise ValueError(f"the store at {where!r} is truncated: {key} has {found} of "
+                                 f"its {n_chunks} chunks.")
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self):
         if self.path is not None:  # workers reopen the store instead of copying data
-            return {"_path": self.path}
+            return {"_path": self.path, "_store_id": getattr(self, "_store_id", None)}
         state = self.__dict__.copy()
         for key in ("audio", "counts", "missing", "blocks"):
             value = state[key]
@@ -496,7 +1070,13 @@ class Recording:
 
     def __setstate__(self, state):
         if "_path" in state:
-            self.__dict__.update(type(self).open(state["_path"]).__dict__)
+            opened = type(self).open(state["_path"])
+            expected = state.get("_store_id")
+            if expected is not None and opened._store_id != expected:
+                raise ValueError(f"the store at {state['_path']!r} is not the one this recording "
+                                 "was pickled from (it was saved over since); open it again "
+                                 "with Recording.open.")
+            self.__dict__.update(opened.__dict__)
             return
         for key in ("audio", "counts", "missing", "blocks"):
             value = state[key]
@@ -804,6 +1384,20 @@ def _batch_buffers(specs):
             for (shape, dtype), o, n in zip(specs, offsets[:-1], sizes, strict=True)]
 
 
+def _check_batch_counts(counts):
+    """Refuse counts that the batch's int32 cannot hold (before the batch is allocated)."""
+    for c in counts:
+        if c.dtype in (np.uint8, np.uint16):  # always fit
+            continue
+        if c.dtype.kind not in "iu":
+            raise ValueError(f"collate_windows: counts must be integers; received dtype {c.dtype} "
+                             "(items of a WindowDataset hold the counts as stored).")
+        if c.size and (int(c.max()) > _MAX_BATCH_COUNT or int(c.min()) < 0):
+            raise ValueError(f"collate_windows: counts must be in [0, {_MAX_BATCH_COUNT}] to fit the "
+                             f"batch's int32 counts; received values in [{int(c.min())}, "
+                             f"{int(c.max())}] (dtype {c.dtype}).")
+
+
 def collate_windows(items):
     """Batch :class:`WindowDataset` items into tensors; counts stay unsigned integers.
 
@@ -824,6 +1418,8 @@ def collate_windows(items):
     masks = [item[1][1] for item in items]
     n_max, T = max(c.shape[0] for c in counts), counts[0].shape[1]
     uint8 = all(c.dtype == np.uint8 for c in counts)
+    if not uint8:
+        _check_batch_counts(counts)
     uniform = all(c.shape[0] == n_max for c in counts) and len({m.shape[0] for m in masks}) == 1
     n_mask = masks[0].shape[0] if uniform else n_max
     x, y, observed, recording, time_s = _batch_buffers([
