@@ -25,7 +25,8 @@ How the arrays are made:
   predictions of its real bins.
 - Spike ``t`` (relative to onset) falls in bin ``k`` when
   ``k * dt <= t + pre_s < (k + 1) * dt``, with ``dt`` the bin width on the
-  audio grid (``samples_per_bin / audio_fs``). Spikes before ``-pre_s`` or after
+  audio grid (``samples_per_bin / audio_fs``); a spike on an edge (times in whole
+  ms, say) is in the bin that starts there, whatever the float rounding. Spikes before ``-pre_s`` or after
   the last whole bin of ``duration + post_s`` are dropped, counted per stimulus in
   ``dropped`` and reported in one warning.
 - ``y`` is the mean count over each stimulus' repeats; ``y_repeats`` holds each
@@ -60,6 +61,8 @@ DEFAULT_COLUMNS = {"stimulus": "stimulus", "repeat": "repeat", "neuron": "neuron
 #: largest ``y_repeats`` (bytes, float32) that :func:`load_trials` allocates
 MAX_BYTES = 8 * 2**30
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3}
+#: fraction of a bin within which a spike before a bin edge counts as on it (float rounding)
+_EDGE_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -563,10 +566,10 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
         X[i, pre_samples: pre_samples + len(x)] = x
 
     # ---- spikes into bins
-    t = times + pre_bins * dt_s
-    edges = dt_s * np.arange(n_bins + 1)
-    k = np.searchsorted(edges, t, side="right") - 1
-    before = t < 0
+    # bin of each spike on the audio grid; a spike on a bin edge (times in whole ms, say) is in
+    # the bin that starts there, whatever the rounding of t * audio_fs / spb
+    k = np.floor(times * (audio_fs / spb) + pre_bins + _EDGE_TOLERANCE).astype(np.int64)
+    before = k < 0
     after = ~before & (k >= real_bins[s_idx])
     keep = ~(before | after)
     y_repeats = np.zeros((n_trials, n_rep, n_neurons, n_bins), dtype=np.float32)

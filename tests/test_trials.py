@@ -129,6 +129,16 @@ def test_all_spikes_outside_the_trials_is_an_error_that_suggests_the_time_unit(s
         load_trials(sounds, in_ms, audio_fs=FS, dt_ms=DT)
 
 
+@pytest.mark.parametrize("time_unit, per_unit", [("ms", 1.0), ("s", 1000.0)])
+def test_a_spike_on_a_bin_edge_is_in_the_bin_that_starts_there(sounds, time_unit, per_unit):
+    # whole-ms times on the 4 ms grid, as a CSV gives them (0.012 s): 3 * 0.004 is
+    # 0.012000000000000002 in floating point, so a comparison with computed edges misplaces them
+    edges_ms = 4.0 * np.arange(50)
+    table = _table([("a", 1, "n1", t / per_unit) for t in edges_ms] + [("b", 1, "n1", 0.0)])
+    data = load_trials(sounds, table, audio_fs=FS, dt_ms=DT, time_unit=time_unit)
+    np.testing.assert_array_equal(data.y_repeats[0, 0, 0], np.ones(50))
+
+
 def test_times_in_ms_give_the_same_counts_as_seconds(sounds):
     in_s = load_trials(sounds, SPIKES, audio_fs=FS, dt_ms=DT)
     in_ms = load_trials(sounds, SPIKES.assign(time=SPIKES.time * 1000), audio_fs=FS, dt_ms=DT,
