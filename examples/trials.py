@@ -1,5 +1,5 @@
 """Trial-based lab data: a folder of WAV files and a table of spike times, in one call.
-===================================================================================
+====================================================================================
 
 The most common auditory experiment: a set of sounds (WAV files at whatever rate the lab
 uses, of different lengths), each played several times, and a table with one row per
