@@ -568,12 +568,13 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
     # ---- spikes into bins
     # bin of each spike on the audio grid; a spike on a bin edge (times in whole ms, say) is in
     # the bin that starts there, whatever the rounding of t * audio_fs / spb
-    k = np.floor(times * (audio_fs / spb) + pre_bins + _EDGE_TOLERANCE).astype(np.int64)
-    before = k < 0
-    after = ~before & (k >= real_bins[s_idx])
+    position = times * (audio_fs / spb) + pre_bins + _EDGE_TOLERANCE  # in bins from the start
+    before = position < 0
+    after = ~before & (position >= real_bins[s_idx])
     keep = ~(before | after)
+    k = np.floor(position[keep]).astype(np.int64)
     y_repeats = np.zeros((n_trials, n_rep, n_neurons, n_bins), dtype=np.float32)
-    np.add.at(y_repeats, (s_idx[keep], slot[keep], n_idx[keep], k[keep]), 1.0)
+    np.add.at(y_repeats, (s_idx[keep], slot[keep], n_idx[keep], k), 1.0)
     mask = np.arange(n_bins)[None, :] < real_bins[:, None]
     y = np.empty((n_trials, n_neurons, n_bins), dtype=np.float32)
     for i in range(n_trials):  # padding and missing repeats are NaN; y averages the real ones

@@ -105,14 +105,15 @@ def test_n_repeats_counts_presentations_without_spikes(sounds):
 def test_spikes_outside_the_trials_are_dropped_counted_and_warned_unless_pre_and_post_include_them(
         sounds):
     table = pd.concat([SPIKES, _table([("a", 1, "n1", -0.0050), ("b", 1, "n1", 0.1010),
-                                       ("b", 1, "n1", 0.5)])], ignore_index=True)
-    with pytest.warns(UserWarning, match=r"3 of 10 spikes \(30.0 %\) fall outside their trials "
-                                         r"and were dropped: 1 before the onset, 2 after"):
+                                       ("b", 1, "n1", 0.5), ("b", 2, "n2", 1e300)])],
+                      ignore_index=True)
+    with pytest.warns(UserWarning, match=r"4 of 11 spikes \(36.4 %\) fall outside their trials "
+                                         r"and were dropped: 1 before the onset, 3 after"):
         data = load_trials(sounds, table, audio_fs=FS, dt_ms=DT)
     assert data.dropped.set_index("stimulus").to_dict("index") == {
-        "a": {"before": 1, "after": 0}, "b": {"before": 0, "after": 2}}
+        "a": {"before": 1, "after": 0}, "b": {"before": 0, "after": 3}}
     assert np.nansum(data.y_repeats) == len(SPIKES)
-    with pytest.warns(UserWarning, match="1 after"):
+    with pytest.warns(UserWarning, match="2 after"):
         wide = load_trials(sounds, table, audio_fs=FS, dt_ms=DT, pre_s=0.008, post_s=0.02)
     assert wide.pre_s == pytest.approx(0.008)
     # 2 bins of silence before each sound, 5 after
