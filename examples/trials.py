@@ -13,7 +13,7 @@ its own:
 3. ICNet against a linear STRF, cross-validated over stimuli, with CCnorm, next to the true
    rates of the simulated neurons.
 
-    python examples/trials.py [--folder FOLDER]     # about a minute on 2 CPU cores
+    python examples/trials.py [--folder FOLDER]     # 207 s on a 2-core CPU shared with other jobs
 
 The files go to FOLDER (default: ``sk_icnet_trials_example`` in the system's temporary
 directory); the script prints where, replaces what an earlier run wrote there and leaves
