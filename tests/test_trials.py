@@ -10,6 +10,8 @@ import pytest
 from sk_icnet import load_trials
 from sk_icnet.audio import load_audio
 
+from .conftest import tiny_estimator
+
 soundfile = pytest.importorskip("soundfile")
 
 FS, DT = 8000.0, 4.0  # 32 samples per bin
@@ -299,7 +301,6 @@ def test_padding_is_not_trained_on_and_fit_compare_and_ceilings_run_on_the_trial
 
     from sk_icnet import LinearSTRFRegressor, compare
     from sk_icnet.metrics import split_half_ceiling
-    from tests.conftest import tiny_estimator
 
     table = _simulated(tmp_path)
     data = load_trials(tmp_path, table, audio_fs=FS, dt_ms=DT)
