@@ -545,6 +545,9 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
         x, duration, fs = _read_sound(folder, *sounds[name], audio_fs, channel, scale,
                                       max_duration_s)
         if levels is not None:
+            if not np.any(x):
+                raise ValueError(f"{sounds[name][0]!r} in {folder!r} is silent (all zeros): it has "
+                                 f"no level to set to level_db_spl={levels[i]!r}.")
             x = set_level(x, levels[i])
         waves.append(x)
         durations.append(duration)

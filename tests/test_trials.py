@@ -271,6 +271,9 @@ def test_level_db_spl_sets_each_sounds_level(sounds):
     data = load_trials(sounds, SPIKES, audio_fs=FS, dt_ms=DT, level_db_spl={"a": 60.0, "b": 75.0})
     assert level_db_spl(data.X[0, :1600]) == pytest.approx(60.0, abs=0.01)
     assert level_db_spl(data.X[1, :800]) == pytest.approx(75.0, abs=0.01)
+    soundfile.write(sounds / "a.wav", np.zeros(1600), 16000)
+    with pytest.raises(ValueError, match="'a.wav' in .* is silent .* level_db_spl=60.0"):
+        load_trials(sounds, SPIKES, audio_fs=FS, dt_ms=DT, level_db_spl={"a": 60.0, "b": 75.0})
 
 
 def _simulated(tmp_path, n_stimuli=6, n_repeats=4, seed=0):
