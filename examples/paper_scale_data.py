@@ -7,7 +7,9 @@ opens them lazily, and fits ICNet with routed decoders and the recording-time
 input; then scores it with grouped cross-validation (the same stimulus never in
 both training and test folds) and predicts one recording continuously.
 
-    python examples/paper_scale_data.py          # about 1-2 minutes on 2 CPU cores
+    python examples/paper_scale_data.py          # 143-191 s measured on a 2-core CPU
+
+The stores go to a temporary folder (printed) that is removed when the script ends.
 """
 
 import os
@@ -44,7 +46,12 @@ def simulate(folder, seconds=60.0, block_s=5.0):
 
 
 def main():
-    folder = tempfile.mkdtemp(prefix="sk_icnet_example_")
+    with tempfile.TemporaryDirectory(prefix="sk_icnet_example_") as folder:
+        print(f"zarr stores in {folder} (removed when the script ends)")
+        run(folder)
+
+
+def run(folder):
     paths = simulate(folder)
     ds = WindowDataset(paths, window_samples=2560, context_samples=512)  # 80-bin windows
     print(ds)

@@ -1,7 +1,7 @@
 """Quickstart: fit ICNet to simulated auditory neurons, score it, tune it.
 =======================================================================
 
-Run:  python examples/quickstart.py      (about a minute on 2 CPU cores)
+Run:  python examples/quickstart.py      (64-88 s measured on a 2-core CPU)
 
 The data come from ``sk_icnet.datasets``: random sound mixtures (tone pips,
 noise bursts, harmonic complexes) at 16 kHz and Poisson spike counts in 2 ms

@@ -11,6 +11,8 @@ What a lab with real data does, end to end, on a file this script makes itself:
 4. the model shared as one safetensors file, reloaded without data, predicting.
 
     python examples/real_data.py            # about 1 minute on 2 CPU cores
+
+The files go to a temporary folder (printed) that is removed when the script ends.
 """
 
 import datetime
@@ -66,7 +68,12 @@ def make_session(folder, n_trials=40, trial_s=1.0):
 
 
 def main():
-    folder = tempfile.mkdtemp(prefix="sk_icnet_real_data_")
+    with tempfile.TemporaryDirectory(prefix="sk_icnet_real_data_") as folder:
+        print(f"WAVs, NWB file and model file in {folder} (removed when the script ends)")
+        run(folder)
+
+
+def run(folder):
     rec = read_nwb(make_session(folder), audio_fs=FS, dt_ms=DT)
     print(rec, "\n", rec.neurons.to_string())
     windows = WindowDataset(rec, window_samples=4096, context_samples=1024).materialize(

@@ -10,11 +10,14 @@ Every process builds the same data (here simulated; in practice a WindowDataset
 of the same stores), ``ICNetRegressor`` wraps its module in
 DistributedDataParallel, each rank trains on its own share of the batches, the
 losses in ``history_`` are those of all ranks, and only rank 0 prints and
-writes checkpoints. About 1 minute with 2 CPU processes.
+writes checkpoints, into ``sk_icnet_distributed_example`` in the system's temporary
+directory: each run keeps its own checkpoint there (printed) and removes earlier runs'.
+About 1 minute with 2 CPU processes.
 """
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 
@@ -44,8 +47,13 @@ def main():
     score = est.score(X_test, y_test)  # every rank holds the same weights: the same score
     if rank == 0:
         world = est.dist_.world_size if est.dist_ else 1
+        # every fit writes a new icnet-<id> folder: keep this run's, remove earlier runs'
+        current = os.path.basename(est.checkpoint_dir_)
+        for name in os.listdir(checkpoints):
+            if name.startswith("icnet-") and name != current:
+                shutil.rmtree(os.path.join(checkpoints, name), ignore_errors=True)
         print(f"{world} process(es): fit {time.perf_counter() - t0:.0f} s, held-out D² {score:.3f}, "
-              f"checkpoint in {est.checkpoint_dir_}")
+              f"checkpoint in {est.checkpoint_dir_} (earlier runs' checkpoints removed)")
 
 
 if __name__ == "__main__":

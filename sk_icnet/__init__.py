@@ -13,6 +13,7 @@ from .features import ICNetFeatures
 from .losses import PoissonLoss
 from .model import ICNet
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
+from .trials import load_trials
 
 __all__ = [
     "ICNet",
@@ -27,6 +28,7 @@ __all__ = [
     "data",
     "datasets",
     "insilico",
+    "load_trials",
     "metrics",
     "recordings",
     "__version__",
