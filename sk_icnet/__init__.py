@@ -12,6 +12,7 @@ from .estimator import ICNetRegressor
 from .features import ICNetFeatures
 from .losses import PoissonLoss
 from .model import ICNet
+from .published import describe_keras, load_published_icnet
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
 
 __all__ = [
@@ -26,7 +27,9 @@ __all__ = [
     "compare",
     "data",
     "datasets",
+    "describe_keras",
     "insilico",
+    "load_published_icnet",
     "metrics",
     "recordings",
     "__version__",

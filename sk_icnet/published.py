@@ -663,10 +663,8 @@ def _read_cfs(path, n_units):
     if size > MAX_MAT_BYTES:
         raise ValueError(f"{where} has {size:,} bytes, more than {MAX_MAT_BYTES:,} for "
                          f"{n_units} CFs.")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head.startswith(b"\x89HDF"):  # MATLAB v7.3: an HDF5 file
-        h5py = _require("h5py", "reading a MATLAB v7.3 CF file")
+    h5py = _require("h5py", "reading a MATLAB v7.3 CF file")
+    if h5py.is_hdf5(path):  # MATLAB v7.3: an HDF5 file (after a 512-byte MATLAB header)
         with h5py.File(path, "r") as f:
             ds = _dataset(f, "channel_CFs", where, None)
             if ds is None:
