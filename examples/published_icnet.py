@@ -101,14 +101,14 @@ print(f"transfer: new decoder for {y.shape[1]} neurons on 8 trials; held-out Poi
 
 fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
 ax = axes[0, 0]
-ax.imshow(neurogram, aspect="auto", origin="lower", cmap="magma",
+ax.imshow(neurogram, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
           extent=[0, n / fs, 0, len(order)])
 ticks = np.linspace(0, len(order) - 1, 5).astype(int)
 ax.set_yticks(ticks + 0.5, [f"{order.cf_hz.iloc[i]:.0f}" for i in ticks])
 ax.set(xlabel="time (s)", ylabel="unit CF (Hz)", title=f"neurogram, {args.recording}")
 insilico.plot_fra(fra, few[0], ax=axes[0, 1])
 insilico.plot_mtf({"published ICNet": mtf}, few[0], ax=axes[1, 0])
-axes[1, 1].imshow(latents[0], aspect="auto", origin="lower", cmap="viridis")
+axes[1, 1].imshow(latents[0], aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
 axes[1, 1].set(xlabel="bin", ylabel="bottleneck channel", title="embed (cropped_output)")
 fig.savefig(args.out, dpi=110)
 print(f"\nfigure: {args.out}; {time.perf_counter() - start:.0f} s in all")

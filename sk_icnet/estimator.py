@@ -1038,7 +1038,7 @@ class ICNetRegressor(NeuralNetRegressor):
                     out = convert(module(x.to(self.device), recording=decoder,
                                          time_s=t0 + lead * dt_s, **kwargs))
             yield start, stop, _check_finite_predictions(
-                to_numpy(out[0, ..., start - lead: stop - lead]).astype(np.float32))
+                to_numpy(out[0, ..., start - lead: stop - lead].float()).astype(np.float32))
 
     def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""

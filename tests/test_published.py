@@ -495,3 +495,28 @@ def test_a_file_without_a_graph_or_with_broken_wiring_is_refused(tmp_path):
     path = write_keras(tmp_path / "m2.hdf5", model)
     with pytest.raises(ValueError, match="'encoder_1'.*reads 'nowhere'"):
         load_published_icnet(path, config=config)
+
+
+@pytest.mark.parametrize("mode", ["same", "keras_causal", "valid", "causal"])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (4, 2), (5, 3), (2, 4)])
+def test_each_padding_mode_convolves_as_keras_for_odd_and_even_kernels(mode, kernel, stride):
+    import torch
+
+    from sk_icnet.model import CausalConvBlock
+
+    torch.manual_seed(0)
+    block = CausalConvBlock(2, 3, kernel, stride, mode)
+    with torch.no_grad():
+        block.act.weight.fill_(1.0)  # PReLU with slope 1: the convolution alone
+    kern = block.conv.weight.detach().numpy().transpose(2, 1, 0).astype(np.float64)
+    bias = block.conv.bias.detach().numpy()
+    for length in (12, 13, 17):
+        x = np.random.default_rng(length).standard_normal((1, length, 2))
+        got = block(torch.from_numpy(x.transpose(0, 2, 1)).float()).detach().numpy()
+        if mode == "causal":  # sk_icnet's own: kernel - stride zeros on the left
+            pad = kernel - stride
+            xp = np.pad(x, ((0, 0), (max(pad, 0), 0), (0, 0)))[:, max(-pad, 0):]
+            expected = keras_conv(xp, kern, stride, "valid") + bias
+        else:
+            expected = keras_conv(x, kern, stride, mode.replace("keras_", "")) + bias
+        np.testing.assert_allclose(got, expected.transpose(0, 2, 1), atol=1e-5)
