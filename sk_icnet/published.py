@@ -23,7 +23,6 @@ import json
 import math
 import os
 import warnings
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -326,10 +325,6 @@ class _Graph:
 
     def __init__(self, layers, inputs, outputs, where):
         self.layers, self.where = layers, where
-        self.consumers = defaultdict(list)
-        for layer in layers.values():
-            for source in layer.inputs:
-                self.consumers[source].append(layer.name)
         for layer in layers.values():
             if layer.cls in _CODE_LAYERS:
                 raise _fail(where, layer.name, f"a {layer.cls} layer holds Python code marshalled "

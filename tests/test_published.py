@@ -7,6 +7,7 @@ the shared TensorFlow-written reference is used when it is present.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -520,3 +521,16 @@ def test_each_padding_mode_convolves_as_keras_for_odd_and_even_kernels(mode, ker
         else:
             expected = keras_conv(x, kern, stride, mode.replace("keras_", "")) + bias
         np.testing.assert_allclose(got, expected.transpose(0, 2, 1), atol=1e-5)
+
+
+def test_streamed_bfloat16_predictions_of_the_categorical_head_come_back_as_float32(tmp_path):
+    model = build("same_even_kernel")
+    est = load_published_icnet(release(tmp_path, model))
+    sound = np.random.default_rng(6).standard_normal((1, 20 * model["spb"]))
+    full = est.predict(sound, recording="animal_1", time_s=T0)
+    est.set_params(precision="bfloat16", predict_chunk_bins=4)
+    with warnings.catch_warnings():  # a CPU without native bfloat16 warns that it emulates it
+        warnings.simplefilter("ignore", UserWarning)
+        streamed = est.predict(sound, recording="animal_1", time_s=T0)
+    assert streamed.dtype == np.float64 and streamed.shape == full.shape
+    np.testing.assert_allclose(streamed, full, atol=0.1)
