@@ -334,6 +334,9 @@ class _Graph:
                 raise _fail(where, layer.name, f"layer class {layer.cls!r} is not supported (see "
                             "sk_icnet.describe_keras for the whole graph).")
         self.visited = set()
+        if not outputs or len(set(outputs)) != len(outputs):
+            raise _fail(where, None, f"the graph must have one or more distinct outputs (one per "
+                        f"decoder); its output_layers are {outputs}.")
         self.decoders = [self._decoder(name) for name in outputs]
         embeddings = {d["embedding"] for d in self.decoders}
         if len(embeddings) != 1:

@@ -361,8 +361,11 @@ def test_a_lambda_layer_is_refused_by_name(tmp_path):
     model["layers"].append({"class_name": "Lambda", "name": "evil", "inbound_nodes": [[[
         "cropped_output", 0, 0, {}]]], "config": {"name": "evil", "function": ["4wEAAAAA", None, None],
                                                   "function_type": "lambda"}})
+    folder = release(tmp_path, model)
     with pytest.raises(ValueError, match="'evil'.*Lambda.*never runs code"):
-        load_published_icnet(release(tmp_path, model))
+        load_published_icnet(folder)
+    table = describe_keras(folder).set_index("layer")  # shown, not run
+    assert table.loc["evil", "class"] == "Lambda" and not table.loc["evil", "supported"]
 
 
 def test_marshalled_code_inside_a_supported_layer_is_refused(tmp_path):
