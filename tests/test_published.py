@@ -537,3 +537,17 @@ def test_streamed_bfloat16_predictions_of_the_categorical_head_come_back_as_floa
         streamed = est.predict(sound, recording="animal_1", time_s=T0)
     assert streamed.dtype == np.float64 and streamed.shape == full.shape
     np.testing.assert_allclose(streamed, full, atol=0.1)
+
+
+def test_insilico_experiments_run_on_a_chosen_animal_at_a_chosen_recording_time(tmp_path):
+    from sk_icnet import insilico
+
+    model = build("same_even_kernel")
+    est = load_published_icnet(release(tmp_path, model))
+    fra = {t: insilico.frequency_response_area(
+        est, frequencies=[300, 600, 1200, 2400], levels=[20, 50, 80], tone_ms=40.0,
+        silence_ms=40.0, predict_params={"recording": "animal_2", "time_s": t})
+        for t in (0.0, 30000.0)}
+    assert sorted(fra[0.0].summary.neuron) == [0, 1, 2]
+    # the time layer is part of the model: another recording time, other responses
+    assert not np.allclose(fra[0.0].responses["rate_hz"], fra[30000.0].responses["rate_hz"])
