@@ -833,6 +833,10 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
         if len(activations) != 1 or len(combines) != 1:
             raise _fail(where, None, "the decoders' time layers differ in kind; sk_icnet needs them "
                         "alike.")
+        if window_samples is not None and (isinstance(window_samples, bool) or not isinstance(
+                window_samples, (int, np.integer)) or window_samples < 1 or window_samples % spb):
+            raise ValueError(f"window_samples must be a positive multiple of the model's {spb} "
+                             f"samples per bin, or None; received {window_samples!r}.")
         dt_ms = spb * 1000.0 / fs
         module = dict(
             n_filters=sinc["channels"], sincnet_kernel_size=sinc["kernel"],

@@ -227,17 +227,23 @@ def test_windowed_mode_gives_independent_windows_each_with_its_own_left_context(
     n_win = -(-sound.shape[1] // window)
     padded = np.concatenate([np.zeros((2, ctx)), sound, np.zeros((2, n_win * window - sound.shape[1]))],
                             axis=1)
-    expected = []
+    expected, latents = [], []
     for k in range(n_win):  # window k: samples k W - ctx .. (k + 1) W, zeros outside the sound
         audio = padded[:, k * window: k * window + ctx + window, None] * 0.04
         _, times = authors_inputs(model, np.zeros((2, window)), first_bin=k * window // spb)
-        expected.append(numpy_forward(model, audio, times)["output_1"])
+        values = numpy_forward(model, audio, times)
+        expected.append(values["output_1"])
+        latents.append(values["cropped_output"])
     expected = np.concatenate(expected, axis=1)[:, : sound.shape[1] // spb]
+    latents = np.concatenate(latents, axis=1)[:, : sound.shape[1] // spb]
     got = est.predict_proba(sound, recording="animal_1", time_s=T0)
     np.testing.assert_allclose(got, expected.transpose(0, 2, 1, 3), atol=1e-5)
     est.predict_chunk_bins = 3  # streamed: whole windows per chunk
     np.testing.assert_allclose(est.predict_proba(sound, recording="animal_1", time_s=T0),
                                expected.transpose(0, 2, 1, 3), atol=1e-5)
+    np.testing.assert_allclose(est.embed(sound), latents.transpose(0, 2, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="window_samples must be a positive multiple of the model's 4"):
+        load_published_icnet(release(tmp_path, model), window_samples=window + 1)
     # and it is not the one-pass computation
     one_pass = reference_outputs(model, sound)[0][0].transpose(0, 2, 1, 3)
     assert np.abs(got - one_pass).max() > 1e-3
@@ -551,3 +557,40 @@ def test_insilico_experiments_run_on_a_chosen_animal_at_a_chosen_recording_time(
     assert sorted(fra[0.0].summary.neuron) == [0, 1, 2]
     # the time layer is part of the model: another recording time, other responses
     assert not np.allclose(fra[0.0].responses["rate_hz"], fra[30000.0].responses["rate_hz"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(padding="full"), "padding must be one of"),
+    (dict(padding=["same", "same"]), "a list of 5 of them"),
+    (dict(context_samples=10), "context_samples must be a multiple of the samples per bin"),
+    (dict(time_input=True, time_combine="add"), "time_combine='add' needs time_layer"),
+    (dict(sincnet_style="keras", sincnet_kernel_size=16), "must be odd with sincnet_style='keras'"),
+    (dict(padding="valid"), "gives .* output bins for .* bins of sound"),
+])
+def test_icnet_options_refuse_what_cannot_work_naming_the_option(kwargs, match):
+    base = dict(audio_fs=8000.0, dt_ms=4.0, n_filters=4, sincnet_kernel_size=15, encoder_channels=4,
+                encoder_kernel_size=4, n_encoder_layers=3, bottleneck_channels=4)
+    with pytest.raises(ValueError, match=match):
+        ICNet(**{**base, **kwargs})
+
+
+def _mutate(layer, **config):
+    layer["config"].update(config)
+
+
+@pytest.mark.parametrize("variant, name, config, match", [
+    ("same_even_kernel", "encoder_1", dict(activation="relu"),
+     "'encoder_1'.*ends with prelu; this one has activation 'relu'"),
+    ("same_even_kernel", "cropped_output", dict(cropping=[4, 2]), "a crop at the end drops bins"),
+    ("same_even_kernel", "sincnet", dict(kernel_size=7), r"\['filt_b1'|SincNet filters of 8 taps"),
+    ("causal_odd_kernel_standard_layers", "encoder_0", dict(dilation_rate=[2]),
+     "'encoder_0'.*dilated or grouped"),
+    ("same_even_kernel", "encoder_0", dict(layer_normalization="batch"),
+     "'encoder_0'.*layer_normalization"),
+])
+def test_graphs_that_icnet_cannot_express_are_refused_naming_the_layer(tmp_path, variant, name, config,
+                                                                       match):
+    model = build(variant)
+    _mutate(next(layer for layer in model["layers"] if layer["name"] == name), **config)
+    with pytest.raises(ValueError, match=match):
+        load_published_icnet(release(tmp_path, model))
