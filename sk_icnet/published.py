@@ -484,8 +484,12 @@ class _Graph:
                             "context) can be cropped; a crop at the end drops bins of the sound.")
             crop = tuple(cropping)
             layer = self.layers[self._one_input(layer)]
-        stages = []
+        stages, seen = [], set()
         while True:
+            if layer.name in seen:
+                raise _fail(self.where, layer.name, "the graph loops back to this layer; a Keras "
+                            "functional graph has no cycles.")
+            seen.add(layer.name)
             act = None
             if layer.cls in _ACTIVATIONS:
                 act = layer

@@ -505,6 +505,10 @@ def test_a_file_without_a_graph_or_with_broken_wiring_is_refused(tmp_path):
     path = write_keras(tmp_path / "m2.hdf5", model)
     with pytest.raises(ValueError, match="'encoder_1'.*reads 'nowhere'"):
         load_published_icnet(path, config=config)
+    model["layers"][3]["inbound_nodes"] = [[["bottleneck", 0, 0, {}]]]  # a cycle
+    path = write_keras(tmp_path / "m3.hdf5", model)
+    with pytest.raises(ValueError, match="loops back to this layer"):
+        load_published_icnet(path, config=config)
 
 
 @pytest.mark.parametrize("mode", ["same", "keras_causal", "valid", "causal"])
@@ -582,7 +586,7 @@ def _mutate(layer, **config):
     ("same_even_kernel", "encoder_1", dict(activation="relu"),
      "'encoder_1'.*ends with prelu; this one has activation 'relu'"),
     ("same_even_kernel", "cropped_output", dict(cropping=[4, 2]), "a crop at the end drops bins"),
-    ("same_even_kernel", "sincnet", dict(kernel_size=7), r"\['filt_b1'|SincNet filters of 8 taps"),
+    ("same_even_kernel", "sincnet", dict(kernel_size=7), "SincNet filters of 8 taps"),
     ("causal_odd_kernel_standard_layers", "encoder_0", dict(dilation_rate=[2]),
      "'encoder_0'.*dilated or grouped"),
     ("same_even_kernel", "encoder_0", dict(layer_normalization="batch"),
