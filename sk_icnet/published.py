@@ -706,7 +706,7 @@ def _read_cfs(path, n_units):
 # ------------------------------------------------------------------ loader
 def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, device="cpu",
                          max_parameters=100_000_000):
-    """Load the authors' published ICNet as a fitted :class:`~sk_icnet.ICNetRegressor`.
+    """Load the authors' published ICNet as a fitted :class:`~sk_icnet.estimator.ICNetRegressor`.
 
     The Keras model is rebuilt from the file's own graph (its ``model_config``):
     the SincNet layer, the encoder stages, the bottleneck and its crop (the
@@ -716,7 +716,7 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
     SincNet filters, ``input_scale``, ``context_samples``, the PReLU time
     layer). The result is a fitted estimator with the categorical head and one
     decoder per graph output, named ``animal_1`` .. ``animal_N`` in output order:
-    ``predict``, ``predict_proba``, ``sample``, ``embed``, ``score``,
+    ``predict``, ``predict_proba``, ``sample``, ``embed``,
     :mod:`sk_icnet.insilico`, ``save_model`` and ``encoder_from=`` work on it.
     Input stays in pascals (the ``audio_normalisation`` and the zero context
     are applied inside); ``time_s`` is the recording time (s) of the first bin.
