@@ -36,7 +36,7 @@ autodoc_default_options = {
     "members": True,
     "member-order": "bysource",
     "exclude-members": "set_fit_request,set_partial_fit_request,set_predict_request,"
-                       "set_score_request,set_transform_request",
+                       "set_predict_proba_request,set_score_request,set_transform_request",
 }
 autodoc_typehints = "none"
 autosummary_generate = False

@@ -12,6 +12,7 @@ from .estimator import ICNetRegressor
 from .features import ICNetFeatures
 from .losses import PoissonLoss
 from .model import ICNet
+from .published import describe_keras, load_published_icnet
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
 from .trials import load_trials
 
@@ -27,7 +28,9 @@ __all__ = [
     "compare",
     "data",
     "datasets",
+    "describe_keras",
     "insilico",
+    "load_published_icnet",
     "load_trials",
     "metrics",
     "recordings",

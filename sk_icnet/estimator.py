@@ -1014,23 +1014,31 @@ class ICNetRegressor(NeuralNetRegressor):
 
     def _stream_chunks(self, read, n_bins, convert, decoder, t0, encode=False):
         """Yield ``(start, stop, output)`` chunk by chunk, each with the receptive field's
-        worth of left context; ``read(first, stop)`` gives the waveform of those bins.
-        ``encode=True`` yields the bottleneck latents instead of the network's output."""
-        chunk, dt_s = self.predict_chunk_bins, self.dt_ms_ / 1000.0
-        context = self.module_.context_bins
-        self.module_.eval()
+        worth of left context (and right context for non-causal padding); ``read(first,
+        stop)`` gives the waveform of those bins. ``encode=True`` yields the bottleneck
+        latents instead of the network's output."""
+        module, dt_s = self.module_, self.dt_ms_ / 1000.0
+        context, right = module.context_bins, getattr(module, "right_context_bins", 0)
+        step = getattr(module, "chunk_multiple_bins", 1)  # whole windows in windowed mode
+        chunk = max(step, self.predict_chunk_bins - self.predict_chunk_bins % step)
+        inside = getattr(module, "context_samples", 0) // self.samples_per_bin_
+        module.eval()
         for start in range(0, n_bins, chunk):
             stop = min(start + chunk, n_bins)
             first = max(0, start - context)
-            x = torch.as_tensor(np.asarray(read(first, stop), np.float32)).reshape(1, 1, -1)
+            # past the start, the bins before the chunk are the context the module crops
+            kwargs, lead = ({"prepend_context": False}, first + inside) if inside and first \
+                else ({}, first)
+            x = torch.as_tensor(np.asarray(read(first, min(n_bins, stop + right)),
+                                           np.float32)).reshape(1, 1, -1)
             with torch.inference_mode(), self._autocast():
                 if encode:
-                    out = self.module_.encode(x.to(self.device)).float()
+                    out = module.encode(x.to(self.device), **kwargs).float()
                 else:
-                    out = convert(self.module_(x.to(self.device), recording=decoder,
-                                               time_s=t0 + first * dt_s))
+                    out = convert(module(x.to(self.device), recording=decoder,
+                                         time_s=t0 + lead * dt_s, **kwargs))
             yield start, stop, _check_finite_predictions(
-                to_numpy(out[0, ..., start - first:]).astype(np.float32))
+                to_numpy(out[0, ..., start - lead: stop - lead].float()).astype(np.float32))
 
     def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
@@ -1190,8 +1198,10 @@ class ICNetRegressor(NeuralNetRegressor):
         return counts[0] if isinstance(X, Recording) else to_layout(counts, layout)
 
     @available_if(_is_categorical)
-    def predict_proba(self, X):
+    def predict_proba(self, X, *, recording=None, time_s=None):
         """Class probabilities of the categorical head (only with ``head="categorical"``).
+
+        ``recording`` and ``time_s`` as for :meth:`predict`.
 
         Returns
         -------
@@ -1200,7 +1210,8 @@ class ICNetRegressor(NeuralNetRegressor):
             is a count of ``c`` spikes; the last class is ``>= n_classes - 1``.
         """
         X = self._validate_X(X)
-        proba = np.moveaxis(self._forward_numpy(X, self._probabilities), 2, -1)
+        proba = np.moveaxis(self._forward_numpy(X, self._probabilities, self._decoder_of(recording),
+                                                time_s), 2, -1)
         return proba[:, 0] if self.y_ndim_ < 3 and proba.shape[1] == 1 else proba
 
     def score(self, X, y=None, sample_weight=None):
