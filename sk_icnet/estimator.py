@@ -57,6 +57,13 @@ from .callbacks import (
 )
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
 from .distributed import broadcast_object, setup_distributed, teardown_distributed
+from .exceptions import (  # the paper's rates, which "auto" means for arrays
+    PAPER_AUDIO_FS,
+    PAPER_DT_MS,
+    _rates_note,
+    _reworded,
+    _warn_rates_assumed,
+)
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import PoissonD2Accumulator, d2_poisson_score
 from .model import ICNet, cpu_supports_bf16
@@ -65,9 +72,8 @@ __all__ = ["ICNetRegressor"]
 
 #: module parameters that the estimator owns and sets itself
 _OWNED_MODULE_PARAMS = ("audio_fs", "dt_ms")
-#: the paper's rates, which ``audio_fs="auto"`` and ``dt_ms="auto"`` mean for arrays
-PAPER_AUDIO_FS = 24414.0625
-PAPER_DT_MS = 1.31072
+
+
 #: fitted attributes that a checkpoint records to rebuild the module
 _FITTED_METADATA = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_", "audio_fs_",
                     "dt_ms_", "recording_names_", "neurons_per_recording_")
@@ -332,10 +338,17 @@ class ICNetRegressor(NeuralNetRegressor):
         check_consistent_trials(X, y3)
         if reset or not hasattr(self, "samples_per_bin_"):
             audio_fs, dt_ms = self._resolve_rates()
-            spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
+            note = _rates_note(self.audio_fs, self.dt_ms, audio_fs, dt_ms)
+            with _reworded(note):
+                spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
         else:
             spb = self.samples_per_bin_
-        check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+            note = (f"(this model was fitted with audio_fs_={self.audio_fs_!r} Hz and "
+                    f"dt_ms_={self.dt_ms_!r} ms.)")
+        with _reworded(note):
+            check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+        if reset:
+            _warn_rates_assumed(self.audio_fs, self.dt_ms, audio_fs, dt_ms, spb, type(self).__name__)
         self._check_skip_bins(y3.shape[2])
         if reset:
             self._check_no_time_input()
@@ -435,7 +448,9 @@ class ICNetRegressor(NeuralNetRegressor):
     def _validate_X(self, X):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         X = check_waveforms(X, name="X")
-        check_whole_bins(X.shape[1], self.samples_per_bin_, estimator=type(self).__name__)
+        with _reworded(f"(this model was fitted with audio_fs_={self.audio_fs_!r} Hz and "
+                      f"dt_ms_={self.dt_ms_!r} ms.)"):
+            check_whole_bins(X.shape[1], self.samples_per_bin_, estimator=type(self).__name__)
         return X[:, None, :]
 
     # ------------------------------------------------------------- seeding

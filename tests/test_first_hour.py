@@ -1,0 +1,95 @@
+"""The first hour with sk_icnet (issue 20): the estimator-side traps a new user meets."""
+
+import copy
+import json
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sk_icnet import ICNetFeatures, ICNetRegressor, LinearSTRFRegressor, RatesAssumedWarning
+from sk_icnet.metrics import d2_poisson_score
+
+from .conftest import TINY_MODULE, tiny_estimator
+
+
+def _fit_quietly(est, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RatesAssumedWarning)
+        return est.fit(X, y, **kwargs)
+
+
+# ------------------------------------------------------------ 1. assumed rates
+def _sixteen_khz_arrays(n_trials=4, n_bins=50):
+    """16 kHz audio in 2 ms bins (32 samples: the paper's samples per bin, by chance)."""
+    rng = np.random.default_rng(0)
+    X = 0.05 * rng.standard_normal((n_trials, 32 * n_bins)).astype(np.float32)
+    return X, rng.poisson(0.3, (n_trials, n_bins)).astype(float)
+
+
+def test_a_fit_on_arrays_warns_once_when_the_paper_rates_are_assumed():
+    X, y = _sixteen_khz_arrays()
+    est = ICNetRegressor(max_epochs=1, verbose=0, train_split=None, random_state=0,
+                         **TINY_MODULE)
+    with pytest.warns(RatesAssumedWarning) as record:
+        est.fit(X, y)
+    assumed = [w for w in record if issubclass(w.category, RatesAssumedWarning)]
+    assert len(assumed) == 1  # once per fit
+    message = str(assumed[0].message)
+    assert "audio_fs=24414.0625 Hz" in message and "dt_ms=1.31072 ms" in message
+    assert est.audio_fs_ == 24414.0625
+    with warnings.catch_warnings():  # passing the rates silences it
+        warnings.simplefilter("error", RatesAssumedWarning)
+        est.set_params(audio_fs=16000.0, dt_ms=2.0).fit(X, y)
+    assert (est.audio_fs_, est.dt_ms_, est.samples_per_bin_) == (16000.0, 2.0, 32)
+
+
+def test_the_linear_strf_warns_too_when_it_assumes_the_paper_rates():
+    X, y = _sixteen_khz_arrays(n_trials=6)
+    with pytest.warns(RatesAssumedWarning, match="LinearSTRFRegressor .* audio_fs=24414.0625 Hz"):
+        strf = LinearSTRFRegressor(n_lags=3, n_bands=8).fit(X, y)
+    assert strf.audio_fs_ == 24414.0625 and strf.get_params()["audio_fs"] == "auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RatesAssumedWarning)
+        strf = LinearSTRFRegressor(16000.0, 2.0, n_lags=3, n_bands=8).fit(X, y)
+    assert strf.audio_fs_ == 16000.0 and strf.band_frequencies_hz_.max() < 8000.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ICNetRegressor(max_epochs=1, verbose=0, train_split=None, **TINY_MODULE),
+    lambda: LinearSTRFRegressor(n_lags=3, n_bands=8),
+])
+def test_bin_count_errors_say_which_rates_were_assumed(make):
+    X, y = _sixteen_khz_arrays()
+    with pytest.raises(ValueError, match=r"y has 49 bins.*audio_fs=24414.0625 Hz \(assumed: the "
+                                         r"paper's, since arrays carry no rate\)"):
+        make().fit(X, y[:, :49])
+    est = make().set_params(audio_fs=16000.0, dt_ms=2.0)
+    with pytest.raises(ValueError, match=r"audio_fs=16000.0 Hz \(set\), dt_ms=2.0 ms \(set\)"):
+        est.fit(X, y[:, :49])
+    est.fit(X, y)
+    with pytest.raises(ValueError, match=r"fitted with audio_fs_?=16000.0 Hz"):
+        est.predict(X[:, :40])
+
+
+# ----------------------------------------------------- 2. features survive clone
+def test_icnet_features_survive_clone_and_cross_validation(small_xy):
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X, y)
+    X, y = X[:12, :1600], y[:12, :, :50]  # 50-bin trials: the features are fast
+    features = ICNetFeatures(est, output="mean")
+    twin = clone(features)
+    assert twin.estimator is est and not hasattr(twin, "n_channels_")  # frozen, unfitted
+    target = y[:, 0].sum(axis=1)  # spikes per trial of neuron 0
+    pipe = make_pipeline(features, Ridge())
+    scores = cross_val_score(pipe, X, target, cv=3, error_score="raise")
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    search = GridSearchCV(pipe, {"ridge__alpha": [0.1, 10.0]}, cv=2, error_score="raise")
+    search.fit(X, target)
+    assert search.best_estimator_[0].estimator is est
+    np.testing.assert_allclose(search.predict(X[:2]).shape, (2,))
