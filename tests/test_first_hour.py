@@ -93,3 +93,30 @@ def test_icnet_features_survive_clone_and_cross_validation(small_xy):
     search.fit(X, target)
     assert search.best_estimator_[0].estimator is est
     np.testing.assert_allclose(search.predict(X[:2]).shape, (2,))
+
+
+# ------------------------------------------------- 3. a ceiling for sparse spiking
+def _sparse_neurons(seed, n_stimuli=20, n_repeats=5, n_neurons=3, n_bins=100, mean=0.05, gain=1.5):
+    """Smooth log-normal rates of ~0.05 spikes per bin: most bins of a repeat hold no spike."""
+    from scipy.ndimage import gaussian_filter1d
+
+    rng = np.random.default_rng(seed)
+    z = gaussian_filter1d(rng.standard_normal((n_stimuli, n_neurons, n_bins)), 3, axis=-1)
+    rates = mean * np.exp(gain * z / z.std())
+    counts = rng.poisson(np.repeat(rates[:, None], n_repeats, axis=1)).astype(float)
+    return rates, counts
+
+
+@pytest.mark.parametrize("seed, mean, gain", [(0, 0.05, 1.5), (1, 0.02, 1.0), (2, 0.2, 1.0)])
+def test_poisson_ceiling_is_close_to_the_true_rates_score_for_sparse_neurons(seed, mean, gain):
+    from sk_icnet.metrics import split_half_ceiling
+
+    rates, y_rep = _sparse_neurons(seed, mean=mean, gain=gain)
+    assert (y_rep == 0).mean() > 0.75  # sparse: most bins of a repeat hold no spike
+    n_stim, n_rep, n_neurons, n_bins = y_rep.shape
+    trials = y_rep.reshape(n_stim * n_rep, n_neurons, n_bins)  # every repeat a trial
+    truth = d2_poisson_score(trials, np.repeat(rates, n_rep, axis=0), multioutput="raw_values")
+    ceiling = split_half_ceiling(y_rep, metric="d2_poisson", multioutput="raw_values")
+    assert ceiling.shape == (n_neurons,)
+    np.testing.assert_allclose(ceiling, truth, atol=0.07)  # was -3.4 .. -7 here
+    assert abs(split_half_ceiling(y_rep, metric="d2_poisson") - truth.mean()) < 0.05
