@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import numbers
 import os
@@ -106,6 +107,42 @@ def _check_finite_predictions(rates):
         raise ValueError("the model's predictions are not finite (NaN or inf): its weights hold NaN "
                          "or inf values, as after a fit that diverged; refit with a lower lr.")
     return rates
+
+
+def _same_param(a, b):
+    """Whether two parameter values are equal (estimators and plain objects by their state)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, type):
+        return False
+    if hasattr(a, "get_params") and not isinstance(a, type):
+        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+        return pa.keys() == pb.keys() and all(_same_param(pa[k], pb[k]) for k in pa)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_param(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (numbers.Number, str, bytes, os.PathLike, type(None))):
+        return a == b
+    if hasattr(a, "__dict__") and not isinstance(a, torch.nn.Module):
+        return vars(a).keys() == vars(b).keys() and all(
+            _same_param(vars(a)[k], vars(b)[k]) for k in vars(a))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _short_repr(value):
+    """A parameter value for ``repr``: classes by name, plain objects by their state."""
+    if isinstance(value, type):
+        return value.__name__
+    text = repr(value)
+    if " object at 0x" in text and hasattr(value, "__dict__"):  # the default repr
+        state = ", ".join(f"{k}={_short_repr(v)}" for k, v in vars(value).items()
+                          if not k.startswith("_"))
+        return f"{type(value).__name__}({state})"
+    return text
 
 
 def _to_device(data, device):
@@ -470,10 +507,34 @@ class ICNetRegressor(NeuralNetRegressor):
             yield
 
     def get_params(self, deep=True, **kwargs):
-        """Parameters of the estimator (skorch's bookkeeping attributes left out)."""
+        """Parameters of the estimator (skorch's bookkeeping attributes left out).
+
+        With ``deep=True`` skorch adds every callback's attributes; the private
+        ones (a leading underscore, such as the state a callback keeps during a
+        fit: best weights, a C library handle) are not parameters and are left
+        out, so ``copy.deepcopy(est.get_params())`` works on a fitted estimator.
+        """
         params = super().get_params(deep=deep, **kwargs)
         params.pop("_params_to_validate", None)
-        return params
+        return {key: value for key, value in params.items()
+                if not (key.startswith("callbacks__")
+                        and any(part.startswith("_") for part in key.split("__")[2:]))}
+
+    def __repr__(self):
+        """``ICNetRegressor(...)`` with every parameter that differs from its default,
+        ``module__`` ones included (as scikit-learn's estimators print)."""
+        try:
+            defaults = type(self)().get_params(deep=False)
+        except Exception:  # a subclass with required arguments: print them all  # noqa: BLE001
+            defaults = {}
+        parts = [f"{key}={_short_repr(value)}"
+                 for key, value in self.get_params(deep=False).items()
+                 if key not in defaults or not _same_param(value, defaults[key])]
+        head = f"{type(self).__name__}("
+        one_line = head + ", ".join(parts) + ")"
+        if len(one_line) <= 100:
+            return one_line
+        return head + (",\n" + " " * len(head)).join(parts) + ")"
 
     # ------------------------------------------------------------ skorch hooks
     def initialize(self):
@@ -622,14 +683,87 @@ class ICNetRegressor(NeuralNetRegressor):
         skorch 1.1-1.3 pass ``weights_only=False`` with torch < 2.6; here the
         safe loader is used unless ``torch_load_kwargs`` says otherwise, so a
         weights file can never run code, whatever the allowed versions.
+
+        The usual skorch reload works: ``est = ICNetRegressor(**same_params);
+        est.initialize(); est.load_params(f_params=...)``. ``initialize()`` cannot
+        know the neuron count (it comes from ``y`` at fit), so the decoder is
+        sized from the file, after checking that every other weight has the
+        shape of this architecture (``ValueError`` naming the first mismatch
+        otherwise); the estimator then predicts ``(n_trials, n_neurons,
+        n_bins)``. A fitted estimator accepts only files with its neuron count.
         """
         explicit = self.torch_load_kwargs
         if explicit is None:
             self.torch_load_kwargs = {"weights_only": True}
         try:
+            f_params = kwargs.get("f_params", args[0] if args else None)
+            if f_params is not None and self.initialized_ and not kwargs.get("use_safetensors"):
+                f_params = self._adapt_to_params(f_params)
+                if args:
+                    args = (f_params, *args[1:])
+                else:
+                    kwargs["f_params"] = f_params
             return super().load_params(*args, **kwargs)
         finally:
             self.torch_load_kwargs = explicit
+
+    def _adapt_to_params(self, f_params):
+        """Before weights are loaded into an initialised estimator: size the decoder from the
+        file (``initialize()`` builds one neuron's decoder until a fit has seen ``y``), and
+        give an estimator that was initialised but never fitted the fitted attributes the
+        file implies. Returns what to pass on to skorch (a file object is read once here)."""
+        if hasattr(f_params, "read"):
+            f_params = io.BytesIO(f_params.read())
+        try:
+            state = torch.load(f_params, map_location="cpu", **self.torch_load_kwargs)
+        except Exception:  # noqa: BLE001  (skorch reads it again and reports the failure)
+            return f_params
+        finally:
+            if hasattr(f_params, "seek"):
+                f_params.seek(0)
+        if not isinstance(state, Mapping) or "decoder.weight" not in state \
+                or not isinstance(self.module_, ICNet):
+            return f_params
+        ours = self.module_.state_dict()
+        resized = ("decoder.weight", "decoder.bias")
+        wrong = [k for k in ours if k not in resized and (
+            k not in state or tuple(state[k].shape) != tuple(ours[k].shape))]
+        if wrong or set(state) != set(ours):
+            first = (wrong or sorted(set(state) ^ set(ours)))[0]
+            raise ValueError(f"f_params holds the weights of another architecture (first mismatch: "
+                             f"{first}); build the estimator with the module__ parameters and "
+                             "rates of the one that saved them.")
+        weight, bias = state["decoder.weight"], state["decoder.bias"]
+        per_neuron = self.module_.n_classes or 1
+        rows = weight.shape[0] if weight.ndim == 2 else -1
+        if weight.ndim != 2 or weight.shape[1] != ours["decoder.weight"].shape[1] \
+                or tuple(bias.shape) != (rows,) or rows < 1 or rows % per_neuron:
+            raise ValueError(f"f_params has a decoder of shape {tuple(weight.shape)} (bias "
+                             f"{tuple(bias.shape)}), which fits no number of neurons of this "
+                             f"model ({per_neuron} output(s) per neuron, "
+                             f"{ours['decoder.weight'].shape[1]} bottleneck channels).")
+        n_neurons = rows // per_neuron
+        if len(self.module_.neurons_per_decoder) > 1 and n_neurons != self.module_.out_neurons:
+            raise ValueError(f"f_params has decoders for {n_neurons} neurons, but this model has "
+                             f"{self.module_.out_neurons} over several recordings; use "
+                             "load_checkpoint or load_model, which know the recordings.")
+        fitted = hasattr(self, "samples_per_bin_")
+        if fitted and n_neurons != self.n_neurons_:
+            raise ValueError(f"f_params has decoders for {n_neurons} neuron(s), but this estimator "
+                             f"was fitted on {self.n_neurons_}; load them into a new estimator "
+                             "(initialize(), then load_params).")
+        if not fitted:  # initialize() without fit: what predict needs, from the module and file
+            self.samples_per_bin_ = self.module_.samples_per_bin
+            self.audio_fs_, self.dt_ms_ = self.module_.audio_fs, self.module_.dt_ms
+            self.n_neurons_ = n_neurons
+            self.neurons_per_recording_ = [n_neurons]
+            self.recording_names_ = None
+            self.y_ndim_ = 3
+        if n_neurons != self.module_.out_neurons:
+            self.n_neurons_ = n_neurons
+            self.neurons_per_recording_ = [n_neurons]
+            self.initialize()  # the module, and an optimizer over its new parameters
+        return f_params
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's loop; records the epochs asked for (``BestWeights`` tells a run that

@@ -120,3 +120,51 @@ def test_poisson_ceiling_is_close_to_the_true_rates_score_for_sparse_neurons(see
     assert ceiling.shape == (n_neurons,)
     np.testing.assert_allclose(ceiling, truth, atol=0.07)  # was -3.4 .. -7 here
     assert abs(split_half_ceiling(y_rep, metric="d2_poisson") - truth.mean()) < 0.05
+
+
+# ------------------------------------------- 4, 5, 7. repr, reload, get_params
+def test_repr_shows_every_parameter_that_differs_from_its_default():
+    from skorch.dataset import ValidSplit
+
+    text = repr(ICNetRegressor(audio_fs=16000., dt_ms=2., lr=5e-3, module__encoder_channels=24))
+    for part in ("audio_fs=16000.0", "dt_ms=2.0", "lr=0.005", "module__encoder_channels=24"):
+        assert part in text
+    assert text.startswith("ICNetRegressor(") and "max_epochs" not in text
+    assert repr(ICNetRegressor()) == "ICNetRegressor()"
+    assert "train_split=ValidSplit(" in repr(ICNetRegressor(train_split=ValidSplit(3)))
+    assert "train_split" not in repr(ICNetRegressor(train_split=ValidSplit(5)))  # the default
+
+
+def test_the_usual_skorch_reload_sizes_the_decoder_from_the_file(small_xy, tmp_path):
+    X, y = small_xy
+    same = dict(max_epochs=1, random_state=3)
+    est = tiny_estimator(**same).fit(X, y)
+    est.save_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    fresh = tiny_estimator(**same)
+    fresh.initialize()
+    assert fresh.module_.out_neurons == 1  # initialize() cannot know y's neurons
+    fresh.load_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    assert fresh.n_neurons_ == 3 and len(fresh.history) == 1
+    np.testing.assert_array_equal(fresh.predict(X[:4]), est.predict(X[:4]))
+    with open(tmp_path / "w.pt", "rb") as f:  # a file object works too
+        other = tiny_estimator(**same)
+        other.initialize()
+        other.load_params(f_params=f)
+    np.testing.assert_array_equal(other.predict(X[:2]), est.predict(X[:2]))
+    wider = tiny_estimator(**same, module__bottleneck_channels=6)
+    wider.initialize()
+    with pytest.raises(ValueError, match="another architecture .*bottleneck"):
+        wider.load_params(f_params=tmp_path / "w.pt")
+    two = tiny_estimator(max_epochs=1).fit(X, y[:, :2])
+    with pytest.raises(ValueError, match="decoders for 3 neuron.*fitted on 2"):
+        two.load_params(f_params=tmp_path / "w.pt")
+
+
+def test_fitted_get_params_hides_private_callback_state_and_deep_copies(small_xy):
+    est = tiny_estimator(max_epochs=1).fit(*small_xy)
+    params = est.get_params()
+    assert not [key for key in params if "___" in key or "__" in key.lstrip("_") and
+                any(part.startswith("_") for part in key.split("__")[1:])]
+    assert "callbacks__best_weights__monitor" in params  # public callback parameters stay
+    copy.deepcopy(params)
+    clone(est).set_params(callbacks__best_weights__monitor="train_loss")
