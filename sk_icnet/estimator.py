@@ -34,6 +34,7 @@ from torch.utils.data import DistributedSampler, Subset
 
 from ._validation import (
     MAX_COUNT,
+    _as_numeric_array,
     check_checkpoint_metadata,
     check_consistent_trials,
     check_positive_int,
@@ -145,6 +146,49 @@ def _short_repr(value):
     return text
 
 
+def _n_trials(X):
+    """Trials of training input (arrays with trial weights travel as a dict)."""
+    return len(X["x"]) if isinstance(X, Mapping) else len(X)
+
+
+#: share of the training sound's power inside ``training_summary_["band_hz"]``
+_BAND_POWER = 0.99
+#: trials (evenly spaced) whose spectrum enters ``band_hz``
+_SPECTRUM_TRIALS = 256
+
+
+def _sound_summary(waves, audio_fs):
+    """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats)."""
+    from scipy.signal import welch
+
+    from .audio import level_db_spl
+
+    levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves])
+    frame = max(1, int(round(audio_fs * 0.010)))  # 10 ms frames
+    n_frames = waves.shape[1] // frame
+    loudest = None
+    if n_frames:
+        rms = np.sqrt(np.mean(np.square(waves[:, : n_frames * frame].reshape(
+            waves.shape[0], n_frames, frame), dtype=np.float64), axis=2))
+        if rms.max() > 0:
+            loudest = float(20 * np.log10(rms.max() / 20e-6))
+    finite = levels[np.isfinite(levels)]
+    pick = np.unique(np.linspace(0, waves.shape[0] - 1, min(_SPECTRUM_TRIALS, waves.shape[0]))
+                     .astype(int))
+    freqs, power = welch(waves[pick].astype(np.float64), fs=audio_fs,
+                         nperseg=min(1024, waves.shape[1]), axis=-1)
+    power = power.mean(axis=0)
+    band = None
+    if power.sum() > 0:
+        cum = np.cumsum(power) / power.sum()
+        tail = (1 - _BAND_POWER) / 2
+        band = [float(freqs[np.searchsorted(cum, tail)]),
+                float(freqs[min(np.searchsorted(cum, 1 - tail), len(freqs) - 1)])]
+    return {"level_db_spl": [float(finite.min()), float(finite.max())] if finite.size else None,
+            "frame_level_db_spl_max": loudest, "band_hz": band,
+            "band_power_fraction": _BAND_POWER}
+
+
 def _to_device(data, device):
     """A tensor on ``device``; host tensors in pinned memory are copied asynchronously."""
     if not isinstance(data, torch.Tensor):
@@ -254,6 +298,14 @@ class ICNetRegressor(NeuralNetRegressor):
     n_features_in_ : int
         Samples per trial seen at fit. ``predict`` accepts any whole number of
         bins, since the network is convolutional in time.
+    training_summary_ : dict
+        What the model was trained on, JSON-serialisable: ``sk_icnet_version``,
+        ``audio_fs``, ``dt_ms``, ``n_neurons``, ``n_trials`` (``n_windows`` for
+        recordings), ``duration_s``; for arrays also ``level_db_spl`` (the range
+        of the trials' levels over their active frames), ``frame_level_db_spl_max``
+        (the loudest 10 ms frame), ``band_hz`` (the band holding 99 % of the
+        sound's power, from up to 256 trials) and ``mean_rate_hz`` (per neuron).
+        :mod:`sk_icnet.insilico` warns when an experiment leaves these ranges.
     history_ : skorch.History
         Per-epoch train and validation losses.
 
@@ -877,6 +929,8 @@ class ICNetRegressor(NeuralNetRegressor):
         observed)``: unsigned counts converted to float on the device, and the
         mask of observed bins (context, padding and missing bins excluded).
         """
+        if isinstance(X, Mapping) and X.get("sample_weight") is not None:
+            return self._weighted_loss(y_pred, y_true, X["sample_weight"])
         if isinstance(y_true, (tuple, list)):
             counts, observed = (_to_device(t, y_pred.device) for t in y_true)
             if self.skip_bins:
@@ -888,6 +942,41 @@ class ICNetRegressor(NeuralNetRegressor):
             y_true = y_true.clone()
             y_true[..., : self.skip_bins] = float("nan")
         return self.criterion_(y_pred, y_true)
+
+    def _weighted_loss(self, y_pred, y_true, weights):
+        """The criterion per trial, averaged with weight ``weight * observed bins`` per trial:
+        every observed bin of a trial counts ``weight`` times (the unweighted loss for equal
+        weights)."""
+        y_true = _to_device(y_true, y_pred.device).float()
+        if self.skip_bins:
+            y_true = y_true.clone()
+            y_true[..., : self.skip_bins] = float("nan")
+        weights = _to_device(weights, y_pred.device).float()
+        observed = (~torch.isnan(y_true)).reshape(y_true.shape[0], -1).sum(dim=1).float()
+        per_trial = torch.stack([self.criterion_(y_pred[i: i + 1], y_true[i: i + 1])
+                                 for i in range(y_true.shape[0])])
+        share = weights * observed
+        return (share * per_trial).sum() / share.sum().clamp_min(1e-12)
+
+    def _training_summary(self, X=None, y3=None, data=None):
+        """What the model was trained on, JSON-serialisable (see ``training_summary_``)."""
+        from ._version import __version__
+
+        summary = {"sk_icnet_version": __version__, "audio_fs": float(self.audio_fs_),
+                   "dt_ms": float(self.dt_ms_), "n_neurons": int(self.n_neurons_)}
+        if data is not None:  # recordings are read lazily: their sizes only
+            summary.update(n_windows=len(data), duration_s=float(
+                len(data) * data.window_samples / self.audio_fs_))
+            return summary
+        waves = X.reshape(X.shape[0], -1)
+        n_trials, n_samples = waves.shape
+        summary.update(n_trials=int(n_trials), duration_s=float(n_samples * n_trials / self.audio_fs_))
+        summary.update(_sound_summary(waves, self.audio_fs_))
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(y3, axis=(0, 2), dtype=np.float64) / (self.dt_ms_ / 1000.0)
+        summary["mean_rate_hz"] = [float(v) if np.isfinite(v) else None for v in mean]
+        return summary
 
     def _device_type(self):
         return torch.device(self.device if self.device else "cpu").type
@@ -901,7 +990,8 @@ class ICNetRegressor(NeuralNetRegressor):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
         module = self._training_module()
         if isinstance(x, Mapping):  # windows: the decoder index stays on the host (routing)
-            x = {**x, **fit_params}
+            x = {key: value for key, value in {**x, **fit_params}.items()
+                 if key != "sample_weight"}  # trial weights are for the loss only
             device = self.device or "cpu"
             x["x"] = _to_device(x["x"], device)
             if x.get("time_s") is not None:
@@ -1016,10 +1106,10 @@ class ICNetRegressor(NeuralNetRegressor):
         the first fraction of every recording's windows (so every decoder trains)."""
         split = self.train_split
         if isinstance(split, ValidSplit) and isinstance(split.cv, numbers.Integral) \
-                and not isinstance(X, WindowDataset) and len(X) < split.cv:
+                and not isinstance(X, WindowDataset) and _n_trials(X) < split.cv:
             raise ValueError(
                 f"train_split=ValidSplit({split.cv}) holds out 1/{split.cv} of the trials for the "
-                f"validation loss and needs at least {split.cv} trials; received {len(X)}. Pass "
+                f"validation loss and needs at least {split.cv} trials; received {_n_trials(X)}. Pass "
                 "train_split=None to train on all trials, or a ValidSplit with fewer folds.")
         train, valid = None, None
         if isinstance(X, WindowDataset) and isinstance(split, ValidSplit) and not split.stratified:
@@ -1041,7 +1131,7 @@ class ICNetRegressor(NeuralNetRegressor):
         return train, valid
 
     # ------------------------------------------------------------- public API
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit ICNet to waveforms ``X`` and responses ``y``, or to recordings.
 
         Parameters
@@ -1053,24 +1143,48 @@ class ICNetRegressor(NeuralNetRegressor):
             recording); recordings are cut into the paper's windows.
         y : array-like of shape (n_trials,), (n_trials, n_bins) or (n_trials, n_neurons, n_bins)
             Responses to array ``X``; None for recordings (they hold theirs).
+        sample_weight : array-like of shape (n_trials,), optional
+            Non-negative weight of each trial (arrays only) in the training and
+            validation losses: each observed bin of a trial counts ``weight``
+            times, so a zero weight leaves the trial out (it still takes a place
+            in its batch).
         **fit_params
             Passed on to :meth:`skorch.NeuralNet.fit`.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        At a fresh fit on arrays the decoder's bias starts at each neuron's mean
+        response (the inverse softplus of the mean count per bin for the
+        Poisson head, the log class frequencies for the categorical head), so
+        an untrained model predicts about the mean rate (D² near 0) instead of
+        an arbitrary one. ``training_summary_`` records what the model was
+        trained on.
         """
         data = _as_data(X)
         if data is not None:
             self._check_no_target(y)
+            self._check_no_weights(sample_weight)
             X, y = data, None
         if self.warm_start and self.initialized_ and hasattr(self, "n_neurons_"):
-            return self.partial_fit(X, y, **fit_params)
+            return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
+        weights = None
         if data is not None:
             self._validate_dataset(data, reset=True)
+            self.training_summary_ = self._training_summary(data=data)
         else:
             X, y = self._validate_fit_data(X, y, reset=True)
-        return super().fit(X, y, **fit_params)
+            weights = self._check_sample_weight(sample_weight, X.shape[0])
+            self.training_summary_ = self._training_summary(X, y)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+            if data is None:
+                self._init_decoder_bias(y, weights)
+        self.partial_fit(self._with_weights(X, weights), y, _routing_method="fit", **fit_params)
+        return self
 
     @staticmethod
     def _check_no_target(y):
@@ -1078,12 +1192,42 @@ class ICNetRegressor(NeuralNetRegressor):
             raise ValueError("y must be None when X is a WindowDataset or Recording: the "
                              f"responses come with the recordings; received {type(y).__name__}.")
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training on ``X, y`` (or recordings) without re-initialising the network."""
+    @staticmethod
+    def _check_no_weights(sample_weight):
+        if sample_weight is not None:
+            raise ValueError("sample_weight weighs the trials of array X; recordings (a "
+                             "WindowDataset or Recording) take none: select the windows instead.")
+
+    @staticmethod
+    def _check_sample_weight(sample_weight, n_trials):
+        """``sample_weight`` as float32 ``(n_trials,)``, checked; None stays None."""
+        if sample_weight is None:
+            return None
+        w = _as_numeric_array(sample_weight, "sample_weight")
+        if w.shape != (n_trials,):
+            raise ValueError(f"sample_weight must have one weight per trial, shape ({n_trials},); "
+                             f"received shape {w.shape}.")
+        w = w.astype(np.float64)
+        if not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
+            raise ValueError("sample_weight must be finite, non-negative and not all zero; "
+                             f"received values from {w.min()!r} to {w.max()!r}.")
+        return w.astype(np.float32)
+
+    @staticmethod
+    def _with_weights(X, weights):
+        """Array batches carry the trial weights along (the loss reads them)."""
+        return X if weights is None else {"x": X, "sample_weight": weights}
+
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
+        """Continue training on ``X, y`` (or recordings) without re-initialising the network.
+
+        ``sample_weight`` as for :meth:`fit`.
+        """
         routing = fit_params.get("_routing_method")
         data = _as_data(X)
         if data is not None:
             self._check_no_target(y)
+            self._check_no_weights(sample_weight)
             X = data
         if routing != "fit":  # direct call: validate here (fit already did)
             reset = not (self.initialized_ and hasattr(self, "n_neurons_"))
@@ -1091,7 +1235,40 @@ class ICNetRegressor(NeuralNetRegressor):
                 self._validate_dataset(data, reset=reset)
             else:
                 X, y = self._validate_fit_data(X, y, reset=reset)
+                X = self._with_weights(X, self._check_sample_weight(sample_weight, X.shape[0]))
         return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _init_decoder_bias(self, y3, weights):
+        """Start the decoder at each neuron's mean response (see :meth:`fit`)."""
+        decoder = getattr(self.module_, "decoder", None)
+        if not isinstance(decoder, torch.nn.Linear) or decoder.bias is None:
+            return
+        y = np.array(y3, dtype=np.float64)
+        if self.skip_bins:
+            y[..., : self.skip_bins] = np.nan
+        observed = np.isfinite(y)
+        w = observed * (1.0 if weights is None else weights.astype(np.float64)[:, None, None])
+        total = w.sum(axis=(0, 2))  # per neuron
+        y = np.where(observed, y, 0.0)
+        n_classes = self.module_.n_classes
+        n_neurons = y.shape[1]
+        if decoder.bias.numel() != n_neurons * (n_classes or 1):
+            return
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if n_classes is None:
+                mean = np.clip((w * y).sum(axis=(0, 2)) / total, 1e-4, None)
+                bias = mean + np.log(-np.expm1(-mean))  # softplus(bias) = mean
+            else:
+                classes = np.clip(np.round(y), 0, n_classes - 1)
+                counts = np.stack([(w * (classes == c)).sum(axis=(0, 2))
+                                   for c in range(n_classes)], axis=1)  # (neurons, classes)
+                freq = (counts + 0.5) / (total[:, None] + 0.5 * n_classes)
+                bias = np.log(freq).reshape(-1)
+        keep = np.repeat(total > 0, n_classes or 1)
+        with torch.no_grad():
+            current = decoder.bias.detach().cpu().numpy()
+            decoder.bias.copy_(torch.as_tensor(np.where(keep, bias, current),
+                                               dtype=decoder.bias.dtype))
 
     def _expected_counts(self, out):
         """Module output -> expected counts, time last: (B, N, T)."""

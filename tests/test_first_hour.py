@@ -168,3 +168,57 @@ def test_fitted_get_params_hides_private_callback_state_and_deep_copies(small_xy
     assert "callbacks__best_weights__monitor" in params  # public callback parameters stay
     copy.deepcopy(params)
     clone(est).set_params(callbacks__best_weights__monitor="train_loss")
+
+
+# ----------------------------------------------------- 6. per-trial weights
+def test_sample_weight_weighs_trials_and_zero_drops_one(small_xy):
+    from skorch.dataset import ValidSplit
+
+    X, y = small_xy[0][:8, :1600], small_xy[1][:8, :, :50]  # 8 trials of 50 bins: fast
+    full = dict(max_epochs=2, batch_size=-1, train_split=None)  # one batch: no shuffling order
+    weights = np.ones(len(X))
+    weights[3] = 0.0
+    weighted = tiny_estimator(**full).fit(X, y, sample_weight=weights)
+    keep = np.arange(len(X)) != 3
+    dropped = tiny_estimator(**full).fit(X[keep], y[keep])
+    np.testing.assert_allclose(weighted.predict(X), dropped.predict(X), rtol=1e-5, atol=1e-6)
+    plain = tiny_estimator(**full).fit(X, y)
+    assert np.abs(weighted.predict(X) - plain.predict(X)).max() > 1e-3  # the weights matter
+    split = tiny_estimator(max_epochs=1, train_split=ValidSplit(4)).fit(X, y, sample_weight=weights)
+    assert np.isfinite(split.history[-1, "valid_loss"])
+    with pytest.raises(ValueError, match=r"one weight per trial, shape \(8,\)"):
+        tiny_estimator().fit(X, y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="non-negative and not all zero"):
+        tiny_estimator().fit(X, y, sample_weight=-weights)
+
+
+# ---------------------------------------------- decoder bias at the mean rate
+def test_an_untrained_fit_predicts_each_neurons_mean_rate(small_xy):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0, train_split=None).fit(X, y)
+    assert abs(est.score(X, y)) < 0.05  # a constant at the mean scores 0; was about -1
+    np.testing.assert_allclose(est.predict(X).mean(axis=(0, 2)), y.mean(axis=(0, 2)), rtol=0.2)
+    cat = tiny_estimator(max_epochs=0, train_split=None, head="categorical").fit(X, y)
+    zero = cat.predict_proba(X)[..., 0].mean(axis=(0, 2))
+    np.testing.assert_allclose(zero, (y == 0).mean(axis=(0, 2)), atol=0.05)
+
+
+# ---------------------------------------------------- 8. the training summary
+def test_the_training_summary_describes_the_training_sound_and_is_json(small_xy):
+    from sk_icnet.audio import level_db_spl
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0).fit(X, y)
+    summary = json.loads(json.dumps(est.training_summary_))  # JSON-serialisable as it is
+    assert summary["n_trials"] == 24 and summary["n_neurons"] == 3
+    assert summary["duration_s"] == pytest.approx(24 * 0.5)
+    assert (summary["audio_fs"], summary["dt_ms"]) == (8000.0, 4.0)
+    levels = [level_db_spl(x, audio_fs=8000.0, active_only=True) for x in X]
+    assert summary["level_db_spl"] == pytest.approx([min(levels), max(levels)])
+    assert summary["frame_level_db_spl_max"] >= max(levels)
+    lo, hi = summary["band_hz"]
+    assert 0 <= lo < hi <= 4000.0
+    np.testing.assert_allclose(summary["mean_rate_hz"], y.mean(axis=(0, 2)) / 0.004)
+    import sk_icnet
+
+    assert summary["sk_icnet_version"] == sk_icnet.__version__
