@@ -157,13 +157,14 @@ _BAND_POWER = 0.99
 _SPECTRUM_TRIALS = 256
 
 
-def _sound_summary(waves, audio_fs):
+def _sound_summary(waves, audio_fs, trial_levels=True):
     """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats)."""
     from scipy.signal import welch
 
     from .audio import level_db_spl
 
-    levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves])
+    levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves]
+                      if trial_levels else [])
     frame = max(1, int(round(audio_fs * 0.010)))  # 10 ms frames
     n_frames = waves.shape[1] // frame
     loudest = None

@@ -222,3 +222,36 @@ def test_the_training_summary_describes_the_training_sound_and_is_json(small_xy)
     import sk_icnet
 
     assert summary["sk_icnet_version"] == sk_icnet.__version__
+
+
+# ------------------------------------------- 8. in-silico outside the training range
+def test_insilico_warns_outside_the_training_range_of_a_fitted_model(small_xy):
+    from sk_icnet import insilico
+    from sk_icnet.exceptions import OutsideTrainingRangeWarning
+
+    est = tiny_estimator(max_epochs=0).fit(*small_xy)
+    loudest = est.training_summary_["frame_level_db_spl_max"]  # about 94 dB SPL here
+    lo, hi = est.training_summary_["band_hz"]
+    with warnings.catch_warnings():  # inside the training range: no warning
+        warnings.simplefilter("error", OutsideTrainingRangeWarning)
+        inside = insilico.frequency_response_area(est, frequencies=[1.5 * lo, 1000.0, hi / 1.5],
+                                                  levels=[40.0, loudest - 10])
+    assert not inside.summary.implausible_rate.any()
+    assert (inside.summary.max_rate_hz > 0).all()
+    with pytest.warns(OutsideTrainingRangeWarning, match=r"levels up to 1\d\d dB SPL"):
+        insilico.frequency_response_area(est, frequencies=[1000.0], levels=[40.0, loudest + 20])
+    with pytest.warns(OutsideTrainingRangeWarning, match="frequencies from"):
+        insilico.rate_level(est, stimulus=lo / 3, levels=[30.0, 60.0])
+
+
+def test_insilico_flags_implausible_rates():
+    from sk_icnet import insilico
+    from sk_icnet.datasets import TunedNeurons
+    from sk_icnet.exceptions import OutsideTrainingRangeWarning
+
+    neurons = TunedNeurons(cf_hz=[1000.0, 2000.0], max_rate_hz=[150.0, 5000.0])
+    with pytest.warns(OutsideTrainingRangeWarning, match=r"implausible rates .* up to \d,\d\d\d "
+                                                         r"spikes/s \(neuron\(s\) \[1\]"):
+        result = insilico.rate_level(neurons, levels=np.arange(0.0, 91.0, 10.0))
+    assert result.summary.implausible_rate.tolist() == [False, True]
+    assert result.summary.max_rate_hz[1] > 1000 > result.summary.max_rate_hz[0]
