@@ -146,6 +146,36 @@ def _short_repr(value):
     return text
 
 
+def _refuse_a_tabular_scorer(max_depth=8):
+    """Inside a scikit-learn scorer built on one of scikit-learn's own metrics (``scoring="r2"``,
+    ``"neg_mean_squared_error"``, ...), refuse 3-D responses with a clear error: those metrics
+    take 1-D or 2-D targets, and the scorer would fail with a message about dimensions (a NaN
+    score in ``cross_val_score``). Scorers on sk_icnet's metrics and direct calls pass."""
+    import sys
+
+    from sklearn.metrics._scorer import _BaseScorer
+
+    frame = sys._getframe(2)
+    for _ in range(max_depth):
+        if frame is None:
+            return
+        scorer = frame.f_locals.get("self")
+        if isinstance(scorer, _BaseScorer):
+            func = getattr(scorer, "_score_func", None)
+            module = getattr(func, "__module__", "") or ""
+            if module.startswith("sklearn."):
+                name = getattr(func, "__name__", repr(func))
+                raise ValueError(
+                    f"scikit-learn's {name} (a scoring string such as 'r2') takes 1-D or 2-D "
+                    "targets, but this model predicts (n_trials, n_neurons, n_bins), the layout "
+                    "of its 3-D y. Use sk_icnet's scorers, which score each neuron over its "
+                    "observed bins: scoring=sk_icnet.metrics.SCORERS (or one of its entries, "
+                    "'d2_poisson', 'pearson_r', 'neg_poisson_deviance', by "
+                    "sk_icnet.metrics.get_scorer), or fit on 2-D y (one neuron).")
+            return
+        frame = frame.f_back
+
+
 def _n_trials(X):
     """Trials of training input (arrays with trial weights travel as a dict)."""
     return len(X["x"]) if isinstance(X, Mapping) else len(X)
@@ -1426,6 +1456,8 @@ class ICNetRegressor(NeuralNetRegressor):
         data = _as_data(X)
         if data is not None:
             return self._predict_windows(data)
+        if self.y_ndim_ == 3:
+            _refuse_a_tabular_scorer()
         return to_layout(self.predict_rates(X, recording=recording, time_s=time_s), self.y_ndim_)
 
     def _score_data(self, data):

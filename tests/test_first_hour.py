@@ -255,3 +255,20 @@ def test_insilico_flags_implausible_rates():
         result = insilico.rate_level(neurons, levels=np.arange(0.0, 91.0, 10.0))
     assert result.summary.implausible_rate.tolist() == [False, True]
     assert result.summary.max_rate_hz[1] > 1000 > result.summary.max_rate_hz[0]
+
+
+# ------------------------------------------- scikit-learn scoring strings, 3-D y
+def test_scikit_learn_scoring_strings_on_3d_y_are_refused_with_a_pointer(small_xy):
+    from sklearn.metrics import get_scorer
+
+    from sk_icnet.metrics import SCORERS
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0).fit(X, y)
+    for name in ("r2", "neg_mean_squared_error"):
+        with pytest.raises(ValueError, match=r"3-D y.*sk_icnet.metrics.SCORERS"):
+            get_scorer(name)(est, X[:4], y[:4])
+    assert np.isfinite(SCORERS["d2_poisson"](est, X[:4], y[:4]))  # sk_icnet's scorers pass
+    assert est.predict(X[:2]).shape == (2, 3, 125)  # direct calls too
+    one = tiny_estimator(max_epochs=0).fit(X, y[:, 0])  # 2-D y: scikit-learn's strings work
+    assert np.isfinite(get_scorer("r2")(one, X[:4], y[:4, 0]))
