@@ -176,6 +176,31 @@ def _refuse_a_tabular_scorer(max_depth=8):
         frame = frame.f_back
 
 
+class _ReadProgress:
+    """A tqdm bar advanced by the reads of streamed prediction: ``wrap(read, offset)`` gives a
+    ``read(first, stop)`` that moves the bar to ``offset + stop`` bins; closed at the end."""
+
+    def __init__(self, total, desc, enabled):
+        self.total, self.bar = int(total), None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=desc, unit="bin", leave=False)
+
+    def wrap(self, read, offset=0):
+        if self.bar is None:
+            return read
+
+        def progressed(first, stop):
+            out = read(first, stop)
+            self.bar.update(max(0, offset + stop - self.bar.n))
+            if self.bar.n >= self.total:
+                self.bar.close()
+            return out
+
+        return progressed
+
+
 def _n_trials(X):
     """Trials of training input (arrays with trial weights travel as a dict)."""
     return len(X["x"]) if isinstance(X, Mapping) else len(X)
@@ -1355,9 +1380,17 @@ class ICNetRegressor(NeuralNetRegressor):
             inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
             return np.concatenate([to_numpy(convert(out))
                                    for out in self.forward_iter(inputs, training=False)], axis=0)
+        bar = self._progress(n_bins * X.shape[0], "predict")
         return np.concatenate([
-            self._stream(self._trial_reader(trial), n_bins, convert, decoder, t0)[None]
-            for trial, t0 in zip(X, times, strict=True)], axis=0)
+            self._stream(bar.wrap(self._trial_reader(trial), k * n_bins), n_bins, convert,
+                         decoder, t0)[None]
+            for k, (trial, t0) in enumerate(zip(X, times, strict=True))], axis=0)
+
+    def _progress(self, n_bins, desc):
+        """A progress bar over ``n_bins`` streamed bins (tqdm on stderr), shown when ``verbose``
+        and the input is streamed (longer than ``predict_chunk_bins``)."""
+        return _ReadProgress(n_bins, f"{type(self).__name__}.{desc}",
+                             enabled=bool(self.verbose) and n_bins > self.predict_chunk_bins)
 
     def _trial_reader(self, trial):
         """``read(first, stop)`` over one validated trial ``(1, n_samples)``, for streaming."""
@@ -1402,7 +1435,8 @@ class ICNetRegressor(NeuralNetRegressor):
         self._check_data_rates(rec)
         decoder = self._decoder_of_recording(rec)
         t0 = rec.start_s if time_s is None else self._trial_times(time_s, 1)[0]
-        return self._stream_chunks(rec.read_audio, rec.n_bins, convert or self._expected_counts,
+        read = self._progress(rec.n_bins, "predict").wrap(rec.read_audio)
+        return self._stream_chunks(read, rec.n_bins, convert or self._expected_counts,
                                    decoder, t0)
 
     def _predict_recording(self, rec, time_s=None):
@@ -1504,11 +1538,14 @@ class ICNetRegressor(NeuralNetRegressor):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         if isinstance(X, Recording):
             self._check_data_rates(X)
-            return self._stream(X.read_audio, X.n_bins, None, 0, 0.0, encode=True)
+            read = self._progress(X.n_bins, "embed").wrap(X.read_audio)
+            return self._stream(read, X.n_bins, None, 0, 0.0, encode=True)
         X = self._validate_X(X)
         n_bins = X.shape[-1] // self.samples_per_bin_
-        return np.stack([self._stream(self._trial_reader(trial), n_bins, None, 0, 0.0, encode=True)
-                         for trial in X])
+        bar = self._progress(n_bins * X.shape[0], "embed")
+        return np.stack([self._stream(bar.wrap(self._trial_reader(trial), k * n_bins), n_bins,
+                                      None, 0, 0.0, encode=True)
+                         for k, trial in enumerate(X)])
 
     def sample(self, X, random_state=None, *, recording=None, time_s=None):
         """Spike counts drawn from the fitted distribution, to simulate responses to new sounds.

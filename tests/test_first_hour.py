@@ -272,3 +272,30 @@ def test_scikit_learn_scoring_strings_on_3d_y_are_refused_with_a_pointer(small_x
     assert est.predict(X[:2]).shape == (2, 3, 125)  # direct calls too
     one = tiny_estimator(max_epochs=0).fit(X, y[:, 0])  # 2-D y: scikit-learn's strings work
     assert np.isfinite(get_scorer("r2")(one, X[:4], y[:4, 0]))
+
+
+# ------------------------------------------------------------ progress bars
+def test_long_predictions_show_progress_unless_verbose_is_zero(small_xy, capsys):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0).fit(X, y)
+    quiet = est.predict(X[:2])
+    capsys.readouterr()
+    est.set_params(predict_chunk_bins=25, verbose=1)  # 125-bin trials stream in 5 chunks
+    np.testing.assert_allclose(est.predict(X[:2]), quiet, rtol=1e-5, atol=1e-6)
+    est.embed(X[:2])
+    err = capsys.readouterr().err
+    assert "ICNetRegressor.predict" in err and "ICNetRegressor.embed" in err and "/250 " in err
+    est.set_params(verbose=0)
+    est.predict(X[:2])
+    assert capsys.readouterr().err == ""
+
+
+def test_insilico_experiments_show_progress_on_request(capsys):
+    from sk_icnet import insilico
+    from sk_icnet.datasets import TunedNeurons
+
+    neurons = TunedNeurons(cf_hz=[1000.0])
+    insilico.rate_level(neurons, levels=[20.0, 40.0])
+    assert capsys.readouterr().err == ""
+    insilico.rate_level(neurons, levels=[20.0, 40.0], progress=True)
+    assert "in-silico: 2 stimuli" in capsys.readouterr().err
