@@ -1490,7 +1490,7 @@ class ICNetRegressor(NeuralNetRegressor):
         data = _as_data(X)
         if data is not None:
             return self._predict_windows(data)
-        if self.y_ndim_ == 3:
+        if getattr(self, "y_ndim_", None) == 3:
             _refuse_a_tabular_scorer()
         return to_layout(self.predict_rates(X, recording=recording, time_s=time_s), self.y_ndim_)
 
