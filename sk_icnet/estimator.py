@@ -271,12 +271,14 @@ class ICNetRegressor(NeuralNetRegressor):
     audio_fs : float or "auto", default="auto"
         Sampling rate of the waveforms in Hz. ``"auto"``: the rate the data
         carry (:class:`~sk_icnet.data.Recording`, :class:`~sk_icnet.data.WindowDataset`),
-        and the paper's 24,414.0625 Hz for arrays. A number must agree with the
-        data's rate when the data carry one (``ValueError`` naming both otherwise).
+        and the paper's 24,414.0625 Hz for arrays, which carry no rate: a fit on
+        arrays that assumes it warns once (:class:`~sk_icnet.exceptions.RatesAssumedWarning`;
+        pass the rate to silence it). A number must agree with the data's rate
+        when the data carry one (``ValueError`` naming both otherwise).
     dt_ms : float, "auto" or None, default="auto"
         Width of the response bins in ms; ``audio_fs * dt_ms / 1000`` must be a
         whole number of samples. ``"auto"``: the data's, or the paper's 1.31072 ms
-        for arrays. ``None`` infers the bin width of arrays at fit from the
+        for arrays (with the same warning). ``None`` infers the bin width of arrays at fit from the
         shapes (``n_samples / n_bins`` samples per bin).
     criterion : type, default=PoissonLoss
         Loss on (rates, counts); NaN targets are masked out.
