@@ -359,10 +359,11 @@ class ICNetRegressor(NeuralNetRegressor):
     training_summary_ : dict
         What the model was trained on, JSON-serialisable: ``sk_icnet_version``,
         ``audio_fs``, ``dt_ms``, ``n_neurons``, ``n_trials`` (``n_windows`` for
-        recordings), ``duration_s``; for arrays also ``level_db_spl`` (the range
-        of the trials' levels over their active frames), ``frame_level_db_spl_max``
-        (the loudest 10 ms frame), ``band_hz`` (the band holding 99 % of the
-        sound's power, from up to 256 trials) and ``mean_rate_hz`` (per neuron).
+        recordings), ``duration_s``, ``level_db_spl`` (the range of the trials'
+        levels over their active frames), ``frame_level_db_spl_max`` (the loudest
+        10 ms frame), ``band_hz`` (the band holding 99 % of the sound's power,
+        from up to 256 trials) and ``mean_rate_hz`` (per neuron). For recordings
+        the levels, band and rates come from up to 256 windows, evenly spaced.
         :mod:`sk_icnet.insilico` warns when an experiment leaves these ranges.
     history_ : skorch.History
         Per-epoch train and validation losses.
@@ -1022,9 +1023,27 @@ class ICNetRegressor(NeuralNetRegressor):
 
         summary = {"sk_icnet_version": __version__, "audio_fs": float(self.audio_fs_),
                    "dt_ms": float(self.dt_ms_), "n_neurons": int(self.n_neurons_)}
-        if data is not None:  # recordings are read lazily: their sizes only
+        if data is not None:  # recordings are read lazily: up to 256 windows, evenly spaced
             summary.update(n_windows=len(data), duration_s=float(
                 len(data) * data.window_samples / self.audio_fs_))
+            pick = np.unique(np.linspace(0, len(data) - 1, min(_SPECTRUM_TRIALS, len(data)))
+                             .astype(int))
+            items = data.__getitems__(pick)
+            waves = np.concatenate([np.asarray(x["x"], np.float64).reshape(1, -1)
+                                    for x, _ in items])
+            summary.update(_sound_summary(waves, self.audio_fs_))
+            names = list(data.windows["recording"].iloc[pick])
+            offsets = dict(zip(self.recording_names_, np.cumsum([0, *self.neurons_per_recording_]),
+                               strict=False))
+            sums, counts = np.zeros(self.n_neurons_), np.zeros(self.n_neurons_)
+            for (_, (y, observed)), name in zip(items, names, strict=True):
+                first = offsets[name]
+                y = np.asarray(y, np.float64)
+                sums[first: first + y.shape[0]] += np.where(observed, y, 0.0).sum(axis=1)
+                counts[first: first + y.shape[0]] += np.asarray(observed).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = sums / counts / (self.dt_ms_ / 1000.0)
+            summary["mean_rate_hz"] = [float(v) if np.isfinite(v) else None for v in mean]
             return summary
         waves = X.reshape(X.shape[0], -1)
         n_trials, n_samples = waves.shape

@@ -299,3 +299,19 @@ def test_insilico_experiments_show_progress_on_request(capsys):
     assert capsys.readouterr().err == ""
     insilico.rate_level(neurons, levels=[20.0, 40.0], progress=True)
     assert "in-silico: 2 stimuli" in capsys.readouterr().err
+
+
+def test_a_fit_on_recordings_summarises_sampled_windows():
+    from sk_icnet import Recording, WindowDataset
+
+    rng = np.random.default_rng(0)
+    recs = [Recording(0.02 * rng.standard_normal(32 * 400).astype(np.float32),
+                      rng.poisson(rate, (n, 400)).astype(np.uint8), audio_fs=8000.0, dt_ms=4.0,
+                      name=name)
+            for name, n, rate in (("a", 2, 0.2), ("b", 1, 0.6))]
+    data = WindowDataset(recs, window_samples=32 * 40, context_samples=32 * 8)
+    est = tiny_estimator(max_epochs=0, train_split=None).fit(data)
+    summary = json.loads(json.dumps(est.training_summary_))
+    assert summary["n_windows"] == len(data) and summary["n_neurons"] == 3
+    assert summary["level_db_spl"][0] == pytest.approx(60.0, abs=1.0)  # 0.02 Pa rms
+    np.testing.assert_allclose(summary["mean_rate_hz"], [50.0, 50.0, 150.0], rtol=0.15)
