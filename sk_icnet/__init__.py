@@ -4,11 +4,12 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import data, datasets, insilico, metrics, recordings
+from . import data, datasets, exceptions, insilico, metrics, recordings
 from ._version import __version__
 from .compare import compare
 from .data import Recording, WindowDataset
 from .estimator import ICNetRegressor
+from .exceptions import RatesAssumedWarning
 from .features import ICNetFeatures
 from .losses import PoissonLoss
 from .model import ICNet
@@ -23,12 +24,14 @@ __all__ = [
     "LinearSTRFRegressor",
     "PoissonLoss",
     "PoissonSTRFRegressor",
+    "RatesAssumedWarning",
     "Recording",
     "WindowDataset",
     "compare",
     "data",
     "datasets",
     "describe_keras",
+    "exceptions",
     "insilico",
     "load_published_icnet",
     "load_trials",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import numbers
 import os
@@ -33,6 +34,7 @@ from torch.utils.data import DistributedSampler, Subset
 
 from ._validation import (
     MAX_COUNT,
+    _as_numeric_array,
     check_checkpoint_metadata,
     check_consistent_trials,
     check_positive_int,
@@ -57,6 +59,13 @@ from .callbacks import (
 )
 from .data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
 from .distributed import broadcast_object, setup_distributed, teardown_distributed
+from .exceptions import (  # the paper's rates, which "auto" means for arrays
+    PAPER_AUDIO_FS,
+    PAPER_DT_MS,
+    _rates_note,
+    _reworded,
+    _warn_rates_assumed,
+)
 from .losses import CategoricalCountLoss, PoissonLoss
 from .metrics import PoissonD2Accumulator, d2_poisson_score
 from .model import ICNet, cpu_supports_bf16
@@ -65,9 +74,8 @@ __all__ = ["ICNetRegressor"]
 
 #: module parameters that the estimator owns and sets itself
 _OWNED_MODULE_PARAMS = ("audio_fs", "dt_ms")
-#: the paper's rates, which ``audio_fs="auto"`` and ``dt_ms="auto"`` mean for arrays
-PAPER_AUDIO_FS = 24414.0625
-PAPER_DT_MS = 1.31072
+
+
 #: fitted attributes that a checkpoint records to rebuild the module
 _FITTED_METADATA = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_", "audio_fs_",
                     "dt_ms_", "recording_names_", "neurons_per_recording_")
@@ -102,6 +110,141 @@ def _check_finite_predictions(rates):
     return rates
 
 
+def _same_param(a, b):
+    """Whether two parameter values are equal (estimators and plain objects by their state)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, type):
+        return False
+    if hasattr(a, "get_params") and not isinstance(a, type):
+        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+        return pa.keys() == pb.keys() and all(_same_param(pa[k], pb[k]) for k in pa)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_param(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (numbers.Number, str, bytes, os.PathLike, type(None))):
+        return a == b
+    if hasattr(a, "__dict__") and not isinstance(a, torch.nn.Module):
+        return vars(a).keys() == vars(b).keys() and all(
+            _same_param(vars(a)[k], vars(b)[k]) for k in vars(a))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _short_repr(value):
+    """A parameter value for ``repr``: classes by name, plain objects by their state."""
+    if isinstance(value, type):
+        return value.__name__
+    text = repr(value)
+    if " object at 0x" in text and hasattr(value, "__dict__"):  # the default repr
+        state = ", ".join(f"{k}={_short_repr(v)}" for k, v in vars(value).items()
+                          if not k.startswith("_"))
+        return f"{type(value).__name__}({state})"
+    return text
+
+
+def _refuse_a_tabular_scorer(max_depth=8):
+    """Inside a scikit-learn scorer built on one of scikit-learn's own metrics (``scoring="r2"``,
+    ``"neg_mean_squared_error"``, ...), refuse 3-D responses with a clear error: those metrics
+    take 1-D or 2-D targets, and the scorer would fail with a message about dimensions (a NaN
+    score in ``cross_val_score``). Scorers on sk_icnet's metrics and direct calls pass."""
+    import sys
+
+    from sklearn.metrics._scorer import _BaseScorer
+
+    frame = sys._getframe(2)
+    for _ in range(max_depth):
+        if frame is None:
+            return
+        scorer = frame.f_locals.get("self")
+        if isinstance(scorer, _BaseScorer):
+            func = getattr(scorer, "_score_func", None)
+            module = getattr(func, "__module__", "") or ""
+            if module.startswith("sklearn."):
+                name = getattr(func, "__name__", repr(func))
+                raise ValueError(
+                    f"scikit-learn's {name} (a scoring string such as 'r2') takes 1-D or 2-D "
+                    "targets, but this model predicts (n_trials, n_neurons, n_bins), the layout "
+                    "of its 3-D y. Use sk_icnet's scorers, which score each neuron over its "
+                    "observed bins: scoring=sk_icnet.metrics.SCORERS (or one of its entries, "
+                    "'d2_poisson', 'pearson_r', 'neg_poisson_deviance', by "
+                    "sk_icnet.metrics.get_scorer), or fit on 2-D y (one neuron).")
+            return
+        frame = frame.f_back
+
+
+class _ReadProgress:
+    """A tqdm bar advanced by the reads of streamed prediction: ``wrap(read, offset)`` gives a
+    ``read(first, stop)`` that moves the bar to ``offset + stop`` bins; closed at the end."""
+
+    def __init__(self, total, desc, enabled):
+        self.total, self.bar = int(total), None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=desc, unit="bin", leave=False)
+
+    def wrap(self, read, offset=0):
+        if self.bar is None:
+            return read
+
+        def progressed(first, stop):
+            out = read(first, stop)
+            self.bar.update(max(0, offset + stop - self.bar.n))
+            if self.bar.n >= self.total:
+                self.bar.close()
+            return out
+
+        return progressed
+
+
+def _n_trials(X):
+    """Trials of training input (arrays with trial weights travel as a dict)."""
+    return len(X["x"]) if isinstance(X, Mapping) else len(X)
+
+
+#: share of the training sound's power inside ``training_summary_["band_hz"]``
+_BAND_POWER = 0.99
+#: trials (evenly spaced) whose spectrum enters ``band_hz``
+_SPECTRUM_TRIALS = 256
+
+
+def _sound_summary(waves, audio_fs, trial_levels=True):
+    """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats)."""
+    from scipy.signal import welch
+
+    from .audio import level_db_spl
+
+    levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves]
+                      if trial_levels else [])
+    frame = max(1, int(round(audio_fs * 0.010)))  # 10 ms frames
+    n_frames = waves.shape[1] // frame
+    loudest = None
+    if n_frames:
+        rms = np.sqrt(np.mean(np.square(waves[:, : n_frames * frame].reshape(
+            waves.shape[0], n_frames, frame), dtype=np.float64), axis=2))
+        if rms.max() > 0:
+            loudest = float(20 * np.log10(rms.max() / 20e-6))
+    finite = levels[np.isfinite(levels)]
+    pick = np.unique(np.linspace(0, waves.shape[0] - 1, min(_SPECTRUM_TRIALS, waves.shape[0]))
+                     .astype(int))
+    freqs, power = welch(waves[pick].astype(np.float64), fs=audio_fs,
+                         nperseg=min(1024, waves.shape[1]), axis=-1)
+    power = power.mean(axis=0)
+    band = None
+    if power.sum() > 0:
+        cum = np.cumsum(power) / power.sum()
+        tail = (1 - _BAND_POWER) / 2
+        band = [float(freqs[np.searchsorted(cum, tail)]),
+                float(freqs[min(np.searchsorted(cum, 1 - tail), len(freqs) - 1)])]
+    return {"level_db_spl": [float(finite.min()), float(finite.max())] if finite.size else None,
+            "frame_level_db_spl_max": loudest, "band_hz": band,
+            "band_power_fraction": _BAND_POWER}
+
+
 def _to_device(data, device):
     """A tensor on ``device``; host tensors in pinned memory are copied asynchronously."""
     if not isinstance(data, torch.Tensor):
@@ -128,12 +271,14 @@ class ICNetRegressor(NeuralNetRegressor):
     audio_fs : float or "auto", default="auto"
         Sampling rate of the waveforms in Hz. ``"auto"``: the rate the data
         carry (:class:`~sk_icnet.data.Recording`, :class:`~sk_icnet.data.WindowDataset`),
-        and the paper's 24,414.0625 Hz for arrays. A number must agree with the
-        data's rate when the data carry one (``ValueError`` naming both otherwise).
+        and the paper's 24,414.0625 Hz for arrays, which carry no rate: a fit on
+        arrays that assumes it warns once (:class:`~sk_icnet.exceptions.RatesAssumedWarning`;
+        pass the rate to silence it). A number must agree with the data's rate
+        when the data carry one (``ValueError`` naming both otherwise).
     dt_ms : float, "auto" or None, default="auto"
         Width of the response bins in ms; ``audio_fs * dt_ms / 1000`` must be a
         whole number of samples. ``"auto"``: the data's, or the paper's 1.31072 ms
-        for arrays. ``None`` infers the bin width of arrays at fit from the
+        for arrays (with the same warning). ``None`` infers the bin width of arrays at fit from the
         shapes (``n_samples / n_bins`` samples per bin).
     criterion : type, default=PoissonLoss
         Loss on (rates, counts); NaN targets are masked out.
@@ -211,6 +356,15 @@ class ICNetRegressor(NeuralNetRegressor):
     n_features_in_ : int
         Samples per trial seen at fit. ``predict`` accepts any whole number of
         bins, since the network is convolutional in time.
+    training_summary_ : dict
+        What the model was trained on, JSON-serialisable: ``sk_icnet_version``,
+        ``audio_fs``, ``dt_ms``, ``n_neurons``, ``n_trials`` (``n_windows`` for
+        recordings), ``duration_s``, ``level_db_spl`` (the range of the trials'
+        levels over their active frames), ``frame_level_db_spl_max`` (the loudest
+        10 ms frame), ``band_hz`` (the band holding 99 % of the sound's power,
+        from up to 256 trials) and ``mean_rate_hz`` (per neuron). For recordings
+        the levels, band and rates come from up to 256 windows, evenly spaced.
+        :mod:`sk_icnet.insilico` warns when an experiment leaves these ranges.
     history_ : skorch.History
         Per-epoch train and validation losses.
 
@@ -332,10 +486,17 @@ class ICNetRegressor(NeuralNetRegressor):
         check_consistent_trials(X, y3)
         if reset or not hasattr(self, "samples_per_bin_"):
             audio_fs, dt_ms = self._resolve_rates()
-            spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
+            note = _rates_note(self.audio_fs, self.dt_ms, audio_fs, dt_ms)
+            with _reworded(note):
+                spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
         else:
             spb = self.samples_per_bin_
-        check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+            note = (f"(this model was fitted with audio_fs_={self.audio_fs_!r} Hz and "
+                    f"dt_ms_={self.dt_ms_!r} ms.)")
+        with _reworded(note):
+            check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+        if reset:
+            _warn_rates_assumed(self.audio_fs, self.dt_ms, audio_fs, dt_ms, spb, type(self).__name__)
         self._check_skip_bins(y3.shape[2])
         if reset:
             self._check_no_time_input()
@@ -435,7 +596,9 @@ class ICNetRegressor(NeuralNetRegressor):
     def _validate_X(self, X):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         X = check_waveforms(X, name="X")
-        check_whole_bins(X.shape[1], self.samples_per_bin_, estimator=type(self).__name__)
+        with _reworded(f"(this model was fitted with audio_fs_={self.audio_fs_!r} Hz and "
+                      f"dt_ms_={self.dt_ms_!r} ms.)"):
+            check_whole_bins(X.shape[1], self.samples_per_bin_, estimator=type(self).__name__)
         return X[:, None, :]
 
     # ------------------------------------------------------------- seeding
@@ -455,10 +618,34 @@ class ICNetRegressor(NeuralNetRegressor):
             yield
 
     def get_params(self, deep=True, **kwargs):
-        """Parameters of the estimator (skorch's bookkeeping attributes left out)."""
+        """Parameters of the estimator (skorch's bookkeeping attributes left out).
+
+        With ``deep=True`` skorch adds every callback's attributes; the private
+        ones (a leading underscore, such as the state a callback keeps during a
+        fit: best weights, a C library handle) are not parameters and are left
+        out, so ``copy.deepcopy(est.get_params())`` works on a fitted estimator.
+        """
         params = super().get_params(deep=deep, **kwargs)
         params.pop("_params_to_validate", None)
-        return params
+        return {key: value for key, value in params.items()
+                if not (key.startswith("callbacks__")
+                        and any(part.startswith("_") for part in key.split("__")[2:]))}
+
+    def __repr__(self):
+        """``ICNetRegressor(...)`` with every parameter that differs from its default,
+        ``module__`` ones included (as scikit-learn's estimators print)."""
+        try:
+            defaults = type(self)().get_params(deep=False)
+        except Exception:  # a subclass with required arguments: print them all  # noqa: BLE001
+            defaults = {}
+        parts = [f"{key}={_short_repr(value)}"
+                 for key, value in self.get_params(deep=False).items()
+                 if key not in defaults or not _same_param(value, defaults[key])]
+        head = f"{type(self).__name__}("
+        one_line = head + ", ".join(parts) + ")"
+        if len(one_line) <= 100:
+            return one_line
+        return head + (",\n" + " " * len(head)).join(parts) + ")"
 
     # ------------------------------------------------------------ skorch hooks
     def initialize(self):
@@ -607,14 +794,87 @@ class ICNetRegressor(NeuralNetRegressor):
         skorch 1.1-1.3 pass ``weights_only=False`` with torch < 2.6; here the
         safe loader is used unless ``torch_load_kwargs`` says otherwise, so a
         weights file can never run code, whatever the allowed versions.
+
+        The usual skorch reload works: ``est = ICNetRegressor(**same_params);
+        est.initialize(); est.load_params(f_params=...)``. ``initialize()`` cannot
+        know the neuron count (it comes from ``y`` at fit), so the decoder is
+        sized from the file, after checking that every other weight has the
+        shape of this architecture (``ValueError`` naming the first mismatch
+        otherwise); the estimator then predicts ``(n_trials, n_neurons,
+        n_bins)``. A fitted estimator accepts only files with its neuron count.
         """
         explicit = self.torch_load_kwargs
         if explicit is None:
             self.torch_load_kwargs = {"weights_only": True}
         try:
+            f_params = kwargs.get("f_params", args[0] if args else None)
+            if f_params is not None and self.initialized_ and not kwargs.get("use_safetensors"):
+                f_params = self._adapt_to_params(f_params)
+                if args:
+                    args = (f_params, *args[1:])
+                else:
+                    kwargs["f_params"] = f_params
             return super().load_params(*args, **kwargs)
         finally:
             self.torch_load_kwargs = explicit
+
+    def _adapt_to_params(self, f_params):
+        """Before weights are loaded into an initialised estimator: size the decoder from the
+        file (``initialize()`` builds one neuron's decoder until a fit has seen ``y``), and
+        give an estimator that was initialised but never fitted the fitted attributes the
+        file implies. Returns what to pass on to skorch (a file object is read once here)."""
+        if hasattr(f_params, "read"):
+            f_params = io.BytesIO(f_params.read())
+        try:
+            state = torch.load(f_params, map_location="cpu", **self.torch_load_kwargs)
+        except Exception:  # noqa: BLE001  (skorch reads it again and reports the failure)
+            return f_params
+        finally:
+            if hasattr(f_params, "seek"):
+                f_params.seek(0)
+        if not isinstance(state, Mapping) or "decoder.weight" not in state \
+                or not isinstance(self.module_, ICNet):
+            return f_params
+        ours = self.module_.state_dict()
+        resized = ("decoder.weight", "decoder.bias")
+        wrong = [k for k in ours if k not in resized and (
+            k not in state or tuple(state[k].shape) != tuple(ours[k].shape))]
+        if wrong or set(state) != set(ours):
+            first = (wrong or sorted(set(state) ^ set(ours)))[0]
+            raise ValueError(f"f_params holds the weights of another architecture (first mismatch: "
+                             f"{first}); build the estimator with the module__ parameters and "
+                             "rates of the one that saved them.")
+        weight, bias = state["decoder.weight"], state["decoder.bias"]
+        per_neuron = self.module_.n_classes or 1
+        rows = weight.shape[0] if weight.ndim == 2 else -1
+        if weight.ndim != 2 or weight.shape[1] != ours["decoder.weight"].shape[1] \
+                or tuple(bias.shape) != (rows,) or rows < 1 or rows % per_neuron:
+            raise ValueError(f"f_params has a decoder of shape {tuple(weight.shape)} (bias "
+                             f"{tuple(bias.shape)}), which fits no number of neurons of this "
+                             f"model ({per_neuron} output(s) per neuron, "
+                             f"{ours['decoder.weight'].shape[1]} bottleneck channels).")
+        n_neurons = rows // per_neuron
+        if len(self.module_.neurons_per_decoder) > 1 and n_neurons != self.module_.out_neurons:
+            raise ValueError(f"f_params has decoders for {n_neurons} neurons, but this model has "
+                             f"{self.module_.out_neurons} over several recordings; use "
+                             "load_checkpoint or load_model, which know the recordings.")
+        fitted = hasattr(self, "samples_per_bin_")
+        if fitted and n_neurons != self.n_neurons_:
+            raise ValueError(f"f_params has decoders for {n_neurons} neuron(s), but this estimator "
+                             f"was fitted on {self.n_neurons_}; load them into a new estimator "
+                             "(initialize(), then load_params).")
+        if not fitted:  # initialize() without fit: what predict needs, from the module and file
+            self.samples_per_bin_ = self.module_.samples_per_bin
+            self.audio_fs_, self.dt_ms_ = self.module_.audio_fs, self.module_.dt_ms
+            self.n_neurons_ = n_neurons
+            self.neurons_per_recording_ = [n_neurons]
+            self.recording_names_ = None
+            self.y_ndim_ = 3
+        if n_neurons != self.module_.out_neurons:
+            self.n_neurons_ = n_neurons
+            self.neurons_per_recording_ = [n_neurons]
+            self.initialize()  # the module, and an optimizer over its new parameters
+        return f_params
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's loop; records the epochs asked for (``BestWeights`` tells a run that
@@ -728,6 +988,8 @@ class ICNetRegressor(NeuralNetRegressor):
         observed)``: unsigned counts converted to float on the device, and the
         mask of observed bins (context, padding and missing bins excluded).
         """
+        if isinstance(X, Mapping) and X.get("sample_weight") is not None:
+            return self._weighted_loss(y_pred, y_true, X["sample_weight"])
         if isinstance(y_true, (tuple, list)):
             counts, observed = (_to_device(t, y_pred.device) for t in y_true)
             if self.skip_bins:
@@ -739,6 +1001,59 @@ class ICNetRegressor(NeuralNetRegressor):
             y_true = y_true.clone()
             y_true[..., : self.skip_bins] = float("nan")
         return self.criterion_(y_pred, y_true)
+
+    def _weighted_loss(self, y_pred, y_true, weights):
+        """The criterion per trial, averaged with weight ``weight * observed bins`` per trial:
+        every observed bin of a trial counts ``weight`` times (the unweighted loss for equal
+        weights)."""
+        y_true = _to_device(y_true, y_pred.device).float()
+        if self.skip_bins:
+            y_true = y_true.clone()
+            y_true[..., : self.skip_bins] = float("nan")
+        weights = _to_device(weights, y_pred.device).float()
+        observed = (~torch.isnan(y_true)).reshape(y_true.shape[0], -1).sum(dim=1).float()
+        per_trial = torch.stack([self.criterion_(y_pred[i: i + 1], y_true[i: i + 1])
+                                 for i in range(y_true.shape[0])])
+        share = weights * observed
+        return (share * per_trial).sum() / share.sum().clamp_min(1e-12)
+
+    def _training_summary(self, X=None, y3=None, data=None):
+        """What the model was trained on, JSON-serialisable (see ``training_summary_``)."""
+        from ._version import __version__
+
+        summary = {"sk_icnet_version": __version__, "audio_fs": float(self.audio_fs_),
+                   "dt_ms": float(self.dt_ms_), "n_neurons": int(self.n_neurons_)}
+        if data is not None:  # recordings are read lazily: up to 256 windows, evenly spaced
+            summary.update(n_windows=len(data), duration_s=float(
+                len(data) * data.window_samples / self.audio_fs_))
+            pick = np.unique(np.linspace(0, len(data) - 1, min(_SPECTRUM_TRIALS, len(data)))
+                             .astype(int))
+            items = data.__getitems__(pick)
+            waves = np.concatenate([np.asarray(x["x"], np.float64).reshape(1, -1)
+                                    for x, _ in items])
+            summary.update(_sound_summary(waves, self.audio_fs_))
+            names = list(data.windows["recording"].iloc[pick])
+            offsets = dict(zip(self.recording_names_, np.cumsum([0, *self.neurons_per_recording_]),
+                               strict=False))
+            sums, counts = np.zeros(self.n_neurons_), np.zeros(self.n_neurons_)
+            for (_, (y, observed)), name in zip(items, names, strict=True):
+                first = offsets[name]
+                y = np.asarray(y, np.float64)
+                sums[first: first + y.shape[0]] += np.where(observed, y, 0.0).sum(axis=1)
+                counts[first: first + y.shape[0]] += np.asarray(observed).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = sums / counts / (self.dt_ms_ / 1000.0)
+            summary["mean_rate_hz"] = [float(v) if np.isfinite(v) else None for v in mean]
+            return summary
+        waves = X.reshape(X.shape[0], -1)
+        n_trials, n_samples = waves.shape
+        summary.update(n_trials=int(n_trials), duration_s=float(n_samples * n_trials / self.audio_fs_))
+        summary.update(_sound_summary(waves, self.audio_fs_))
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(y3, axis=(0, 2), dtype=np.float64) / (self.dt_ms_ / 1000.0)
+        summary["mean_rate_hz"] = [float(v) if np.isfinite(v) else None for v in mean]
+        return summary
 
     def _device_type(self):
         return torch.device(self.device if self.device else "cpu").type
@@ -752,7 +1067,8 @@ class ICNetRegressor(NeuralNetRegressor):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
         module = self._training_module()
         if isinstance(x, Mapping):  # windows: the decoder index stays on the host (routing)
-            x = {**x, **fit_params}
+            x = {key: value for key, value in {**x, **fit_params}.items()
+                 if key != "sample_weight"}  # trial weights are for the loss only
             device = self.device or "cpu"
             x["x"] = _to_device(x["x"], device)
             if x.get("time_s") is not None:
@@ -867,10 +1183,10 @@ class ICNetRegressor(NeuralNetRegressor):
         the first fraction of every recording's windows (so every decoder trains)."""
         split = self.train_split
         if isinstance(split, ValidSplit) and isinstance(split.cv, numbers.Integral) \
-                and not isinstance(X, WindowDataset) and len(X) < split.cv:
+                and not isinstance(X, WindowDataset) and _n_trials(X) < split.cv:
             raise ValueError(
                 f"train_split=ValidSplit({split.cv}) holds out 1/{split.cv} of the trials for the "
-                f"validation loss and needs at least {split.cv} trials; received {len(X)}. Pass "
+                f"validation loss and needs at least {split.cv} trials; received {_n_trials(X)}. Pass "
                 "train_split=None to train on all trials, or a ValidSplit with fewer folds.")
         train, valid = None, None
         if isinstance(X, WindowDataset) and isinstance(split, ValidSplit) and not split.stratified:
@@ -892,7 +1208,7 @@ class ICNetRegressor(NeuralNetRegressor):
         return train, valid
 
     # ------------------------------------------------------------- public API
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit ICNet to waveforms ``X`` and responses ``y``, or to recordings.
 
         Parameters
@@ -904,24 +1220,48 @@ class ICNetRegressor(NeuralNetRegressor):
             recording); recordings are cut into the paper's windows.
         y : array-like of shape (n_trials,), (n_trials, n_bins) or (n_trials, n_neurons, n_bins)
             Responses to array ``X``; None for recordings (they hold theirs).
+        sample_weight : array-like of shape (n_trials,), optional
+            Non-negative weight of each trial (arrays only) in the training and
+            validation losses: each observed bin of a trial counts ``weight``
+            times, so a zero weight leaves the trial out (it still takes a place
+            in its batch).
         **fit_params
             Passed on to :meth:`skorch.NeuralNet.fit`.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        At a fresh fit on arrays the decoder's bias starts at each neuron's mean
+        response (the inverse softplus of the mean count per bin for the
+        Poisson head, the log class frequencies for the categorical head), so
+        an untrained model predicts about the mean rate (D² near 0) instead of
+        an arbitrary one. ``training_summary_`` records what the model was
+        trained on.
         """
         data = _as_data(X)
         if data is not None:
             self._check_no_target(y)
+            self._check_no_weights(sample_weight)
             X, y = data, None
         if self.warm_start and self.initialized_ and hasattr(self, "n_neurons_"):
-            return self.partial_fit(X, y, **fit_params)
+            return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
+        weights = None
         if data is not None:
             self._validate_dataset(data, reset=True)
+            self.training_summary_ = self._training_summary(data=data)
         else:
             X, y = self._validate_fit_data(X, y, reset=True)
-        return super().fit(X, y, **fit_params)
+            weights = self._check_sample_weight(sample_weight, X.shape[0])
+            self.training_summary_ = self._training_summary(X, y)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+            if data is None:
+                self._init_decoder_bias(y, weights)
+        self.partial_fit(self._with_weights(X, weights), y, _routing_method="fit", **fit_params)
+        return self
 
     @staticmethod
     def _check_no_target(y):
@@ -929,12 +1269,42 @@ class ICNetRegressor(NeuralNetRegressor):
             raise ValueError("y must be None when X is a WindowDataset or Recording: the "
                              f"responses come with the recordings; received {type(y).__name__}.")
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training on ``X, y`` (or recordings) without re-initialising the network."""
+    @staticmethod
+    def _check_no_weights(sample_weight):
+        if sample_weight is not None:
+            raise ValueError("sample_weight weighs the trials of array X; recordings (a "
+                             "WindowDataset or Recording) take none: select the windows instead.")
+
+    @staticmethod
+    def _check_sample_weight(sample_weight, n_trials):
+        """``sample_weight`` as float32 ``(n_trials,)``, checked; None stays None."""
+        if sample_weight is None:
+            return None
+        w = _as_numeric_array(sample_weight, "sample_weight")
+        if w.shape != (n_trials,):
+            raise ValueError(f"sample_weight must have one weight per trial, shape ({n_trials},); "
+                             f"received shape {w.shape}.")
+        w = w.astype(np.float64)
+        if not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
+            raise ValueError("sample_weight must be finite, non-negative and not all zero; "
+                             f"received values from {w.min()!r} to {w.max()!r}.")
+        return w.astype(np.float32)
+
+    @staticmethod
+    def _with_weights(X, weights):
+        """Array batches carry the trial weights along (the loss reads them)."""
+        return X if weights is None else {"x": X, "sample_weight": weights}
+
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
+        """Continue training on ``X, y`` (or recordings) without re-initialising the network.
+
+        ``sample_weight`` as for :meth:`fit`.
+        """
         routing = fit_params.get("_routing_method")
         data = _as_data(X)
         if data is not None:
             self._check_no_target(y)
+            self._check_no_weights(sample_weight)
             X = data
         if routing != "fit":  # direct call: validate here (fit already did)
             reset = not (self.initialized_ and hasattr(self, "n_neurons_"))
@@ -942,7 +1312,40 @@ class ICNetRegressor(NeuralNetRegressor):
                 self._validate_dataset(data, reset=reset)
             else:
                 X, y = self._validate_fit_data(X, y, reset=reset)
+                X = self._with_weights(X, self._check_sample_weight(sample_weight, X.shape[0]))
         return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _init_decoder_bias(self, y3, weights):
+        """Start the decoder at each neuron's mean response (see :meth:`fit`)."""
+        decoder = getattr(self.module_, "decoder", None)
+        if not isinstance(decoder, torch.nn.Linear) or decoder.bias is None:
+            return
+        y = np.array(y3, dtype=np.float64)
+        if self.skip_bins:
+            y[..., : self.skip_bins] = np.nan
+        observed = np.isfinite(y)
+        w = observed * (1.0 if weights is None else weights.astype(np.float64)[:, None, None])
+        total = w.sum(axis=(0, 2))  # per neuron
+        y = np.where(observed, y, 0.0)
+        n_classes = self.module_.n_classes
+        n_neurons = y.shape[1]
+        if decoder.bias.numel() != n_neurons * (n_classes or 1):
+            return
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if n_classes is None:
+                mean = np.clip((w * y).sum(axis=(0, 2)) / total, 1e-4, None)
+                bias = mean + np.log(-np.expm1(-mean))  # softplus(bias) = mean
+            else:
+                classes = np.clip(np.round(y), 0, n_classes - 1)
+                counts = np.stack([(w * (classes == c)).sum(axis=(0, 2))
+                                   for c in range(n_classes)], axis=1)  # (neurons, classes)
+                freq = (counts + 0.5) / (total[:, None] + 0.5 * n_classes)
+                bias = np.log(freq).reshape(-1)
+        keep = np.repeat(total > 0, n_classes or 1)
+        with torch.no_grad():
+            current = decoder.bias.detach().cpu().numpy()
+            decoder.bias.copy_(torch.as_tensor(np.where(keep, bias, current),
+                                               dtype=decoder.bias.dtype))
 
     def _expected_counts(self, out):
         """Module output -> expected counts, time last: (B, N, T)."""
@@ -998,9 +1401,17 @@ class ICNetRegressor(NeuralNetRegressor):
             inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
             return np.concatenate([to_numpy(convert(out))
                                    for out in self.forward_iter(inputs, training=False)], axis=0)
+        bar = self._progress(n_bins * X.shape[0], "predict")
         return np.concatenate([
-            self._stream(self._trial_reader(trial), n_bins, convert, decoder, t0)[None]
-            for trial, t0 in zip(X, times, strict=True)], axis=0)
+            self._stream(bar.wrap(self._trial_reader(trial), k * n_bins), n_bins, convert,
+                         decoder, t0)[None]
+            for k, (trial, t0) in enumerate(zip(X, times, strict=True))], axis=0)
+
+    def _progress(self, n_bins, desc):
+        """A progress bar over ``n_bins`` streamed bins (tqdm on stderr), shown when ``verbose``
+        and the input is streamed (longer than ``predict_chunk_bins``)."""
+        return _ReadProgress(n_bins, f"{type(self).__name__}.{desc}",
+                             enabled=bool(self.verbose) and n_bins > self.predict_chunk_bins)
 
     def _trial_reader(self, trial):
         """``read(first, stop)`` over one validated trial ``(1, n_samples)``, for streaming."""
@@ -1053,7 +1464,8 @@ class ICNetRegressor(NeuralNetRegressor):
         self._check_data_rates(rec)
         decoder = self._decoder_of_recording(rec)
         t0 = rec.start_s if time_s is None else self._trial_times(time_s, 1)[0]
-        return self._stream_chunks(rec.read_audio, rec.n_bins, convert or self._expected_counts,
+        read = self._progress(rec.n_bins, "predict").wrap(rec.read_audio)
+        return self._stream_chunks(read, rec.n_bins, convert or self._expected_counts,
                                    decoder, t0)
 
     def _predict_recording(self, rec, time_s=None):
@@ -1107,6 +1519,8 @@ class ICNetRegressor(NeuralNetRegressor):
         data = _as_data(X)
         if data is not None:
             return self._predict_windows(data)
+        if getattr(self, "y_ndim_", None) == 3:
+            _refuse_a_tabular_scorer()
         return to_layout(self.predict_rates(X, recording=recording, time_s=time_s), self.y_ndim_)
 
     def _score_data(self, data):
@@ -1153,11 +1567,14 @@ class ICNetRegressor(NeuralNetRegressor):
         check_is_fitted(self, ["module_", "samples_per_bin_"])
         if isinstance(X, Recording):
             self._check_data_rates(X)
-            return self._stream(X.read_audio, X.n_bins, None, 0, 0.0, encode=True)
+            read = self._progress(X.n_bins, "embed").wrap(X.read_audio)
+            return self._stream(read, X.n_bins, None, 0, 0.0, encode=True)
         X = self._validate_X(X)
         n_bins = X.shape[-1] // self.samples_per_bin_
-        return np.stack([self._stream(self._trial_reader(trial), n_bins, None, 0, 0.0, encode=True)
-                         for trial in X])
+        bar = self._progress(n_bins * X.shape[0], "embed")
+        return np.stack([self._stream(bar.wrap(self._trial_reader(trial), k * n_bins), n_bins,
+                                      None, 0, 0.0, encode=True)
+                         for k, trial in enumerate(X)])
 
     def sample(self, X, random_state=None, *, recording=None, time_s=None):
         """Spike counts drawn from the fitted distribution, to simulate responses to new sounds.

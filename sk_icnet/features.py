@@ -10,7 +10,7 @@ models. :class:`ICNetFeatures` puts them into a scikit-learn ``Pipeline``::
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
@@ -20,10 +20,19 @@ __all__ = ["ICNetFeatures"]
 class ICNetFeatures(TransformerMixin, BaseEstimator):
     """Transform waveforms into a fitted ICNet's bottleneck latents.
 
+    The wrapped estimator is held *frozen*, as :class:`sklearn.frozen.FrozenEstimator`
+    holds its own: :func:`sklearn.base.clone` (which ``cross_val_score``,
+    ``GridSearchCV`` and every other scikit-learn tool call) gives a new, unfitted
+    ``ICNetFeatures`` around the *same* fitted estimator, neither copied nor
+    refitted, so ``Pipeline([("icnet", ICNetFeatures(fitted)), ("ridge", Ridge())])``
+    cross-validates as it is. The folds share that estimator: it was fitted before
+    the cross-validation, on data of your choosing (keep the test trials out of it
+    for an honest score).
+
     Parameters
     ----------
     estimator : ICNetRegressor
-        A fitted estimator; it is not refitted (the encoder stays frozen).
+        A fitted estimator; it is not refitted or cloned (the encoder stays frozen).
     output : {"flat", "mean"}, default="flat"
         ``"flat"``: every channel at every bin, ``(n_trials, n_channels *
         n_bins)`` (trials of the length seen at fit); ``"mean"``: each
@@ -41,6 +50,12 @@ class ICNetFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, estimator, output="flat"):
         self.estimator = estimator
         self.output = output
+
+    def __sklearn_clone__(self):
+        """An unfitted copy holding the same fitted ``estimator`` (frozen, not cloned)."""
+        params = {key: clone(value, safe=False)
+                  for key, value in self.get_params(deep=False).items() if key != "estimator"}
+        return type(self)(estimator=self.estimator, **params)
 
     def fit(self, X, y=None):
         """Check the estimator is fitted and record the trial length; ``y`` is ignored.

@@ -64,10 +64,19 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import _describe, check_positive_int, check_positive_number
 from .audio import P_REF, _ramp_envelope
 from .compare import _pyplot
+from .estimator import _sound_summary
+from .exceptions import OutsideTrainingRangeWarning
 
 __all__ = ["frequency_response_area", "rate_level", "modulation_transfer", "forward_masking",
            "dynamic_range_adaptation", "PhysiologyResult", "plot_fra", "plot_rate_level",
            "plot_mtf", "plot_forward_masking", "plot_dynamic_range_adaptation"]
+
+#: rates above this (spikes/s) are flagged as implausible: no midbrain neuron sustains them
+MAX_PLAUSIBLE_RATE_HZ = 1000.0
+#: stimuli louder than the training sound's loudest 10 ms frame by more than this warn (dB)
+LEVEL_MARGIN_DB = 3.0
+#: stimuli reaching beyond the training sound's band by more than this factor warn (1/4 octave)
+BAND_MARGIN = 2.0 ** 0.25
 
 PhysiologyResult = namedtuple("PhysiologyResult", ["responses", "summary"])
 PhysiologyResult.__doc__ = """Result of an in-silico experiment.
@@ -77,7 +86,9 @@ responses : DataFrame
     condition (columns depend on the experiment).
 summary : DataFrame
     The derived parameters: one row per neuron (per neuron and level
-    distribution for :func:`dynamic_range_adaptation`).
+    distribution for :func:`dynamic_range_adaptation`), with ``max_rate_hz``,
+    the neuron's largest predicted rate in the experiment, and
+    ``implausible_rate``, True above 1,000 spikes/s.
 """
 
 
@@ -85,15 +96,19 @@ summary : DataFrame
 class _Protocol:
     """The model under test, its audio and bin rates, and the timing rules of an experiment."""
 
-    def __init__(self, estimator, *, silence_ms, latency_ms, predict_params):
+    def __init__(self, estimator, *, silence_ms, latency_ms, predict_params, progress=False):
         if not callable(getattr(estimator, "predict", None)):
             raise TypeError(f"estimator must be a fitted model with a predict method; received "
                             f"{_describe(estimator)}.")
         if callable(getattr(estimator, "fit", None)):
             check_is_fitted(estimator)
         fs = getattr(estimator, "audio_fs_", None)
+        if fs is None and callable(getattr(estimator, "_fitted_audio_fs", None)):
+            fs = estimator._fitted_audio_fs()  # an STRF read from a file: "auto" is the paper's
         if fs is None:
             fs = getattr(estimator, "audio_fs", None)
+        self.progress = bool(progress)
+        self.max_rate_hz = None
         spb = getattr(estimator, "samples_per_bin_", None)
         if not isinstance(fs, numbers.Real) or isinstance(spb, bool) \
                 or not isinstance(spb, numbers.Integral):
@@ -139,9 +154,18 @@ class _Protocol:
         return np.sqrt(2.0) * np.sin(2 * np.pi * spec * t)
 
     def predict(self, X):
-        """Expected counts ``(n_trials, n_neurons, n_bins)``, float64, in batches of trials."""
+        """Expected counts ``(n_trials, n_neurons, n_bins)``, float64, in batches of trials.
+
+        Warns (:class:`~sk_icnet.exceptions.OutsideTrainingRangeWarning`) when the stimuli
+        leave the level range or frequency band the model was trained on (models with a
+        ``training_summary_``), and when it predicts implausible rates."""
+        from tqdm import tqdm
+
+        if X.shape[0] > 1:
+            self.check_training_range(X)
         out = []
-        for lo in range(0, X.shape[0], 64):
+        for lo in tqdm(range(0, X.shape[0], 64), disable=not self.progress, unit="batch",
+                       desc=f"in-silico: {X.shape[0]} stimuli"):
             pred = np.asarray(self.estimator.predict(X[lo: lo + 64].astype(np.float32),
                                                      **self.predict_params), dtype=float)
             if pred.ndim == 2:
@@ -156,7 +180,54 @@ class _Protocol:
         pred = np.concatenate(out)
         if not np.isfinite(pred).all():
             raise ValueError("estimator.predict returned NaN or inf for the in-silico stimuli.")
+        if X.shape[0] > 1:
+            self.max_rate_hz = pred.max(axis=(0, 2)) / self.dt_s
+            wild = np.flatnonzero(self.max_rate_hz > MAX_PLAUSIBLE_RATE_HZ)
+            if wild.size:
+                warnings.warn(
+                    f"the model predicts implausible rates for these stimuli: up to "
+                    f"{self.max_rate_hz.max():,.0f} spikes/s (neuron(s) {wild.tolist()}; above "
+                    f"{MAX_PLAUSIBLE_RATE_HZ:,.0f} spikes/s, more than any midbrain neuron "
+                    "sustains). Its derived parameters are not to be trusted; the summary flags "
+                    "these neurons (implausible_rate).", OutsideTrainingRangeWarning, stacklevel=3)
         return pred
+
+    def check_training_range(self, X):
+        """Warn when the stimuli ``X`` are louder, or reach lower or higher frequencies,
+        than the sounds the model was trained on (its ``training_summary_``)."""
+        summary = getattr(self.estimator, "training_summary_", None)
+        if not isinstance(summary, dict):
+            return
+        stim = _sound_summary(np.asarray(X, dtype=np.float64), self.fs, trial_levels=False)
+        problems = []
+        trained, asked = summary.get("frame_level_db_spl_max"), stim["frame_level_db_spl_max"]
+        if trained is not None and asked is not None and asked > trained + LEVEL_MARGIN_DB:
+            problems.append(f"levels up to {asked:.0f} dB SPL (the loudest 10 ms of the training "
+                            f"sound: {trained:.0f} dB SPL)")
+        band, asked = summary.get("band_hz"), stim["band_hz"]
+        if band is not None and asked is not None:
+            lo, hi = band
+            if asked[0] < lo / BAND_MARGIN or asked[1] > hi * BAND_MARGIN:
+                problems.append(f"frequencies from {asked[0]:,.0f} to {asked[1]:,.0f} Hz (99 % of "
+                                f"the training sound's power lies between {lo:,.0f} and "
+                                f"{hi:,.0f} Hz)")
+        if problems:
+            warnings.warn(
+                "these in-silico stimuli are outside what the model was trained on: "
+                + "; ".join(problems) + ". A model extrapolates there without any evidence, and "
+                "its answers (rates, CFs, thresholds) can be confident nonsense; train on sounds "
+                "that cover the experiment, or restrict the experiment's levels and frequencies.",
+                OutsideTrainingRangeWarning, stacklevel=4)
+
+    def flag(self, result):
+        """``result`` with the summary's ``max_rate_hz`` and ``implausible_rate`` per neuron."""
+        if self.max_rate_hz is None or "neuron" not in result.summary:
+            return result
+        summary = result.summary.copy()
+        neuron = summary["neuron"].to_numpy(dtype=int)
+        summary["max_rate_hz"] = self.max_rate_hz[neuron]
+        summary["implausible_rate"] = self.max_rate_hz[neuron] > MAX_PLAUSIBLE_RATE_HZ
+        return PhysiologyResult(result.responses, summary)
 
     @property
     def n_neurons(self):
@@ -263,9 +334,9 @@ def _result(rows, summary, responses_by, summary_by=("neuron",)):
         pd.DataFrame(summary).sort_values(list(summary_by), ignore_index=True))
 
 
-def _protocol(estimator, silence_ms, latency_ms, predict_params):
+def _protocol(estimator, silence_ms, latency_ms, predict_params, progress=False):
     return _Protocol(estimator, silence_ms=silence_ms, latency_ms=latency_ms,
-                     predict_params=predict_params)
+                     predict_params=predict_params, progress=progress)
 
 
 # -- frequency response area ----------------------------------------------------------------------
@@ -294,7 +365,7 @@ def _tuning_edges(freqs, thr, level):
 
 def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms=50.0,
                             ramp_ms=5.0, silence_ms=100.0, latency_ms=5.0, criterion=0.1,
-                            predict_params=None):
+                            predict_params=None, progress=False):
     """Pure-tone frequency response area: characteristic frequency, threshold and Q10.
 
     One trial per tone (frequency x level): ``silence_ms`` of silence, the
@@ -325,6 +396,8 @@ def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms
         Threshold criterion as a fraction of the largest driven rate.
     predict_params : dict, optional
         Extra keyword arguments to ``estimator.predict`` (e.g. ``recording=``).
+    progress : bool, default=False
+        Show a progress bar (tqdm) over the batches of stimuli.
 
     Returns
     -------
@@ -334,7 +407,7 @@ def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms
         f_low_hz, f_high_hz, max_driven_hz, spont_hz`` (NaN where the neuron
         is not driven by any tone).
     """
-    proto = _protocol(estimator, silence_ms, latency_ms, predict_params)
+    proto = _protocol(estimator, silence_ms, latency_ms, predict_params, progress)
     freqs = (2.0 ** np.arange(np.log2(250.0), np.log2(0.4 * proto.fs), 1 / 8)
              if frequencies is None else _grid(frequencies, "frequencies", positive=True))
     if freqs[-1] >= proto.fs / 2:
@@ -382,7 +455,7 @@ def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms
                            f_high_hz=f_hi, q10=freqs[i] / (f_hi - f_lo),
                            bandwidth_oct=np.log2(f_hi / f_lo))
         rows.append(row)
-    return PhysiologyResult(responses, pd.DataFrame(rows))
+    return proto.flag(PhysiologyResult(responses, pd.DataFrame(rows)))
 
 
 # -- rate-level functions -------------------------------------------------------------------------
@@ -401,7 +474,7 @@ def _level_summary(levels, driven, criterion):
 
 def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, ramp_ms=5.0,
                silence_ms=100.0, latency_ms=5.0, criterion=0.1, random_state=0,
-               predict_params=None):
+               predict_params=None, progress=False):
     """Rate-level functions for broadband noise or tones: threshold, dynamic range, saturation.
 
     One trial per level: ``silence_ms`` of silence, then the stimulus with
@@ -425,6 +498,8 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
     criterion : float in (0, 0.5), default=0.1
     random_state : int, RandomState instance or None, default=0
     predict_params : dict, optional
+    progress : bool, default=False
+        Show a progress bar (tqdm) over the batches of stimuli.
 
     Returns
     -------
@@ -433,7 +508,7 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
         ``summary``: ``neuron, stimulus, threshold_db, dynamic_range_db,
         saturation_db, l50_db, max_driven_hz, monotonicity, spont_hz``.
     """
-    proto = _protocol(estimator, silence_ms, latency_ms, predict_params)
+    proto = _protocol(estimator, silence_ms, latency_ms, predict_params, progress)
     levels = np.arange(0.0, 101.0, 5.0) if levels is None else _grid(levels, "levels")
     criterion = _check_fraction(criterion, "criterion")
     if criterion >= 0.5:
@@ -465,13 +540,14 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
             summary.append(dict(neuron=j, stimulus=label,
                                 **_level_summary(levels, r - spont[j], criterion),
                                 spont_hz=float(spont[j])))
-    return _result(rows, summary, ["neuron", "level_db"])
+    return proto.flag(_result(rows, summary, ["neuron", "level_db"]))
 
 
 # -- modulation transfer functions ----------------------------------------------------------------
 def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="noise", level_db=60.0,
                         depth=1.0, duration_ms=600.0, ramp_ms=10.0, silence_ms=100.0,
-                        skip_ms=50.0, latency_ms=5.0, random_state=0, predict_params=None):
+                        skip_ms=50.0, latency_ms=5.0, random_state=0, predict_params=None,
+                        progress=False):
     """Rate and synchrony modulation transfer functions for sinusoidally amplitude-modulated sound.
 
     One trial per modulation frequency ``fm``: ``silence_ms`` of silence, then
@@ -497,6 +573,8 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
     duration_ms, ramp_ms, silence_ms, skip_ms, latency_ms : float
     random_state : int, RandomState instance or None, default=0
     predict_params : dict, optional
+    progress : bool, default=False
+        Show a progress bar (tqdm) over the batches of stimuli.
 
     Returns
     -------
@@ -508,7 +586,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
         ``sync_bmf_hz``, where the vector strength falls to half its maximum,
         interpolated in log frequency; NaN if it does not within the grid).
     """
-    proto = _protocol(estimator, silence_ms, latency_ms, predict_params)
+    proto = _protocol(estimator, silence_ms, latency_ms, predict_params, progress)
     bin_rate = 1.0 / proto.dt_s
     if modulation_frequencies is None:
         fms = 2.0 ** np.arange(2, int(np.floor(np.log2(0.4 * bin_rate))) + 1)
@@ -575,7 +653,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
                 if np.isfinite(cut) and tail.min() < 0.5 * v[k]:
                     row["sync_cutoff_hz"] = float(2.0**cut)
             summary.append(row)
-    return _result(rows, summary, ["neuron", "modulation_hz"])
+    return proto.flag(_result(rows, summary, ["neuron", "modulation_hz"]))
 
 
 # -- forward masking ------------------------------------------------------------------------------
@@ -607,7 +685,7 @@ def _fit_recovery(gaps_ms, relative):
 def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), masker="noise",
                     probe="noise", masker_level_db=70.0, probe_level_db=50.0, masker_ms=200.0,
                     probe_ms=20.0, ramp_ms=2.0, silence_ms=100.0, latency_ms=5.0, min_masking=0.1,
-                    random_state=0, predict_params=None):
+                    random_state=0, predict_params=None, progress=False):
     """Forward masking: the probe response against the masker-probe gap, and its recovery time constant.
 
     Trials: masker, then silence of each gap, then the probe; the masker
@@ -638,6 +716,8 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
         there is no recovery to time, and ``tau_ms`` is NaN.
     random_state : int, RandomState instance or None, default=0
     predict_params : dict, optional
+    progress : bool, default=False
+        Show a progress bar (tqdm) over the batches of stimuli.
 
     Returns
     -------
@@ -649,7 +729,7 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
         ``probe_alone_spikes``, ``spont_hz``; NaN where the probe alone drives
         no response, the masking is below ``min_masking`` or the fit fails.
     """
-    proto = _protocol(estimator, silence_ms, latency_ms, predict_params)
+    proto = _protocol(estimator, silence_ms, latency_ms, predict_params, progress)
     gaps = _grid(gaps_ms, "gaps_ms")
     if gaps[0] < 0:
         raise ValueError(f"gaps_ms must be >= 0; received {gaps_ms!r}.")
@@ -707,7 +787,7 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
             summary.append(dict(neuron=j, tau_ms=tau, recovered=c, suppression=a,
                                 max_masking=float(1 - rel[0]), probe_alone_spikes=float(
                                     probe_alone[j]), spont_hz=float(spont[j])))
-    return _result(rows, summary, ["neuron", "gap_ms"])
+    return proto.flag(_result(rows, summary, ["neuron", "gap_ms"]))
 
 
 # -- dynamic range adaptation ---------------------------------------------------------------------
@@ -716,7 +796,7 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
                              segment_ms=50.0, n_segments=400, skip_segments=20, skip_ms=10.0,
                              carrier="noise",
                              silence_ms=100.0, latency_ms=5.0, criterion=0.1, random_state=0,
-                             predict_params=None):
+                             predict_params=None, progress=False):
     """Dynamic range adaptation (Dean et al. 2005): rate-level functions inside level distributions.
 
     For each mean in ``means_db``, one long trial of a continuous carrier
@@ -755,6 +835,8 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
         Threshold criterion as a fraction of each curve's largest driven rate.
     random_state : int, RandomState instance or None, default=0
     predict_params : dict, optional
+    progress : bool, default=False
+        Show a progress bar (tqdm) over the batches of stimuli.
 
     Returns
     -------
@@ -764,7 +846,7 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
         mean_level_db`` (the mean of the levels drawn), ``threshold_db,
         l50_db, max_driven_hz, shift_db, slope_db_per_db``.
     """
-    proto = _protocol(estimator, silence_ms, latency_ms, predict_params)
+    proto = _protocol(estimator, silence_ms, latency_ms, predict_params, progress)
     means = _grid(means_db, "means_db")
     try:
         lo, hi = (float(v) for v in level_range_db)
@@ -848,7 +930,8 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
                      else np.nan)
             for row, v in zip(summary[-means.size:], l50, strict=True):
                 row.update(shift_db=float(v - l50[0]), slope_db_per_db=slope)
-    return _result(rows, summary, ["neuron", "mean_db", "level_db"], ["neuron", "mean_db"])
+    return proto.flag(_result(rows, summary, ["neuron", "mean_db", "level_db"],
+                              ["neuron", "mean_db"]))
 
 
 # -- plots ----------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from ._validation import (
     samples_per_bin,
     to_layout,
 )
+from .exceptions import PAPER_AUDIO_FS, PAPER_DT_MS, _rates_note, _reworded, _warn_rates_assumed
 from .metrics import d2_poisson_score
 from .model import hz_to_mel, mel_to_hz
 
@@ -161,20 +162,47 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
         lags_ms = 30.0 if self.lags_ms is None else check_positive_number(self.lags_ms, "lags_ms")
         return max(1, int(round(lags_ms / dt_ms)))
 
+    def _fitted_audio_fs(self):
+        """The audio rate of the fit (``audio_fs_``; for models read from files written
+        before it was recorded, the parameter, ``"auto"`` being the paper's rate)."""
+        fs = getattr(self, "audio_fs_", None)
+        if fs is not None:
+            return fs
+        return PAPER_AUDIO_FS if isinstance(self.audio_fs, str) else float(self.audio_fs)
+
     def _spectrogram(self, X):
         S, center = log_mel_spectrogram(
-            X, self.audio_fs, self.dt_ms_, n_bands=self.n_bands, fmin=self.fmin,
+            X, self._fitted_audio_fs(), self.dt_ms_, n_bands=self.n_bands, fmin=self.fmin,
             fmax=self.fmax, win_ms=self.win_ms)
         return S.astype(np.float64), center
+
+    def _resolve_rates(self):
+        """``(audio_fs, dt_ms)`` from the parameters; ``"auto"`` is the paper's rate."""
+        rates = []
+        for name, value, paper in (("audio_fs", self.audio_fs, PAPER_AUDIO_FS),
+                                   ("dt_ms", self.dt_ms, PAPER_DT_MS)):
+            if isinstance(value, str):
+                if value != "auto":
+                    raise ValueError(f"{name} must be a number > 0 or 'auto'; received {value!r}.")
+                rates.append(paper)
+            elif value is None and name == "dt_ms":
+                rates.append(None)
+            else:
+                rates.append(check_positive_number(value, name))
+        return tuple(rates)
 
     def _validate_fit(self, X, y):
         X = check_waveforms(X, name="X")
         y3, ndim = check_responses(y, name="y", max_value=MAX_COUNT)
         check_consistent_trials(X, y3)
-        spb = resolve_samples_per_bin(self.audio_fs, self.dt_ms, X.shape[1], y3.shape[2])
-        check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+        audio_fs, dt_ms = self._resolve_rates()
+        with _reworded(_rates_note(self.audio_fs, self.dt_ms, audio_fs, dt_ms)):
+            spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
+            check_whole_bins(X.shape[1], spb, n_bins=y3.shape[2], estimator=type(self).__name__)
+        _warn_rates_assumed(self.audio_fs, self.dt_ms, audio_fs, dt_ms, spb, type(self).__name__)
         self.samples_per_bin_ = spb
-        self.dt_ms_ = spb * 1000.0 / self.audio_fs
+        self.audio_fs_ = audio_fs
+        self.dt_ms_ = spb * 1000.0 / audio_fs
         self.n_features_in_ = X.shape[1]
         self.n_neurons_ = y3.shape[1]
         self.y_ndim_ = ndim
@@ -186,7 +214,9 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
     def _features_for_predict(self, X):
         check_is_fitted(self, "coef_")
         X = check_waveforms(X, name="X")
-        check_whole_bins(X.shape[1], self.samples_per_bin_, estimator=type(self).__name__)
+        with _reworded(f"(this model was fitted with audio_fs={self._fitted_audio_fs()!r} Hz and "
+                       f"dt_ms_={self.dt_ms_!r} ms.)"):
+            check_whole_bins(X.shape[1], self.samples_per_bin_, estimator=type(self).__name__)
         return self._spectrogram(X)[0]
 
     def predict(self, X):
@@ -308,10 +338,14 @@ class LinearSTRFRegressor(_BaseSTRF):
 
     Parameters
     ----------
-    audio_fs : float, default=24414.0625
-        Sampling rate of ``X`` in Hz.
-    dt_ms : float or None, default=1.31072
-        Bin width of ``y`` in ms (``None``: inferred from the shapes).
+    audio_fs : float or "auto", default="auto"
+        Sampling rate of ``X`` in Hz. Arrays carry no rate: ``"auto"`` is the
+        paper's 24,414.0625 Hz, with a
+        :class:`~sk_icnet.exceptions.RatesAssumedWarning` at fit (pass the rate
+        to silence it).
+    dt_ms : float, "auto" or None, default="auto"
+        Bin width of ``y`` in ms (``"auto"``: the paper's 1.31072 ms, with the
+        same warning; ``None``: inferred from the shapes).
     n_bands : int, default=32
         Number of mel bands.
     fmin, fmax : float, default=50.0 and None (audio_fs / 2)
@@ -355,7 +389,7 @@ class LinearSTRFRegressor(_BaseSTRF):
     ``predict`` returns the linear prediction, which may be negative.
     """
 
-    def __init__(self, audio_fs=24414.0625, dt_ms=1.31072, *, n_bands=32, fmin=50.0, fmax=None,
+    def __init__(self, audio_fs="auto", dt_ms="auto", *, n_bands=32, fmin=50.0, fmax=None,
                  win_ms=20.0, lags_ms=None, n_lags=None, alphas=None, alpha_per_neuron=True,
                  cv=5, fit_intercept=True):
         self.audio_fs = audio_fs
@@ -509,7 +543,7 @@ class PoissonSTRFRegressor(_BaseSTRF):
     band_frequencies_hz_, lags_ms_ : ndarray
     """
 
-    def __init__(self, audio_fs=24414.0625, dt_ms=1.31072, *, n_bands=32, fmin=50.0, fmax=None,
+    def __init__(self, audio_fs="auto", dt_ms="auto", *, n_bands=32, fmin=50.0, fmax=None,
                  win_ms=20.0, lags_ms=None, n_lags=None, alpha=1e-3, max_iter=100, tol=1e-6):
         self.audio_fs = audio_fs
         self.dt_ms = dt_ms

@@ -131,7 +131,7 @@ def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tmp_path):
     # the same steps on the same trials; only the order of the gradient sums differs
     for name, value in single.module_.state_dict().items():
         np.testing.assert_allclose(np.asarray(r0["state"][name]), value.numpy(), rtol=1e-4,
-                                   atol=1e-6, err_msg=name)
+                                   atol=1e-5, err_msg=name)  # 3e-6 seen: summation order
     np.testing.assert_allclose(r0["train_loss"], single.history[:, "train_loss"], rtol=1e-5)
 
 

@@ -245,7 +245,8 @@ def test_split_half_ceiling_and_signal_power_multioutput():
     assert 0 < r_few < r_many < 1  # more repeats, a higher ceiling
     exact = np.repeat(rate[:, None], 4, axis=1)  # noiseless repeats
     assert metrics.split_half_ceiling(exact, random_state=0) == pytest.approx(1.0)
-    assert metrics.split_half_ceiling(exact, metric="d2_poisson", random_state=0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="needs integer counts"):  # a Poisson-noise estimate
+        metrics.split_half_ceiling(exact, metric="d2_poisson")
     assert metrics.split_half_ceiling(many, metric="d2_poisson", multioutput="raw_values").shape == (2,)
     with pytest.raises(ValueError, match="at least 2 repeats"):
         metrics.split_half_ceiling(few[:, :1])
