@@ -153,8 +153,10 @@ def _refuse_a_tabular_scorer(max_depth=8):
     score in ``cross_val_score``). Scorers on sk_icnet's metrics and direct calls pass."""
     import sys
 
-    from sklearn.metrics._scorer import _BaseScorer
-
+    try:  # private to scikit-learn: without it, scikit-learn's own error stands
+        from sklearn.metrics._scorer import _BaseScorer
+    except ImportError:
+        return
     frame = sys._getframe(2)
     for _ in range(max_depth):
         if frame is None:
