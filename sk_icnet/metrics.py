@@ -427,13 +427,15 @@ def split_half_ceiling(y_repeats, *, metric="pearson_r", n_splits=20, random_sta
         values = np.array([_poisson_d2_ceiling(arr[:, :, i]) for i in range(arr.shape[2])])
         return _average(values, multioutput)
     rng = check_random_state(random_state)
+    observed = np.isfinite(arr).all(axis=1)  # a bin enters only where every repeat is observed
     scores = []
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(n_splits):
             order = rng.permutation(n_rep)
             a, b = order[: n_rep // 2], order[n_rep // 2:]
-            mean_a, mean_b = arr[:, a].mean(axis=1), arr[:, b].mean(axis=1)
-            r = pearson_r(mean_b, np.nan_to_num(mean_a), multioutput="raw_values")
+            mean_a = np.where(observed, arr[:, a].mean(axis=1), 0.0)
+            mean_b = np.where(observed, arr[:, b].mean(axis=1), np.nan)
+            r = pearson_r(mean_b, mean_a, multioutput="raw_values")
             scores.append(2 * r / (1 + r))
         values = np.nanmean(np.stack(scores), axis=0) if scores else np.array([])
     return _average(np.atleast_1d(values), multioutput)

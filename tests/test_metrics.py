@@ -253,3 +253,15 @@ def test_split_half_ceiling_and_signal_power_multioutput():
     sp = metrics.signal_power(many)
     assert sp.shape == (2,) and metrics.signal_power(many, multioutput="uniform_average") == \
         pytest.approx(sp.mean())
+
+
+def test_split_half_ceiling_leaves_out_bins_of_a_stimulus_with_a_missing_repeat():
+    # a missing repeat (NaN, as load_trials pads stimuli with fewer repeats) must not enter
+    # either half as a zero response: the ceiling equals the one without that stimulus's bins
+    rng = np.random.default_rng(0)
+    rates = rng.gamma(2.0, 1.0, size=(20, 1, 2, 50))
+    y = rng.poisson(np.broadcast_to(rates, (20, 6, 2, 50))).astype(float)
+    holed = y.copy()
+    holed[3, 4:] = np.nan
+    expected = metrics.split_half_ceiling(np.delete(y, 3, axis=0), random_state=0)
+    assert metrics.split_half_ceiling(holed, random_state=0) == pytest.approx(expected, abs=1e-12)
