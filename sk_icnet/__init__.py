@@ -5,6 +5,7 @@ sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
 from . import data, datasets, insilico, metrics, recordings
+from . import interpret
 from ._version import __version__
 from .compare import compare
 from .data import Recording, WindowDataset
@@ -27,6 +28,7 @@ __all__ = [
     "data",
     "datasets",
     "insilico",
+    "interpret",
     "metrics",
     "recordings",
     "__version__",
