@@ -330,6 +330,55 @@ def _front_end_options(like, n_bands, fmin, fmax, win_ms, lags_ms, n_lags):
 # -- gradients ------------------------------------------------------------------------------------
 def _bin_gradients(model, x, bins, neurons, chunk):
     """Waveform gradients of the rates at ``bins`` of ``neurons``: (len(bins), len(neurons), T)."""
+    rf = getattr(model.module, "receptive_field", None)
+    if isinstance(rf, numbers.Integral) and not isinstance(rf, bool) and rf > 0 \
+            and not model.time_input:
+        result = _windowed_gradients(model, x, bins, neurons, chunk, int(rf))
+        if result is not None:
+            return result
+    return _trial_gradients(model, x, bins, neurons, chunk)
+
+
+def _windowed_gradients(model, x, bins, neurons, chunk, rf):
+    """Gradients from windows of one receptive field, one backward per neuron and chunk of bins.
+
+    A causal model whose output at bin ``t`` depends only on the ``receptive_field`` samples
+    ending at bin ``t`` (ICNet) gives the same rate at the last bin of a window of whole bins
+    that covers them, and the windows of a batch are independent: so one backward pass gives
+    the gradients of a whole chunk of bins. Checked against the full trial's rates; ``None``
+    (use the full trials) where they differ.
+    """
+    spb = model.spb
+    W = int(math.ceil(rf / spb)) * spb
+    with torch.no_grad():
+        full = model.rates(torch.as_tensor(x, dtype=model.dtype, device=model.device)[None])
+    if full.shape[1] <= int(neurons.max()):
+        raise ValueError(f"neurons must be indices in [0, {full.shape[1]}) for this model; "
+                         f"received {neurons.tolist()}.")
+    rates = full[0].double().cpu().numpy()
+    padded = np.concatenate([np.zeros(W - spb), x])
+    grads = np.zeros((len(bins), len(neurons), x.size))
+    for lo in range(0, len(bins), chunk):
+        part = bins[lo: lo + chunk]
+        windows = torch.as_tensor(np.stack([padded[t * spb: t * spb + W] for t in part]),
+                                  dtype=model.dtype, device=model.device).requires_grad_(True)
+        out = model.rates(windows)[:, :, -1]  # (chunk, N): the rate at each window's last bin
+        expected = rates[:, part].T
+        got = out.detach().double().cpu().numpy()
+        if not np.allclose(got, expected, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(expected).max())):
+            return None
+        for j, n in enumerate(neurons):
+            (g,) = torch.autograd.grad(out[:, n].sum(), windows, retain_graph=j < len(neurons) - 1)
+            g = g.detach().double().cpu().numpy()
+            for k, t in enumerate(part):
+                end = (t + 1) * spb
+                width = min(W, end)
+                grads[lo + k, j, end - width: end] = g[k, W - width:]
+    return grads, rates
+
+
+def _trial_gradients(model, x, bins, neurons, chunk):
+    """Gradients by backward passes through the whole trial (batched over cotangents)."""
     xt = torch.as_tensor(x, dtype=model.dtype, device=model.device)[None].requires_grad_(True)
     out = model.rates(xt)
     if out.shape[1] <= int(neurons.max()):

@@ -316,3 +316,26 @@ def test_insilico_reliability_takes_cross_validate_results_and_refuses_bad_input
         insilico_reliability(rate_level, models, tolerance={"nope": 1.0})
     with pytest.raises(TypeError, match="experiment must be"):
         insilico_reliability("rate_level", models)
+
+
+def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trials(small_xy):
+    """ICNet's gradients come from windows of one receptive field (fast); a module that hides
+    its receptive field gets them from whole trials: the two agree."""
+    from sk_icnet import ICNet
+    from sk_icnet.interpret import _bin_gradients, _Differentiable, _trial_gradients
+
+    torch.manual_seed(0)
+    net = ICNet(audio_fs=FS, dt_ms=4.0, out_neurons=2, n_filters=8, sincnet_kernel_size=32,
+                encoder_channels=16, encoder_kernel_size=8, n_encoder_layers=3,
+                bottleneck_channels=8)
+    x = small_xy[0][0, :1600].astype(np.float64)
+    bins, neurons = np.arange(5, 50, 4), np.array([0, 1])
+    with _Differentiable(net) as model:
+        fast, rates = _bin_gradients(model, x, bins, neurons, 8)
+        slow, rates_slow = _trial_gradients(model, x, bins, neurons, 64)
+    assert net.receptive_field < 1600 and np.abs(fast).max() > 0
+    np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6 * np.abs(slow).max())
+    np.testing.assert_allclose(rates, rates_slow, rtol=1e-5)
+    # nothing before the receptive field of a bin
+    first = 45 * SPB + SPB - net.receptive_field - SPB
+    assert np.all(fast[-1, :, : max(first, 0)] == 0)
