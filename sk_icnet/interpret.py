@@ -503,7 +503,10 @@ def dynamic_strf(model, X, *, neurons=None, like=None, n_bands=32, fmin=50.0, fm
     time_s : float, optional
         Recording time, for a model with a time input.
     batch : int, default=64
-        Gradients computed per backward pass.
+        Bins per backward pass. A model with a ``receptive_field`` attribute (in
+        samples, as :class:`~sk_icnet.ICNet`) is run on windows of one receptive
+        field ending on each bin, a batch of windows per backward pass and neuron;
+        others get one backward pass through the whole trial per bin and neuron.
 
     Returns
     -------
