@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare  # noqa: E402
+from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare, insilico  # noqa: E402
 from sk_icnet.compare import paired_statistics, plot_paired  # noqa: E402
 from sk_icnet.datasets import make_auditory_dataset  # noqa: E402
 from sk_icnet.interpret import ReceptiveField, dynamic_strf, optimal_sound, plot_strf  # noqa: E402
@@ -70,20 +70,28 @@ t0 = time.perf_counter()
 dyn = dynamic_strf(fitted, data.X[:4], like=strf, step=2)
 print(f"\ndSTRFs of {dyn.dstrf.shape[0]} trials x {dyn.dstrf.shape[1]} bins x 6 neurons in "
       f"{time.perf_counter() - t0:.1f} s")
-print("neuron kind     NLI   gain CV  explained")
-for j in range(6):
-    print(f"{j:>6} {kinds[j]:<7} {dyn.nonlinearity_index[j]:.3f} {dyn.gain_cv[j]:7.2f}  "
-          f"{np.nanmean(dyn.explained[..., j]):.2f}")
-
+# two independent views of each neuron's best frequency: the peak band of the gradient STRF
+# and the characteristic frequency of an in-silico tone experiment; the STRF's peak band and
+# the simulated neuron's own tuning centre for reference
 with warnings.catch_warnings():  # the simulator's own 32-band front end, as it uses it
     warnings.simplefilter("ignore", UserWarning)
     _, centres = log_mel_spectrogram(data.X[:1], FS, DT, **data.front_end)
-true_best = np.interp(data.best_band[0], np.arange(centres.size), centres)
+true_best = np.interp(data.best_band, np.arange(centres.size), centres)
+fra = insilico.frequency_response_area(fitted, frequencies=np.geomspace(200, 3800, 30),
+                                       levels=range(0, 91, 10))
+peak = dyn.band_frequencies_hz[np.abs(dyn.mean.values).max(axis=2).argmax(axis=1)]
+strf_peak = strf.band_frequencies_hz_[np.abs(strf.coef_).max(axis=2).argmax(axis=1)]
+print("neuron kind     NLI   gain CV  explained  | best Hz: true  STRF  ICNet dSTRF  ICNet FRA CF")
+for j in range(6):
+    print(f"{j:>6} {kinds[j]:<7} {dyn.nonlinearity_index[j]:.3f} {dyn.gain_cv[j]:7.2f}  "
+          f"{np.nanmean(dyn.explained[..., j]):.2f}       |        {true_best[j]:5.0f} "
+          f"{strf_peak[j]:5.0f} {peak[j]:11.0f} {fra.summary.cf_hz[j]:13.0f}")
+
 sound = optimal_sound(fitted, neuron=0, duration_ms=200.0, level_db=60.0, band_hz=(100.0, 3900.0),
                       n_steps=150, lr=0.05, latency_ms=8.0, random_state=0)
 freqs = np.fft.rfftfreq(sound.sound.size, 1 / FS)
 power = np.abs(np.fft.rfft(sound.sound)) ** 2
-print(f"\noptimal sound of neuron 0 (its tuning curve is centred on {true_best:.0f} Hz): rate "
+print(f"\noptimal sound of neuron 0 (its tuning curve is centred on {true_best[0]:.0f} Hz): rate "
       f"{sound.objective[0]:.1f} -> {sound.objective[-1]:.1f} spikes/s, spectral peak "
       f"{freqs[np.argmax(power)]:.0f} Hz")
 
