@@ -42,7 +42,7 @@ Summaries of the dSTRFs (per neuron, over all bins and trials):
 * the *gradient STRF*, their mean;
 * their principal components (uncentred: a fixed linear filter gives one
   component) and the fraction of the squared dSTRFs each explains;
-* the *nonlinearity index*, ``1 - `` that fraction for the first component: 0
+* the *nonlinearity index*, one minus that fraction for the first component: 0
   for a model that applies one fixed filter (linear, or linear followed by any
   static nonlinearity, which only rescales it), larger the more the filter's
   shape changes with the stimulus;
@@ -100,6 +100,7 @@ values : ndarray of shape (n_neurons, n_bands, n_lags)
 band_frequencies_hz : ndarray of shape (n_bands,)
     Centre of each mel band.
 lags_ms : ndarray of shape (n_lags,)
+    Lag of each column in ms (lag 0 first).
 kind : str
     What it is: ``"gradient STRF"`` or the name of the STRF estimator.
 """
@@ -122,6 +123,7 @@ mean : ReceptiveField
 components : ndarray of shape (n, n_components, B, L)
     Principal components (uncentred, unit norm, signed to agree with the mean).
 explained_variance_ratio : ndarray of shape (n, n_components)
+    Share of the squared dSTRFs that each component explains.
 nonlinearity_index : ndarray of shape (n,)
     ``1 - explained_variance_ratio[:, 0]``.
 gain : ndarray of shape (n_trials, n_used_bins, n)
@@ -129,6 +131,7 @@ gain : ndarray of shape (n_trials, n_used_bins, n)
 gain_cv : ndarray of shape (n,)
     Standard deviation over mean magnitude of ``gain``.
 band_frequencies_hz, lags_ms : ndarray
+    The bands' centres (Hz) and the lags (ms).
 """
 
 OptimalSound = namedtuple("OptimalSound", ["sound", "audio_fs", "level_db", "band_hz", "objective",
@@ -138,8 +141,11 @@ OptimalSound.__doc__ = """Result of :func:`optimal_sound`.
 sound : ndarray of shape (n_samples,), float32
     The optimised stimulus in pascals (ramps applied, at ``level_db``).
 audio_fs : float
+    Its sampling rate (the model's), Hz.
 level_db : float
+    Its level, dB SPL.
 band_hz : (float, float)
+    The pass band it was confined to, Hz.
 objective : ndarray of shape (n_steps + 1,)
     Mean predicted rate (spikes/s) of the neuron over the response window at
     each step (the first entry is the initial sound's).
