@@ -674,7 +674,11 @@ def optimal_sound(model, neuron=0, *, duration_ms=200.0, level_db=60.0, band_hz=
                              f"{fs:g} Hz: widen it or lengthen the sound.")
         env = torch.as_tensor(_ramp_envelope(n, ramp_ms, fs, "ramp_ms"))
         pre = int(round(check_positive_number(silence_ms, "silence_ms") / 1000.0 * fs / spb))
-        lat = int(round(float(latency_ms) / 1000.0 * fs / spb)) if latency_ms else 0
+        if isinstance(latency_ms, bool) or not isinstance(latency_ms, numbers.Real) \
+                or not 0 <= latency_ms < 1000:
+            raise ValueError(f"latency_ms must be a number of ms in [0, 1000); received "
+                             f"{latency_ms!r}.")
+        lat = int(round(float(latency_ms) / 1000.0 * fs / spb))
         first, last = pre + lat, pre + n // spb
         if first >= last:
             raise ValueError(f"latency_ms={latency_ms!r} leaves no response window within the "

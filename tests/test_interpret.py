@@ -270,6 +270,8 @@ def test_the_most_suppressive_sound_moves_power_away_from_the_cf_of_a_given_star
     (dict(init="tone"), ValueError, 'init must be "noise"'),
     (dict(audio_fs=44100.0), ValueError, "resample"),
     (dict(neuron=2), ValueError, "neuron must be in"),
+    (dict(latency_ms=-3.0), ValueError, "latency_ms must be a number of ms"),
+    (dict(latency_ms=40.0), ValueError, "leaves no response window"),
 ])
 def test_optimal_sound_refuses_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
