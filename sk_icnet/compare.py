@@ -405,15 +405,18 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
         labels, unit_of = np.arange(n_trials), np.arange(n_trials)
     else:
         raise ValueError(f'resample must be "trials" or "groups"; received {resample!r}.')
-    n_units = labels.size
-    if n_units < 5:
-        raise ValueError(f"too few held-out {resample} to bootstrap: {n_units} (at least 5 are "
-                         f"needed); use more trials{' or finer groups' if resample == 'groups' else ''}"
-                         ".")
-    members = [np.flatnonzero(unit_of == u) for u in range(n_units)]
     reps = next(iter(result.repeat_predictions.values())).shape[0]
     held = [np.isfinite(result.repeat_predictions[models[0]][r]).reshape(n_trials, -1).all(axis=1)
             for r in range(reps)]
+    held_any = np.any(held, axis=0)
+    # the units: trials or blocks with held-out trials (a trial never held out has no prediction)
+    members = [m for m in (np.flatnonzero((unit_of == u) & held_any) for u in range(labels.size))
+               if m.size]
+    n_units = len(members)
+    if n_units < 5:
+        raise ValueError(f"too few held-out {resample} to bootstrap: {n_units} (at least 5 are "
+                         "needed); use more folds or trials"
+                         f"{' or finer groups' if resample == 'groups' else ''}.")
     rng = check_random_state(random_state)
     draws = [rng.randint(0, n_units, n_units) for _ in range(n_bootstrap)]
     samples = [np.concatenate([members[u] for u in d]) for d in draws]

@@ -135,6 +135,12 @@ def test_paired_statistics_refuses_what_cannot_be_tested(data):
         paired_statistics(compare({"a": TrialLookup(rates)}, X, y, cv=3, verbose=0))
     with pytest.raises(ValueError, match="too few held-out groups to bootstrap: 3"):
         paired_statistics(res, groups=np.repeat([0, 1, 2], 10))
+    from sklearn.model_selection import ShuffleSplit
+
+    one_split = compare(models(rates), X, y, cv=ShuffleSplit(1, test_size=3, random_state=0),
+                        scoring="pearson_r", verbose=0)
+    with pytest.raises(ValueError, match="too few held-out trials to bootstrap: 3"):
+        paired_statistics(one_split)
     with pytest.raises(ValueError, match="pairs must be"):
         paired_statistics(res, pairs=[("truth", "nope")])
     with pytest.raises(ValueError, match="metric must be among"):
