@@ -4,7 +4,7 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import data, datasets, exceptions, insilico, metrics, recordings
+from . import data, datasets, exceptions, insilico, interpret, metrics, recordings
 from ._version import __version__
 from .compare import compare
 from .data import Recording, WindowDataset
@@ -33,6 +33,7 @@ __all__ = [
     "describe_keras",
     "exceptions",
     "insilico",
+    "interpret",
     "load_published_icnet",
     "load_trials",
     "metrics",

@@ -5,11 +5,24 @@
 ...                  X, y, cv=3)                                      # doctest: +SKIP
 >>> result.summary                                                    # doctest: +SKIP
 
+Statistics a reviewer accepts (:func:`paired_statistics`): per neuron, a paired
+bootstrap confidence interval of the difference between two models' scores
+(resampling held-out trials or stimulus blocks, never bins, with the same
+resample for both models); across neurons, a Wilcoxon signed-rank test of the
+differences; across model pairs, Holm's correction. Repeated cross-validation
+(``RepeatedKFold``) is handled by computing every statistic within each
+repetition and averaging over repetitions: the repetitions re-use the same
+trials, so they are never counted as independent samples.
+
+>>> stats = paired_statistics(result, metric="pearson_r")          # doctest: +SKIP
+>>> stats.pairs                                                    # doctest: +SKIP
+
 Plotting needs matplotlib (``pip install "sk_icnet[plot]"``).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections import namedtuple
@@ -19,6 +32,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
+from sklearn.utils import check_random_state
 
 from ._validation import (
     _as_numeric_array,
@@ -27,21 +41,29 @@ from ._validation import (
     check_waveforms,
     to_layout,
 )
-from .metrics import ccnorm, d2_poisson_score, pearson_r, poisson_deviance
+from .metrics import ccnorm, d2_poisson_score, feve, pearson_r, poisson_deviance
 
-__all__ = ["compare", "summarize", "CompareResult", "plot_neuron_scatter", "plot_psth",
-           "plot_strf", "METRICS"]
+__all__ = ["compare", "summarize", "CompareResult", "paired_statistics", "PairedStatistics",
+           "holm", "plot_neuron_scatter", "plot_paired", "plot_psth", "plot_strf", "METRICS"]
 
-#: per-neuron metrics available to :func:`compare`; ``"ccnorm"`` needs ``y_repeats``
+#: per-neuron metrics available to :func:`compare`; ``"ccnorm"`` and ``"feve"`` need ``y_repeats``
 METRICS = {
     "d2_poisson": d2_poisson_score,
     "pearson_r": pearson_r,
     "poisson_deviance": poisson_deviance,
     "ccnorm": ccnorm,
+    "feve": feve,
 }
+#: the metrics computed against the repeats themselves
+REPEAT_METRICS = ("ccnorm", "feve")
 
-CompareResult = namedtuple("CompareResult", ["scores", "summary", "predictions"])
-CompareResult.__doc__ = """Result of :func:`compare`.
+
+class CompareResult(namedtuple("CompareResult", ["scores", "summary", "predictions"])):
+    # no __slots__: the data that paired_statistics needs ride along as attributes
+    pass
+
+
+CompareResult.__doc__ = """Result of :func:`compare` (unpacks as ``scores, summary, predictions``).
 
 scores : DataFrame
     Tidy table with columns ``model, fold, neuron, metric, value, fit_time,
@@ -51,7 +73,14 @@ summary : DataFrame
     fold-averaged value, its standard error over neurons, the number of
     neurons where it is defined, and the mean ``fit_time``/``score_time`` per fold.
 predictions : dict of str to ndarray
-    Out-of-fold predictions of each model, ``(n_trials, n_neurons, n_bins)``.
+    Out-of-fold predictions of each model, ``(n_trials, n_neurons, n_bins)``
+    (with repeated cross-validation, their mean over the repetitions).
+
+Attributes used by :func:`paired_statistics`: ``repeat_predictions`` (dict of
+``(n_repetitions, n_trials, n_neurons, n_bins)``, NaN for trials a repetition
+did not hold out), ``fold_repetition`` (the repetition of each fold: a new one
+starts whenever a fold's test trials overlap those already held out),
+``y`` (``(n_trials, n_neurons, n_bins)``), ``y_repeats`` and ``groups``.
 """
 
 
@@ -63,10 +92,24 @@ def _check_scoring(scoring, has_repeats):
     if unknown or not scoring:
         raise ValueError(f"scoring must be a non-empty list of {sorted(METRICS)}; "
                          f"received {scoring!r}.")
-    if "ccnorm" in scoring and not has_repeats:
-        raise ValueError("scoring='ccnorm' needs responses to repeated presentations: pass "
-                         "y_repeats of shape (n_trials, n_repeats, n_neurons, n_bins).")
+    for metric in REPEAT_METRICS:
+        if metric in scoring and not has_repeats:
+            raise ValueError(f"scoring={metric!r} needs responses to repeated presentations: pass "
+                             "y_repeats of shape (n_trials, n_repeats, n_neurons, n_bins).")
     return scoring
+
+
+def _fold_repetitions(folds):
+    """Repetition of each fold: a new one starts when a fold re-uses held-out trials."""
+    reps, covered, current = [], set(), 0
+    for _, test in folds:
+        test = set(np.asarray(test).tolist())
+        if covered & test:
+            current += 1
+            covered = set()
+        covered |= test
+        reps.append(current)
+    return np.asarray(reps, dtype=int)
 
 
 def summarize(scores):
@@ -132,19 +175,25 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
         Names from :data:`METRICS`; all are computed per neuron on held-out trials.
     y_repeats : array-like of shape (n_trials, n_repeats, n_neurons, n_bins), optional
         Responses to repeated presentations of each trial's stimulus, for
-        ``"ccnorm"``. With repeats, pass their mean over repeats as ``y`` (every
-        model then sees the best estimate of each stimulus' rate, and the
-        per-trial metrics compare models on the same target); CCnorm uses the
-        repeats themselves for the noise correction.
+        ``"ccnorm"`` and ``"feve"``. With repeats, pass their mean over repeats as
+        ``y`` (every model then sees the best estimate of each stimulus' rate,
+        and the per-trial metrics compare models on the same target); CCnorm
+        and FEVE use the repeats themselves for the noise correction.
     groups : array-like of shape (n_trials,), optional
         Group labels for grouped splitters (``cv=GroupKFold(k)``), e.g. the
         stimulus block or recording of each trial.
     verbose : int, default=1
-        Print one line per model and fold with its fit and score times.
+        Show a progress bar (tqdm, on stderr) and print one line per model and
+        fold with its fit and score times; 0 is silent.
 
     An unshuffled K-fold (the default for an int ``cv``) over trials whose mean
     response trends with their order warns: each test fold would then sit at
     one end of the trend.
+
+    Repeated splitters (``RepeatedKFold``) are supported: the fold numbers run
+    over all repetitions, ``summary`` averages every fold, and
+    :func:`paired_statistics` treats the repetitions as re-uses of the same
+    trials, not as independent samples.
 
     Returns
     -------
@@ -178,32 +227,330 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
     splitter = check_cv(cv)
     _warn_if_ordered(splitter, y3, groups)
     rows = []
-    predictions = {name: np.full(y3.shape, np.nan) for name in estimators}
     folds = list(splitter.split(X, y_fit, groups))
-    for fold, (train, test) in enumerate(folds):
-        y_test = y3[test]
-        for name, est in estimators.items():
-            t0 = time.perf_counter()
-            fitted = clone(est).fit(X[train], y_fit[train])
-            t1 = time.perf_counter()
-            pred = np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(y_test.shape)
-            score_time = time.perf_counter() - t1
-            fit_time = t1 - t0
-            if verbose:
-                print(f"[compare] {name}, fold {fold + 1}/{len(folds)}: fit {fit_time:.1f} s, "
-                      f"predict {score_time:.2f} s", flush=True)
-            predictions[name][test] = pred
-            for metric in scoring:
-                if metric == "ccnorm":
-                    values = ccnorm(y_repeats[test], pred, multioutput="raw_values")
-                else:
-                    values = METRICS[metric](y_test, pred, multioutput="raw_values")
-                rows.extend({"model": name, "fold": fold, "neuron": j, "metric": metric,
-                             "value": float(v), "fit_time": fit_time, "score_time": score_time}
-                            for j, v in enumerate(values))
+    fold_rep = _fold_repetitions(folds)
+    n_reps = int(fold_rep.max()) + 1 if len(folds) else 0
+    repeated = {name: np.full((n_reps,) + y3.shape, np.nan) for name in estimators}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(folds) * len(estimators), desc="compare", unit="fit",
+               disable=not verbose, leave=False)
+    try:
+        for fold, (train, test) in enumerate(folds):
+            y_test = y3[test]
+            for name, est in estimators.items():
+                bar.set_postfix_str(f"{name}, fold {fold + 1}/{len(folds)}")
+                t0 = time.perf_counter()
+                fitted = clone(est).fit(X[train], y_fit[train])
+                t1 = time.perf_counter()
+                pred = np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(y_test.shape)
+                score_time = time.perf_counter() - t1
+                fit_time = t1 - t0
+                bar.update()
+                if verbose:
+                    bar.write(f"[compare] {name}, fold {fold + 1}/{len(folds)}: fit {fit_time:.1f} s, "
+                              f"predict {score_time:.2f} s", file=sys.stdout)
+                repeated[name][fold_rep[fold], test] = pred
+                for metric in scoring:
+                    if metric in REPEAT_METRICS:
+                        values = METRICS[metric](y_repeats[test], pred, multioutput="raw_values")
+                    else:
+                        values = METRICS[metric](y_test, pred, multioutput="raw_values")
+                    rows.extend({"model": name, "fold": fold, "neuron": j, "metric": metric,
+                                 "value": float(v), "fit_time": fit_time, "score_time": score_time}
+                                for j, v in enumerate(values))
+    finally:
+        bar.close()
     scores = pd.DataFrame(rows, columns=["model", "fold", "neuron", "metric", "value",
                                          "fit_time", "score_time"])
-    return CompareResult(scores, summarize(scores), predictions)
+    with warnings.catch_warnings():  # a trial no repetition held out stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        predictions = {name: (r[0].copy() if n_reps == 1 else np.nanmean(r, axis=0))
+                       for name, r in repeated.items()}
+    result = CompareResult(scores, summarize(scores), predictions)
+    result.repeat_predictions = repeated
+    result.fold_repetition = fold_rep
+    result.y = y3
+    result.y_repeats = y_repeats
+    result.groups = groups
+    return result
+
+
+PairedStatistics = namedtuple("PairedStatistics", ["per_neuron", "pairs"])
+PairedStatistics.__doc__ = """Result of :func:`paired_statistics`.
+
+per_neuron : DataFrame
+    One row per metric, model pair and neuron: ``value_a``, ``value_b`` (the
+    metric on all held-out trials pooled, averaged over repetitions), their
+    bootstrap intervals ``a_low, a_high, b_low, b_high``, the ``difference``
+    ``value_a - value_b`` and its interval ``ci_low, ci_high``.
+pairs : DataFrame
+    One row per metric and model pair: ``n_neurons`` (with a defined
+    difference), ``mean_difference``, ``median_difference``, ``n_a_better`` /
+    ``n_b_better`` (neurons whose interval excludes 0 on that side), the Wilcoxon
+    signed-rank ``statistic`` and ``p_value`` across neurons, ``p_holm`` (Holm's
+    correction over the pairs of the same metric) and ``significant``
+    (``p_holm < alpha``), plus ``n_units``, ``unit`` and ``n_repetitions``.
+"""
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of p-values (NaN stays NaN and does not count)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adjusted
+    return out
+
+
+def _metric_values(metric, y3, y_repeats, pred, idx):
+    """Per-neuron metric of ``pred`` on trials ``idx`` (the held-out trials of a repetition)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if metric in REPEAT_METRICS:
+            return METRICS[metric](y_repeats[idx], pred[idx], multioutput="raw_values")
+        return METRICS[metric](y3[idx], pred[idx], multioutput="raw_values")
+
+
+def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, confidence=0.95,
+                      resample=None, groups=None, alpha=0.05, random_state=0):
+    """Paired comparisons of the models of a :func:`compare` result, per neuron and overall.
+
+    For each pair of models and each neuron: the metric of each model on the
+    pooled out-of-fold predictions, their difference, and percentile bootstrap
+    intervals. A bootstrap sample draws whole units (trials, or stimulus blocks
+    given by ``groups``) with replacement, never bins, so the dependence between
+    the bins of a trial is kept; both models see the same sample (a paired
+    bootstrap). With repeated cross-validation each repetition is scored on the
+    sample and the repetitions are averaged: they re-use the same trials, so
+    they add no independent samples, and the intervals do not shrink with more
+    repetitions. Across neurons, a Wilcoxon signed-rank test
+    (:func:`scipy.stats.wilcoxon`, two-sided) asks whether one model is better
+    on the typical neuron; Holm's correction controls the family-wise error
+    over the model pairs of each metric.
+
+    Parameters
+    ----------
+    result : CompareResult
+        From :func:`compare` (it carries the out-of-fold predictions and data).
+    metric : str or sequence of str, optional
+        Default: every metric in ``result.scores``.
+    pairs : sequence of (str, str), optional
+        Model pairs ``(a, b)``; default: every pair, in the order of the models.
+    n_bootstrap : int, default=1000
+    confidence : float, default=0.95
+        Level of the intervals.
+    resample : {"trials", "groups"}, optional
+        Units of the bootstrap; default ``"groups"`` when groups are known
+        (``compare(groups=...)`` or ``groups=`` here), else ``"trials"``.
+    groups : array-like of shape (n_trials,), optional
+        Stimulus block of each trial (overrides the groups given to compare).
+    alpha : float, default=0.05
+        For the ``significant`` column.
+    random_state : int, RandomState instance or None, default=0
+
+    Returns
+    -------
+    PairedStatistics
+
+    Notes
+    -----
+    The per-neuron value is the metric on all held-out trials together, which
+    can differ a little from :func:`summarize`'s mean of per-fold values. For
+    ``poisson_deviance`` lower is better, so a negative difference favours A.
+    """
+    if not isinstance(result, CompareResult) or not hasattr(result, "repeat_predictions"):
+        raise TypeError("result must be the CompareResult of sk_icnet.compare(...); received "
+                        f"{type(result).__name__}.")
+    models = list(result.repeat_predictions)
+    if len(models) < 2:
+        raise ValueError(f"paired statistics need at least 2 models; result has {models}.")
+    available = list(dict.fromkeys(result.scores.metric))
+    metrics = available if metric is None else ([metric] if isinstance(metric, str) else list(metric))
+    unknown = [m for m in metrics if m not in available]
+    if unknown or not metrics:
+        raise ValueError(f"metric must be among the metrics of this result {available}; received "
+                         f"{metric!r}.")
+    if pairs is None:
+        pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    pairs = [tuple(p) for p in pairs]
+    for pair in pairs:
+        if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(models):
+            raise ValueError(f"pairs must be (model_a, model_b) of two different models among "
+                             f"{models}; received {pair!r}.")
+    n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 100)
+    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number in (0, 1); received {confidence!r}.")
+    y3, y_repeats = result.y, result.y_repeats
+    n_trials = y3.shape[0]
+    if groups is None:
+        groups = result.groups
+    if resample is None:
+        resample = "groups" if groups is not None else "trials"
+    if resample == "groups":
+        if groups is None:
+            raise ValueError('resample="groups" needs groups (one stimulus block per trial): pass '
+                             "groups= here or to compare.")
+        groups = np.asarray(groups)
+        if groups.shape != (n_trials,):
+            raise ValueError(f"groups must have one label per trial ({n_trials},); received shape "
+                             f"{groups.shape}.")
+        labels, unit_of = np.unique(groups, return_inverse=True)
+    elif resample == "trials":
+        labels, unit_of = np.arange(n_trials), np.arange(n_trials)
+    else:
+        raise ValueError(f'resample must be "trials" or "groups"; received {resample!r}.')
+    reps = next(iter(result.repeat_predictions.values())).shape[0]
+    held = [np.isfinite(result.repeat_predictions[models[0]][r]).reshape(n_trials, -1).all(axis=1)
+            for r in range(reps)]
+    held_any = np.any(held, axis=0)
+    # the units: trials or blocks with held-out trials (a trial never held out has no prediction)
+    members = [m for m in (np.flatnonzero((unit_of == u) & held_any) for u in range(labels.size))
+               if m.size]
+    n_units = len(members)
+    if n_units < 5:
+        raise ValueError(f"too few held-out {resample} to bootstrap: {n_units} (at least 5 are "
+                         "needed); use more folds or trials"
+                         f"{' or finer groups' if resample == 'groups' else ''}.")
+    rng = check_random_state(random_state)
+    draws = [rng.randint(0, n_units, n_units) for _ in range(n_bootstrap)]
+    samples = [np.concatenate([members[u] for u in d]) for d in draws]
+    lo_q, hi_q = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
+
+    def values(name, m, idx):
+        """Metric of model ``name`` on trials ``idx``, averaged over repetitions."""
+        out = []
+        for r in range(reps):
+            sel = idx[held[r][idx]]
+            if sel.size:
+                out.append(_metric_values(m, y3, y_repeats, result.repeat_predictions[name][r], sel))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(out, axis=0)
+
+    per_neuron, summary = [], []
+    everyone = np.arange(n_trials)
+    for m in metrics:
+        point = {name: values(name, m, everyone) for name in {x for p in pairs for x in p}}
+        boot = {name: np.array([values(name, m, idx) for idx in samples]) for name in point}
+        for a, b in pairs:
+            diff = point[a] - point[b]
+            boot_diff = boot[a] - boot[b]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ci = np.nanpercentile(boot_diff, [lo_q, hi_q], axis=0)
+                ci_a = np.nanpercentile(boot[a], [lo_q, hi_q], axis=0)
+                ci_b = np.nanpercentile(boot[b], [lo_q, hi_q], axis=0)
+            for j in range(diff.size):
+                per_neuron.append(dict(metric=m, model_a=a, model_b=b, neuron=j,
+                                       value_a=point[a][j], value_b=point[b][j],
+                                       a_low=ci_a[0, j], a_high=ci_a[1, j], b_low=ci_b[0, j],
+                                       b_high=ci_b[1, j], difference=diff[j], ci_low=ci[0, j],
+                                       ci_high=ci[1, j]))
+            ok = np.isfinite(diff)
+            stat, p = np.nan, np.nan
+            if ok.sum() < 6:
+                warnings.warn(f"{m}, {a} vs {b}: {int(ok.sum())} neuron(s) with a defined difference; "
+                              "a two-sided signed-rank test needs at least 6 to reach p < 0.05, "
+                              "so its p-value is NaN (the per-neuron intervals stand).",
+                              UserWarning, stacklevel=2)
+            elif np.any(diff[ok] != 0):
+                test = stats.wilcoxon(diff[ok])
+                stat, p = float(test.statistic), float(test.pvalue)
+            else:
+                stat, p = 0.0, 1.0
+            summary.append(dict(metric=m, model_a=a, model_b=b, n_neurons=int(ok.sum()),
+                                mean_difference=float(np.mean(diff[ok])) if ok.any() else np.nan,
+                                median_difference=float(np.median(diff[ok])) if ok.any() else np.nan,
+                                n_a_better=int(np.sum(ci[0] > 0)), n_b_better=int(np.sum(ci[1] < 0)),
+                                statistic=stat, p_value=p, n_units=n_units, unit=resample,
+                                n_repetitions=reps))
+    pairs_table = pd.DataFrame(summary)
+    pairs_table["p_holm"] = np.nan
+    for m, idx in pairs_table.groupby("metric", sort=False).groups.items():
+        pairs_table.loc[idx, "p_holm"] = holm(pairs_table.loc[idx, "p_value"].to_numpy())
+    pairs_table["significant"] = pairs_table["p_holm"] < alpha
+    return PairedStatistics(pd.DataFrame(per_neuron), pairs_table)
+
+
+def _check_count(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; received {value!r}.")
+    return int(value)
+
+
+def plot_paired(stats_result, model_a, model_b, metric=None, *, ax=None):
+    """Per-neuron scatter of two models' scores with bootstrap intervals and the identity line.
+
+    Each neuron is a point with the bootstrap intervals of both scores; it is
+    filled where the interval of the difference excludes 0 (below the identity
+    line: A better, above: B better). The title gives the Wilcoxon p-value after
+    Holm's correction.
+
+    Parameters
+    ----------
+    stats_result : PairedStatistics
+        From :func:`paired_statistics`.
+    model_a, model_b : str
+        Horizontal and vertical axes.
+    metric : str, optional
+        Default: the first metric of ``stats_result``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    plt = _pyplot()
+    if not isinstance(stats_result, PairedStatistics):
+        raise TypeError("stats_result must be the PairedStatistics of paired_statistics; received "
+                        f"{type(stats_result).__name__}.")
+    table = stats_result.per_neuron
+    metric = table.metric.iloc[0] if metric is None else metric
+    rows = table[(table.metric == metric) & (table.model_a == model_a) & (table.model_b == model_b)]
+    flipped = False
+    if rows.empty:
+        rows = table[(table.metric == metric) & (table.model_a == model_b)
+                     & (table.model_b == model_a)]
+        flipped = True
+    if rows.empty:
+        pairs = sorted(set(zip(table.model_a, table.model_b, strict=True)))
+        raise ValueError(f"no statistics for {model_a!r} vs {model_b!r} on {metric!r}; pairs: "
+                         f"{pairs}, metrics: {sorted(set(table.metric))}.")
+    xa, xb = ("b", "a") if flipped else ("a", "b")
+    x, y = rows[f"value_{xa}"].to_numpy(), rows[f"value_{xb}"].to_numpy()
+    xerr = np.abs(np.vstack([x - rows[f"{xa}_low"], rows[f"{xa}_high"] - x]))
+    yerr = np.abs(np.vstack([y - rows[f"{xb}_low"], rows[f"{xb}_high"] - y]))
+    separated = ((rows.ci_low > 0) | (rows.ci_high < 0)).to_numpy()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8)
+    ax.scatter(x[separated], y[separated], s=30, color="C0", zorder=3,
+               label="difference CI excludes 0")
+    ax.scatter(x[~separated], y[~separated], s=30, facecolor="white", edgecolor="C0", zorder=3,
+               label="CI includes 0")
+    both = np.r_[x, y, rows[["a_low", "a_high", "b_low", "b_high"]].to_numpy().ravel()]
+    both = both[np.isfinite(both)]
+    lo, hi = (both.min(), both.max()) if both.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo + 1e-12)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=1, ls="--")
+    ax.set_xlabel(f"{model_a} {metric}")
+    ax.set_ylabel(f"{model_b} {metric}")
+    pair = stats_result.pairs
+    row = pair[(pair.metric == metric) & (((pair.model_a == model_a) & (pair.model_b == model_b))
+                                          | ((pair.model_a == model_b) & (pair.model_b == model_a)))]
+    if not row.empty:
+        p = row.p_holm.iloc[0]
+        ax.set_title(f"Wilcoxon p = {p:.2g} (Holm), n = {int(row.n_neurons.iloc[0])}"
+                     if np.isfinite(p) else f"n = {int(row.n_neurons.iloc[0])} neurons",
+                     fontsize="medium")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
 
 
 def _pyplot():
