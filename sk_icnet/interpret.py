@@ -80,7 +80,7 @@ from ._validation import (
 )
 from .audio import P_REF, _ramp_envelope, level_db_spl
 from .compare import _pyplot
-from .strf import mel_filterbank
+from .strf import _mel_design
 
 __all__ = ["dynamic_strf", "gradient_strf", "strf_receptive_field", "ReceptiveField", "DynamicSTRF",
            "optimal_sound", "OptimalSound", "insilico_reliability", "plot_strf", "plot_dstrf",
@@ -266,15 +266,9 @@ class _FrontEnd:
 
     def __init__(self, audio_fs, spb, *, n_bands, fmin, fmax, win_ms, log_floor=1e-8):
         self.spb = spb
-        self.n_bands = check_positive_int(n_bands, "n_bands")
-        fmax = audio_fs / 2.0 if fmax is None else check_positive_number(fmax, "fmax")
-        fmin = check_positive_number(fmin, "fmin")
-        if not fmin < fmax <= audio_fs / 2.0:
-            raise ValueError(f"fmin < fmax <= audio_fs / 2 is required; received fmin={fmin!r}, "
-                             f"fmax={fmax!r}, audio_fs={audio_fs!r}.")
-        win = check_positive_number(win_ms, "win_ms") * audio_fs / 1000.0
-        self.n_fft = 1 << max(int(math.ceil(math.log2(max(win, spb, 2)))), 1)
-        self.weights, self.center_hz = mel_filterbank(audio_fs, self.n_fft, self.n_bands, fmin, fmax)
+        self.n_fft, self.weights, self.center_hz = _mel_design(audio_fs, spb, n_bands, fmin, fmax,
+                                                               win_ms)
+        self.n_bands = self.weights.shape[0]
         self.window = torch.hann_window(self.n_fft, dtype=torch.float64).numpy()
         self.norm = float((self.window**2).sum())
         self.log_floor = log_floor

@@ -80,6 +80,20 @@ def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):
     return weights, edges[1:-1]
 
 
+def _mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms):
+    """The checked design of :func:`log_mel_spectrogram`: ``(n_fft, weights, center_hz)``."""
+    n_bands = check_positive_int(n_bands, "n_bands")
+    fmax = audio_fs / 2.0 if fmax is None else check_positive_number(fmax, "fmax")
+    fmin = check_positive_number(fmin, "fmin")
+    if not fmin < fmax <= audio_fs / 2.0:
+        raise ValueError(f"fmin < fmax <= audio_fs / 2 is required; received fmin={fmin!r}, "
+                         f"fmax={fmax!r}, audio_fs={audio_fs!r}.")
+    win = check_positive_number(win_ms, "win_ms") * audio_fs / 1000.0
+    n_fft = 1 << max(int(math.ceil(math.log2(max(win, spb, 2)))), 1)
+    weights, center = mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax)
+    return n_fft, weights, center
+
+
 def log_mel_spectrogram(X, audio_fs, dt_ms, *, n_bands=32, fmin=50.0, fmax=None, win_ms=20.0,
                         log_floor=1e-8):
     """Causal log-mel spectrogram at the neural bin rate.
@@ -110,15 +124,7 @@ def log_mel_spectrogram(X, audio_fs, dt_ms, *, n_bands=32, fmin=50.0, fmax=None,
     spb = samples_per_bin(audio_fs, dt_ms)
     X = check_waveforms(X, name="X")
     check_whole_bins(X.shape[1], spb, estimator="log_mel_spectrogram")
-    n_bands = check_positive_int(n_bands, "n_bands")
-    fmax = audio_fs / 2.0 if fmax is None else check_positive_number(fmax, "fmax")
-    fmin = check_positive_number(fmin, "fmin")
-    if not fmin < fmax <= audio_fs / 2.0:
-        raise ValueError(f"fmin < fmax <= audio_fs / 2 is required; received fmin={fmin!r}, "
-                         f"fmax={fmax!r}, audio_fs={audio_fs!r}.")
-    win = check_positive_number(win_ms, "win_ms") * audio_fs / 1000.0
-    n_fft = 1 << max(int(math.ceil(math.log2(max(win, spb, 2)))), 1)
-    weights, center = mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax)
+    n_fft, weights, center = _mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms)
     x = torch.from_numpy(X)
     x = torch.nn.functional.pad(x, (n_fft - spb, 0))
     window = torch.hann_window(n_fft, dtype=x.dtype)
