@@ -326,7 +326,8 @@ def _finite_attribute(value, where, what, *, positive=False, nonzero=False):
             or (nonzero and number == 0):
         rule = "a finite number > 0" if positive else "a finite nonzero number" if nonzero \
             else "a finite number"
-        raise ValueError(f"{what} of {where!r} must be {rule}; received {value!r}.")
+        shown = number if number is not None and not isinstance(value, str) else value
+        raise ValueError(f"{what} of {where!r} must be {rule}; received {shown!r}.")
     return number
 
 
@@ -435,19 +436,23 @@ def _sound_from_trials(nwb, where, audio_fs, sound_column, sound_dir, level_colu
     if len(trials) == 0:
         raise ValueError(f"the trials table of {where!r} is empty: there is no sound to read.")
     starts = _float_column(trials["start_time"])
-    for i, t in zip(trials.index, starts, strict=True):  # before any file is read
+    for i, t in zip(trials.index, starts.tolist(), strict=True):  # before any file is read
         if not np.isfinite(t) or t < 0 or t > max_duration_s:
             raise ValueError(f"trial {i} of {where!r} starts at start_time={t!r} s; trials must "
                              f"start at a finite time from 0 to max_duration_s={max_duration_s!r} "
                              "s (pass a larger max_duration_s to read a longer session).")
     use_levels = level_column is not None and level_column in trials.columns
-    levels = _float_column(trials[level_column]) if use_levels else None
+    levels = _float_column(trials[level_column]).tolist() if use_levels else None
     limit = int(max_duration_s * audio_fs)
     sounds, pieces = {}, []
     for k, (i, row) in enumerate(trials.iterrows()):
         path = _sound_path(row[sound_column], root, where, i)
         if path not in sounds:  # a stimulus repeated over trials is read once
-            sounds[path] = load_audio(path, audio_fs, scale=scale, max_duration_s=max_duration_s)
+            try:
+                sounds[path] = load_audio(path, audio_fs, scale=scale,
+                                          max_duration_s=max_duration_s)
+            except ValueError as exc:
+                raise ValueError(f"trial {i} of {where!r}: {exc}") from None
         start = int(round(starts[k] * audio_fs))
         if start + len(sounds[path]) > limit:
             raise ValueError(f"trial {i} of {where!r} ends at {(start + len(sounds[path])) / audio_fs:.6g}"
