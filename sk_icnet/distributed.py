@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["DistributedContext", "setup_distributed", "teardown_distributed", "gather_objects",
-           "broadcast_object"]
+           "broadcast_object", "check_ranks_agree"]
 
 #: seconds a collective may wait for a peer before the fit fails (env SK_ICNET_DIST_TIMEOUT_S)
 DEFAULT_TIMEOUT_S = 600.0
@@ -129,3 +129,33 @@ def broadcast_object(obj, src=0):
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def check_ranks_agree(what, **counts):
+    """Raise on every rank unless all ranks report the same ``counts``.
+
+    Every rank of a data-parallel fit draws its share of the same batches, so
+    the ranks must hold the same data: with different numbers of trials they
+    would run different numbers of steps and wait for each other until the
+    timeout. Called at the start of a fit, before any training step.
+
+    Parameters
+    ----------
+    what : str
+        What the data are, for the message (e.g. ``"training data"``).
+    **counts : int
+        This rank's counts (e.g. ``trials=96``).
+
+    Raises
+    ------
+    ValueError
+        On every rank, naming each rank's counts, when they differ.
+    """
+    gathered = gather_objects(counts)
+    if all(other == gathered[0] for other in gathered[1:]):
+        return
+    ranks = "; ".join(f"rank {rank}: " + ", ".join(f"{key}={value}" for key, value in c.items())
+                      for rank, c in enumerate(gathered))
+    raise ValueError(f"the processes of a distributed fit hold different {what} ({ranks}): every "
+                     "rank draws its share of the same batches, so each must be given the same "
+                     "data (the same X and y, or the same recordings).")

@@ -771,5 +771,12 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
                                     rate=1.0 / dt_s, starting_time=rec.start_s,
                                     description="expected spike counts per bin, one column per "
                                                 "unit, from sk_icnet"))
-    with atomic_path(path, ".nwb") as tmp, pynwb.NWBHDF5IO(tmp, mode="w") as io:
-        io.write(nwb)
+    try:
+        with atomic_path(path, ".nwb") as tmp, pynwb.NWBHDF5IO(tmp, mode="w") as io:
+            io.write(nwb)
+    except OSError:
+        raise
+    except Exception as exc:  # hdmf raises bare Exceptions for data HDF5 cannot store
+        raise ValueError(f"recording {rec.name!r} could not be written to NWB ({type(exc).__name__}:"
+                         f" {exc}); its neurons columns must hold numbers, strings or bools."
+                         ) from None
