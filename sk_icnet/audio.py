@@ -230,8 +230,8 @@ def level_db_spl(x, *, audio_fs=None, active_only=False, frame_ms=10.0, active_d
         RMS over the active frames only (``frame_ms`` frames within ``active_db``
         dB of the loudest), as for speech with pauses.
     frame_ms, active_db : float, default=10.0, 40.0
-        Frame length and the range below the loudest frame that counts as
-        active (both > 0), with ``active_only``.
+        Frame length (> 0) and the range below the loudest frame that counts
+        as active (>= 0), with ``active_only``.
 
     Returns
     -------
@@ -241,14 +241,21 @@ def level_db_spl(x, *, audio_fs=None, active_only=False, frame_ms=10.0, active_d
     arr = _check_waveform(x)
     if not isinstance(active_only, (bool, np.bool_)):
         raise TypeError(f"active_only must be True or False; received {_describe(active_only)}.")
+    if active_only:
+        fs = check_positive_number(audio_fs, "audio_fs (needed with active_only=True)")
+        frame_ms = check_positive_number(frame_ms, "frame_ms")
+        rule = "active_db must be a finite number >= 0 (dB below the loudest frame)"
+        if isinstance(active_db, (bool, np.bool_)) or not isinstance(active_db, (int, float, np.number)):
+            raise TypeError(f"{rule}; received {_describe(active_db)}.")
+        if not np.isfinite(active_db) or active_db < 0:
+            raise ValueError(f"{rule}; received {active_db!r}.")
     peak = float(np.abs(arr).max())
     if peak == 0:
         return float("-inf")
     arr = arr / peak  # the RMS of the normalised waveform: no overflow for any finite input
     if active_only:
-        fs = check_positive_number(audio_fs, "audio_fs (needed with active_only=True)")
-        frames = _frames_rms(arr, fs, check_positive_number(frame_ms, "frame_ms"))
-        floor = 10 ** (-check_positive_number(active_db, "active_db") / 20.0)
+        frames = _frames_rms(arr, fs, frame_ms)
+        floor = 10 ** (-float(active_db) / 20.0)
         active = frames >= frames.max() * floor
         rms = float(np.sqrt(np.mean(frames[active] ** 2)))
     else:

@@ -526,9 +526,9 @@ X = np.full(100, 0.1)
      "max_ratio_terms must be an integer >= 1; received 0"),
     (lambda: resampling_ratio(8000, 44100, "5"), TypeError, "max_ratio_terms must be an integer"),
     (lambda: level_db_spl(X, audio_fs=8000, active_only=True, active_db=float("nan")), ValueError,
-     "active_db must be a finite number > 0; received nan"),
+     "active_db must be a finite number >= 0 .dB below the loudest frame.; received nan"),
     (lambda: level_db_spl(X, audio_fs=8000, active_only=True, active_db="40"), TypeError,
-     "active_db must be a real number > 0; received '40'"),
+     "active_db must be a finite number >= 0 .dB below the loudest frame.; received '40'"),
     (lambda: level_db_spl(X, active_only="yes"), TypeError, "active_only must be True or False"),
     (lambda: set_level(X, "70"), TypeError, "db_spl must be a real number .a level in dB SPL.; "
                                             "received '70'"),
