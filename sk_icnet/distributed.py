@@ -5,7 +5,11 @@ of several started by ``torchrun`` (``WORLD_SIZE > 1``): the module is wrapped
 in :class:`~torch.nn.parallel.DistributedDataParallel`, every rank reads its
 own shard of the training (and validation) batches, the epoch losses in
 ``history_`` are gathered over all ranks, and only rank 0 prints and writes
-checkpoints. Nothing else in a user's script changes::
+checkpoints. Every rank must be given the same data: at the start of a fit the
+ranks compare their numbers of training and validation trials (or windows) and,
+if they differ, all raise a ``ValueError`` naming each rank's counts (rather
+than waiting for each other until the timeout). Nothing else in a user's script
+changes::
 
     torchrun --nproc_per_node=2 train.py                  # CPU (gloo) or GPUs (NCCL)
 
