@@ -443,7 +443,7 @@ def _sound_from_trials(nwb, where, audio_fs, sound_column, sound_dir, level_colu
                              "s (pass a larger max_duration_s to read a longer session).")
     use_levels = level_column is not None and level_column in trials.columns
     levels = _float_column(trials[level_column]).tolist() if use_levels else None
-    limit = int(max_duration_s * audio_fs)
+    limit = max_duration_s * audio_fs  # a float: no overflow for any max_duration_s
     sounds, pieces = {}, []
     for k, (i, row) in enumerate(trials.iterrows()):
         path = _sound_path(row[sound_column], root, where, i)
@@ -726,7 +726,7 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
                              "(or values beyond float32's range).")
     counts = np.asarray(rec.counts[:])
     if counts.size:  # checked before any count is expanded into spike times
-        per_bin = int(np.ceil(max_rate_hz * dt_s))
+        per_bin = float(np.ceil(max_rate_hz * dt_s))  # a float: any max_rate_hz compares
         low, high = np.unravel_index(counts.argmin(), counts.shape), \
             np.unravel_index(counts.argmax(), counts.shape)
         if counts[low] < 0:
@@ -734,7 +734,7 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
                              f"{counts[low]} in bin {low[1]}.")
         if counts[high] > per_bin:
             raise ValueError(f"unit {high[0]} of recording {rec.name!r} has {counts[high]} spikes in "
-                             f"bin {high[1]}, more than {per_bin} ({max_rate_hz:g} spikes/s in "
+                             f"bin {high[1]}, more than {per_bin:.0f} ({max_rate_hz:g} spikes/s in "
                              f"{rec.dt_ms:g} ms bins): not a plausible count. Check the counts, or "
                              "pass a larger max_rate_hz.")
     nwb = pynwb.NWBFile(

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -117,26 +117,25 @@ def _peak_bytes(fn, *args, **kwargs):
     return raised, peak
 
 
-def _raises_promptly(fifo, fn, *args, seconds=20.0, **kwargs):
-    """Run ``fn`` in a thread; if it has not returned after ``seconds`` (blocked opening
-    ``fifo``), open the FIFO for writing to release it and fail. Returns what it raised."""
-    box = {}
-
-    def call():
-        try:
-            fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            box["raised"] = exc
-
-    thread = threading.Thread(target=call, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # unblocks the reader's open
-        os.close(fd)
-        thread.join(5)
-        pytest.fail(f"{fn.__name__} blocked on the FIFO {fifo} for {seconds} s")
-    return box.get("raised")
+def _raises_promptly(fifo, fn, *args, release_s=15.0, **kwargs):
+    """Call ``fn``; return what it raised and how long it took. A separate process opens
+    ``fifo`` for writing after ``release_s`` seconds, so a call blocked opening the FIFO
+    (whatever lock it holds) returns then, and the test fails on its time."""
+    writer = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(float("
+                               "sys.argv[2])); open(sys.argv[1], 'wb').close()", str(fifo),
+                               str(release_s)])
+    start = time.monotonic()
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - returned for the test to check
+        raised = exc
+    else:
+        raised = None
+    finally:
+        elapsed = time.monotonic() - start
+        writer.kill()
+        writer.wait()
+    return raised, elapsed
 
 
 # ------------------------------------------------------------ NWB stimulus sizes
@@ -236,9 +235,10 @@ def test_stimulus_waveforms_that_are_refused(tmp_path, series, match):
 def test_read_nwb_refuses_a_fifo_at_once(tmp_path):
     fifo = tmp_path / "session.nwb"
     os.mkfifo(fifo)
-    raised = _raises_promptly(fifo, read_nwb, fifo)
+    raised, elapsed = _raises_promptly(fifo, read_nwb, fifo)
     assert isinstance(raised, ValueError) and "is not a regular file, so not an NWB file" in str(
         raised), raised
+    assert elapsed < 10  # refused, not opened: the FIFO was never waited on
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -278,8 +278,8 @@ def test_trial_sound_files_outside_sound_dir_are_not_read(sounds, name, match):
 
 def test_a_trial_naming_a_fifo_or_a_directory_is_refused_at_once(sounds):
     path = _trials_file(sounds / "t.nwb", [(0.0, "fifo.wav")])
-    raised = _raises_promptly(sounds / "fifo.wav", read_nwb, path, **RATES)
-    assert isinstance(raised, ValueError), raised
+    raised, elapsed = _raises_promptly(sounds / "fifo.wav", read_nwb, path, **RATES)
+    assert isinstance(raised, ValueError) and elapsed < 10, (raised, elapsed)
     assert "trial 0 of" in str(raised) and "fifo.wav' is a FIFO (named pipe), not a sound file" \
         in str(raised)
     path = _trials_file(sounds / "d.nwb", [(0.0, ".")])
@@ -478,9 +478,10 @@ def test_load_audio_refuses_non_finite_and_empty_files(tmp_path, samples, match)
 
 def test_load_audio_refuses_fifos_devices_and_directories_at_once(tmp_path):
     os.mkfifo(tmp_path / "pipe.wav")
-    raised = _raises_promptly(tmp_path / "pipe.wav", load_audio, tmp_path / "pipe.wav")
+    raised, elapsed = _raises_promptly(tmp_path / "pipe.wav", load_audio, tmp_path / "pipe.wav")
     assert isinstance(raised, ValueError) and "is a FIFO (named pipe), not a sound file: only " \
         "regular files are read" in str(raised), raised
+    assert elapsed < 10
     with pytest.raises(ValueError, match="'/dev/zero' is a character device, not a sound file"):
         load_audio("/dev/zero")
     with pytest.raises(ValueError, match="is a directory, not a sound file"):
