@@ -399,14 +399,18 @@ def _sound_from_series(sound, where, audio_fs, max_duration_s):
 
 def _sound_path(name, root, where, i):
     """The file a trial's ``sound_file`` names, refused unless it resolves inside ``root``."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or "\x00" in name:
         raise ValueError(f"trial {i} of {where!r} names its sound file {name!r}; it must be a "
                          "non-empty file name relative to sound_dir.")
     if os.path.isabs(name) or os.path.splitdrive(name)[0]:
         raise ValueError(f"trial {i} of {where!r} names the absolute path {name!r}: sound files must "
                          f"be named relative to sound_dir ({root!r}).")
     full = os.path.realpath(os.path.join(root, name))  # symlinks resolved
-    if os.path.commonpath([root, full]) != root:
+    try:
+        inside = os.path.commonpath([root, full]) == root
+    except ValueError:  # another drive (Windows)
+        inside = False
+    if not inside:
         raise ValueError(f"trial {i} of {where!r} names {name!r}, which resolves to {full!r}, "
                          f"outside sound_dir ({root!r}): only files inside sound_dir are read.")
     return full
