@@ -539,8 +539,15 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
         Name of the waveform TimeSeries when the file has several.
     name : str, optional
         The recording's name (default: the file's ``identifier``).
-    sound_column, sound_dir, level_column, scale
-        The trials layout (see above).
+    sound_column : str, default="sound_file"
+        Trials column naming each trial's sound file (the trials layout).
+    sound_dir : str or path-like, optional
+        Folder the sound files are named in (default: the NWB file's); a file
+        resolving outside it is refused.
+    level_column : str or None, default="level_db_spl"
+        Trials column of presentation levels in dB SPL, if present.
+    scale : float, default=1.0
+        Pascals per full-scale unit of sound files played without a level.
     max_duration_s : float, default=MAX_NWB_DURATION_S (4 hours)
         Longest sound accepted: a file declaring a longer stimulus, or a trial
         that starts or ends later, is refused before its samples are read.
