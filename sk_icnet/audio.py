@@ -273,6 +273,8 @@ def set_level(x, db_spl, *, audio_fs=None, active_only=False, frame_ms=10.0, act
         exceed float32's range (a level far above any sound's).
     """
     arr = _check_waveform(x)
+    if isinstance(db_spl, np.ndarray) and db_spl.ndim == 0:  # a 0-d array is one number
+        db_spl = db_spl[()]
     if isinstance(db_spl, (bool, np.bool_)) or not isinstance(db_spl, (int, float, np.number)) \
             or isinstance(db_spl, (complex, np.complexfloating)):
         raise TypeError(f"db_spl must be a real number (a level in dB SPL); received "
