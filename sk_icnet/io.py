@@ -315,6 +315,23 @@ def _check_table(table, where, what):
         _check_stored(getattr(column, "data", None), where, f"the {what} column {column.name!r}")
 
 
+def _short(exc, limit=400):
+    """``Type: message`` of an exception from pynwb/hdmf/h5py, long middles cut (hdmf puts whole
+    builders in its messages, the reason at the end)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else f"{text[:limit // 3]} ... {text[-(2 * limit) // 3:]}"
+
+
+def _table_frame(table, where, what):
+    """An NWB table as a DataFrame, its columns' storage checked first; hdmf's errors on a
+    damaged table (columns of different lengths, indexes past the data) become ValueErrors."""
+    _check_table(table, where, what)
+    try:
+        return table.to_dataframe()
+    except Exception as exc:  # hdmf raises many kinds on damaged tables
+        raise ValueError(f"the {what} table of {where!r} is damaged ({_short(exc)}).") from None
+
+
 def _finite_attribute(value, where, what, *, positive=False, nonzero=False):
     """An NWB attribute as a float, refused unless it is a finite (and positive / nonzero)
     number."""
@@ -435,8 +452,7 @@ def _sound_from_trials(nwb, where, audio_fs, sound_column, sound_dir, level_colu
     if not os.path.isdir(root):
         raise ValueError(f"sound_dir must be a directory holding the trials' sound files; received "
                          f"{sound_dir!r}.")
-    _check_table(nwb.trials, where, "trials")
-    trials = nwb.trials.to_dataframe()
+    trials = _table_frame(nwb.trials, where, "trials")
     if len(trials) == 0:
         raise ValueError(f"the trials table of {where!r} is empty: there is no sound to read.")
     starts = _float_column(trials["start_time"])
@@ -595,14 +611,12 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
     try:
         io = pynwb.NWBHDF5IO(where, mode="r")
     except Exception as exc:
-        raise ValueError(f"path {where!r} is not a readable NWB file ({type(exc).__name__}: {exc})."
-                         ) from None
+        raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") from None
     try:
         try:
             nwb = io.read()
         except Exception as exc:
-            raise ValueError(f"path {where!r} is not a readable NWB file ({type(exc).__name__}: "
-                             f"{exc}).") from None
+            raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") from None
         sound = _nwb_sound(nwb, stimulus, where)
         if sound is not None:
             audio, fs, t0 = _sound_from_series(sound, where, audio_fs, max_duration_s)
@@ -619,8 +633,7 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
             raise ValueError(f"{where!r} has {len(nwb.units)} units and {n_bins} bins: more than "
                              f"{MAX_NWB_CELLS} counts to hold in memory (a damaged or crafted file, "
                              "or a session to split).")
-        _check_table(nwb.units, where, "units")
-        units = nwb.units.to_dataframe()
+        units = _table_frame(nwb.units, where, "units")
         duration = n_bins * dt_ms / 1000.0
         trains, dropped = [], 0
         for unit, times in zip(units.index, units["spike_times"], strict=True):
