@@ -6,9 +6,10 @@ in :class:`~torch.nn.parallel.DistributedDataParallel`, every rank reads its
 own shard of the training (and validation) batches, the epoch losses in
 ``history_`` are gathered over all ranks, and only rank 0 prints and writes
 checkpoints. Every rank must be given the same data: at the start of a fit the
-ranks compare their numbers of training and validation trials (or windows) and,
-if they differ, all raise a ``ValueError`` naming each rank's counts (rather
-than waiting for each other until the timeout). Nothing else in a user's script
+ranks compare their numbers of training and validation trials (or windows, and
+the windows' layout) and, if they differ, all raise a ``ValueError`` naming
+each rank's counts (:func:`check_same_data`) rather than waiting for each other
+until the timeout. Nothing else in a user's script
 changes::
 
     torchrun --nproc_per_node=2 train.py                  # CPU (gloo) or GPUs (NCCL)
@@ -20,14 +21,16 @@ short hooks.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 __all__ = ["DistributedContext", "setup_distributed", "teardown_distributed", "gather_objects",
-           "broadcast_object", "check_ranks_agree"]
+           "broadcast_object", "check_ranks_agree", "check_same_data"]
 
 #: seconds a collective may wait for a peer before the fit fails (env SK_ICNET_DIST_TIMEOUT_S)
 DEFAULT_TIMEOUT_S = 600.0
@@ -163,3 +166,26 @@ def check_ranks_agree(what, **counts):
     raise ValueError(f"the processes of a distributed fit hold different {what} ({ranks}): every "
                      "rank draws its share of the same batches, so each must be given the same "
                      "data (the same X and y, or the same recordings).")
+
+
+def check_same_data(train, valid, windows=None):
+    """Raise on every rank unless all ranks hold the same amount of training and validation
+    data (:func:`check_ranks_agree`), and for windows the same layout of runs.
+
+    Parameters
+    ----------
+    train, valid : dataset
+        This rank's training and validation sets (``valid`` may be None).
+    windows : WindowDataset, optional
+        ``train`` as windows, if it is: their recording and start bin decide how the batches
+        are drawn, so a digest of them is compared too.
+    """
+    kind = "windows" if windows is not None else "trials"
+    counts = {f"training_{kind}": len(train),
+              f"validation_{kind}": 0 if valid is None else len(valid)}
+    if windows is not None:  # the same count laid out in other runs would batch differently
+        digest = hashlib.sha256()
+        for array in (windows._rec, windows._start):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        counts["window_layout"] = digest.hexdigest()[:12]
+    check_ranks_agree("data", **counts)

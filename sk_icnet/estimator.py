@@ -882,12 +882,11 @@ class ICNetRegressor(NeuralNetRegressor):
             train, valid = super().get_split_datasets(X, y, **fit_params)
         ctx = getattr(self, "dist_", None)
         if ctx is not None:
-            windows = _as_data(train) is not None  # windows come in whole batches per process
-            from .distributed import check_ranks_agree  # ranks with unequal data would deadlock
+            from .distributed import check_same_data  # ranks with unequal data would deadlock
 
-            kind = "windows" if windows else "trials"
-            check_ranks_agree("data", **{f"training_{kind}": len(train),
-                                         f"validation_{kind}": 0 if valid is None else len(valid)})
+            data = _as_data(train)
+            check_same_data(train, valid, data)
+            windows = data is not None  # windows come in whole batches per process
             needed = ctx.world_size * (max(self.batch_size, 1) if windows else 1)
             if len(train) < needed:
                 raise ValueError(

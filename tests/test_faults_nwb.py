@@ -567,6 +567,30 @@ def test_ranks_with_different_counts_raise_on_every_rank(monkeypatch):
     assert d.check_ranks_agree("data", training_trials=20) is None
 
 
+def test_ranks_holding_as_many_windows_in_another_layout_disagree(monkeypatch):
+    import sk_icnet.distributed as d
+    from sk_icnet import WindowDataset
+
+    def windows(n_bins):  # 2 recordings; 6 windows in all, split 2 + 4 or 3 + 3
+        return WindowDataset([Recording(np.zeros(32 * b), np.zeros((1, b)), name=f"r{i}", **RATES)
+                              for i, b in enumerate(n_bins)], window_samples=1024,
+                             context_samples=256)
+
+    a, b = windows((32, 96)), windows((64, 64))
+    assert len(a) == len(b) == 6
+    seen = []
+    monkeypatch.setattr(d, "gather_objects", lambda obj: seen.append(obj) or [obj, seen[0]])
+    d.check_same_data(a, None, a)  # rank 0 sees itself twice
+    with pytest.raises(ValueError, match=r"rank 0: training_windows=6, validation_windows=0, "
+                                         r"window_layout=\w{12}; rank 1: training_windows=6, "
+                                         r"validation_windows=0, window_layout=\w{12}\)"):
+        d.check_same_data(b, None, b)
+    assert seen[0]["window_layout"] != seen[1]["window_layout"]
+    monkeypatch.setattr(d, "gather_objects", lambda obj: seen.append(obj) or [obj, obj])
+    assert d.check_same_data(np.zeros(5), np.zeros(2)) is None  # arrays: counts only
+    assert seen[-1] == {"training_trials": 5, "validation_trials": 2}
+
+
 DDP_SCRIPT = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, {root!r})
