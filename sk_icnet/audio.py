@@ -26,12 +26,13 @@ cut-off at the lower of the two Nyquist frequencies.
 from __future__ import annotations
 
 import os
+import stat
 from fractions import Fraction
 
 import numpy as np
 from scipy import signal
 
-from ._validation import _as_numeric_array, _describe, check_positive_number
+from ._validation import _as_numeric_array, _describe, check_positive_int, check_positive_number
 
 __all__ = ["load_audio", "resample", "resampling_ratio", "level_db_spl", "set_level", "ramp",
            "P_REF"]
@@ -41,12 +42,24 @@ P_REF = 20e-6
 
 
 def resampling_ratio(from_fs, to_fs, max_ratio_terms=100_000):
-    """``(up, down, relative_error)`` for resampling ``from_fs`` to ``to_fs`` Hz."""
+    """``(up, down, relative_error)`` for resampling ``from_fs`` to ``to_fs`` Hz.
+
+    The two rates may differ by a factor of at most ``max_ratio_terms`` (a
+    larger one has no ratio with such terms).
+    """
     from_fs = check_positive_number(from_fs, "from_fs")
     to_fs = check_positive_number(to_fs, "to_fs")
+    max_ratio_terms = check_positive_int(max_ratio_terms, "max_ratio_terms")
+    factor = to_fs / from_fs
+    if not 1.0 / max_ratio_terms <= factor <= max_ratio_terms:
+        raise ValueError(f"resampling from from_fs={from_fs!r} to to_fs={to_fs!r} Hz changes the "
+                         f"rate by a factor of {factor:.6g}; at most max_ratio_terms="
+                         f"{max_ratio_terms} either way is supported: check the rates.")
     exact = Fraction(to_fs) / Fraction(from_fs)
     ratio = exact if max(exact.numerator, exact.denominator) <= max_ratio_terms \
         else exact.limit_denominator(max_ratio_terms)
+    if ratio == 0:  # a factor just above 1 / max_ratio_terms can round to 0 / 1
+        ratio = Fraction(1, max_ratio_terms)
     error = float(abs(ratio - exact) / exact)
     return ratio.numerator, ratio.denominator, error
 
@@ -57,15 +70,63 @@ def resample(x, from_fs, to_fs, *, max_ratio_terms=100_000):
     up, down, _ = resampling_ratio(from_fs, to_fs, max_ratio_terms)
     if up == down:
         return arr
-    return signal.resample_poly(arr, up, down, axis=-1)
+    if arr.ndim == 0 or arr.shape[-1] == 0:
+        raise ValueError(f"x must hold at least one sample along its last axis to resample; "
+                         f"received {_describe(arr)}.")
+    if not np.isfinite(arr).all():
+        raise ValueError("x contains NaN or inf; waveforms must be finite to resample.")
+    try:
+        return signal.resample_poly(arr, up, down, axis=-1)
+    except MemoryError:
+        n_out = -(-arr.shape[-1] * up // down) * (arr.size // arr.shape[-1])
+        raise ValueError(f"resampling x ({_describe(arr)}) from {from_fs!r} to {to_fs!r} Hz "
+                         f"makes {n_out} samples, more than this machine's memory holds: "
+                         "resample shorter pieces.") from None
 
 
-def load_audio(path, audio_fs=24414.0625, *, channel=None, scale=1.0):
+#: what ``os.stat`` calls the kinds of file that are not sound files (for error messages)
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def _open_regular_file(path, what="sound file"):
+    """``(file object, where)`` of the regular file at ``path``, opened for reading.
+
+    The file is opened without blocking and checked (``fstat``) before anything
+    reads it, so a FIFO, a device (``/dev/zero``) or a directory is refused at
+    once instead of hanging or being read without end.
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like naming a {what}; received "
+                        f"{_describe(path)}.")
+    where = os.fspath(path)
+    where = os.fsdecode(where) if isinstance(where, bytes) else where
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(where, flags)
+    except (OSError, ValueError) as exc:  # ValueError: an embedded NUL
+        raise ValueError(f"path {where!r} is not a readable {what} ({exc}).") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+            raise ValueError(f"path {where!r} is {kind}, not a {what}: only regular files are "
+                             "read.")
+        return os.fdopen(fd, "rb"), where
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def load_audio(path, audio_fs=24414.0625, *, channel=None, scale=1.0, max_duration_s=None):
     """Read a sound file (WAV, FLAC, ... via soundfile) as a mono waveform at ``audio_fs``.
 
     Parameters
     ----------
     path : str or path-like
+        A regular file: FIFOs, devices and directories are refused before
+        anything is read from them.
     audio_fs : float, default=24414.0625
         Rate to resample to (the paper's ICNet rate); ``None`` keeps the file's.
     channel : int, optional
@@ -73,34 +134,70 @@ def load_audio(path, audio_fs=24414.0625, *, channel=None, scale=1.0):
     scale : float, default=1.0
         Pascals per full-scale unit (a calibration); or leave 1 and use
         :func:`set_level` to impose a level.
+    max_duration_s : float, optional
+        Refuse a file longer than this (checked from its header, before its
+        samples are read).
 
     Returns
     -------
     ndarray of shape (n_samples,), float32
+        At least one sample, all finite: an empty file, or one holding NaN or
+        inf samples, is refused.
+
+    Raises
+    ------
+    ValueError
+        The file is missing, unreadable, not a regular file, empty, longer
+        than ``max_duration_s``, or holds NaN or inf samples.
     """
     try:
         import soundfile
     except ImportError as exc:  # pragma: no cover - the test extra installs it
         raise ImportError("load_audio needs soundfile: pip install 'sk_icnet[audio]'.") from exc
-    try:
-        data, file_fs = soundfile.read(os.fspath(path), dtype="float64", always_2d=True)
-    except (RuntimeError, OSError, soundfile.LibsndfileError) as exc:
-        raise ValueError(f"path {os.fspath(path)!r} is not a readable sound file ({exc}).") from None
-    n_channels = data.shape[1]
+    if audio_fs is not None:
+        audio_fs = check_positive_number(audio_fs, "audio_fs")
+    scale = check_positive_number(scale, "scale")
+    if max_duration_s is not None:
+        max_duration_s = check_positive_number(max_duration_s, "max_duration_s")
+    if channel is not None and (isinstance(channel, bool)
+                                or not isinstance(channel, (int, np.integer))):
+        raise TypeError(f"channel must be an integer (a channel index) or None; received "
+                        f"{_describe(channel)}.")
+    f, where = _open_regular_file(path)
+    with f:
+        try:
+            with soundfile.SoundFile(f) as snd:
+                n_channels, file_fs, frames = snd.channels, float(snd.samplerate), snd.frames
+                if max_duration_s is not None and frames > max_duration_s * file_fs:
+                    raise ValueError(f"path {where!r} holds {frames / file_fs:.6g} s of sound, more "
+                                     f"than max_duration_s={max_duration_s!r} s.")
+                data = snd.read(dtype="float64", always_2d=True)
+        except (RuntimeError, OSError, soundfile.LibsndfileError) as exc:
+            raise ValueError(f"path {where!r} is not a readable sound file ({exc}).") from None
     if channel is None:
         if n_channels > 1:
-            raise ValueError(f"path {os.fspath(path)!r} has {n_channels} channels: pass channel= "
+            raise ValueError(f"path {where!r} has {n_channels} channels: pass channel= "
                              f"(0 to {n_channels - 1}) to choose one.")
         channel = 0
-    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
-            or not 0 <= channel < n_channels:
+    if not 0 <= channel < n_channels:
         raise ValueError(f"channel must be an integer in [0, {n_channels}) for this file; "
                          f"received {channel!r}.")
-    scale = check_positive_number(scale, "scale")
-    x = data[:, channel] * scale
-    if audio_fs is not None:
-        x = resample(x, file_fs, audio_fs)
-    return x.astype(np.float32)
+    if data.shape[0] == 0:
+        raise ValueError(f"path {where!r} holds no samples (an empty sound file).")
+    x = data[:, channel]
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise ValueError(f"path {where!r} holds {bad.size} NaN or inf sample(s) (the first at "
+                         f"sample {bad[0]}, channel {channel}); sound files must be finite.")
+    with np.errstate(over="ignore"):
+        x = x * scale
+        if audio_fs is not None:
+            x = resample(x, file_fs, audio_fs)
+        x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"path {where!r} scaled by scale={scale!r} exceeds float32's range: use a "
+                         "calibration in pascals per full-scale unit.")
+    return x
 
 
 def _frames_rms(x, audio_fs, frame_ms):
@@ -132,6 +229,9 @@ def level_db_spl(x, *, audio_fs=None, active_only=False, frame_ms=10.0, active_d
     active_only : bool, default=False
         RMS over the active frames only (``frame_ms`` frames within ``active_db``
         dB of the loudest), as for speech with pauses.
+    frame_ms, active_db : float, default=10.0, 40.0
+        Frame length (> 0) and the range below the loudest frame that counts
+        as active (>= 0), with ``active_only``.
 
     Returns
     -------
@@ -139,39 +239,74 @@ def level_db_spl(x, *, audio_fs=None, active_only=False, frame_ms=10.0, active_d
         dB SPL; ``-inf`` for silence.
     """
     arr = _check_waveform(x)
+    if not isinstance(active_only, (bool, np.bool_)):
+        raise TypeError(f"active_only must be True or False; received {_describe(active_only)}.")
     if active_only:
         fs = check_positive_number(audio_fs, "audio_fs (needed with active_only=True)")
-        frames = _frames_rms(arr, fs, check_positive_number(frame_ms, "frame_ms"))
-        loud = frames.max()
-        if loud == 0:
-            return float("-inf")
-        active = frames >= loud * 10 ** (-active_db / 20.0)
+        frame_ms = check_positive_number(frame_ms, "frame_ms")
+        rule = "active_db must be a finite number >= 0 (dB below the loudest frame)"
+        if isinstance(active_db, (bool, np.bool_)) or not isinstance(active_db, (int, float, np.number)):
+            raise TypeError(f"{rule}; received {_describe(active_db)}.")
+        if not np.isfinite(active_db) or active_db < 0:
+            raise ValueError(f"{rule}; received {active_db!r}.")
+    peak = float(np.abs(arr).max())
+    if peak == 0:
+        return float("-inf")
+    arr = arr / peak  # the RMS of the normalised waveform: no overflow for any finite input
+    if active_only:
+        frames = _frames_rms(arr, fs, frame_ms)
+        floor = 10 ** (-float(active_db) / 20.0)
+        active = frames >= frames.max() * floor
         rms = float(np.sqrt(np.mean(frames[active] ** 2)))
     else:
         rms = float(np.sqrt(np.mean(arr**2)))
-    return float("-inf") if rms == 0 else 20.0 * np.log10(rms / P_REF)
+    return float(20.0 * np.log10(rms) + 20.0 * np.log10(peak / P_REF))
 
 
 def set_level(x, db_spl, *, audio_fs=None, active_only=False, frame_ms=10.0, active_db=40.0):
-    """Scale a waveform so that :func:`level_db_spl` gives ``db_spl``; returns float32 pascals."""
+    """Scale a waveform so that :func:`level_db_spl` gives ``db_spl``; returns float32 pascals.
+
+    Raises
+    ------
+    ValueError
+        ``x`` is silent, ``db_spl`` is not finite, or the scaled waveform would
+        exceed float32's range (a level far above any sound's).
+    """
     arr = _check_waveform(x)
-    if isinstance(db_spl, bool) or not np.isfinite(db_spl):
+    if isinstance(db_spl, np.ndarray) and db_spl.ndim == 0:  # a 0-d array is one number
+        db_spl = db_spl[()]
+    if isinstance(db_spl, (bool, np.bool_)) or not isinstance(db_spl, (int, float, np.number)) \
+            or isinstance(db_spl, (complex, np.complexfloating)):
+        raise TypeError(f"db_spl must be a real number (a level in dB SPL); received "
+                        f"{_describe(db_spl)}.")
+    if not np.isfinite(db_spl):
         raise ValueError(f"db_spl must be a finite level in dB SPL; received {db_spl!r}.")
     current = level_db_spl(arr, audio_fs=audio_fs, active_only=active_only, frame_ms=frame_ms,
                            active_db=active_db)
     if not np.isfinite(current):
         raise ValueError("x is silent (all zeros): it has no level to set.")
-    return (arr * 10 ** ((db_spl - current) / 20.0)).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gain = np.power(10.0, (float(db_spl) - current) / 20.0)
+        out = (arr * gain).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise ValueError(f"db_spl={db_spl!r} scales x beyond float32's range (x is at "
+                         f"{current:.6g} dB SPL); sound levels are far below 1000 dB SPL.")
+    return out
 
 
 def _ramp_envelope(n_samples, ms, audio_fs, name="ms"):
     """Gain of raised-cosine onset and offset ramps of ``ms`` ms each over ``n_samples``."""
-    n = int(round(check_positive_number(ms, name) * check_positive_number(audio_fs, "audio_fs")
-                  / 1000.0))
+    samples = check_positive_number(ms, name) * check_positive_number(audio_fs, "audio_fs") / 1000.0
+    if not 2 * samples <= n_samples + 1:  # before rounding: an overflowing product is refused too
+        raise ValueError(f"two ramps of {name}={ms!r} ms ({samples:.6g} samples each at "
+                         f"audio_fs={audio_fs!r}) do not fit in {n_samples} samples.")
+    n = int(round(samples))
     if 2 * n > n_samples:
         raise ValueError(f"two ramps of {name}={ms!r} ms ({n} samples each) do not fit in "
                          f"{n_samples} samples.")
     env = np.ones(n_samples)
+    if n == 0:  # shorter than half a sample: no ramp to apply
+        return env
     rise = 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
     env[:n], env[n_samples - n:] = rise, rise[::-1]
     return env

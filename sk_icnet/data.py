@@ -658,6 +658,9 @@ class Recording:
             raise TypeError(f"name must be a non-empty str; received {_describe(name)}.")
         self.name = name
         self.start_s = _finite_number(start_s, "start_s")
+        if abs(self.start_s) > 1e9:  # no session lasts 32 years; larger times overflow the time input
+            raise ValueError(f"start_s must be a recording time within 1e9 s (about 32 years) of "
+                             f"the session start; received {start_s!r}.")
         self.path = None
         self.audio = self._check_audio(audio)
         self.n_samples = int(self.audio.shape[0])

@@ -5,7 +5,12 @@ of several started by ``torchrun`` (``WORLD_SIZE > 1``): the module is wrapped
 in :class:`~torch.nn.parallel.DistributedDataParallel`, every rank reads its
 own shard of the training (and validation) batches, the epoch losses in
 ``history_`` are gathered over all ranks, and only rank 0 prints and writes
-checkpoints. Nothing else in a user's script changes::
+checkpoints. Every rank must be given the same data: at the start of a fit the
+ranks compare their numbers of training and validation trials (or windows, and
+the windows' layout) and, if they differ, all raise a ``ValueError`` naming
+each rank's counts (:func:`check_same_data`) rather than waiting for each other
+until the timeout. Nothing else in a user's script
+changes::
 
     torchrun --nproc_per_node=2 train.py                  # CPU (gloo) or GPUs (NCCL)
 
@@ -16,14 +21,16 @@ short hooks.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 __all__ = ["DistributedContext", "setup_distributed", "teardown_distributed", "gather_objects",
-           "broadcast_object"]
+           "broadcast_object", "check_ranks_agree", "check_same_data"]
 
 #: seconds a collective may wait for a peer before the fit fails (env SK_ICNET_DIST_TIMEOUT_S)
 DEFAULT_TIMEOUT_S = 600.0
@@ -129,3 +136,56 @@ def broadcast_object(obj, src=0):
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def check_ranks_agree(what, **counts):
+    """Raise on every rank unless all ranks report the same ``counts``.
+
+    Every rank of a data-parallel fit draws its share of the same batches, so
+    the ranks must hold the same data: with different numbers of trials they
+    would run different numbers of steps and wait for each other until the
+    timeout. Called at the start of a fit, before any training step.
+
+    Parameters
+    ----------
+    what : str
+        What the data are, for the message (e.g. ``"training data"``).
+    **counts : int
+        This rank's counts (e.g. ``trials=96``).
+
+    Raises
+    ------
+    ValueError
+        On every rank, naming each rank's counts, when they differ.
+    """
+    gathered = gather_objects(counts)
+    if all(other == gathered[0] for other in gathered[1:]):
+        return
+    ranks = "; ".join(f"rank {rank}: " + ", ".join(f"{key}={value}" for key, value in c.items())
+                      for rank, c in enumerate(gathered))
+    raise ValueError(f"the processes of a distributed fit hold different {what} ({ranks}): every "
+                     "rank draws its share of the same batches, so each must be given the same "
+                     "data (the same X and y, or the same recordings).")
+
+
+def check_same_data(train, valid, windows=None):
+    """Raise on every rank unless all ranks hold the same amount of training and validation
+    data (:func:`check_ranks_agree`), and for windows the same layout of runs.
+
+    Parameters
+    ----------
+    train, valid : dataset
+        This rank's training and validation sets (``valid`` may be None).
+    windows : WindowDataset, optional
+        ``train`` as windows, if it is: their recording and start bin decide how the batches
+        are drawn, so a digest of them is compared too.
+    """
+    kind = "windows" if windows is not None else "trials"
+    counts = {f"training_{kind}": len(train),
+              f"validation_{kind}": 0 if valid is None else len(valid)}
+    if windows is not None:  # the same count laid out in other runs would batch differently
+        digest = hashlib.sha256()
+        for array in (windows._rec, windows._start):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        counts["window_layout"] = digest.hexdigest()[:12]
+    check_ranks_agree("data", **counts)

@@ -1200,7 +1200,11 @@ class ICNetRegressor(NeuralNetRegressor):
             train, valid = super().get_split_datasets(X, y, **fit_params)
         ctx = getattr(self, "dist_", None)
         if ctx is not None:
-            windows = _as_data(train) is not None  # windows come in whole batches per process
+            from .distributed import check_same_data  # ranks with unequal data would deadlock
+
+            data = _as_data(train)
+            check_same_data(train, valid, data)
+            windows = data is not None  # windows come in whole batches per process
             needed = ctx.world_size * (max(self.batch_size, 1) if windows else 1)
             if len(train) < needed:
                 raise ValueError(
