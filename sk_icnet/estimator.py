@@ -587,12 +587,13 @@ class ICNetRegressor(NeuralNetRegressor):
                                  f"has {name}={value!r}; build it with the checkpoint's rate or "
                                  f"{name}='auto'.")
 
-    def save_model(self, path):
+    def save_model(self, path, *, overwrite=False):
         """Write the fitted model to one safetensors file (weights and a JSON header with
-        everything needed to predict); share models this way. See :mod:`sk_icnet.io`."""
+        everything needed to predict); share models this way. An existing file is replaced
+        only with ``overwrite=True``, and only if it is a model file. See :mod:`sk_icnet.io`."""
         from .io import save_model
 
-        save_model(self, path)
+        save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load_model(cls, path, *, device="cpu"):
