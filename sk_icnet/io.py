@@ -181,14 +181,15 @@ def _json_depth(value, limit=_MAX_JSON_DEPTH):
     return True
 
 
-def _loads_json(text, source):
+def _loads_json(text, source, *, allow_nan=False):
     """Decode JSON from an untrusted file; ``ValueError`` naming ``source`` when it is not
-    JSON, holds NaN/inf where JSON has none, or nests deeper than the format does."""
+    JSON, holds NaN/inf where JSON has none (unless ``allow_nan``), or nests deeper than the
+    format does."""
     def no_constant(name):
         raise ValueError(f"{name} is not JSON")
 
     try:
-        value = json.loads(text, parse_constant=no_constant)
+        value = json.loads(text, parse_constant=float if allow_nan else no_constant)
     except RecursionError:
         raise ValueError(f"{source} nests JSON deeper than this format ever does (more than "
                          f"{_MAX_JSON_DEPTH} levels).") from None
@@ -200,9 +201,9 @@ def _loads_json(text, source):
     return value
 
 
-def read_json_file(path, what, max_bytes=256 << 20):
-    """Read a small JSON file of a checkpoint (``what`` names it in errors): regular files only,
-    at most ``max_bytes``, nesting bounded, no NaN/inf constants."""
+def read_json_file(path, what, *, allow_nan=False, max_bytes=256 << 20):
+    """Read a JSON file of a checkpoint (``what`` names it in errors): regular files only, at
+    most ``max_bytes``, nesting bounded, NaN/inf constants only with ``allow_nan``."""
     where = os.fspath(path)
     source = f"the {what} {where!r}"
     try:
@@ -220,7 +221,44 @@ def read_json_file(path, what, max_bytes=256 << 20):
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{source} is not readable JSON (not UTF-8: {exc}).") from None
-    return _loads_json(text, source)
+    return _loads_json(text, source, allow_nan=allow_nan)
+
+
+def _is_scalar(value):
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def check_checkpoint_history(history, path):
+    """Check the decoded ``history.json`` of a checkpoint: a list of epoch rows, each a JSON
+    object whose ``epoch`` is its 1-based position, whose ``batches`` is a list of objects of
+    scalars, and whose other values are scalars or lists of scalars (as skorch writes them)."""
+    source = f"the checkpoint history {os.fspath(path)!r}"
+    if not isinstance(history, list):
+        raise ValueError(f"{source} must be a list of epoch rows; received "
+                         f"{type(history).__name__}.")
+    for i, row in enumerate(history):
+        where = f"{source}: row {i}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where} must be a JSON object; received {type(row).__name__}.")
+        epoch = row.get("epoch")
+        if not _is_int(epoch, i + 1, i + 1):
+            raise ValueError(f"{where} must have epoch={i + 1}; received {epoch!r}.")
+        batches = row.get("batches", [])
+        if not isinstance(batches, list) or not all(
+                isinstance(b, dict) and all(_is_scalar(v) for v in b.values()) for b in batches):
+            raise ValueError(f"{where}: batches must be a list of objects of numbers; received "
+                             f"{str(batches)[:80]}.")
+        for key, value in row.items():
+            if key == "batches":
+                continue
+            if not (_is_scalar(value) or (isinstance(value, list)
+                                          and all(_is_scalar(v) for v in value))):
+                raise ValueError(f"{where}: {key} must be a number, string, bool or null; "
+                                 f"received {str(value)[:80]}.")
+            if key.endswith("_loss") and not (value is None or _is_real(value)
+                                              or isinstance(value, float)):
+                raise ValueError(f"{where}: {key} must be a number; received {value!r}.")
+    return history
 
 
 # ------------------------------------------------------------ parameter rules
