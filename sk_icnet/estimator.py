@@ -553,7 +553,7 @@ class ICNetRegressor(NeuralNetRegressor):
         from skorch.history import History
 
         from ._validation import check_fitted_metadata
-        from .io import check_checkpoint_history, check_fitted_rates, read_json_file
+        from .io import RefusedPickle, check_checkpoint_history, check_fitted_rates, read_json_file
 
         dirname = os.fspath(dirname)
         meta_path = os.path.join(dirname, METADATA_FILE)
@@ -591,8 +591,10 @@ class ICNetRegressor(NeuralNetRegressor):
         try:
             self.load_params(f_params=os.path.join(dirname, "params.pt"),
                              f_optimizer=os.path.join(dirname, "optimizer.pt"))
+        except pickle.UnpicklingError as exc:
+            raise RefusedPickle(dirname, exc) from None
         except (RuntimeError, ValueError, EOFError, OSError, KeyError, IndexError, TypeError,
-                AttributeError, pickle.UnpicklingError) as exc:
+                AttributeError) as exc:
             raise ValueError(f"the checkpoint in {dirname!r} could not be loaded ({type(exc).__name__}:"
                              f" {exc}); a file is truncated or corrupt, or the estimator's parameters"
                              " differ from those of the fit that wrote it.") from exc

@@ -25,6 +25,8 @@ import errno
 import json
 import math
 import os
+import pickle
+import re
 import secrets
 import stat
 
@@ -155,6 +157,21 @@ def atomic_path(path, suffix="", *, overwrite=True, replaceable=None):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+
+
+class RefusedPickle(ValueError, pickle.UnpicklingError):
+    """A checkpoint file holds pickled objects that torch's safe loader refuses (code, or
+    classes other than tensors and containers). A ``ValueError`` and an ``UnpicklingError``."""
+
+    def __init__(self, dirname, exc):
+        text = str(exc)
+        found = re.search(r"Unsupported global: GLOBAL ([^\s]+)", text)
+        what = f"the global {found.group(1)}" if found else text.splitlines()[0][:200]
+        super().__init__(f"the checkpoint in {dirname!r} could not be loaded: it holds pickled "
+                         f"objects other than tensors ({what}), which torch's safe loader "
+                         "(weights_only=True) refuses. sk_icnet never writes these: the file was "
+                         "tampered with or comes from elsewhere; it was not loaded (do not load it "
+                         "with weights_only=False unless you trust its source).")
 
 
 # ------------------------------------------------------------ JSON values
