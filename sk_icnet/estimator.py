@@ -600,6 +600,11 @@ class ICNetRegressor(NeuralNetRegressor):
                              " differ from those of the fit that wrote it.") from exc
         finally:
             self.torch_load_kwargs = explicit
+        bad = [name for name, value in self.module_.state_dict().items()
+               if value.is_floating_point() and not torch.isfinite(value).all()]
+        if bad:
+            raise ValueError(f"the checkpoint in {dirname!r}: the weights {bad} in params.pt hold "
+                             "NaN or infinite values.")
         for group, values in zip(self.optimizer_.param_groups, hyper, strict=True):
             group.update(values)  # this estimator's lr and optimizer__* settings
         for state in self.optimizer_.state.values():

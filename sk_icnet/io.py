@@ -711,7 +711,7 @@ def _check_rates(audio_fs, dt_ms, spb, source):
 
     try:
         implied = samples_per_bin(audio_fs, dt_ms)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{source}: its rates audio_fs_={audio_fs!r} and dt_ms_={dt_ms!r} do not "
                          f"give a whole number of samples per bin ({exc})") from None
     if implied != spb:
@@ -872,7 +872,18 @@ def _load_strf(cls, header, layout, path):
     if fitted["y_ndim_"] < 3 and n != 1:
         raise ValueError(f"{source}: y_ndim_={fitted['y_ndim_']} means one neuron, but "
                          f"n_neurons_={n}.")
+    window = params.get("win_ms", 20.0) * params.get("audio_fs", 24414.0625) / 1000.0
+    if window > _MAX_SIZE:
+        raise ValueError(f"{source}: win_ms={params.get('win_ms')!r} is a window of {window:.4g} "
+                         f"samples, more than {_MAX_SIZE}.")
     est = cls(**params)
+    try:
+        lags = est._n_lags(fitted["dt_ms_"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    if lags != n_lags:
+        raise ValueError(f"{source}: its parameters give {lags} lags (n_lags={est.n_lags!r}, "
+                         f"lags_ms={est.lags_ms!r}), but n_lags_={n_lags}.")
     for key, value in fitted.items():
         setattr(est, key, value)
     for key, value in _load_tensors(path, layout).items():

@@ -317,6 +317,12 @@ def test_a_model_file_whose_rate_was_changed_alone_is_refused(model):
         ICNetRegressor.load_model(model)
 
 
+def test_a_model_file_with_overflowing_rates_is_refused(model):
+    _tamper(model, header=lambda h: h["fitted"].update(audio_fs_=1e308, dt_ms_=1e308))
+    with pytest.raises(ValueError, match="do not give a whole number of samples per bin"):
+        ICNetRegressor.load_model(model)
+
+
 def test_a_model_file_whose_fitted_rates_disagree_with_its_parameters_is_refused(model):
     _tamper(model, header=lambda h: h["fitted"].update(audio_fs_=16000.0, dt_ms_=2.0))
     with pytest.raises(ValueError, match=r"parameter audio_fs=8000.0 differs from the fitted "
@@ -351,6 +357,8 @@ def test_checkpoint_metadata_whose_rate_was_changed_alone_is_refused(checkpoint)
     ("params", dict(audio_fs=16000.0), "give 64 samples per bin, but samples_per_bin_=32"),
     ("fitted", dict(n_lags_="8"), "n_lags_ must be an integer"),
     ("params", dict(n_bands=9), r"has shape \(.*\), but n_neurons_=3, n_bands=9"),
+    ("params", dict(win_ms=1e300), "win_ms=1e.300 is a window of 8e.300 samples, more than"),
+    ("params", dict(n_lags=3), r"its parameters give 3 lags \(n_lags=3, .*but n_lags_=8"),
 ])
 def test_strf_model_files_are_checked_beyond_coef_shape(strf_files, tmp_path, cls, where, change,
                                                        match):
@@ -392,6 +400,15 @@ def test_resumed_training_uses_the_estimators_learning_rate(checkpoint):
     assert [g["lr"] for g in est.optimizer_.param_groups] == [2e-3]
     assert [g["betas"] for g in est.optimizer_.param_groups] == [(0.9, 0.999)]
     assert est.optimizer_.state  # the moments were restored, not dropped
+
+
+def test_checkpoint_weights_with_nan_are_refused(checkpoint):
+    path = os.path.join(checkpoint, "params.pt")
+    state = torch.load(path, weights_only=True)
+    state["decoder.bias"].fill_(np.nan)
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"the weights \['decoder.bias'\] in params.pt hold NaN"):
+        resume(checkpoint)
 
 
 def test_optimizer_state_with_nan_moments_is_refused(checkpoint):
