@@ -56,6 +56,9 @@ _STRF_FITTED = {
                              "coef_", "intercept_"),
 }
 
+#: fitted attributes of the STRFs stored when the estimator has them (older versions did not)
+_STRF_OPTIONAL = ("audio_fs_",)
+
 #: largest size (channels, filters, kernel, samples per bin) read from a model file
 _MAX_SIZE = 1 << 20
 #: largest SincNet kernel read from a model file (its size is in no stored tensor)
@@ -313,6 +316,11 @@ def _list_of(item, min_len=1, max_len=_MAX_COUNT):
             f"a list of {min_len} to {max_len} values, each {description}")
 
 
+def _text(max_len=64):
+    return ((lambda v: isinstance(v, str) and 0 < len(v) <= max_len),
+            f"a string of 1 to {max_len} characters")
+
+
 _BOOL = _one_of(True, False)
 _NONE = _one_of(None)
 _POSITIVE = _real()
@@ -352,13 +360,23 @@ _ICNET_PARAMS = {
     "module__n_classes": _either(_NONE, _int(2, _MAX_COUNT)),
     "module__time_input": _BOOL,
     "module__time_scale_s": _POSITIVE,
+    # parameters of ICNet variants (the published models' layout): types here, values by ICNet
+    "module__padding": _either(_text(), _list_of(_text())),
+    "module__sincnet_style": _text(),
+    "module__sincnet_stride": _int(1, _MAX_SIZE),
+    "module__input_scale": _real(-math.inf),
+    "module__context_samples": _int(0, _MAX_SIZE),
+    "module__crop_bins": _either(_NONE, _int(0, _MAX_SIZE)),
+    "module__time_layer": _text(),
+    "module__time_combine": _text(),
+    "module__window_samples": _either(_NONE, _int(1, 2 ** 40)),
     "criterion__eps": _POSITIVE,
     "criterion__full": _BOOL,
 }
 
 _STRF_COMMON = {
-    "audio_fs": _POSITIVE,
-    "dt_ms": _either(_NONE, _POSITIVE),
+    "audio_fs": _either(_POSITIVE, _one_of("auto")),
+    "dt_ms": _either(_NONE, _POSITIVE, _one_of("auto")),
     "n_bands": _int(1, _MAX_SIZE),
     "fmin": _POSITIVE,
     "fmax": _either(_NONE, _POSITIVE),
@@ -487,7 +505,8 @@ def _icnet_payload(est):
 def _strf_payload(est):
     params = _stored_params(est, _STRF_PARAMS[type(est).__name__])
     fitted, tensors = {}, {}
-    for key in _STRF_FITTED[type(est).__name__]:
+    keys = _STRF_FITTED[type(est).__name__] + tuple(k for k in _STRF_OPTIONAL if hasattr(est, k))
+    for key in keys:
         value = getattr(est, key)
         if isinstance(value, np.ndarray):
             tensors[f"attr.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
@@ -832,13 +851,14 @@ def _load_strf(cls, header, layout, path):
                          f"{sorted(k for k in layout if not k.startswith('attr.'))}.")
     arrays = {key[len("attr."):]: spec for key, spec in layout.items()}
     stored = fitted_keys | set(arrays)
-    unknown, missing = sorted(stored - set(allowed)), sorted(set(allowed) - stored)
+    unknown = sorted(stored - set(allowed) - set(_STRF_OPTIONAL))
+    missing = sorted(set(allowed) - stored)
     twice = sorted(fitted_keys & set(arrays))
     if unknown or missing or twice:
         raise ValueError(f"the model file {where!r} does not hold a fitted {name}: unknown "
                          f"attributes {unknown}, missing {missing}, stored twice {twice}.")
     fitted = header["fitted"]
-    scalar_rules = {"samples_per_bin_": _int(1, _MAX_SIZE), "dt_ms_": _POSITIVE,
+    scalar_rules = {"samples_per_bin_": _int(1, _MAX_SIZE), "dt_ms_": _POSITIVE, "audio_fs_": _POSITIVE,
                     "n_features_in_": _int(1, 2 ** 62), "n_neurons_": _int(1, _MAX_SIZE),
                     "y_ndim_": _int(1, 3), "n_lags_": _int(1, _MAX_SIZE)}
     for key, value in fitted.items():
@@ -860,10 +880,14 @@ def _load_strf(cls, header, layout, path):
             raise ValueError(f"the model file {where!r}: {key} has dtype {dtype}; expected one of "
                              f"{sorted(kinds)}.")
     source = f"the model file {where!r}"
-    _check_rates(params.get("audio_fs", 24414.0625), fitted["dt_ms_"], fitted["samples_per_bin_"],
-                 source)
+    param_fs = params.get("audio_fs", 24414.0625)
+    audio_fs = fitted.get("audio_fs_", 24414.0625 if param_fs == "auto" else param_fs)
+    if _is_real(param_fs) and not math.isclose(param_fs, audio_fs, rel_tol=1e-9):
+        raise ValueError(f"{source}: the parameter audio_fs={param_fs!r} differs from the fitted "
+                         f"audio_fs_={audio_fs!r}.")
+    _check_rates(audio_fs, fitted["dt_ms_"], fitted["samples_per_bin_"], source)
     dt_ms = params.get("dt_ms", 1.31072)
-    if dt_ms is not None and not math.isclose(dt_ms, fitted["dt_ms_"], rel_tol=1e-9):
+    if _is_real(dt_ms) and not math.isclose(dt_ms, fitted["dt_ms_"], rel_tol=1e-9):
         raise ValueError(f"{source}: the parameter dt_ms={dt_ms!r} differs from the fitted "
                          f"dt_ms_={fitted['dt_ms_']!r}.")
     if fitted["n_features_in_"] % fitted["samples_per_bin_"]:
@@ -872,7 +896,7 @@ def _load_strf(cls, header, layout, path):
     if fitted["y_ndim_"] < 3 and n != 1:
         raise ValueError(f"{source}: y_ndim_={fitted['y_ndim_']} means one neuron, but "
                          f"n_neurons_={n}.")
-    window = params.get("win_ms", 20.0) * params.get("audio_fs", 24414.0625) / 1000.0
+    window = params.get("win_ms", 20.0) * audio_fs / 1000.0
     if window > _MAX_SIZE:
         raise ValueError(f"{source}: win_ms={params.get('win_ms')!r} is a window of {window:.4g} "
                          f"samples, more than {_MAX_SIZE}.")
@@ -894,24 +918,29 @@ def _load_strf(cls, header, layout, path):
     if not np.allclose(est.lags_ms_, np.arange(n_lags) * est.dt_ms_, rtol=1e-9, atol=1e-12):
         raise ValueError(f"{source}: lags_ms_ are not the multiples of dt_ms_={est.dt_ms_!r} that "
                          "the STRF uses.")
-    _check_strf_bands(est, source)
+    _check_strf_bands(est, audio_fs, source)
     return est
 
 
-def _check_strf_bands(est, source):
+def _check_strf_bands(est, audio_fs, source):
     """The stored band centres must be those the parameters give (the spectrogram of ``predict``
     is recomputed from the parameters)."""
     from .model import hz_to_mel, mel_to_hz
 
-    fmax = est.fmax if est.fmax is not None else est.audio_fs / 2.0
-    if not est.fmin < fmax <= est.audio_fs / 2.0:
+    fmax = est.fmax if est.fmax is not None else audio_fs / 2.0
+    if not est.fmin < fmax <= audio_fs / 2.0:
         raise ValueError(f"{source}: fmin={est.fmin!r} < fmax={fmax!r} <= audio_fs / 2 = "
-                         f"{est.audio_fs / 2.0!r} does not hold.")
+                         f"{audio_fs / 2.0!r} does not hold.")
     n_bands = est.band_frequencies_hz_.shape[0]
     centres = mel_to_hz(np.linspace(hz_to_mel(est.fmin), hz_to_mel(fmax), n_bands + 2))[1:-1]
     if not np.allclose(centres, est.band_frequencies_hz_, rtol=1e-6):
         raise ValueError(f"{source}: band_frequencies_hz_ are not the mel bands that fmin="
                          f"{est.fmin!r}, fmax={fmax!r} and n_bands={n_bands} give.")
+
+
+def _a(name):
+    """``name`` with its indefinite article ("an ICNetRegressor", "a LinearSTRFRegressor")."""
+    return f"{'an' if name[:1].upper() in 'AEIOU' else 'a'} {name}"
 
 
 def load_model(path, expected=None, *, device="cpu"):
@@ -947,7 +976,7 @@ def load_model(path, expected=None, *, device="cpu"):
         raise ValueError(f"the model file {where!r} holds an unknown estimator {name!r}.")
     cls = classes[name]
     if expected is not None and cls is not expected:
-        raise ValueError(f"the model file {where!r} holds a {name}, not a {expected.__name__}; load "
+        raise ValueError(f"the model file {where!r} holds {_a(name)}, not {_a(expected.__name__)}; load "
                          f"it with {name}.load_model.")
     if cls is ICNetRegressor:
         est = _load_icnet(cls, header, layout, path, device)

@@ -657,3 +657,17 @@ def test_strf_round_trip_keeps_working_with_the_checks(strf_files, tiny_data):
         assert np.isfinite(back.predict(X)).all()
     with pytest.raises(ValueError, match="holds a PoissonSTRFRegressor, not a LinearSTRFRegressor"):
         LinearSTRFRegressor.load_model(strf_files[PoissonSTRFRegressor])
+
+
+def test_strf_files_keep_a_fitted_audio_fs_and_check_it(tiny_data, tmp_path):
+    X, y = tiny_data.X[:8], tiny_data.y[:8]
+    est = PoissonSTRFRegressor(audio_fs=TINY_FS, dt_ms=TINY_DT, n_bands=8, fmin=200.0).fit(X, y)
+    est.audio_fs_ = TINY_FS  # recorded at fit by newer STRFs
+    path = tmp_path / "s.safetensors"
+    est.save_model(path)
+    assert read_model_info(path)["fitted"]["audio_fs_"] == TINY_FS
+    assert PoissonSTRFRegressor.load_model(path).audio_fs_ == TINY_FS
+    _tamper(path, header=lambda h: h["fitted"].update(audio_fs_=16000.0))
+    with pytest.raises(ValueError, match=r"parameter audio_fs=8000.0 differs from the fitted "
+                                         r"audio_fs_=16000.0"):
+        PoissonSTRFRegressor.load_model(path)

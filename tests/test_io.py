@@ -70,7 +70,7 @@ def test_strf_round_trip(small_xy, tmp_path, cls):
     back = cls.load_model(tmp_path / "s.safetensors")
     np.testing.assert_allclose(back.predict(X), est.predict(X), rtol=1e-12, atol=1e-12)  # BLAS order
     np.testing.assert_array_equal(back.coef_, est.coef_)
-    with pytest.raises(ValueError, match=f"holds a {cls.__name__}, not a ICNetRegressor"):
+    with pytest.raises(ValueError, match=f"holds a {cls.__name__}, not an ICNetRegressor"):
         ICNetRegressor.load_model(tmp_path / "s.safetensors")
 
 
