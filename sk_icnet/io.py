@@ -295,7 +295,8 @@ def _int(low, high=_INT_LIMIT):
 
 
 def _real(low=0.0, *, strict=True):
-    rule = (lambda v: _is_real(v) and v > low) if strict else (lambda v: _is_real(v) and v >= low)
+    def rule(v):
+        return _is_real(v) and (v > low if strict else v >= low)
     return rule, f"a finite number {'>' if strict else '>='} {low:g}"
 
 
