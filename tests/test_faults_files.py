@@ -296,7 +296,7 @@ def test_a_network_larger_than_the_stored_tensors_is_refused_before_it_is_built(
     start = time.perf_counter()
     with pytest.raises(ValueError, match=match):
         ICNetRegressor.load_model(model)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # milliseconds; the first meta-device build ~0.7 s
 
 
 def test_too_many_neurons_for_the_stored_decoder_is_refused_before_building(model, monkeypatch):
