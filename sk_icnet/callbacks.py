@@ -141,7 +141,8 @@ class CheckpointMetadata(Callback):
     def on_train_begin(self, net, **kwargs):
         meta = {name: getattr(net, name) for name in self.attributes if hasattr(net, name)}
         os.makedirs(self.dirname, exist_ok=True)  # created when a fit starts, not at initialize
-        with atomic_path(os.path.join(self.dirname, METADATA_FILE), ".json") as tmp, \
+        with atomic_path(os.path.join(self.dirname, METADATA_FILE), ".json",
+                         overwrite=True) as tmp, \
                 open(tmp, "w") as f:
             json.dump(meta, f, indent=1)
             f.flush()
@@ -154,8 +155,11 @@ class AtomicCheckpoint(Checkpoint):
     Each file (weights, optimizer state, history) is written to a temporary
     name in the checkpoint directory and renamed over the previous one, so a
     crash, a full disk or a kill in the middle of a save leaves the previous
-    checkpoint whole. A save that fails (``OSError``: disk full, read-only
-    directory) warns and training goes on; the previous checkpoint stays loadable.
+    checkpoint whole. A save that fails to write (``OSError``: disk full,
+    read-only directory; or torch's serializer reporting a failed write, a
+    ``RuntimeError`` from its ``PytorchStreamWriter``, which is what a full disk
+    gives) warns and training goes on; the previous checkpoint stays loadable.
+    Other errors are raised. Files keep the permissions the umask gives new files.
     """
 
     def initialize(self):
@@ -177,12 +181,27 @@ class AtomicCheckpoint(Checkpoint):
                 for key, name in names.items():
                     if name is not None:
                         target = self._format_target(net, name, -1)
-                        tmp = stack.enter_context(atomic_path(target, os.path.splitext(target)[1]))
+                        tmp = stack.enter_context(atomic_path(target, os.path.splitext(target)[1],
+                                                              overwrite=True))
                         net.save_params(**{key: tmp})
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
+            if not _is_write_failure(exc):
+                raise
             warnings.warn(f"could not write the checkpoint of epoch {len(net.history)} to "
                           f"{self.dirname!r} ({exc}); training goes on and the previous checkpoint "
                           "is unchanged.", RuntimeWarning, stacklevel=2)
+
+
+#: words of torch's serializer errors that report a failed write (a full disk gives
+#: ``[enforce fail at inline_container.cc:...] PytorchStreamWriter failed writing file ...``)
+_WRITE_FAILURE_MARKS = ("PytorchStreamWriter", "inline_container", "file write failed")
+
+
+def _is_write_failure(exc):
+    """Whether a checkpoint save failed to write (not a bug to raise)."""
+    if isinstance(exc, OSError):
+        return True
+    return isinstance(exc, RuntimeError) and any(mark in str(exc) for mark in _WRITE_FAILURE_MARKS)
 
 
 class PendingLoss:

@@ -35,7 +35,6 @@ from torch.utils.data import DistributedSampler, Subset
 from ._validation import (
     MAX_COUNT,
     _as_numeric_array,
-    check_checkpoint_metadata,
     check_consistent_trials,
     check_positive_int,
     check_positive_number,
@@ -720,6 +719,15 @@ class ICNetRegressor(NeuralNetRegressor):
         checkpoint, call this, then ``partial_fit`` to resume training (new
         checkpoints go to the same directory) or ``predict``.
 
+        The optimizer's state (e.g. Adam's moment estimates) comes from the
+        checkpoint, its hyperparameters (``lr``, ``optimizer__*``) from this
+        estimator: resumed training uses ``est.lr``, whatever learning rate the
+        checkpoint's optimizer state records. The files are untrusted input:
+        weights and optimizer state are read with torch's safe loader
+        (``weights_only=True``, whatever ``torch_load_kwargs`` says), the
+        metadata and history are checked (types, rates, shape) and anything
+        else raises ``ValueError`` naming the file.
+
         Parameters
         ----------
         dirname : str or path
@@ -729,6 +737,13 @@ class ICNetRegressor(NeuralNetRegressor):
         -------
         self
         """
+        import pickle
+
+        from skorch.history import History
+
+        from ._validation import check_fitted_metadata
+        from .io import RefusedPickle, check_checkpoint_history, check_fitted_rates, read_json_file
+
         dirname = os.fspath(dirname)
         meta_path = os.path.join(dirname, METADATA_FILE)
         if not os.path.isfile(meta_path):
@@ -739,20 +754,55 @@ class ICNetRegressor(NeuralNetRegressor):
         if missing:
             raise ValueError(f"the checkpoint in {dirname!r} is incomplete: {missing} missing (a fit "
                              "stopped before its first checkpoint, or files were removed).")
-        meta = check_checkpoint_metadata(meta_path, _FITTED_METADATA)
+        source = f"the checkpoint metadata {meta_path!r}"
+        raw = read_json_file(meta_path, "checkpoint metadata", allow_nan=True)
+        meta = check_fitted_metadata(raw, _FITTED_METADATA, source)
         self._check_checkpoint_rates(meta)
+        check_fitted_rates(meta, source)
+        history_path = os.path.join(dirname, "history.json")
+        history = check_checkpoint_history(
+            read_json_file(history_path, "checkpoint history", allow_nan=True), history_path)
         for key, value in meta.items():
             setattr(self, key, value)
         self._resume_dir = dirname
         self.initialize()
+        module = self.module_
+        if getattr(module, "samples_per_bin", meta["samples_per_bin_"]) != meta["samples_per_bin_"] \
+                or not math.isclose(getattr(module, "audio_fs", meta["audio_fs_"]), meta["audio_fs_"],
+                                    rel_tol=1e-9):
+            raise ValueError(f"{source}: the network runs at {module.audio_fs!r} Hz with "
+                             f"{module.samples_per_bin} samples per bin, but the checkpoint was "
+                             f"fitted at {meta['audio_fs_']!r} Hz with {meta['samples_per_bin_']}.")
+        hyper = [{k: v for k, v in group.items() if k != "params"}
+                 for group in self.optimizer_.param_groups]
+        explicit = self.torch_load_kwargs
+        self.torch_load_kwargs = {"weights_only": True}  # nothing here may run code
         try:
             self.load_params(f_params=os.path.join(dirname, "params.pt"),
-                             f_optimizer=os.path.join(dirname, "optimizer.pt"),
-                             f_history=os.path.join(dirname, "history.json"))
-        except (RuntimeError, ValueError, EOFError, OSError, KeyError) as exc:
+                             f_optimizer=os.path.join(dirname, "optimizer.pt"))
+        except pickle.UnpicklingError as exc:
+            raise RefusedPickle(dirname, exc) from None
+        except (RuntimeError, ValueError, EOFError, OSError, KeyError, IndexError, TypeError,
+                AttributeError) as exc:
             raise ValueError(f"the checkpoint in {dirname!r} could not be loaded ({type(exc).__name__}:"
                              f" {exc}); a file is truncated or corrupt, or the estimator's parameters"
                              " differ from those of the fit that wrote it.") from exc
+        finally:
+            self.torch_load_kwargs = explicit
+        bad = [name for name, value in self.module_.state_dict().items()
+               if value.is_floating_point() and not torch.isfinite(value).all()]
+        if bad:
+            raise ValueError(f"the checkpoint in {dirname!r}: the weights {bad} in params.pt hold "
+                             "NaN or infinite values.")
+        for group, values in zip(self.optimizer_.param_groups, hyper, strict=True):
+            group.update(values)  # this estimator's lr and optimizer__* settings
+        for state in self.optimizer_.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.is_floating_point() \
+                        and not torch.isfinite(value).all():
+                    raise ValueError(f"the checkpoint in {dirname!r}: the optimizer state {key!r} in "
+                                     "optimizer.pt holds NaN or infinite values.")
+        self.history = History(history)
         return self
 
     def _check_checkpoint_rates(self, meta):
@@ -776,12 +826,13 @@ class ICNetRegressor(NeuralNetRegressor):
                                  f"has {name}={value!r}; build it with the checkpoint's rate or "
                                  f"{name}='auto'.")
 
-    def save_model(self, path):
+    def save_model(self, path, *, overwrite=False):
         """Write the fitted model to one safetensors file (weights and a JSON header with
-        everything needed to predict); share models this way. See :mod:`sk_icnet.io`."""
+        everything needed to predict); share models this way. An existing file is replaced
+        only with ``overwrite=True``, and only if it is a model file. See :mod:`sk_icnet.io`."""
         from .io import save_model
 
-        save_model(self, path)
+        save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load_model(cls, path, *, device="cpu"):

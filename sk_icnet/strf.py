@@ -248,11 +248,12 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
         check_prediction_shape(y_pred, y)
         return d2_poisson_score(y, y_pred, sample_weight=sample_weight)
 
-    def save_model(self, path):
-        """Write the fitted STRF to one safetensors file (see :mod:`sk_icnet.io`)."""
+    def save_model(self, path, *, overwrite=False):
+        """Write the fitted STRF to one safetensors file (see :mod:`sk_icnet.io`); an existing
+        file is replaced only with ``overwrite=True``, and only if it is a model file."""
         from .io import save_model
 
-        save_model(self, path)
+        save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load_model(cls, path):

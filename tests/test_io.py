@@ -70,30 +70,30 @@ def test_strf_round_trip(small_xy, tmp_path, cls):
     back = cls.load_model(tmp_path / "s.safetensors")
     np.testing.assert_allclose(back.predict(X), est.predict(X), rtol=1e-12, atol=1e-12)  # BLAS order
     np.testing.assert_array_equal(back.coef_, est.coef_)
-    with pytest.raises(ValueError, match=f"holds a {cls.__name__}, not a ICNetRegressor"):
+    with pytest.raises(ValueError, match=f"holds a {cls.__name__}, not an ICNetRegressor"):
         ICNetRegressor.load_model(tmp_path / "s.safetensors")
 
 
 def test_model_files_that_are_refused(small_xy, tmp_path):
     X, y = small_xy
     path = tmp_path / "m.safetensors"
-    tiny_estimator(max_epochs=1).fit(X, y).save_model(path)
+    tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
     _rewrite(path, metadata={"format_version": "2"})
     with pytest.raises(ValueError, match="format_version=2, newer than this sk_icnet reads"):
         ICNetRegressor.load_model(path)
-    tiny_estimator(max_epochs=1).fit(X, y).save_model(path)
+    tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
     _rewrite(path, header=lambda h: h["params"].update(evil="x"))
     with pytest.raises(ValueError, match=r"unknown ICNetRegressor parameters \['evil'\]"):
         ICNetRegressor.load_model(path)
-    tiny_estimator(max_epochs=1).fit(X, y).save_model(path)
+    tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
     _rewrite(path, header=lambda h: h["fitted"].update(lr=1000))
     with pytest.raises(ValueError, match=r"unknown keys \['lr'\]"):
         ICNetRegressor.load_model(path)
-    tiny_estimator(max_epochs=1).fit(X, y).save_model(path)
+    tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
     _rewrite(path, tensors=lambda t: t.update({"module.decoder.weight": torch.zeros(4, 8)}))
     with pytest.raises(ValueError, match=r"weight decoder.weight has shape \(4, 8\), but the network"):
         ICNetRegressor.load_model(path)
-    tiny_estimator(max_epochs=1).fit(X, y).save_model(path)
+    tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
     _rewrite(path, tensors=lambda t: t.update({"module.extra": torch.zeros(1)}))
     with pytest.raises(ValueError, match=r"unknown weights \['extra'\]"):
         ICNetRegressor.load_model(path)
