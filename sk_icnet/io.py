@@ -1554,8 +1554,14 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
                                     description="expected spike counts per bin, one column per "
                                                 "unit, from sk_icnet"))
     try:
-        with atomic_path(path, ".nwb") as tmp, pynwb.NWBHDF5IO(tmp, mode="w") as io:
+        with atomic_path(path, ".nwb", overwrite=bool(overwrite),
+                         replaceable=lambda p: _check_replaceable_nwb(p, True)) as tmp, \
+                pynwb.NWBHDF5IO(tmp, mode="w") as io:
             io.write(nwb)
+    except FileExistsError:
+        raise ValueError(f"path {path!r} appeared while the NWB file was being written (another "
+                         "process?); it was left as it is and nothing was written. Pass "
+                         "overwrite=True to replace it.") from None
     except OSError:
         raise
     except Exception as exc:  # hdmf raises bare Exceptions for data HDF5 cannot store

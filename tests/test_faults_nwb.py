@@ -421,6 +421,23 @@ def test_write_nwb_replaces_only_nwb_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "s.nwb", "thesis.txt"]
 
 
+def test_write_nwb_does_not_clobber_a_file_that_appears_while_it_writes(tmp_path, monkeypatch):
+    import pynwb
+
+    path = tmp_path / "s.nwb"
+    original = pynwb.NWBHDF5IO.write
+
+    def racing(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        path.write_text("another process's file")  # appears before the temporary is published
+
+    monkeypatch.setattr(pynwb.NWBHDF5IO, "write", racing)
+    with pytest.raises(ValueError, match="appeared while the NWB file was being written"):
+        write_nwb(_recording(), path)
+    assert path.read_text() == "another process's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.nwb"]  # no temporary left
+
+
 @pytest.mark.parametrize("args, kwargs, error, match", [
     ((np.zeros(3),), {}, TypeError, "recording must be an sk_icnet Recording; received array"),
     (("REC", None), {}, TypeError, "path must be a str or path-like; received None"),
