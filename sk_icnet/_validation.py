@@ -47,6 +47,16 @@ def _describe(value):
     return f"{value!r} ({type(value).__name__})"
 
 
+#: the largest recording time (s) accepted anywhere (about 32 years): larger times overflow the
+#: model's time input to NaN, and the training error would then blame the learning rate
+MAX_RECORDING_TIME_S = 1e9
+
+
+def recording_time_ok(value):
+    """Whether ``value`` is a recording time in seconds within :data:`MAX_RECORDING_TIME_S`."""
+    return bool(np.all(np.abs(np.asarray(value, dtype=np.float64)) <= MAX_RECORDING_TIME_S))
+
+
 def check_positive_number(value, name):
     """Return ``value`` as a float after checking it is a finite number > 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -472,7 +472,7 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
                                 n_repetitions=reps))
     pairs_table = pd.DataFrame(summary)
     pairs_table["p_holm"] = np.nan
-    for m, idx in pairs_table.groupby("metric", sort=False).groups.items():
+    for _metric, idx in pairs_table.groupby("metric", sort=False).groups.items():
         pairs_table.loc[idx, "p_holm"] = holm(pairs_table.loc[idx, "p_value"].to_numpy())
     pairs_table["significant"] = pairs_table["p_holm"] < alpha
     return PairedStatistics(pd.DataFrame(per_neuron), pairs_table)

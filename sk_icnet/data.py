@@ -58,6 +58,7 @@ from ._validation import (
     _describe,
     check_positive_int,
     check_positive_number,
+    recording_time_ok,
     samples_per_bin,
 )
 
@@ -548,7 +549,8 @@ class _StoreMetadata:
             self.refuse("dt_ms", f"a whole number of audio samples at audio_fs={audio_fs!r} Hz",
                         dt_ms)
         name = self.get("name", lambda v: isinstance(v, str) and v != "", "a non-empty string")
-        start_s = float(self.get("start_s", _is_finite_real, "a finite number of seconds"))
+        start_s = float(self.get("start_s", lambda v: _is_finite_real(v) and recording_time_ok(v),
+                                 "a finite number of seconds within 1e9 s"))
         n_samples = self.get("n_samples", lambda v: _is_strict_int(v) and v >= spb,
                              f"an integer >= samples_per_bin ({spb}: one bin of audio)")
         n_bins = self.get("n_bins", lambda v: _is_strict_int(v) and v == n_samples // spb,
@@ -658,7 +660,7 @@ class Recording:
             raise TypeError(f"name must be a non-empty str; received {_describe(name)}.")
         self.name = name
         self.start_s = _finite_number(start_s, "start_s")
-        if abs(self.start_s) > 1e9:  # no session lasts 32 years; larger times overflow the time input
+        if not recording_time_ok(self.start_s):
             raise ValueError(f"start_s must be a recording time within 1e9 s (about 32 years) of "
                              f"the session start; received {start_s!r}.")
         self.path = None

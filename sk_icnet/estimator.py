@@ -42,6 +42,7 @@ from ._validation import (
     check_responses,
     check_waveforms,
     check_whole_bins,
+    recording_time_ok,
     resolve_samples_per_bin,
     samples_per_bin_of,
     to_layout,
@@ -1445,9 +1446,9 @@ class ICNetRegressor(NeuralNetRegressor):
                              "pass time_s, the recording time (s) to simulate.")
         times = np.broadcast_to(np.asarray(time_s, dtype=np.float64), (n_trials,)) \
             if np.ndim(time_s) <= 1 and np.size(time_s) in (1, n_trials) else None
-        if times is None or not np.isfinite(times).all():
-            raise ValueError(f"time_s must be a finite number or one per trial ({n_trials}); "
-                             f"received {time_s!r}.")
+        if times is None or not np.isfinite(times).all() or not recording_time_ok(times):
+            raise ValueError(f"time_s must be a finite recording time within 1e9 s, one number or "
+                             f"one per trial ({n_trials}); received {time_s!r}.")
         return times
 
     def _forward_numpy(self, X, convert, decoder=0, time_s=None):

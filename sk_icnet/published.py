@@ -141,7 +141,7 @@ def _dataset(group, path, where, layer):
     h5py = _require("h5py", "reading a Keras file")
     node = group
     parts = [p for p in path.split("/") if p]
-    for i, part in enumerate(parts):
+    for part in parts:
         if not isinstance(node, h5py.Group) or part not in node:
             return None
         link = node.get(part, getlink=True)

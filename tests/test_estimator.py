@@ -644,6 +644,9 @@ def test_recording_time_input_fits_a_drifting_neuron_better():
         tiny_estimator(module__time_input=True).fit(np.zeros((2, 320)), np.zeros((2, 10)))
     with pytest.raises(ValueError, match="pass time_s"):
         est.predict(np.asarray(rec.audio)[None, :3200])
+    # a time that would overflow the time input to NaN is refused, naming time_s
+    with pytest.raises(ValueError, match="time_s must be a finite recording time within 1e9 s"):
+        est.predict(np.asarray(rec.audio)[None, :3200], time_s=1e300)
 
 
 def test_checkpoint_of_a_recordings_fit_resumes(tmp_path):

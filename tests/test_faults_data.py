@@ -414,6 +414,7 @@ def test_saving_an_opened_recording_over_its_own_store_keeps_it_readable(tmp_pat
     ("dt_ms", 4.01, "a whole number of audio samples at audio_fs=8000.0 Hz", "4.01 (float)"),
     ("start_s", None, "a finite number of seconds", "None (NoneType)"),
     ("start_s", 10**400, "a finite number of seconds", "1000000"),
+    ("start_s", 1e300, "a finite number of seconds within 1e9 s", "1e+300 (float)"),
     ("n_samples", 16, r"an integer >= samples_per_bin \(32", "16 (int)"),
     ("n_bins", 65, "n_samples // samples_per_bin = 64", "65 (int)"),
     ("n_neurons", 0, "an integer >= 1", "0 (int)"),
