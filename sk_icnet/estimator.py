@@ -1689,7 +1689,7 @@ class ICNetRegressor(NeuralNetRegressor):
                                                 time_s), 2, -1)
         return proba[:, 0] if self.y_ndim_ < 3 and proba.shape[1] == 1 else proba
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None, *, recording=None, time_s=None):
         """Poisson D², per neuron over observed bins, averaged over neurons.
 
         Parameters
@@ -1701,6 +1701,12 @@ class ICNetRegressor(NeuralNetRegressor):
         y : array-like in any layout accepted by :meth:`fit`; NaN bins are ignored.
             None for recordings.
         sample_weight : array-like of shape (n_trials,), optional
+        recording : str or int, optional
+            For arrays and a model with several decoders: the decoder whose
+            neurons ``y`` holds, as in :meth:`predict`.
+        time_s : float or array-like of shape (n_trials,), optional
+            For arrays and a model with a time input: the recording time of the
+            first bin of each trial, as in :meth:`predict`.
 
         Returns
         -------
@@ -1713,10 +1719,14 @@ class ICNetRegressor(NeuralNetRegressor):
             self._check_no_target(y)
             if sample_weight is not None:
                 raise ValueError("sample_weight is not supported for recordings; received one.")
+            if recording is not None or time_s is not None:
+                raise ValueError("recording= and time_s= are for arrays: recordings carry their "
+                                 f"own name and start time; received recording={recording!r}, "
+                                 f"time_s={time_s!r}.")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return self._score_data(data)
-        y_pred = self.predict(X)
+        y_pred = self.predict(X, recording=recording, time_s=time_s)
         check_responses(y, name="y")
         check_prediction_shape(y_pred, y)
         if self.skip_bins and np.ndim(y) >= 2:

@@ -563,6 +563,18 @@ def test_insilico_experiments_run_on_a_chosen_animal_at_a_chosen_recording_time(
     assert not np.allclose(fra[0.0].responses["rate_hz"], fra[30000.0].responses["rate_hz"])
 
 
+def test_score_of_arrays_takes_the_animal_and_the_recording_time(tmp_path):
+    from sk_icnet.metrics import d2_poisson_score
+
+    model = build("same_even_kernel")
+    est = load_published_icnet(release(tmp_path, model))
+    sound = np.random.default_rng(2).standard_normal((2, 40 * model["spb"])) * 0.5
+    y = est.sample(sound, random_state=0, recording="animal_2", time_s=T0)
+    expected = d2_poisson_score(y, est.predict(sound, recording="animal_2", time_s=T0))
+    assert est.score(sound, y, recording="animal_2", time_s=T0) == pytest.approx(expected)
+    assert est.score(sound, y, recording="animal_1", time_s=T0) != pytest.approx(expected)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(padding="full"), "padding must be one of"),
     (dict(padding=["same", "same"]), "a list of 5 of them"),
