@@ -45,3 +45,26 @@ def small_xy(tiny_data):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def rewrite_model_file(path, header=None, metadata=None, tensors=None):
+    """Rewrite a model file with a changed header (a function editing the parsed JSON), metadata
+    (a dict merged in; a None value removes the key) or tensors (a function editing the dict)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+        data = {k: f.get_tensor(k) for k in f.keys()}
+    if header is not None:
+        h = json.loads(meta["header"])
+        header(h)
+        meta["header"] = json.dumps(h)
+    if metadata is not None:
+        meta.update(metadata)
+        meta = {k: v for k, v in meta.items() if v is not None}
+    if tensors is not None:
+        tensors(data)
+    save_file(data, str(path), metadata=meta)

@@ -21,7 +21,7 @@ from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor
 from sk_icnet.callbacks import METADATA_FILE
 from sk_icnet.io import atomic_path, load_model, read_model_info
 
-from .conftest import TINY_DT, TINY_FS, tiny_estimator
+from .conftest import TINY_DT, TINY_FS, rewrite_model_file, tiny_estimator
 
 safetensors = pytest.importorskip("safetensors")
 
@@ -84,24 +84,6 @@ def resume(dirname, **kwargs):
     return tiny_estimator(train_split=None, **kwargs).load_checkpoint(dirname)
 
 
-def _tamper(path, header=None, metadata=None, tensors=None):
-    """Rewrite a model file with a changed header, metadata or tensors."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata())
-        data = {k: f.get_tensor(k) for k in f.keys()}
-    if header is not None:
-        h = json.loads(meta["header"])
-        header(h)
-        meta["header"] = json.dumps(h)
-    if metadata is not None:
-        meta.update(metadata)
-        meta = {k: v for k, v in meta.items() if v is not None}
-    if tensors is not None:
-        tensors(data)
-    save_file(data, str(path), metadata=meta)
 
 
 def _edit_json(path, change):
@@ -219,7 +201,7 @@ def test_atomic_path_no_clobber_and_overwrite_modes(tmp_path):
 ])
 def test_model_file_parameters_that_save_model_never_writes_are_refused(model, key, value,
                                                                         monkeypatch):
-    _tamper(model, header=lambda h: h["params"].update({key: value}))
+    rewrite_model_file(model, header=lambda h: h["params"].update({key: value}))
     _never_build(monkeypatch)
     with pytest.raises(ValueError, match=rf"unknown ICNetRegressor parameters \['{key}'\]"):
         ICNetRegressor.load_model(model)
@@ -235,7 +217,7 @@ def test_model_file_parameters_that_save_model_never_writes_are_refused(model, k
     ("module__time_scale_s", -1.0, "a finite number > 0"),
 ])
 def test_model_file_parameters_of_the_wrong_type_are_refused(model, key, value, rule, monkeypatch):
-    _tamper(model, header=lambda h: h["params"].update({key: value}))
+    rewrite_model_file(model, header=lambda h: h["params"].update({key: value}))
     _never_build(monkeypatch)
     with pytest.raises(ValueError, match=rf"parameter {key} must be {rule}.*received"):
         ICNetRegressor.load_model(model)
@@ -291,7 +273,7 @@ def test_every_parameter_save_model_writes_is_in_the_loaders_allow_list():
 ])
 def test_a_network_larger_than_the_stored_tensors_is_refused_before_it_is_built(model, change,
                                                                                 match, monkeypatch):
-    _tamper(model, header=lambda h: h["params"].update(change))
+    rewrite_model_file(model, header=lambda h: h["params"].update(change))
     _never_build(monkeypatch)
     start = time.perf_counter()
     with pytest.raises(ValueError, match=match):
@@ -303,7 +285,7 @@ def test_too_many_neurons_for_the_stored_decoder_is_refused_before_building(mode
     def change(h):
         h["fitted"].update(n_neurons_=100000, neurons_per_recording_=[100000])
 
-    _tamper(model, header=change)
+    rewrite_model_file(model, header=change)
     _never_build(monkeypatch)
     with pytest.raises(ValueError, match="n_neurons_=100000 is larger than every dimension"):
         ICNetRegressor.load_model(model)
@@ -311,20 +293,20 @@ def test_too_many_neurons_for_the_stored_decoder_is_refused_before_building(mode
 
 # ---------------------------------------------------------------- 5. no silently wrong numbers
 def test_a_model_file_whose_rate_was_changed_alone_is_refused(model):
-    _tamper(model, header=lambda h: h["fitted"].update(audio_fs_=16000.0))
+    rewrite_model_file(model, header=lambda h: h["fitted"].update(audio_fs_=16000.0))
     with pytest.raises(ValueError, match=r"audio_fs_=16000.0 Hz and dt_ms_=4.0 ms give 64 samples "
                                          r"per bin, but samples_per_bin_=32"):
         ICNetRegressor.load_model(model)
 
 
 def test_a_model_file_with_overflowing_rates_is_refused(model):
-    _tamper(model, header=lambda h: h["fitted"].update(audio_fs_=1e308, dt_ms_=1e308))
+    rewrite_model_file(model, header=lambda h: h["fitted"].update(audio_fs_=1e308, dt_ms_=1e308))
     with pytest.raises(ValueError, match="do not give a whole number of samples per bin"):
         ICNetRegressor.load_model(model)
 
 
 def test_a_model_file_whose_fitted_rates_disagree_with_its_parameters_is_refused(model):
-    _tamper(model, header=lambda h: h["fitted"].update(audio_fs_=16000.0, dt_ms_=2.0))
+    rewrite_model_file(model, header=lambda h: h["fitted"].update(audio_fs_=16000.0, dt_ms_=2.0))
     with pytest.raises(ValueError, match=r"parameter audio_fs=8000.0 differs from the fitted "
                                          r"audio_fs_=16000.0"):
         ICNetRegressor.load_model(model)
@@ -334,7 +316,7 @@ def test_non_finite_weights_in_a_model_file_are_refused(model):
     def nan(tensors):
         tensors["module.decoder.bias"] = torch.full_like(tensors["module.decoder.bias"], np.nan)
 
-    _tamper(model, tensors=nan)
+    rewrite_model_file(model, tensors=nan)
     with pytest.raises(ValueError, match=r"weights \['decoder.bias'\] hold NaN or infinite"):
         ICNetRegressor.load_model(model)
 
@@ -369,9 +351,9 @@ def test_strf_model_files_are_checked_beyond_coef_shape(strf_files, tmp_path, cl
     shutil.copyfile(strf_files[cls], path)
     if where == "tensor":
         key, edit = change
-        _tamper(path, tensors=lambda t: t.update({f"attr.{key}": edit(t[f"attr.{key}"].clone())}))
+        rewrite_model_file(path, tensors=lambda t: t.update({f"attr.{key}": edit(t[f"attr.{key}"].clone())}))
     else:
-        _tamper(path, header=lambda h: h[where].update(change))
+        rewrite_model_file(path, header=lambda h: h[where].update(change))
     with pytest.raises(ValueError, match=match):
         cls.load_model(path)
 
@@ -379,7 +361,7 @@ def test_strf_model_files_are_checked_beyond_coef_shape(strf_files, tmp_path, cl
 def test_linear_strf_response_mean_of_the_wrong_shape_is_refused(strf_files, tmp_path):
     path = tmp_path / "s.safetensors"
     shutil.copyfile(strf_files[LinearSTRFRegressor], path)
-    _tamper(path, tensors=lambda t: t.update({"attr.response_mean_": torch.zeros(1, 3,
+    rewrite_model_file(path, tensors=lambda t: t.update({"attr.response_mean_": torch.zeros(1, 3,
                                                                                  dtype=torch.float64)}))
     with pytest.raises(ValueError, match=r"response_mean_ has shape \(1, 3\), but .* need \(3,\)"):
         LinearSTRFRegressor.load_model(path)
@@ -519,9 +501,9 @@ def _nested(depth):
 ])
 def test_crafted_model_file_headers_raise_value_errors_naming_the_file(model, where, value, match):
     if where == "metadata":
-        _tamper(model, metadata=value)
+        rewrite_model_file(model, metadata=value)
     else:
-        _tamper(model, header=lambda h: h.update(value))
+        rewrite_model_file(model, header=lambda h: h.update(value))
     with pytest.raises(ValueError, match=match) as info:
         ICNetRegressor.load_model(model)
     assert str(model) in str(info.value)
@@ -559,11 +541,11 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
 def test_strf_fitted_attributes_of_the_wrong_kind_raise_value_errors(strf_files, tmp_path):
     path = tmp_path / "s.safetensors"
     shutil.copyfile(strf_files[PoissonSTRFRegressor], path)
-    _tamper(path, header=lambda h: h.update(fitted=[1, 2]))
+    rewrite_model_file(path, header=lambda h: h.update(fitted=[1, 2]))
     with pytest.raises(ValueError, match="fitted must be a JSON object; received list"):
         PoissonSTRFRegressor.load_model(path)
     shutil.copyfile(strf_files[PoissonSTRFRegressor], path)
-    _tamper(path, header=lambda h: h["fitted"].update(dt_ms_=0))
+    rewrite_model_file(path, header=lambda h: h["fitted"].update(dt_ms_=0))
     with pytest.raises(ValueError, match="dt_ms_ must be a finite number > 0; received 0"):
         PoissonSTRFRegressor.load_model(path)
 
@@ -643,7 +625,7 @@ def test_a_training_summary_that_is_not_json_is_refused_at_save(fitted, tmp_path
 
 
 def test_model_files_written_before_provenance_still_load(model, fitted):
-    _tamper(model, header=lambda h: h.pop("provenance"))
+    rewrite_model_file(model, header=lambda h: h.pop("provenance"))
     assert read_model_info(model)["validation"] is None
     back = ICNetRegressor.load_model(model)
     assert not hasattr(back, "training_summary_")
@@ -670,7 +652,7 @@ def test_strf_files_keep_a_fitted_audio_fs_and_check_it(tiny_data, tmp_path):
     est.save_model(path)
     assert read_model_info(path)["fitted"]["audio_fs_"] == TINY_FS
     assert PoissonSTRFRegressor.load_model(path).audio_fs_ == TINY_FS
-    _tamper(path, header=lambda h: h["fitted"].update(audio_fs_=16000.0))
+    rewrite_model_file(path, header=lambda h: h["fitted"].update(audio_fs_=16000.0))
     with pytest.raises(ValueError, match=r"parameter audio_fs=8000.0 differs from the fitted "
                                          r"audio_fs_=16000.0"):
         PoissonSTRFRegressor.load_model(path)

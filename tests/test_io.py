@@ -1,6 +1,5 @@
 """Model files (sk_icnet.io): one safetensors file, loadable without data or pickle."""
 
-import json
 
 import numpy as np
 import pytest
@@ -8,28 +7,11 @@ import torch
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor
 
-from .conftest import TINY_DT, TINY_FS, tiny_estimator
+from .conftest import TINY_DT, TINY_FS, rewrite_model_file, tiny_estimator
 
 safetensors = pytest.importorskip("safetensors")
 
 
-def _rewrite(path, header=None, metadata=None, tensors=None):
-    """Rewrite a model file with a changed header, metadata or tensors."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata())
-        data = {k: f.get_tensor(k) for k in f.keys()}
-    if header is not None:
-        h = json.loads(meta["header"])
-        header(h)
-        meta["header"] = json.dumps(h)
-    if metadata is not None:
-        meta.update(metadata)
-    if tensors is not None:
-        tensors(data)
-    save_file(data, str(path), metadata=meta)
 
 
 def test_icnet_round_trip_needs_no_data(small_xy, tmp_path):
@@ -78,23 +60,23 @@ def test_model_files_that_are_refused(small_xy, tmp_path):
     X, y = small_xy
     path = tmp_path / "m.safetensors"
     tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
-    _rewrite(path, metadata={"format_version": "2"})
+    rewrite_model_file(path, metadata={"format_version": "2"})
     with pytest.raises(ValueError, match="format_version=2, newer than this sk_icnet reads"):
         ICNetRegressor.load_model(path)
     tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
-    _rewrite(path, header=lambda h: h["params"].update(evil="x"))
+    rewrite_model_file(path, header=lambda h: h["params"].update(evil="x"))
     with pytest.raises(ValueError, match=r"unknown ICNetRegressor parameters \['evil'\]"):
         ICNetRegressor.load_model(path)
     tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
-    _rewrite(path, header=lambda h: h["fitted"].update(lr=1000))
+    rewrite_model_file(path, header=lambda h: h["fitted"].update(lr=1000))
     with pytest.raises(ValueError, match=r"unknown keys \['lr'\]"):
         ICNetRegressor.load_model(path)
     tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
-    _rewrite(path, tensors=lambda t: t.update({"module.decoder.weight": torch.zeros(4, 8)}))
+    rewrite_model_file(path, tensors=lambda t: t.update({"module.decoder.weight": torch.zeros(4, 8)}))
     with pytest.raises(ValueError, match=r"weight decoder.weight has shape \(4, 8\), but the network"):
         ICNetRegressor.load_model(path)
     tiny_estimator(max_epochs=1).fit(X, y).save_model(path, overwrite=True)
-    _rewrite(path, tensors=lambda t: t.update({"module.extra": torch.zeros(1)}))
+    rewrite_model_file(path, tensors=lambda t: t.update({"module.extra": torch.zeros(1)}))
     with pytest.raises(ValueError, match=r"unknown weights \['extra'\]"):
         ICNetRegressor.load_model(path)
     torch.save({"w": torch.zeros(1)}, tmp_path / "pickle.pt")
