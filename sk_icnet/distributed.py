@@ -115,29 +115,11 @@ def setup_distributed(mode, device_type):
     return ctx
 
 
-def _wait_for_peers():
-    """Wait until every live rank reaches the end of a failed fit, before the group ends.
-
-    A rank that ended its group while a peer was still finishing the collective before the error
-    (the data check at the start of a fit) made a gloo process abort at exit (-6 instead of the
-    error) in about half of the runs of two tests measured under pytest; with this barrier, none
-    of 12. A dead peer ends the wait at once with an error, which is ignored; a hung one ends it
-    at the group's timeout. NCCL (whose barrier on a dead peer blocks) ends the group at once, as
-    before."""
-    if dist.get_backend() != "gloo":
-        return
-    try:
-        dist.barrier()
-    except Exception:  # noqa: BLE001 - a peer died or stopped answering: nothing to wait for
-        pass
-
-
 def teardown_distributed():
     """End the process group if sk_icnet started it (after a failed fit: a group left open
     makes the process abort at exit); a group the user started is left alone."""
     global _created_here
     if _created_here and dist.is_available() and dist.is_initialized():
-        _wait_for_peers()
         dist.destroy_process_group()
     _created_here = False
 

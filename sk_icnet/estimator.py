@@ -1255,14 +1255,14 @@ class ICNetRegressor(NeuralNetRegressor):
             from .distributed import check_same_data  # ranks with unequal data would deadlock
 
             data = _as_data(train)
-            check_same_data(train, valid, data)
             windows = data is not None  # windows come in whole batches per process
             needed = ctx.world_size * (max(self.batch_size, 1) if windows else 1)
-            if len(train) < needed:
+            if len(train) < needed:  # local, before any collective
                 raise ValueError(
                     f"a distributed fit over {ctx.world_size} processes needs at least {needed} "
                     f"training {'windows' if windows else 'trials'} (a batch per process); "
                     f"received {len(train)}. Use fewer processes or more data.")
+            check_same_data(train, valid, data)
         return train, valid
 
     # ------------------------------------------------------------- public API
