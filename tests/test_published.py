@@ -610,3 +610,19 @@ def test_graphs_that_icnet_cannot_express_are_refused_naming_the_layer(tmp_path,
     _mutate(next(layer for layer in model["layers"] if layer["name"] == name), **config)
     with pytest.raises(ValueError, match=match):
         load_published_icnet(release(tmp_path, model))
+
+
+def test_the_published_icnet_example_runs_end_to_end_on_a_stand_in_release(tmp_path):
+    import subprocess
+    import sys
+
+    folder = _shared_reference() or release(tmp_path, build("same_even_kernel"))
+    out = tmp_path / "figure.png"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "examples" / "published_icnet.py"), str(folder),
+                           "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MPLBACKEND": "Agg",
+                                            "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.is_file() and out.stat().st_size > 10_000
+    assert "neurogram" in proc.stdout.lower() or "embed" in proc.stdout.lower(), proc.stdout
