@@ -429,16 +429,21 @@ def _recover_interrupted_save(path):
                   RuntimeWarning, stacklevel=3)
 
 
-def _remove_store(dirname):
-    """Delete a store that is no longer needed; it is first renamed out of the way
-    (``.trash-``), so a kill during the deletion never leaves a half-deleted store
-    under a name that recovery would use."""
+def _to_trash(dirname):
+    """Rename a store that is no longer needed out of the way (``.trash-``) and return the new
+    name, so a kill during its deletion never leaves a half-deleted store under a name that
+    recovery would use."""
     trash = f"{dirname}.trash-{uuid.uuid4().hex[:8]}"
     try:
         os.rename(dirname, trash)
     except OSError:
         trash = dirname
-    shutil.rmtree(trash, ignore_errors=True)
+    return trash
+
+
+def _remove_store(dirname):
+    """Delete a store that is no longer needed (see :func:`_to_trash`)."""
+    shutil.rmtree(_to_trash(dirname), ignore_errors=True)
 
 
 #: the dtype every array of a store must have (what Recording.save writes): test, description
@@ -920,14 +925,25 @@ class Recording:
                 try:
                     _rename_noreplace(tmp, path)
                 except FileExistsError:
-                    aside = f" The previous store was moved to {old!r}." if moved_aside else ""
+                    aside = ""
+                    if moved_aside:  # kept under a name that recovery never brings back
+                        kept = f"{path}.previous-{tag}"
+                        os.rename(old, kept)
+                        aside = f" The previous store was moved to {kept!r}."
                     moved_aside = False  # what now is at path is not ours to replace
                     raise ValueError(f"path {path!r} appeared while the recording was being "
                                      "saved (another process?); it was left as it is and nothing "
                                      f"was saved.{aside}") from None
-                if moved_aside:
-                    moved_aside = False
-                    _remove_store(old)
+                except BaseException:  # put the previous store back while still holding the lock
+                    if moved_aside and not os.path.lexists(path):
+                        with contextlib.suppress(OSError):
+                            _rename_noreplace(old, path)
+                            moved_aside = False
+                    raise
+                trash = _to_trash(old) if moved_aside else None
+                moved_aside = False
+            if trash is not None:  # deleted outside the lock: other saves need not wait for it
+                shutil.rmtree(trash, ignore_errors=True)
         except BaseException:
             if moved_aside and not os.path.lexists(path):  # put the previous store back
                 with contextlib.suppress(OSError):
