@@ -24,6 +24,7 @@ import contextlib
 import errno
 import json
 import math
+import numbers
 import os
 import pickle
 import re
@@ -45,6 +46,11 @@ MODEL_FORMAT_VERSION = 1
 _NOT_STORED = {"module", "criterion", "optimizer", "callbacks", "checkpoint_dir", "device",
                "train_split", "dataset", "iterator_train", "iterator_valid", "torch_load_kwargs"}
 _NOT_STORED_PREFIXES = ("callbacks__", "iterator_", "optimizer__", "dataset__", "train_split")
+#: how a model was trained, not what it is: written as these values, so that a model fitted
+#: with a transferred encoder, under torchrun or compiled loads in a plain process (its weights
+#: are all in the file)
+_TRAINING_ONLY = {"encoder_from": None, "freeze_encoder": False, "distributed": "auto",
+                  "compile": False}
 
 #: fitted attributes of the STRF baselines: name -> "array" or "scalar"
 _STRF_FITTED = {
@@ -342,11 +348,11 @@ _ICNET_PARAMS = {
     "early_stopping_patience": _either(_NONE, _int(1)),
     "distributed": _one_of("auto", True, False),
     "encoder_from": _NONE,
-    "freeze_encoder": _BOOL,
+    "freeze_encoder": _one_of(False),
     "predict_nonlinearity": _one_of("auto", None),
     "warm_start": _BOOL,
     "verbose": _either(_BOOL, _int(0, 100)),
-    "compile": _BOOL,
+    "compile": _one_of(False),
     "use_caching": _one_of("auto", True, False),
     "module__out_neurons": _either(_int(1, _MAX_SIZE), _list_of(_int(1, _MAX_SIZE))),
     "module__n_filters": _int(1, _MAX_SIZE),
@@ -407,6 +413,10 @@ def _stored_params(est, rules):
     for key, value in est.get_params(deep=False).items():
         if key in _NOT_STORED or key.startswith(_NOT_STORED_PREFIXES):
             continue
+        if key in _TRAINING_ONLY:  # how it was trained, not what it is: stored as the default
+            value = _TRAINING_ONLY[key]
+        elif key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+            value = None  # a RandomState instance seeded the fit only
         if isinstance(value, np.ndarray):
             value = value.tolist()
         elif isinstance(value, tuple):
@@ -490,16 +500,17 @@ def _icnet_payload(est):
     from .losses import CategoricalCountLoss, PoissonLoss
     from .model import ICNet
 
-    if type(est.module_) is not ICNet:  # subclasses may hold state this format does not store
+    module = getattr(est.module_, "_orig_mod", est.module_)  # compile=True wraps the module
+    if type(module) is not ICNet:  # subclasses may hold state this format does not store
         raise TypeError("save_model stores ICNet modules; this estimator's module_ is "
-                        f"{type(est.module_).__name__}: use save_params for other modules.")
+                        f"{type(module).__name__}: use save_params for other modules.")
     if est.criterion not in (PoissonLoss, CategoricalCountLoss):
         raise TypeError("save_model stores the Poisson and categorical criteria; received "
                         f"criterion={est.criterion!r}.")
     params = _stored_params(est, _ICNET_PARAMS)
     fitted = {key: getattr(est, key) for key in _FITTED_METADATA if hasattr(est, key)}
     tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
-               for k, v in est.module_.state_dict().items()}
+               for k, v in module.state_dict().items()}
     return params, fitted, tensors
 
 

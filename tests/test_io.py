@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor
+from sk_icnet.io import load_model, save_model
 
 from .conftest import TINY_DT, TINY_FS, rewrite_model_file, tiny_estimator
 
@@ -210,3 +211,39 @@ def test_nwb_files_that_are_refused(tmp_path):
     (tmp_path / "junk.nwb").write_bytes(b"junk")
     with pytest.raises(ValueError, match="is not a readable NWB file"):
         read_nwb(tmp_path / "junk.nwb")
+
+
+def test_models_trained_with_transfer_torchrun_or_a_random_state_object_save_and_load(small_xy,
+                                                                                     tmp_path):
+    # how a model was trained (an encoder transferred from another estimator, torchrun, a
+    # RandomState) does not stop it from being shared: its weights are all in the file
+    X, y = small_xy
+    core = tiny_estimator(max_epochs=1, train_split=None).fit(X, y)
+    cases = {
+        "transfer": tiny_estimator(encoder_from=core, freeze_encoder=True, max_epochs=1,
+                                   train_split=None).fit(X, y),
+        "rng": tiny_estimator(random_state=np.random.RandomState(0), max_epochs=1,
+                              train_split=None).fit(X, y),
+        "torchrun": tiny_estimator(max_epochs=1, train_split=None).fit(X, y),
+    }
+    cases["torchrun"].distributed = True  # as saved by rank 0 after a torchrun fit
+    for name, est in cases.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_model(est, path)
+        back = load_model(path)
+        np.testing.assert_array_equal(back.predict(X), est.predict(X), err_msg=name)
+        assert back.encoder_from is None and back.freeze_encoder is False
+        assert back.distributed == "auto" and back.compile is False
+        assert back.random_state in (None, 0)
+
+
+def test_a_header_asking_for_compile_or_a_frozen_transfer_is_refused_naming_the_key(small_xy,
+                                                                                    tmp_path):
+    X, y = small_xy
+    path = tmp_path / "m.safetensors"
+    save_model(tiny_estimator(max_epochs=1, train_split=None).fit(X, y), path)
+    for key in ("compile", "freeze_encoder"):
+        rewrite_model_file(path, header=lambda h, key=key: h["params"].update({key: True}))
+        with pytest.raises(ValueError, match=key):
+            load_model(path)
+        rewrite_model_file(path, header=lambda h, key=key: h["params"].update({key: False}))
