@@ -490,8 +490,18 @@ def _provenance(est):
         except (TypeError, ValueError) as exc:
             raise TypeError(f"save_model stores training_summary_ as JSON; this estimator's is not "
                             f"JSON-serialisable ({exc}).") from None
-    return {"sk_icnet_version": __version__, "validation": _history_summary(est),
-            "training_summary": summary}
+    provenance = {"sk_icnet_version": __version__, "validation": _history_summary(est),
+                  "training_summary": summary}
+    neurons = getattr(est, "neurons_", None)  # per-decoder neuron tables (the published model's)
+    if neurons is not None:
+        provenance["neurons"] = {
+            str(name): {"columns": [str(c) for c in table.columns],
+                        "data": [[_json_cell(v) for v in row] for row in table.itertuples(False)]}
+            for name, table in neurons.items()}
+    layers = getattr(est, "keras_layers_", None)
+    if layers is not None:
+        provenance["keras_layers"] = json.loads(json.dumps(layers))
+    return provenance
 
 
 # ------------------------------------------------------------ saving
@@ -695,7 +705,7 @@ def _check_provenance(provenance, where):
     if not isinstance(provenance, dict):
         raise ValueError(f"the model file {where!r}: provenance must be a JSON object; received "
                          f"{type(provenance).__name__}.")
-    for key in ("validation", "training_summary"):
+    for key in ("validation", "training_summary", "neurons", "keras_layers"):
         value = provenance.get(key)
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"the model file {where!r}: provenance {key} must be a JSON object or "
@@ -994,10 +1004,55 @@ def load_model(path, expected=None, *, device="cpu"):
         est = _load_icnet(cls, header, layout, path, device)
     else:
         est = _load_strf(cls, header, layout, path)
-    summary = (header.get("provenance") or {}).get("training_summary")
-    if summary is not None:
-        est.training_summary_ = summary
+    provenance = header.get("provenance") or {}
+    if provenance.get("training_summary") is not None:
+        est.training_summary_ = provenance["training_summary"]
+    if provenance.get("neurons") is not None:
+        est.neurons_ = _neuron_tables(provenance["neurons"], est, where)
+    if provenance.get("keras_layers") is not None:
+        est.keras_layers_ = provenance["keras_layers"]
     return est
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _json_cell(value):
+    """A table cell as JSON: numpy scalars as Python ones, non-finite floats as 'inf', '-inf'
+    or 'nan' (a CF of inf marks an unreliable channel in the published model)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _neuron_tables(stored, est, where):
+    """The per-decoder neuron tables of a model file, one row per neuron of each decoder."""
+    import pandas as pd
+
+    names = getattr(est, "recording_names_", None) or ["recording_0"]
+    sizes = dict(zip(names, getattr(est, "neurons_per_recording_", None) or [est.n_neurons_],
+                     strict=False))
+    tables = {}
+    for name, table in stored.items():
+        try:
+            frame = pd.DataFrame(table["data"], columns=table["columns"])
+            for column in frame.columns:  # 'inf', '-inf', 'nan' back to floats in numeric columns
+                values = frame[column]
+                if values.dtype == object and values.map(
+                        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                        or v in _NON_FINITE).all():
+                    frame[column] = values.map(lambda v: _NON_FINITE.get(v, v)).astype(float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the model file {where!r}: the neurons table of {name!r} must be a "
+                             f"table in JSON ('columns' and 'data'); {type(exc).__name__}: {exc}"
+                             ) from None
+        if name not in sizes or len(frame) != sizes[name]:
+            raise ValueError(f"the model file {where!r}: the neurons table of {name!r} has "
+                             f"{len(frame)} rows, but the model's decoders are {sizes}.")
+        tables[name] = frame
+    return tables
 
 
 def _check_state(expected, stored, where):

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 h5py = pytest.importorskip("h5py")
@@ -305,6 +306,12 @@ def test_save_model_round_trips_the_published_model_exactly(tmp_path):
     sound = np.random.default_rng(4).standard_normal((1, 20 * model["spb"]))
     np.testing.assert_array_equal(again.predict_proba(sound, recording="animal_2", time_s=5.0),
                                   est.predict_proba(sound, recording="animal_2", time_s=5.0))
+    # the neuron tables (CFs, reliability) and the graph's layer names travel with the model
+    assert list(again.neurons_) == list(est.neurons_)
+    for name, table in est.neurons_.items():
+        pd.testing.assert_frame_equal(again.neurons_[name], table, check_dtype=False)
+        assert again.neurons_[name]["reliable"].dtype == bool
+    assert again.keras_layers_ == est.keras_layers_
 
 
 def test_encoder_transfers_to_new_neurons_with_encoder_from(tmp_path):
@@ -626,3 +633,19 @@ def test_the_published_icnet_example_runs_end_to_end_on_a_stand_in_release(tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.is_file() and out.stat().st_size > 10_000
     assert "neurogram" in proc.stdout.lower() or "embed" in proc.stdout.lower(), proc.stdout
+
+
+def test_a_model_file_whose_neuron_table_disagrees_with_its_decoders_is_refused(tmp_path):
+    from .conftest import rewrite_model_file
+
+    est = load_published_icnet(release(tmp_path, build("same_even_kernel")))
+    path = tmp_path / "published.safetensors"
+    est.save_model(path)
+
+    def drop_a_row(header):
+        header["provenance"]["neurons"]["animal_1"]["data"].pop()
+
+    rewrite_model_file(path, header=drop_a_row)
+    with pytest.raises(ValueError, match=r"the neurons table of 'animal_1' has 2 rows, but the "
+                                         r"model's decoders are"):
+        ICNetRegressor.load_model(path)
