@@ -102,15 +102,20 @@ def sounds(tmp_path):
     return folder
 
 
+def _raised(fn, *args, **kwargs):
+    """What a call that must raise raised (None if it returned)."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - returned for the test to check
+        return exc
+    return None
+
+
 def _peak_bytes(fn, *args, **kwargs):
     """``(exception raised, peak bytes traced)`` of a call that must raise."""
     tracemalloc.start()
     try:
-        fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - returned for the test to check
-        raised = exc
-    else:
-        raised = None
+        raised = _raised(fn, *args, **kwargs)
     finally:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
@@ -126,11 +131,7 @@ def _raises_promptly(fifo, fn, *args, release_s=15.0, **kwargs):
                                str(release_s)])
     start = time.monotonic()
     try:
-        fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - returned for the test to check
-        raised = exc
-    else:
-        raised = None
+        raised = _raised(fn, *args, **kwargs)
     finally:
         elapsed = time.monotonic() - start
         writer.kill()
