@@ -21,8 +21,8 @@ The data contract
 
 from __future__ import annotations
 
+import math
 import numbers
-import os
 
 import numpy as np
 
@@ -338,13 +338,29 @@ def samples_per_bin_of(audio_fs, dt_ms):
     return None if dt_ms is None else samples_per_bin(audio_fs, dt_ms)
 
 
+def is_json_int(value, low=None, high=None):
+    """Whether a decoded JSON value is an integer (not a bool) within ``[low, high]``."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and (low is None or value >= low) and (high is None or value <= high))
+
+
+def is_json_real(value):
+    """Whether a decoded JSON value is a finite number (not a bool); an integer too large for
+    a float is not."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _is_int(value, minimum=1):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    return is_json_int(value, minimum)
 
 
 def _is_rate(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and np.isfinite(value) and value > 0
+    return is_json_real(value) and value > 0
 
 
 #: rule and description of every key a checkpoint's metadata may hold
@@ -362,24 +378,6 @@ _METADATA_RULES = {
                                "a list of integers >= 1"),
 }
 _METADATA_REQUIRED = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_")
-
-
-def check_checkpoint_metadata(path, allowed):
-    """Read and validate a checkpoint's metadata file; return it as a dict.
-
-    Only the known keys in ``allowed`` are accepted, each with its type and range
-    checked, and the neuron counts must agree, so a tampered or corrupt file
-    cannot set arbitrary attributes on an estimator.
-    """
-    import json
-
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"the checkpoint metadata {os.fspath(path)!r} is not readable JSON "
-                         f"({exc}).") from None
-    return check_fitted_metadata(meta, allowed, f"the checkpoint metadata {os.fspath(path)!r}")
 
 
 def check_fitted_metadata(meta, allowed, source):

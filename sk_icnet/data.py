@@ -37,7 +37,6 @@ import contextlib
 import ctypes
 import errno
 import json
-import math
 import numbers
 import os
 import re
@@ -58,6 +57,8 @@ from ._validation import (
     _describe,
     check_positive_int,
     check_positive_number,
+    is_json_int,
+    is_json_real,
     recording_time_ok,
     samples_per_bin,
 )
@@ -538,7 +539,7 @@ class _StoreMetadata:
         if fmt != FORMAT:
             raise ValueError(f"path {where!r} is not an sk_icnet recording store: its format is "
                              f"{None if fmt is _MISSING else fmt!r}, expected {FORMAT!r}.")
-        version = self.get("format_version", _is_strict_int,
+        version = self.get("format_version", is_json_int,
                            f"an integer from 1 to {FORMAT_VERSION}")
         if version > FORMAT_VERSION:
             raise ValueError(f"the store at {where!r} has format_version={version!r}, newer than "
@@ -554,15 +555,15 @@ class _StoreMetadata:
             self.refuse("dt_ms", f"a whole number of audio samples at audio_fs={audio_fs!r} Hz",
                         dt_ms)
         name = self.get("name", lambda v: isinstance(v, str) and v != "", "a non-empty string")
-        start_s = float(self.get("start_s", lambda v: _is_finite_real(v) and recording_time_ok(v),
+        start_s = float(self.get("start_s", lambda v: is_json_real(v) and recording_time_ok(v),
                                  "a finite number of seconds within 1e9 s"))
-        n_samples = self.get("n_samples", lambda v: _is_strict_int(v) and v >= spb,
+        n_samples = self.get("n_samples", lambda v: is_json_int(v) and v >= spb,
                              f"an integer >= samples_per_bin ({spb}: one bin of audio)")
-        n_bins = self.get("n_bins", lambda v: _is_strict_int(v) and v == n_samples // spb,
+        n_bins = self.get("n_bins", lambda v: is_json_int(v) and v == n_samples // spb,
                           f"n_samples // samples_per_bin = {n_samples // spb}")
-        n_neurons = self.get("n_neurons", lambda v: _is_strict_int(v) and v >= 1,
+        n_neurons = self.get("n_neurons", lambda v: is_json_int(v) and v >= 1,
                              "an integer >= 1")
-        self.get("chunk_bins", lambda v: _is_strict_int(v) and v >= 1, "an integer >= 1")
+        self.get("chunk_bins", lambda v: is_json_int(v) and v >= 1, "an integer >= 1")
         self.store_id = self.get("store_id", lambda v: isinstance(v, str) and v != "",
                                  "a non-empty string", optional=True)
         neurons = self.get("neurons", lambda v: isinstance(v, str),
@@ -596,21 +597,8 @@ class _StoreMetadata:
                          f"{key} must be {rule}; received {received}{why}.")
 
 
-def _is_strict_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_finite_real(value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
 def _is_positive_real(value):
-    return _is_finite_real(value) and value > 0
+    return is_json_real(value) and value > 0
 
 
 class Recording:

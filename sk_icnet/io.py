@@ -34,7 +34,7 @@ import stat
 import numpy as np
 import torch
 
-from ._validation import check_fitted_metadata
+from ._validation import check_fitted_metadata, is_json_int, is_json_real
 
 __all__ = ["save_model", "load_model", "read_model_info", "read_nwb", "write_nwb", "atomic_path",
            "MODEL_FORMAT", "MODEL_FORMAT_VERSION"]
@@ -267,7 +267,7 @@ def check_checkpoint_history(history, path):
         if not isinstance(row, dict):
             raise ValueError(f"{where} must be a JSON object; received {type(row).__name__}.")
         epoch = row.get("epoch")
-        if not _is_int(epoch, i + 1, i + 1):
+        if not is_json_int(epoch, i + 1, i + 1):
             raise ValueError(f"{where} must have epoch={i + 1}; received {epoch!r}.")
         batches = row.get("batches", [])
         if not isinstance(batches, list) or not all(
@@ -281,28 +281,20 @@ def check_checkpoint_history(history, path):
                                           and all(_is_scalar(v) for v in value))):
                 raise ValueError(f"{where}: {key} must be a number, string, bool or null; "
                                  f"received {str(value)[:80]}.")
-            if key.endswith("_loss") and not (value is None or _is_real(value)
+            if key.endswith("_loss") and not (value is None or is_json_real(value)
                                               or isinstance(value, float)):
                 raise ValueError(f"{where}: {key} must be a number; received {value!r}.")
     return history
 
 
 # ------------------------------------------------------------ parameter rules
-def _is_int(value, low, high):
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _is_real(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _int(low, high=_INT_LIMIT):
-    return (lambda v: _is_int(v, low, high)), f"an integer from {low} to {high}"
+    return (lambda v: is_json_int(v, low, high)), f"an integer from {low} to {high}"
 
 
 def _real(low=0.0, *, strict=True):
     def rule(v):
-        return _is_real(v) and (v > low if strict else v >= low)
+        return is_json_real(v) and (v > low if strict else v >= low)
     return rule, f"a finite number {'>' if strict else '>='} {low:g}"
 
 
@@ -783,7 +775,7 @@ def check_fitted_rates(meta, source):
 def _check_icnet_params_against_fitted(params, fitted, where):
     for name in ("audio_fs", "dt_ms"):
         value = params.get(name)
-        if _is_real(value) and not math.isclose(value, fitted[name + "_"], rel_tol=1e-9):
+        if is_json_real(value) and not math.isclose(value, fitted[name + "_"], rel_tol=1e-9):
             raise ValueError(f"the model file {where!r}: the parameter {name}={value!r} differs "
                              f"from the fitted {name}_={fitted[name + '_']!r}.")
 
@@ -904,12 +896,12 @@ def _load_strf(cls, header, layout, path):
     source = f"the model file {where!r}"
     param_fs = params.get("audio_fs", 24414.0625)
     audio_fs = fitted.get("audio_fs_", 24414.0625 if param_fs == "auto" else param_fs)
-    if _is_real(param_fs) and not math.isclose(param_fs, audio_fs, rel_tol=1e-9):
+    if is_json_real(param_fs) and not math.isclose(param_fs, audio_fs, rel_tol=1e-9):
         raise ValueError(f"{source}: the parameter audio_fs={param_fs!r} differs from the fitted "
                          f"audio_fs_={audio_fs!r}.")
     _check_rates(audio_fs, fitted["dt_ms_"], fitted["samples_per_bin_"], source)
     dt_ms = params.get("dt_ms", 1.31072)
-    if _is_real(dt_ms) and not math.isclose(dt_ms, fitted["dt_ms_"], rel_tol=1e-9):
+    if is_json_real(dt_ms) and not math.isclose(dt_ms, fitted["dt_ms_"], rel_tol=1e-9):
         raise ValueError(f"{source}: the parameter dt_ms={dt_ms!r} differs from the fitted "
                          f"dt_ms_={fitted['dt_ms_']!r}.")
     if fitted["n_features_in_"] % fitted["samples_per_bin_"]:
