@@ -218,18 +218,15 @@ def _sound_summary(waves, audio_fs, trial_levels=True):
     """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats)."""
     from scipy.signal import welch
 
-    from .audio import level_db_spl
+    from .audio import P_REF, _frames_rms, level_db_spl
 
     levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves]
                       if trial_levels else [])
-    frame = max(1, int(round(audio_fs * 0.010)))  # 10 ms frames
-    n_frames = waves.shape[1] // frame
     loudest = None
-    if n_frames:
-        rms = np.sqrt(np.mean(np.square(waves[:, : n_frames * frame].reshape(
-            waves.shape[0], n_frames, frame), dtype=np.float64), axis=2))
-        if rms.max() > 0:
-            loudest = float(20 * np.log10(rms.max() / 20e-6))
+    if waves.shape[1] >= max(1, int(round(audio_fs * 0.010))):  # at least one 10 ms frame
+        rms = max(float(_frames_rms(w.astype(np.float64), audio_fs, 10.0).max()) for w in waves)
+        if rms > 0:
+            loudest = float(20 * np.log10(rms / P_REF))
     finite = levels[np.isfinite(levels)]
     pick = np.unique(np.linspace(0, waves.shape[0] - 1, min(_SPECTRUM_TRIALS, waves.shape[0]))
                      .astype(int))
