@@ -4,18 +4,20 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import data, datasets, exceptions, insilico, interpret, metrics, recordings
+from . import data, datasets, exceptions, icnet, insilico, interpret, metrics, recordings, simulate
 from ._version import __version__
 from .compare import compare
-from .data import Recording, WindowDataset
-from .estimator import ICNetRegressor
+from .data import Recording, WindowDataset, load_trials
 from .exceptions import RatesAssumedWarning
-from .features import ICNetFeatures
-from .losses import PoissonLoss
-from .model import ICNet
-from .published import describe_keras, load_published_icnet
+from .icnet import (
+    ICNet,
+    ICNetFeatures,
+    ICNetRegressor,
+    PoissonLoss,
+    describe_keras,
+    load_published_icnet,
+)
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
-from .trials import load_trials
 
 __all__ = [
     "ICNet",
@@ -32,11 +34,13 @@ __all__ = [
     "datasets",
     "describe_keras",
     "exceptions",
+    "icnet",
     "insilico",
     "interpret",
     "load_published_icnet",
     "load_trials",
     "metrics",
     "recordings",
+    "simulate",
     "__version__",
 ]

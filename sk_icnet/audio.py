@@ -32,13 +32,13 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from ._validation import _as_numeric_array, _describe, check_positive_int, check_positive_number
+from ._core.signal import P_REF, frames_rms, ramp_envelope
+from ._core.validation import _as_numeric_array, _describe, check_positive_int, check_positive_number
 
 __all__ = ["load_audio", "resample", "resampling_ratio", "level_db_spl", "set_level", "ramp",
            "P_REF"]
 
 #: reference sound pressure of dB SPL, in pascals
-P_REF = 20e-6
 
 
 def resampling_ratio(from_fs, to_fs, max_ratio_terms=100_000):
@@ -200,14 +200,6 @@ def load_audio(path, audio_fs=24414.0625, *, channel=None, scale=1.0, max_durati
     return x
 
 
-def _frames_rms(x, audio_fs, frame_ms):
-    n = max(1, int(round(frame_ms * audio_fs / 1000.0)))
-    usable = (len(x) // n) * n
-    if usable == 0:
-        return np.sqrt(np.mean(x**2, keepdims=True))
-    return np.sqrt(np.mean(x[:usable].reshape(-1, n) ** 2, axis=1))
-
-
 def _check_waveform(x, name="x"):
     arr = _as_numeric_array(x, name).astype(np.float64)
     if arr.ndim != 1 or arr.size == 0:
@@ -254,7 +246,7 @@ def level_db_spl(x, *, audio_fs=None, active_only=False, frame_ms=10.0, active_d
         return float("-inf")
     arr = arr / peak  # the RMS of the normalised waveform: no overflow for any finite input
     if active_only:
-        frames = _frames_rms(arr, fs, frame_ms)
+        frames = frames_rms(arr, fs, frame_ms)
         floor = 10 ** (-float(active_db) / 20.0)
         active = frames >= frames.max() * floor
         rms = float(np.sqrt(np.mean(frames[active] ** 2)))
@@ -294,25 +286,41 @@ def set_level(x, db_spl, *, audio_fs=None, active_only=False, frame_ms=10.0, act
     return out
 
 
-def _ramp_envelope(n_samples, ms, audio_fs, name="ms"):
-    """Gain of raised-cosine onset and offset ramps of ``ms`` ms each over ``n_samples``."""
-    samples = check_positive_number(ms, name) * check_positive_number(audio_fs, "audio_fs") / 1000.0
-    if not 2 * samples <= n_samples + 1:  # before rounding: an overflowing product is refused too
-        raise ValueError(f"two ramps of {name}={ms!r} ms ({samples:.6g} samples each at "
-                         f"audio_fs={audio_fs!r}) do not fit in {n_samples} samples.")
-    n = int(round(samples))
-    if 2 * n > n_samples:
-        raise ValueError(f"two ramps of {name}={ms!r} ms ({n} samples each) do not fit in "
-                         f"{n_samples} samples.")
-    env = np.ones(n_samples)
-    if n == 0:  # shorter than half a sample: no ramp to apply
-        return env
-    rise = 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
-    env[:n], env[n_samples - n:] = rise, rise[::-1]
-    return env
-
-
 def ramp(x, ms, audio_fs):
     """Raised-cosine onset and offset ramps of ``ms`` milliseconds each; returns float32."""
     arr = _check_waveform(x)
-    return (arr * _ramp_envelope(arr.size, ms, audio_fs)).astype(np.float32)
+    return (arr * ramp_envelope(arr.size, ms, audio_fs)).astype(np.float32)
+
+
+#: share of the training sound's power inside ``training_summary_["band_hz"]``
+_BAND_POWER = 0.99
+#: trials (evenly spaced) whose spectrum enters ``band_hz``
+_SPECTRUM_TRIALS = 256
+
+
+def _sound_summary(waves, audio_fs, trial_levels=True):
+    """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats)."""
+    from scipy.signal import welch
+
+    levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves]
+                      if trial_levels else [])
+    loudest = None
+    if waves.shape[1] >= max(1, int(round(audio_fs * 0.010))):  # at least one 10 ms frame
+        rms = max(float(frames_rms(w.astype(np.float64), audio_fs, 10.0).max()) for w in waves)
+        if rms > 0:
+            loudest = float(20 * np.log10(rms / P_REF))
+    finite = levels[np.isfinite(levels)]
+    pick = np.unique(np.linspace(0, waves.shape[0] - 1, min(_SPECTRUM_TRIALS, waves.shape[0]))
+                     .astype(int))
+    freqs, power = welch(waves[pick].astype(np.float64), fs=audio_fs,
+                         nperseg=min(1024, waves.shape[1]), axis=-1)
+    power = power.mean(axis=0)
+    band = None
+    if power.sum() > 0:
+        cum = np.cumsum(power) / power.sum()
+        tail = (1 - _BAND_POWER) / 2
+        band = [float(freqs[np.searchsorted(cum, tail)]),
+                float(freqs[min(np.searchsorted(cum, 1 - tail), len(freqs) - 1)])]
+    return {"level_db_spl": [float(finite.min()), float(finite.max())] if finite.size else None,
+            "frame_level_db_spl_max": loudest, "band_hz": band,
+            "band_power_fraction": _BAND_POWER}

@@ -34,7 +34,8 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import check_random_state
 
-from ._validation import (
+from ._core.plotting import pyplot as _pyplot
+from ._core.validation import (
     _as_numeric_array,
     check_consistent_trials,
     check_responses,
@@ -551,14 +552,6 @@ def plot_paired(stats_result, model_a, model_b, metric=None, *, ax=None):
                      fontsize="medium")
     ax.legend(frameon=False, fontsize="small")
     return ax
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("Plotting needs matplotlib: pip install 'sk_icnet[plot]'.") from exc
-    return plt
 
 
 def plot_neuron_scatter(scores, x_model, y_model, metric="d2_poisson", *, ax=None, hue=None):

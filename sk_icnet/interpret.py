@@ -70,7 +70,9 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
-from ._validation import (
+from ._core.plotting import pyplot as _pyplot
+from ._core.signal import P_REF, ramp_envelope
+from ._core.validation import (
     _as_numeric_array,
     _describe,
     check_positive_int,
@@ -78,8 +80,7 @@ from ._validation import (
     check_waveforms,
     check_whole_bins,
 )
-from .audio import P_REF, _ramp_envelope, level_db_spl
-from .compare import _pyplot
+from .audio import level_db_spl
 from .strf import _mel_design
 
 __all__ = ["dynamic_strf", "gradient_strf", "strf_receptive_field", "ReceptiveField", "DynamicSTRF",
@@ -162,7 +163,7 @@ class _Differentiable:
     """A torch model, its rates and its audio and bin rates."""
 
     def __init__(self, model, recording=None, time_s=None):
-        from .estimator import ICNetRegressor
+        from .icnet._estimator import ICNetRegressor
 
         self.convert = None
         if isinstance(model, ICNetRegressor):
@@ -666,7 +667,7 @@ def optimal_sound(model, neuron=0, *, duration_ms=200.0, level_db=60.0, band_hz=
         if not mask.any():
             raise ValueError(f"band_hz={band_hz!r} contains no frequency of a {n}-sample sound at "
                              f"{fs:g} Hz: widen it or lengthen the sound.")
-        env = torch.as_tensor(_ramp_envelope(n, ramp_ms, fs, "ramp_ms"))
+        env = torch.as_tensor(ramp_envelope(n, ramp_ms, fs, "ramp_ms"))
         pre = int(round(check_positive_number(silence_ms, "silence_ms") / 1000.0 * fs / spb))
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, numbers.Real) \
                 or not 0 <= latency_ms < 1000:

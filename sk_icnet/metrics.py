@@ -47,7 +47,7 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.utils import check_random_state
 
-from ._validation import (
+from ._core.validation import (
     _as_numeric_array,
     check_consistent_trials,
     check_positive_int,

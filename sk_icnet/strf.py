@@ -27,7 +27,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import (
+from ._core.exceptions import PAPER_AUDIO_FS, PAPER_DT_MS, _rates_note, _reworded, _warn_rates_assumed
+from ._core.signal import hz_to_mel, mel_to_hz
+from ._core.validation import (
     MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
@@ -40,9 +42,7 @@ from ._validation import (
     samples_per_bin,
     to_layout,
 )
-from .exceptions import PAPER_AUDIO_FS, PAPER_DT_MS, _rates_note, _reworded, _warn_rates_assumed
 from .metrics import d2_poisson_score
-from .model import hz_to_mel, mel_to_hz
 
 __all__ = [
     "log_mel_spectrogram",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sk_icnet.datasets import make_auditory_dataset
+from sk_icnet.simulate._neurons import make_auditory_dataset
 
 torch.set_num_threads(2)
 

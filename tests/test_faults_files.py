@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor
-from sk_icnet.callbacks import METADATA_FILE
+from sk_icnet.icnet._callbacks import METADATA_FILE
 from sk_icnet.io import atomic_path, load_model, read_model_info
 
 from .conftest import TINY_DT, TINY_FS, rewrite_model_file, tiny_estimator

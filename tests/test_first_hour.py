@@ -246,7 +246,7 @@ def test_insilico_warns_outside_the_training_range_of_a_fitted_model(small_xy):
 
 def test_insilico_flags_implausible_rates():
     from sk_icnet import insilico
-    from sk_icnet.datasets import TunedNeurons
+    from sk_icnet.simulate._neurons import TunedNeurons
     from sk_icnet.exceptions import OutsideTrainingRangeWarning
 
     neurons = TunedNeurons(cf_hz=[1000.0, 2000.0], max_rate_hz=[150.0, 5000.0])
@@ -292,7 +292,7 @@ def test_long_predictions_show_progress_unless_verbose_is_zero(small_xy, capsys)
 
 def test_insilico_experiments_show_progress_on_request(capsys):
     from sk_icnet import insilico
-    from sk_icnet.datasets import TunedNeurons
+    from sk_icnet.simulate._neurons import TunedNeurons
 
     neurons = TunedNeurons(cf_hz=[1000.0])
     insilico.rate_level(neurons, levels=[20.0, 40.0])

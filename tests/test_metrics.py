@@ -184,7 +184,7 @@ def test_ccnorm_scorer_in_cross_validation():
     from sklearn.model_selection import cross_validate
 
     from sk_icnet import LinearSTRFRegressor
-    from sk_icnet.datasets import make_auditory_dataset
+    from sk_icnet.simulate._neurons import make_auditory_dataset
 
     d = make_auditory_dataset(n_trials=20, duration_s=0.25, audio_fs=8000.0, dt_ms=4.0,
                               n_neurons=2, n_repeats=3, random_state=0)

@@ -1,0 +1,16 @@
+"""The package's core: what every other part may import, and which imports nothing of sk_icnet.
+
+``timebase``
+    :class:`Timebase`, the audio rate and bin width that travel together, and the one place
+    where rates are checked and compared.
+``validation``
+    The data contract (waveforms, responses) and argument checks.
+``exceptions``
+    The warnings sk_icnet raises.
+``signal``
+    Sound-pressure reference, ramps, frame levels and the mel scale.
+``files``
+    Atomic, no-clobber writes, bounded JSON reads and optional imports.
+``plotting``
+    Matplotlib, imported on first use.
+"""

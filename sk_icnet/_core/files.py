@@ -1,0 +1,272 @@
+"""Files: atomic, no-clobber publishing of files and directories, bounded JSON reads,
+and optional imports.
+
+Every writer of the package publishes through here: a file is written under a temporary
+name beside its destination and published by :func:`atomic_path` (a hard link when nothing
+may be replaced, a rename over an existing file only when asked), a directory by
+:func:`rename_noreplace`. Nothing a user wrote is half-written or silently replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import importlib
+import json
+import os
+import secrets
+import stat
+import sys
+
+__all__ = ["atomic_path", "rename_noreplace", "directory_lock", "read_json_file", "loads_json",
+           "json_value", "require"]
+
+#: largest JSON nesting accepted in a model file's header or a checkpoint's JSON files
+MAX_JSON_DEPTH = 64
+_AT_FDCWD, _RENAME_NOREPLACE, _RENAME_EXCL = -100, 1, 4
+
+
+def require(module, extra, purpose):
+    """Import optional dependency ``module``, or raise an ImportError that says which extra
+    of sk_icnet installs it (``pip install "sk_icnet[<extra>]"``) and what needs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{purpose} needs the optional package {module.split('.')[0]!r}, which "
+                          f"is not installed ({exc}). Install it with: "
+                          f'pip install "sk_icnet[{extra}]"') from None
+
+
+def _new_temporary(directory, suffix):
+    """Create an empty temporary file in ``directory``; return its path and the mode that the
+    umask gives new files (the kernel applies it: ``open(..., 0o666)``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f"tmp-{secrets.token_hex(8)}{suffix}")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        return tmp, mode
+    raise FileExistsError(errno.EEXIST, "could not create a temporary file", directory)
+
+
+def _link_no_clobber(tmp, path):
+    """Publish ``tmp`` at ``path`` only if nothing is there (a hard link fails if it exists)."""
+    try:
+        os.link(tmp, path)
+        return
+    except FileExistsError:
+        raise
+    except OSError as exc:  # file systems without hard links (FAT, some network shares)
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
+                             errno.ENOSYS, errno.EXDEV):
+            raise
+    if os.path.lexists(path):  # best effort there: a check, then a rename
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+    os.rename(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix="", *, overwrite=True, replaceable=None):
+    """A temporary path in ``path``'s directory to write to, published at ``path`` when the
+    block succeeds and removed when it fails, so ``path`` is never half-written.
+
+    Parameters
+    ----------
+    path : str or path-like
+    suffix : str, default=""
+        Ending of the temporary name (some writers look at it).
+    overwrite : bool, default=True
+        ``True``: an existing ``path`` is replaced (renamed over), keeping its
+        permission bits. ``False`` (no-clobber): the file is published with a
+        hard link, which fails if anything appeared at ``path`` meanwhile; then
+        :class:`FileExistsError` is raised, ``path`` is left as it is and the
+        temporary file is removed.
+    replaceable : callable, optional
+        Called with ``path`` just before an existing ``path`` is replaced; it
+        raises to refuse (e.g. the file is not of the kind being written).
+
+    Notes
+    -----
+    A new file gets the permissions that the process's umask gives new files
+    (``0o666 & ~umask``), not the ``0o600`` of :func:`tempfile.mkstemp`.
+    """
+    path = os.path.abspath(os.fspath(path))
+    tmp, new_mode = _new_temporary(os.path.dirname(path), suffix)
+    try:
+        yield tmp
+        for _ in range(3):  # in overwrite mode, a file appearing meanwhile is checked, replaced
+            if overwrite and os.path.lexists(path):
+                if replaceable is not None:
+                    replaceable(path)
+                try:
+                    mode = stat.S_IMODE(os.stat(path).st_mode)
+                except OSError:
+                    mode = new_mode
+                os.chmod(tmp, mode)
+                os.replace(tmp, path)
+                break
+            os.chmod(tmp, new_mode)
+            try:
+                _link_no_clobber(tmp, path)
+                break
+            except FileExistsError:
+                if not overwrite:
+                    raise FileExistsError(
+                        errno.EEXIST, "something appeared at this path while it was being "
+                        "written; it was left as it is and nothing was written", path) from None
+        else:  # pragma: no cover - a path replaced three times by others while publishing
+            raise FileExistsError(errno.EEXIST, "the path kept changing while it was written",
+                                  path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def _libc_rename_noreplace():
+    """``renameat2`` (Linux) or ``renamex_np`` (macOS) from the C library, or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the symbols already loaded, libc's included
+    except (OSError, TypeError):  # pragma: no cover - Windows
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        fn = libc.renameat2
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        return lambda src, dst: fn(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE)
+    if sys.platform == "darwin" and hasattr(libc, "renamex_np"):  # pragma: no cover - macOS
+        fn = libc.renamex_np
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+        return lambda src, dst: fn(src, dst, _RENAME_EXCL)
+    return None  # pragma: no cover - other systems use the fallback
+
+
+_NOREPLACE = _libc_rename_noreplace()  # a symbol lookup: no subprocess, no file read
+
+
+def rename_noreplace(src, dst):
+    """Rename ``src`` (a file or a directory) to ``dst``; never replace what is at ``dst``.
+
+    Raises ``FileExistsError`` when anything exists at ``dst``, including a file,
+    a symbolic link or an empty directory that appeared a moment ago (``os.rename``
+    would silently replace the last). Atomic where the system has
+    ``renameat2(RENAME_NOREPLACE)`` (Linux) or ``renamex_np(RENAME_EXCL)`` (macOS);
+    elsewhere, and on file systems without it, a file is hard-linked and unlinked
+    (atomic too) and a directory is renamed after checking ``dst`` is free
+    (``os.rename`` refuses a non-empty directory or a file there; only an empty
+    directory made in between the check and the rename would be replaced).
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    if _NOREPLACE is not None:
+        if _NOREPLACE(os.fsencode(src), os.fsencode(dst)) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), src, None, dst)
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), src, None, dst)
+    if os.path.isdir(src) and not os.path.islink(src):
+        os.rename(src, dst)
+        return
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except (OSError, NotImplementedError):  # no hard links on this file system
+        os.rename(src, dst)
+    else:
+        os.unlink(src)
+
+
+@contextlib.contextmanager
+def directory_lock(dirname):
+    """Hold an exclusive ``flock`` on ``dirname`` (no lock where the system has none).
+
+    Saves hold it while they swap stores and :meth:`Recording.open` while it
+    finishes an interrupted swap, so neither sees the other half-done. The
+    lock dies with its process: a killed save never blocks anyone.
+    """
+    try:
+        import fcntl
+        fd = os.open(dirname, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - Windows, or a directory we cannot open
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # file systems without flock: go on unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------ JSON values
+def json_value(value):
+    """Whether ``value`` is stored as is (JSON primitives and lists of them)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(json_value(v) for v in value)
+    return False
+
+
+def _json_depth(value, limit=MAX_JSON_DEPTH):
+    """Whether a decoded JSON value nests at most ``limit`` levels (iteratively, no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def loads_json(text, source, *, allow_nan=False):
+    """Decode JSON from an untrusted file; ``ValueError`` naming ``source`` when it is not
+    JSON, holds NaN/inf where JSON has none (unless ``allow_nan``), or nests deeper than the
+    format does."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        value = json.loads(text, parse_constant=float if allow_nan else no_constant)
+    except RecursionError:
+        raise ValueError(f"{source} nests JSON deeper than this format ever does (more than "
+                         f"{MAX_JSON_DEPTH} levels).") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{source} is not readable JSON ({exc}).") from None
+    if not _json_depth(value):
+        raise ValueError(f"{source} nests JSON deeper than this format ever does (more than "
+                         f"{MAX_JSON_DEPTH} levels).")
+    return value
+
+
+def read_json_file(path, what, *, allow_nan=False, max_bytes=256 << 20):
+    """Read a JSON file of a checkpoint (``what`` names it in errors): regular files only, at
+    most ``max_bytes``, nesting bounded, NaN/inf constants only with ``allow_nan``."""
+    where = os.fspath(path)
+    source = f"the {what} {where!r}"
+    try:
+        info = os.stat(where)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{source} is not a regular file.")
+        if info.st_size > max_bytes:
+            raise ValueError(f"{source} is {info.st_size} bytes, more than the {max_bytes} this "
+                             "file ever needs.")
+        with open(where, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ValueError(f"{source} is not readable ({exc.strerror or exc}).") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{source} is not readable JSON (not UTF-8: {exc}).") from None
+    return loads_json(text, source, allow_nan=allow_nan)

@@ -1,0 +1,34 @@
+"""The ICNet family: the network, its losses, the scikit-learn estimator and the published model.
+
+``ICNet``
+    The PyTorch module: SincNet front end, strided causal convolutions, a bottleneck and one
+    decoder per recording.
+``ICNetRegressor``
+    The skorch estimator that fits it with a Poisson (or categorical-count) loss.
+``ICNetFeatures``
+    A transformer giving an ICNet's bottleneck as features.
+``load_published_icnet``, ``describe_keras``
+    The authors' released Keras model, read without TensorFlow.
+"""
+
+from ._callbacks import (
+    AtomicCheckpoint,
+    BestWeights,
+    CheckpointMetadata,
+    GatherDistributedLosses,
+    PendingLoss,
+    ResolvePendingLosses,
+    TrainingDiverged,
+    TrimHeap,
+)
+from ._estimator import ICNetRegressor
+from ._features import ICNetFeatures
+from ._losses import CategoricalCountLoss, PoissonLoss, masked_mean
+from ._module import ICNet, SincFilterbank, cpu_supports_bf16
+from ._published import describe_keras, load_published_icnet
+
+__all__ = ["ICNet", "ICNetRegressor", "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss",
+           "SincFilterbank", "cpu_supports_bf16", "describe_keras", "load_published_icnet",
+           "masked_mean", "AtomicCheckpoint", "BestWeights", "CheckpointMetadata",
+           "GatherDistributedLosses", "PendingLoss", "ResolvePendingLosses", "TrainingDiverged",
+           "TrimHeap"]

@@ -1,0 +1,798 @@
+"""The ICNet PyTorch module (Drakopoulos et al. 2025).
+
+Architecture, from the raw waveform to non-negative spike rates::
+
+    waveform (B, 1, T)
+      -> SincNet: n_filters learnable band-pass filters (mel-initialised,
+         Hamming window, stride 1, causal) and sign(x) * log1p(|x|)
+      -> n_encoder_layers x [causal strided Conv1d -> PReLU]; strides multiply
+         to the number of audio samples per neural bin
+      -> bottleneck: causal stride-1 Conv1d -> PReLU (bottleneck_channels)
+      -> per-bin Linear decoder to the neurons -> softplus
+    rates (B, N, T // samples_per_bin)
+
+All convolutions are padded on the left only, so output bin ``t`` (audio
+samples ``t*S .. (t+1)*S - 1``, ``S`` samples per bin) depends on no audio
+sample after ``(t+1)*S - 1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .._core.signal import hz_to_mel, mel_to_hz
+from .._core.validation import check_positive_int, check_positive_number, samples_per_bin
+
+__all__ = ["ICNet", "SincFilterbank", "conv_padding", "cpu_supports_bf16", "factor_strides", "hz_to_mel",
+           "mel_to_hz", "symlog"]
+
+
+def factor_strides(total, n_layers):
+    """Split ``total`` downsampling into ``n_layers`` integer strides.
+
+    As many leading strides of 2 as divide ``total`` evenly (up to
+    ``n_layers - 1``), the remaining factor in the last layer; unused layers
+    keep stride 1. ``factor_strides(32, 5) == [2, 2, 2, 2, 2]``,
+    ``factor_strides(240, 5) == [2, 2, 2, 2, 15]``,
+    ``factor_strides(13, 3) == [1, 1, 13]``.
+
+    Parameters
+    ----------
+    total : int
+        Audio samples per neural bin (the product of the strides).
+    n_layers : int
+        Number of strided layers.
+
+    Returns
+    -------
+    list of int
+    """
+    total = check_positive_int(total, "samples per bin")
+    n_layers = check_positive_int(n_layers, "n_encoder_layers")
+    twos = 0
+    remaining = total
+    while twos < n_layers - 1 and remaining % 2 == 0 and remaining > 1:
+        remaining //= 2
+        twos += 1
+    return [2] * twos + [1] * (n_layers - 1 - twos) + [remaining]
+
+
+def symlog(x):
+    """Sign-preserving log compression ``sign(x) * log1p(|x|)``."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+def cpu_supports_bf16():
+    """Whether this CPU has native bfloat16 arithmetic (x86 AVX-512 BF16 or AMX, Arm BF16).
+
+    Read from ``/proc/cpuinfo``; None where that cannot be known (other systems).
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set()
+            for line in f:
+                if line.lower().startswith(("flags", "features")):
+                    flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    if not flags:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+#: padding modes of the convolutions: sk_icnet's causal blocks and Keras' three modes
+PADDINGS = ("causal", "same", "keras_causal", "valid")
+#: SincNet parametrisations: sk_icnet's (unit pass-band gain) and the authors' Keras layer
+SINCNET_STYLES = ("sk_icnet", "keras")
+#: how the recording time enters each decoder (see ICNet's ``time_layer``)
+TIME_LAYERS = ("gain", "prelu", "linear")
+TIME_COMBINES = ("multiply", "add")
+
+
+def _check_choice(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}; received {value!r}.")
+    return value
+
+
+def conv_padding(mode, kernel_size, stride, length):
+    """Zeros ``(left, right)`` that a convolution pads its input of ``length`` samples with.
+
+    ``"causal"`` is sk_icnet's causal block: ``kernel_size - stride`` zeros on the
+    left (a negative number: that many leading samples are skipped), so an input
+    of ``L`` samples gives ``L // stride`` frames. The Keras modes follow Keras:
+    ``"keras_causal"`` pads ``kernel_size - 1`` on the left; ``"same"`` gives
+    ``ceil(L / stride)`` frames with a total padding of
+    ``max((ceil(L / stride) - 1) * stride + kernel_size - L, 0)``, its half
+    (rounded down) on the left; ``"valid"`` pads nothing.
+    """
+    if mode == "causal":
+        return kernel_size - stride, 0
+    if mode == "keras_causal":
+        return kernel_size - 1, 0
+    if mode == "valid":
+        return 0, 0
+    if mode == "same":
+        total = max((-(-length // stride) - 1) * stride + kernel_size - length, 0)
+        return total // 2, total - total // 2
+    raise ValueError(f"padding must be one of {list(PADDINGS)}; received {mode!r}.")
+
+
+def _pad(x, mode, kernel_size, stride):
+    left, right = conv_padding(mode, kernel_size, stride, x.shape[-1])
+    if left < 0:  # kernel shorter than the stride: skip the first samples (sk_icnet's causal)
+        x, left = x[..., -left:], 0
+    if left or right:
+        x = F.pad(x, (left, right))
+    return x
+
+
+def _frames(mode, kernel_size, stride, length):
+    """Frames out of a convolution over ``length`` samples (0 when it is too short)."""
+    left, right = conv_padding(mode, kernel_size, stride, length)
+    padded = length + left + right
+    return max((padded - kernel_size) // stride + 1, 0) if padded >= kernel_size else 0
+
+
+def _extent(mode, kernel_size, stride):
+    """Input samples that output frame ``j`` reads before ``j * stride`` and after
+    ``(j + 1) * stride - 1``, for an input whose length is a multiple of the stride."""
+    left = {"causal": kernel_size - stride, "keras_causal": kernel_size - 1, "valid": 0,
+            "same": max(kernel_size - stride, 0) // 2}[mode]
+    return left, kernel_size - stride - left
+
+
+def _float32(x):
+    """A context that turns autocast off for ``x``'s device (a no-op where it cannot be on)."""
+    device_type = x.device.type
+    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+class SincFilterbank(nn.Module):
+    """Learnable band-pass filters parametrised by their cut-off frequencies.
+
+    Each filter is the difference of two windowed ideal low-pass sinc filters
+    (Ravanelli & Bengio 2018), so it has two parameters: its lower cut-off
+    and its bandwidth. Cut-offs are initialised evenly on the mel scale from
+    ``min_low_hz`` to ``audio_fs / 2``; the effective lower cut-off is
+    ``min_low_hz + |low|`` and the bandwidth ``min_band_hz + |band|``, the
+    upper cut-off clamped at Nyquist. The pass-band gain is one. Filtering
+    is causal (left padding of ``kernel_size - 1``) with stride 1, followed
+    by ``sign(x) * log1p(|x|)``.
+
+    ``style="keras"`` computes the filters as the authors' Keras layer does:
+    no clamp at Nyquist, each band-pass divided by its largest tap, then a
+    Hamming window ``0.54 - 0.46 cos(2 pi n / kernel_size)`` (``kernel_size``
+    odd: the authors' ``Filt_dim``, their block's ``kernel_size + 1``). The
+    stored parameters are the same (Hz above the floors).
+
+    Parameters
+    ----------
+    audio_fs : float
+        Audio sampling rate in Hz.
+    n_filters : int
+        Number of band-pass filters.
+    kernel_size : int
+        Filter length in samples.
+    min_low_hz, min_band_hz : float, default=50.0
+        Lower bounds of the lower cut-off and of the bandwidth in Hz.
+    style : {"sk_icnet", "keras"}, default="sk_icnet"
+    stride : int, default=1
+    padding : {"causal", "same", "keras_causal", "valid"}, default="causal"
+        See :func:`conv_padding`.
+    """
+
+    def __init__(self, audio_fs, n_filters, kernel_size, min_low_hz=50.0, min_band_hz=50.0,
+                 style="sk_icnet", stride=1, padding="causal"):
+        super().__init__()
+        self.style = _check_choice(style, "sincnet_style", SINCNET_STYLES)
+        self.padding = _check_choice(padding, "padding", PADDINGS)
+        self.stride = check_positive_int(stride, "sincnet_stride")
+        if self.style == "keras" and int(kernel_size) % 2 == 0:
+            raise ValueError("sincnet_kernel_size must be odd with sincnet_style='keras' (the "
+                             "authors' Filt_dim = kernel_size + 1 of their block); received "
+                             f"{kernel_size!r}.")
+        self.audio_fs = float(audio_fs)
+        self.n_filters = int(n_filters)
+        self.kernel_size = int(kernel_size)
+        self.min_low_hz = float(min_low_hz)
+        self.min_band_hz = float(min_band_hz)
+        nyquist = self.audio_fs / 2.0
+        high = nyquist - (self.min_low_hz + self.min_band_hz)
+        if high <= self.min_low_hz:
+            raise ValueError(
+                "audio_fs is too low for the SincNet frequency floor: audio_fs / 2 must "
+                f"exceed 2 * min_low_hz + min_band_hz = {2 * self.min_low_hz + self.min_band_hz} Hz; "
+                f"received audio_fs={self.audio_fs!r}."
+            )
+        edges = torch.from_numpy(
+            mel_to_hz(np.linspace(hz_to_mel(self.min_low_hz), hz_to_mel(high), self.n_filters + 1)))
+        # stored as offsets above the floors, as in SincNet
+        self.low_hz = nn.Parameter((edges[:-1] - self.min_low_hz).float())
+        self.band_hz = nn.Parameter(torch.diff(edges).float())
+        n = torch.arange(self.kernel_size, dtype=torch.float32)
+        self.register_buffer("_n", n - (self.kernel_size - 1) / 2.0, persistent=False)
+        if self.style == "keras":
+            window = 0.54 - 0.46 * torch.cos(2 * math.pi * n.double() / self.kernel_size)
+        elif self.kernel_size > 1:
+            window = 0.54 - 0.46 * torch.cos(2 * math.pi * n / (self.kernel_size - 1))
+        else:
+            window = torch.ones(1)
+        self.register_buffer("_window", window, persistent=False)
+
+    def cutoffs_hz(self):
+        """Return the effective (low, high) cut-off frequencies in Hz."""
+        low = self.min_low_hz + torch.abs(self.low_hz)
+        high = low + self.min_band_hz + torch.abs(self.band_hz)
+        if self.style == "keras":  # the authors' layer does not clamp at Nyquist
+            return low, high
+        return low, torch.clamp(high, self.min_low_hz, self.audio_fs / 2.0)
+
+    def filters(self):
+        """Return the filter bank as a ``(n_filters, 1, kernel_size)`` tensor."""
+        if self.style == "keras":
+            return self._keras_filters()
+        low, high = self.cutoffs_hz()
+        f_low = (low / self.audio_fs)[:, None]
+        f_high = (high / self.audio_fs)[:, None]
+        n = self._n[None, :]
+        band = 2 * f_high * torch.sinc(2 * f_high * n) - 2 * f_low * torch.sinc(2 * f_low * n)
+        return (band * self._window[None, :]).unsqueeze(1)
+
+    def _keras_filters(self):
+        """The authors' filters (float64, then the parameters' dtype): band-pass / max tap x window."""
+        low, high = self.cutoffs_hz()
+        f_low = (low.double() / self.audio_fs)[:, None]
+        f_high = (high.double() / self.audio_fs)[:, None]
+        n = self._n.double()[None, :]
+        band = 2 * f_high * torch.sinc(2 * f_high * n) - 2 * f_low * torch.sinc(2 * f_low * n)
+        band = band / band.max(dim=1, keepdim=True).values
+        return (band * self._window.double()[None, :]).unsqueeze(1).to(self.low_hz.dtype)
+
+    def forward(self, x):
+        x = _pad(x, self.padding, self.kernel_size, self.stride)
+        weight = self.filters().to(x.dtype)
+        return symlog(F.conv1d(x, weight, stride=self.stride))
+
+    def extra_repr(self):
+        extra = "" if (self.style, self.stride, self.padding) == ("sk_icnet", 1, "causal") else \
+            f", style={self.style!r}, stride={self.stride}, padding={self.padding!r}"
+        return (f"audio_fs={self.audio_fs}, n_filters={self.n_filters}, "
+                f"kernel_size={self.kernel_size}, min_low_hz={self.min_low_hz}, "
+                f"min_band_hz={self.min_band_hz}{extra}")
+
+
+class CausalConvBlock(nn.Module):
+    """Strided Conv1d, followed by PReLU; padded on the left only by default.
+
+    With ``padding="causal"`` and ``kernel_size >= stride`` the left padding is
+    ``kernel_size - stride``, so output frame ``j`` sees input samples
+    ``j*stride - (kernel_size - stride) .. (j + 1)*stride - 1`` and the output
+    length is ``T // stride``. The Keras modes (``"same"``, ``"keras_causal"``,
+    ``"valid"``) pad as Keras does (see :func:`conv_padding`).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding="causal"):
+        super().__init__()
+        self.stride = int(stride)
+        self.kernel_size = int(kernel_size)
+        self.padding = _check_choice(padding, "padding", PADDINGS)
+        # negative when the kernel is shorter than the stride (see forward)
+        self.left_pad = self.kernel_size - self.stride
+        self.conv = nn.Conv1d(in_channels, out_channels, self.kernel_size, stride=self.stride)
+        self.act = nn.PReLU(out_channels)
+
+    def forward(self, x):
+        # "causal" with a kernel shorter than the stride skips the first stride - kernel
+        # samples, so each kernel ends on its frame's last sample (T // stride frames)
+        return self.act(self.conv(_pad(x, self.padding, self.kernel_size, self.stride)))
+
+
+class ICNet(nn.Module):
+    """ICNet: SincNet front end, causal strided convolutional encoder, linear decoder.
+
+    Parameters
+    ----------
+    audio_fs : float, default=24414.0625
+        Audio sampling rate in Hz.
+    out_neurons : int or sequence of int, default=1
+        Number of output neurons ``N``; a sequence gives one decoder per
+        recording (routed decoders: ``forward`` sends each window through the
+        decoder of its ``recording`` only), sharing one encoder.
+    dt_ms : float, default=1.31072
+        Neural bin width in ms; ``audio_fs * dt_ms / 1000`` must be an integer,
+        the samples per bin (32 at the paper configuration).
+    n_filters : int, default=48
+        Number of SincNet band-pass filters.
+    sincnet_kernel_size : int, default=64
+        SincNet filter length in samples.
+    encoder_channels : int, default=128
+        Channels of each strided encoder layer.
+    encoder_kernel_size : int, default=64
+        Kernel length of the encoder and bottleneck convolutions.
+    n_encoder_layers : int, default=5
+        Number of strided encoder layers.
+    bottleneck_channels : int, default=64
+        Channels of the bottleneck (the shared latent representation).
+    encoder_strides : sequence of int or None, default=None
+        Per-layer strides; their product must equal the samples per bin. By
+        default they are factored automatically (see :func:`factor_strides`).
+    sincnet_min_low_hz, sincnet_min_band_hz : float, default=50.0
+        Frequency floors of the SincNet filters.
+    n_classes : int or None, default=None
+        ``None``: Poisson head, non-negative rates ``(B, N, T)``. An int ``C``:
+        the paper's categorical head, logits over spike counts ``0 .. C - 1``
+        (the last class meaning ``>= C - 1``) of shape ``(B, N, C, T)``.
+    time_input : bool, default=False
+        The paper's treatment of non-stationarity: each recording's decoder
+        receives the recording time of every output bin, ``tau = t / time_scale_s``,
+        through a learned gain on the bottleneck, ``z * (1 + w_r * tau)`` with one
+        weight per bottleneck channel and recording (initialised to 0, so the
+        network starts time-invariant). ``forward`` then needs ``time_s``.
+    time_scale_s : float, default=36000.0
+        Seconds that map to ``tau = 1`` (the authors' 10 h scale; use about the
+        length of the recordings to keep ``tau`` of order 1).
+    padding : str or sequence of str, default="causal"
+        Padding of the convolutions: ``"causal"`` (sk_icnet's causal blocks),
+        or Keras' ``"same"``, ``"keras_causal"`` or ``"valid"`` (see
+        :func:`conv_padding`); a sequence gives one mode per layer, SincNet
+        first, then the ``n_encoder_layers`` strided layers, then the bottleneck.
+    sincnet_style : {"sk_icnet", "keras"}, default="sk_icnet"
+        ``"keras"``: the authors' SincNet filters (see :class:`SincFilterbank`;
+        ``sincnet_kernel_size`` odd).
+    sincnet_stride : int, default=1
+        Stride of the SincNet convolution (part of the samples per bin).
+    input_scale : float, default=1.0
+        The waveform (pascals) is multiplied by this before SincNet (the
+        authors' ``audio_normalisation``, 0.04).
+    context_samples : int, default=0
+        Zeros put in front of the waveform inside the network (the authors'
+        ``context_size``), a multiple of the samples per bin; ``crop_bins``
+        bottleneck frames are then dropped, so the output keeps one bin per
+        input bin.
+    crop_bins : int or None, default=None
+        Bottleneck frames dropped at the start (the authors' ``cropped_output``);
+        None: ``context_samples // samples_per_bin``.
+    time_layer : {"gain", "prelu", "linear"}, default="gain"
+        With ``time_input``: ``"gain"`` multiplies the bottleneck by
+        ``1 + w_r * tau``; ``"prelu"`` and ``"linear"`` are the authors' layer,
+        ``g = PReLU(w_r * tau + b_r)`` (or without the PReLU) per bottleneck
+        channel, combined with the bottleneck by ``time_combine``.
+    time_combine : {"multiply", "add"}, default="multiply"
+        ``z * g`` or ``z + g`` (``time_layer`` "prelu" or "linear" only).
+    window_samples : int or None, default=None
+        The authors' windowed mode: the sound is cut into independent windows of
+        this many samples, each with its own ``context_samples`` of left context
+        (the sound before it, zeros before the start) and zeros after the end.
+        None: one pass over the whole sound.
+
+    Attributes
+    ----------
+    samples_per_bin : int
+    encoder_strides : list of int
+    neurons_per_decoder : tuple of int
+        Neurons of each recording's decoder (one entry for an int ``out_neurons``).
+    receptive_field : int
+        Number of audio samples that output bin ``t`` depends on, ending at the
+        last sample of bin ``t`` (4,033 at the paper configuration); for
+        non-causal padding, ``right_extent`` samples after that bin's last sample.
+    left_extent, right_extent : int
+        Samples before the first and after the last sample of bin ``t`` that it
+        depends on (``right_extent`` is 0 for causal padding).
+
+    Notes
+    -----
+    At the paper configuration the module has 5,113,312 + 65 * N parameters.
+    ``forward`` takes ``(B, T)`` or ``(B, 1, T)`` with ``T`` a multiple of
+    ``samples_per_bin`` and returns rates of shape ``(B, N, T // samples_per_bin)``.
+    """
+
+    def __init__(self, audio_fs=24414.0625, out_neurons=1, dt_ms=1.31072, n_filters=48,
+                 sincnet_kernel_size=64, encoder_channels=128, encoder_kernel_size=64,
+                 n_encoder_layers=5, bottleneck_channels=64, encoder_strides=None,
+                 sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0, n_classes=None,
+                 time_input=False, time_scale_s=36000.0, padding="causal",
+                 sincnet_style="sk_icnet", sincnet_stride=1, input_scale=1.0, context_samples=0,
+                 crop_bins=None, time_layer="gain", time_combine="multiply", window_samples=None):
+        super().__init__()
+        check_positive_number(audio_fs, "audio_fs")
+        check_positive_number(dt_ms, "dt_ms")
+        if isinstance(out_neurons, (list, tuple)):
+            if not out_neurons:
+                raise ValueError("out_neurons must be an int or a non-empty sequence of ints; "
+                                 "received an empty sequence.")
+            groups = tuple(check_positive_int(n, "out_neurons[i]") for n in out_neurons)
+        else:
+            groups = (check_positive_int(out_neurons, "out_neurons"),)
+        if not isinstance(time_input, (bool, np.bool_)):
+            raise TypeError(f"time_input must be a bool; received {time_input!r}.")
+        time_scale_s = check_positive_number(time_scale_s, "time_scale_s")
+        for name, value in [("n_filters", n_filters),
+                            ("sincnet_kernel_size", sincnet_kernel_size),
+                            ("encoder_channels", encoder_channels),
+                            ("encoder_kernel_size", encoder_kernel_size),
+                            ("n_encoder_layers", n_encoder_layers),
+                            ("bottleneck_channels", bottleneck_channels)]:
+            check_positive_int(value, name)
+        spb = samples_per_bin(audio_fs, dt_ms)
+        sincnet_stride = check_positive_int(sincnet_stride, "sincnet_stride")
+        if spb % sincnet_stride:
+            raise ValueError(f"sincnet_stride must divide the samples per bin, audio_fs * dt_ms / "
+                             f"1000 = {spb}; received sincnet_stride={sincnet_stride}.")
+        paddings = self._check_paddings(padding, n_encoder_layers)
+        sincnet_style = _check_choice(sincnet_style, "sincnet_style", SINCNET_STYLES)
+        time_layer = _check_choice(time_layer, "time_layer", TIME_LAYERS)
+        time_combine = _check_choice(time_combine, "time_combine", TIME_COMBINES)
+        if time_layer == "gain" and time_combine != "multiply":
+            raise ValueError("time_combine='add' needs time_layer 'prelu' or 'linear'; the 'gain' "
+                             "time layer multiplies.")
+        input_scale = check_positive_number(input_scale, "input_scale")
+        context_samples = check_positive_int(context_samples, "context_samples", minimum=0)
+        if context_samples % spb:
+            raise ValueError(f"context_samples must be a multiple of the samples per bin ({spb}); "
+                             f"received {context_samples}.")
+        crop_bins = context_samples // spb if crop_bins is None else \
+            check_positive_int(crop_bins, "crop_bins", minimum=0)
+        if window_samples is not None:
+            window_samples = check_positive_int(window_samples, "window_samples")
+            if window_samples % spb:
+                raise ValueError(f"window_samples must be a multiple of the samples per bin ({spb}); "
+                                 f"received {window_samples}.")
+        if encoder_strides is None:
+            strides = factor_strides(spb // sincnet_stride, n_encoder_layers)
+        else:
+            if isinstance(encoder_strides, (str, bytes)) or not hasattr(encoder_strides, "__len__"):
+                raise TypeError("encoder_strides must be a sequence of integers or None; "
+                                f"received {encoder_strides!r}.")
+            strides = [check_positive_int(s, "encoder_strides[i]") for s in encoder_strides]
+            if len(strides) != n_encoder_layers:
+                raise ValueError(
+                    f"encoder_strides must have n_encoder_layers={n_encoder_layers} entries; "
+                    f"received {list(encoder_strides)!r} ({len(strides)} entries).")
+            if math.prod(strides) * sincnet_stride != spb:
+                raise ValueError(
+                    f"encoder_strides must multiply to the samples per bin, audio_fs * dt_ms "
+                    f"/ 1000 = {spb} (divided by sincnet_stride={sincnet_stride}); received "
+                    f"{strides!r}, whose product is {math.prod(strides)}.")
+        self.audio_fs = float(audio_fs)
+        self.dt_ms = float(dt_ms)
+        self.samples_per_bin = spb
+        self.encoder_strides = strides
+        self.neurons_per_decoder = groups
+        self.out_neurons = sum(groups)
+        self._offsets = [0, *np.cumsum(groups).tolist()]
+        self.time_input = bool(time_input)
+        self.time_scale_s = time_scale_s
+        self.padding = paddings
+        self.input_scale = input_scale
+        self.context_samples = context_samples
+        self.crop_bins = crop_bins
+        self.time_layer = time_layer
+        self.time_combine = time_combine
+        self.window_samples = window_samples
+
+        self.sincnet = SincFilterbank(audio_fs, n_filters, sincnet_kernel_size,
+                                      sincnet_min_low_hz, sincnet_min_band_hz,
+                                      style=sincnet_style, stride=sincnet_stride,
+                                      padding=paddings[0])
+        layers = []
+        in_ch = n_filters
+        for stride, mode in zip(strides, paddings[1:-1], strict=True):
+            layers.append(CausalConvBlock(in_ch, encoder_channels, encoder_kernel_size, stride,
+                                          mode))
+            in_ch = encoder_channels
+        self.encoder = nn.Sequential(*layers)
+        self.bottleneck = CausalConvBlock(encoder_channels, bottleneck_channels,
+                                          encoder_kernel_size, 1, paddings[-1])
+        if n_classes is not None:
+            check_positive_int(n_classes, "n_classes", minimum=2)
+        self.n_classes = None if n_classes is None else int(n_classes)
+        # one Linear holds every recording's decoder rows; routing slices it
+        self.decoder = nn.Linear(bottleneck_channels, self.out_neurons * (self.n_classes or 1))
+        if self.time_input:
+            self.time_gain = nn.Parameter(torch.zeros(len(groups), bottleneck_channels))
+            if self.time_layer != "gain":  # starts as the identity: w = 0, g = b = 1 (or 0)
+                start = 1.0 if self.time_combine == "multiply" else 0.0
+                self.time_bias = nn.Parameter(torch.full((len(groups), bottleneck_channels), start))
+            if self.time_layer == "prelu":
+                self.time_alpha = nn.Parameter(torch.full((len(groups), bottleneck_channels), 0.25))
+
+        # the input samples each output bin reads, before and after its own samples
+        left = right = 0
+        hop = 1
+        for kernel, stride, mode in zip([self.sincnet.kernel_size, *[encoder_kernel_size] * len(strides),
+                                         encoder_kernel_size],
+                                        [sincnet_stride, *strides, 1], paddings, strict=True):
+            a, b = _extent(mode, kernel, stride)
+            left, right, hop = left + a * hop, right + b * hop, hop * stride
+        self.left_extent, self.right_extent = left, right
+        self.receptive_field = left + spb + right
+        self._check_lengths()
+
+    @classmethod
+    def from_deepstrf(cls, state_dict, *, audio_fs, dt_ms, encoder_strides=None, **kwargs):
+        """Build an ICNet holding the weights of a deepSTRF ``ICNet`` checkpoint.
+
+        The architecture (filters, channels, kernel sizes, layers, neurons) is read
+        from the tensor shapes; the strides are factored from the samples per
+        bin as deepSTRF does (or pass ``encoder_strides``). deepSTRF's SincNet
+        stores each filter's low cut-off and bandwidth in Hz with no floor;
+        sk_icnet stores them above its 50 Hz floors (``sincnet_min_low_hz``,
+        ``sincnet_min_band_hz``), so a filter below a floor cannot be
+        represented and raises. deepSTRF builds its filters at ``int(audio_fs)``
+        and this model at ``audio_fs`` itself: at 24,414.0625 Hz the filters
+        differ by that rounding (2.6e-6 relative).
+
+        Parameters
+        ----------
+        state_dict : mapping of str to Tensor
+            ``deepstrf_model.state_dict()`` (keys ``wav2spec.sincnet.low_hz_``,
+            ``wav2spec.encoder.<i>.conv.weight``, ..., ``decoder.weight``).
+        audio_fs, dt_ms : float
+        **kwargs
+            Other :class:`ICNet` parameters (e.g. ``sincnet_min_low_hz``).
+        """
+        state = {k: torch.as_tensor(v) for k, v in dict(state_dict).items()}
+        prefix = "wav2spec."
+        required = [prefix + "sincnet.low_hz_", prefix + "sincnet.band_hz_", "decoder.weight",
+                    "decoder.bias", prefix + "bottleneck.conv.weight"]
+        missing = [k for k in required if k not in state]
+        if missing:
+            raise ValueError(f"state_dict is not a deepSTRF ICNet checkpoint: {missing} missing.")
+        n_layers = len({k.split(".")[2] for k in state if k.startswith(prefix + "encoder.")})
+        conv = state[prefix + "encoder.0.conv.weight"] if n_layers else None
+        if conv is None:
+            raise ValueError("state_dict is not a deepSTRF ICNet checkpoint: no encoder layers.")
+        window = state.get(prefix + "sincnet._window")
+        config = dict(
+            audio_fs=audio_fs, dt_ms=dt_ms, out_neurons=state["decoder.weight"].shape[0],
+            n_filters=state[prefix + "sincnet.low_hz_"].shape[0],
+            sincnet_kernel_size=(window.numel() if window is not None
+                                 else kwargs.pop("sincnet_kernel_size", 64)),
+            encoder_channels=conv.shape[0], encoder_kernel_size=conv.shape[2],
+            n_encoder_layers=n_layers,
+            bottleneck_channels=state[prefix + "bottleneck.conv.weight"].shape[0],
+            encoder_strides=encoder_strides, **kwargs)
+        model = cls(**config)
+        mapped = {}
+        low = state[prefix + "sincnet.low_hz_"].abs().clamp(1.0, int(audio_fs) / 2.0 - 1.0)
+        band = state[prefix + "sincnet.band_hz_"].abs()
+        bank = model.sincnet
+        for what, values, floor in (("low cut-off", low, bank.min_low_hz),
+                                    ("bandwidth", band, bank.min_band_hz)):
+            below = torch.nonzero(values < floor).reshape(-1)
+            if len(below):
+                raise ValueError(
+                    f"deepSTRF filter {int(below[0])} has a {what} of {float(values[below[0]]):.4g} Hz,"
+                    f" below sk_icnet's floor of {floor:g} Hz ({len(below)} filter(s) in all); "
+                    "this ICNet cannot represent it (pass a lower sincnet_min_low_hz / "
+                    "sincnet_min_band_hz).")
+        mapped["sincnet.low_hz"] = low - bank.min_low_hz
+        mapped["sincnet.band_hz"] = band - bank.min_band_hz
+        names = {"conv.weight": "conv.weight", "conv.bias": "conv.bias",
+                 "activation.weight": "act.weight"}
+        used = {prefix + "sincnet.low_hz_", prefix + "sincnet.band_hz_", prefix + "sincnet._n",
+                prefix + "sincnet._window", "decoder.weight", "decoder.bias", "readout.weight",
+                "readout.bias"}
+        for i in range(n_layers):
+            for theirs, ours in names.items():
+                key = f"{prefix}encoder.{i}.{theirs}"
+                mapped[f"encoder.{i}.{ours}"] = state.get(key)
+                used.add(key)
+        for theirs, ours in names.items():
+            mapped[f"bottleneck.{ours}"] = state.get(f"{prefix}bottleneck.{theirs}")
+            used.add(f"{prefix}bottleneck.{theirs}")
+        mapped["decoder.weight"], mapped["decoder.bias"] = state["decoder.weight"], state["decoder.bias"]
+        unknown = sorted(set(state) - used)
+        if unknown:
+            raise ValueError(f"state_dict has keys a deepSTRF ICNet does not: {unknown}.")
+        absent = sorted(k for k, v in mapped.items() if v is None)
+        if absent:
+            raise ValueError(f"state_dict is not a whole deepSTRF ICNet checkpoint: no tensor for "
+                             f"{absent}.")
+        ours = model.state_dict()
+        for key, value in mapped.items():
+            if tuple(value.shape) != tuple(ours[key].shape):
+                raise ValueError(f"deepSTRF tensor for {key} has shape {tuple(value.shape)}, but the "
+                                 f"ICNet built from the checkpoint needs {tuple(ours[key].shape)}.")
+        model.load_state_dict({k: v.to(ours[k].dtype) for k, v in mapped.items()})
+        return model
+
+    @staticmethod
+    def _check_paddings(padding, n_encoder_layers):
+        n = n_encoder_layers + 2
+        if isinstance(padding, str):
+            return [_check_choice(padding, "padding", PADDINGS)] * n
+        if not isinstance(padding, (list, tuple)) or len(padding) != n:
+            raise ValueError(f"padding must be one of {list(PADDINGS)} or a list of {n} of them "
+                             f"(SincNet, {n_encoder_layers} encoder layers, bottleneck); received "
+                             f"{padding!r}.")
+        return [_check_choice(p, "padding[i]", PADDINGS) for p in padding]
+
+    def n_frames(self, n_samples):
+        """Bottleneck frames (before the crop) out of ``n_samples`` input samples."""
+        length = _frames(self.padding[0], self.sincnet.kernel_size, self.sincnet.stride, n_samples)
+        for block in [*self.encoder, self.bottleneck]:
+            length = _frames(block.padding, block.kernel_size, block.stride, length)
+        return length
+
+    def _check_lengths(self):
+        """Every whole bin of sound must give one output bin (after context and crop)."""
+        spb, ctx = self.samples_per_bin, self.context_samples
+        if self.window_samples is not None:
+            cases = [self.window_samples]
+        else:
+            k = math.ceil((self.receptive_field + ctx) / spb) + 2
+            cases = [k * spb, (k + 1) * spb]
+        for n in cases:
+            got = self.n_frames(ctx + n) - self.crop_bins
+            if got != n // spb:
+                raise ValueError(
+                    f"padding={self.padding!r} with context_samples={ctx} and crop_bins="
+                    f"{self.crop_bins} gives {got} output bins for {n // spb} bins of sound; "
+                    "choose a padding, context and crop that keep one output bin per input bin.")
+
+    @property
+    def context_bins(self):
+        """Whole bins of history that a chunk of a long sound needs in front of it: those the
+        receptive field spans before the chunk, and at least the ``context_samples``."""
+        ctx = self.context_samples // self.samples_per_bin
+        if self.window_samples is not None:
+            return ctx
+        return max(math.ceil(max(self.left_extent, 0) / self.samples_per_bin), ctx)
+
+    @property
+    def right_context_bins(self):
+        """Whole bins after a chunk that its last bin reads (0 for causal padding)."""
+        if self.window_samples is not None:
+            return 0
+        return math.ceil(max(self.right_extent, 0) / self.samples_per_bin)
+
+    @property
+    def chunk_multiple_bins(self):
+        """Chunks of a long sound start on multiples of this many bins (whole windows)."""
+        return 1 if self.window_samples is None else self.window_samples // self.samples_per_bin
+
+    def _bottleneck_frames(self, x):
+        with _float32(x):  # the waveform and the filter bank keep full precision
+            x = x.to(self.sincnet.low_hz.dtype)
+            if self.input_scale != 1.0:
+                x = x * self.input_scale
+            sinc = self.sincnet(x)
+        z = self.bottleneck(self.encoder(sinc))
+        return z[..., self.crop_bins:] if self.crop_bins else z
+
+    def encode(self, x, prepend_context=True):
+        """Return the bottleneck latent ``(B, bottleneck_channels, T // samples_per_bin)``.
+
+        With ``context_samples``, ``prepend_context=False`` means that ``x``
+        already begins with that many samples of context (sound before the
+        chunk): the output then has ``context_samples // samples_per_bin`` bins
+        fewer, the bins of the samples after the context.
+        """
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(f"ICNet expects a waveform batch of shape (B, T) or (B, 1, T); "
+                             f"received {tuple(x.shape)}.")
+        if x.shape[-1] % self.samples_per_bin:
+            raise ValueError(f"the waveform length must be a multiple of samples_per_bin="
+                             f"{self.samples_per_bin}; received {x.shape[-1]} samples.")
+        ctx = self.context_samples
+        if ctx and prepend_context:
+            x = F.pad(x, (ctx, 0))
+        elif x.shape[-1] < ctx:
+            raise ValueError(f"with prepend_context=False the waveform must hold the "
+                             f"{ctx} samples of context; received {x.shape[-1]} samples.")
+        if self.window_samples is None:
+            return self._bottleneck_frames(x)
+        W, spb, B = self.window_samples, self.samples_per_bin, x.shape[0]
+        n = x.shape[-1] - ctx
+        n_win = max(-(-n // W), 1)
+        x = F.pad(x, (0, n_win * W - n))
+        windows = x.unfold(-1, ctx + W, W).permute(0, 2, 1, 3).reshape(B * n_win, 1, ctx + W)
+        z = self._bottleneck_frames(windows)  # (B * n_win, C, W // spb)
+        z = z.reshape(B, n_win, z.shape[1], W // spb).permute(0, 2, 1, 3)
+        return z.reshape(B, z.shape[1], n_win * (W // spb))[..., : n // spb]
+
+    def _time_gain(self, z, decoders, time_s):
+        """Combine the bottleneck with each window's recording time (see ``time_layer``)."""
+        if time_s is None:
+            raise ValueError("this ICNet has a recording-time input (time_input=True): forward "
+                             "needs time_s, the recording time (s) of each window's first bin.")
+        time_s = torch.as_tensor(time_s, dtype=torch.float64).to(z.device).reshape(-1)
+        if time_s.numel() == 1:
+            time_s = time_s.expand(z.shape[0])
+        if time_s.shape[0] != z.shape[0]:
+            raise ValueError(f"time_s must have one value per window ({z.shape[0]}); received "
+                             f"{time_s.shape[0]}.")
+        bins = torch.arange(z.shape[-1], dtype=torch.float64, device=z.device) * (self.dt_ms / 1e3)
+        tau = ((time_s[:, None] + bins[None]) / self.time_scale_s).to(torch.float32)  # (B, T)
+        index = torch.as_tensor(decoders, dtype=torch.long).to(z.device, non_blocking=True)
+        weight = self.time_gain[index]  # (B, C)
+        if self.time_layer == "gain":
+            return z.float() * (1.0 + weight[:, :, None] * tau[:, None, :])
+        g = weight[:, :, None] * tau[:, None, :] + self.time_bias[index][:, :, None]
+        if self.time_layer == "prelu":
+            g = torch.where(g > 0, g, self.time_alpha[index][:, :, None] * g)
+        return z.float() * g if self.time_combine == "multiply" else z.float() + g
+
+    def _decoders(self, recording, batch):
+        """Decoder index of every window as a host list, checked against the decoders."""
+        n_dec = len(self.neurons_per_decoder)
+        if recording is None:
+            if n_dec > 1:
+                raise ValueError(f"this ICNet has {n_dec} decoders (one per recording): pass "
+                                 "recording, the decoder index of each window.")
+            return [0] * batch
+        if isinstance(recording, torch.Tensor):
+            recording = recording.reshape(-1).tolist()  # a host tensor: no device sync
+        recording = [int(r) for r in np.asarray(recording).reshape(-1)]
+        if len(recording) == 1:
+            recording = recording * batch
+        if len(recording) != batch:
+            raise ValueError(f"recording must have one entry per window ({batch}); received "
+                             f"{len(recording)}.")
+        bad = [r for r in recording if not 0 <= r < n_dec]
+        if bad:
+            raise ValueError(f"recording indices must be in [0, {n_dec}); received {bad[0]}.")
+        return recording
+
+    def _decode(self, z, first, last):
+        """Decoder rows of neurons ``first .. last - 1`` applied to ``z``: rates or logits."""
+        C = self.n_classes or 1
+        weight, bias = self.decoder.weight[first * C: last * C], self.decoder.bias[first * C: last * C]
+        with _float32(z):
+            out = F.linear(z.to(weight.dtype).transpose(1, 2), weight, bias)  # (B, T, n*C)
+        if self.n_classes is None:
+            return F.softplus(out).transpose(1, 2)
+        B, T = out.shape[:2]
+        return out.reshape(B, T, last - first, C).permute(0, 2, 3, 1)
+
+    def forward(self, x, recording=None, time_s=None, prepend_context=True):
+        """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, T) or (B, 1, T)
+        recording : int, sequence or host tensor of shape (B,), optional
+            Decoder (recording) of each window; needed with several decoders.
+            ``N`` is then that recording's neuron count; a batch that mixes
+            recordings is padded to the largest count (padding rates are 0).
+        time_s : float or Tensor of shape (B,), optional
+            Recording time (s) of each window's first bin; needed with
+            ``time_input=True``.
+        prepend_context : bool, default=True
+            See :meth:`encode` (only matters with ``context_samples``).
+
+        Under ``torch.autocast`` the encoder runs in the reduced precision, while the
+        SincNet front end, the time gain and the decoder (about 1.5 % of the
+        FLOPs) stay float32.
+        """
+        z = self.encode(x, prepend_context)
+        decoders = self._decoders(recording, z.shape[0])
+        if self.time_input:
+            with _float32(z):
+                z = self._time_gain(z, decoders, time_s)
+        used = sorted(set(decoders))
+        if len(used) == 1:
+            d = used[0]
+            return self._decode(z, self._offsets[d], self._offsets[d + 1])
+        n_max = max(self.neurons_per_decoder[d] for d in used)
+        C = self.n_classes or 1
+        shape = (z.shape[0], n_max, z.shape[-1]) if C == 1 else (z.shape[0], n_max, C, z.shape[-1])
+        out = z.new_zeros(shape, dtype=torch.float32)
+        rows = torch.as_tensor(decoders)
+        for d in used:
+            sel = torch.nonzero(rows == d).reshape(-1).to(z.device)
+            out[sel, : self.neurons_per_decoder[d]] = self._decode(
+                z[sel], self._offsets[d], self._offsets[d + 1])
+        return out

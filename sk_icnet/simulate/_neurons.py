@@ -1,0 +1,601 @@
+"""Simulated sounds and spike counts from known auditory neuron models.
+
+No public package ships real auditory-midbrain recordings, so the examples and
+tests use responses generated from models whose ground truth is known. Both
+kinds of neuron read a standardised log-mel spectrogram at the bin rate (the
+front end of :class:`~sk_icnet.strf.LinearSTRFRegressor` with
+:data:`FRONT_END`), weighted by a Gaussian tuning curve around a best band:
+
+``"linear"`` neurons
+    A linear-nonlinear-Poisson cascade: the band-weighted log power convolved
+    with a causal excitatory-inhibitory temporal kernel, then ``exp``. A
+    Poisson STRF on the same features is the true model class.
+``"onoff"`` neurons
+    Respond to changes of the band power of either sign (onsets and offsets):
+    the rate grows with the square of a biphasic (differentiating) filter of it.
+    ``rate = f(|h * s|)`` is not a monotonic function of any linear projection of
+    the spectrogram, so a linear(-nonlinear) STRF cannot capture it.
+
+Everything is reproducible from ``random_state``.
+
+For in-silico physiology (:mod:`sk_icnet.insilico`) there are also neurons
+whose classic tuning parameters are known exactly: :class:`TunedNeurons`
+(characteristic frequency, Q10, threshold, dynamic range, forward suppression
+and level adaptation with known time constants), drawn at random by
+:func:`make_tuned_neurons`. They are used wherever a fitted estimator with
+``predict`` is expected, so the analyses can be checked against the truth.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import fft as sp_fft
+from scipy import signal
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.utils import Bunch, check_random_state
+
+from .._core.validation import (
+    _describe,
+    check_positive_int,
+    check_positive_number,
+    check_waveforms,
+    check_whole_bins,
+    samples_per_bin,
+)
+from ..strf import log_mel_spectrogram
+
+__all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
+           "TunedNeurons", "q10_to_octaves", "NEURON_KINDS"]
+
+NEURON_KINDS = ("linear", "onoff")
+
+#: spectrogram front end of the simulated neurons: ``LinearSTRFRegressor(**FRONT_END)``
+#: (with the same ``audio_fs`` and ``dt_ms``) has the features of the ground truth
+FRONT_END = dict(n_bands=32, fmin=50.0, win_ms=8.0)
+
+
+def _ramp(n, fs, ramp_ms=5.0):
+    """Raised-cosine on/off ramps for an n-sample event."""
+    n_ramp = max(1, min(n // 2, int(fs * ramp_ms / 1000.0)))
+    env = np.ones(n)
+    r = 0.5 - 0.5 * np.cos(np.pi * np.arange(n_ramp) / n_ramp)
+    env[:n_ramp] = r
+    env[n - n_ramp:] = r[::-1]
+    return env
+
+
+def make_stimuli(n_trials, duration_s, audio_fs, *, events_per_s=12.0, random_state=None):
+    """Random natural-like sound mixtures: tone pips, band-noise bursts, harmonic complexes.
+
+    Each trial is a sum of events at random onsets, frequencies (log-uniform
+    from 200 Hz to 0.4 * audio_fs), durations (10-200 ms) and levels (a 40 dB
+    range, peaks of about 0.01-1 Pa), over a quiet noise floor.
+
+    Parameters
+    ----------
+    n_trials : int
+    duration_s : float
+        Duration of each trial in seconds.
+    audio_fs : float
+        Sampling rate in Hz.
+    events_per_s : float, default=12.0
+        Mean number of sound events per second.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    X : ndarray of shape (n_trials, n_samples), float32
+        Waveforms in pascals, ``n_samples = round(duration_s * audio_fs)``.
+    """
+    n_trials = check_positive_int(n_trials, "n_trials")
+    duration_s = check_positive_number(duration_s, "duration_s")
+    audio_fs = check_positive_number(audio_fs, "audio_fs")
+    rng = check_random_state(random_state)
+    n = int(round(duration_s * audio_fs))
+    t_all = np.arange(n) / audio_fs
+    f_lo, f_hi = 200.0, 0.4 * audio_fs
+    X = 1e-3 * rng.standard_normal((n_trials, n))
+    for i in range(n_trials):
+        for _ in range(rng.poisson(events_per_s * duration_s) + 1):
+            dur = int(audio_fs * rng.uniform(0.01, 0.2))
+            start = rng.randint(0, max(1, n - dur // 2))
+            stop = min(n, start + dur)
+            length = stop - start
+            if length < 4:
+                continue
+            t = t_all[:length]
+            f = np.exp(rng.uniform(np.log(f_lo), np.log(f_hi)))
+            kind = rng.randint(3)
+            if kind == 0:  # tone pip, sometimes amplitude-modulated
+                ev = np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+                if rng.rand() < 0.5:
+                    ev *= 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(4, 60) * t))
+            elif kind == 1:  # half-octave noise burst
+                lo, hi = f / 2**0.25, min(f * 2**0.25, 0.49 * audio_fs)
+                sos = signal.butter(2, [lo, hi], btype="bandpass", fs=audio_fs, output="sos")
+                ev = signal.sosfilt(sos, rng.standard_normal(length))
+                ev /= np.max(np.abs(ev)) + 1e-12
+            else:  # harmonic complex
+                f0 = rng.uniform(100, 400)
+                harmonics = np.arange(1, int(f_hi // f0) + 1)
+                ev = np.sin(2 * np.pi * f0 * np.outer(harmonics, t)
+                            + rng.uniform(0, 2 * np.pi, (len(harmonics), 1))).sum(0)
+                ev /= np.max(np.abs(ev)) + 1e-12
+            level = 10 ** (rng.uniform(-40, 0) / 20.0)  # 0.01 .. 1 Pa peak
+            X[i, start:stop] += level * ev * _ramp(length, audio_fs)
+    return X.astype(np.float32)
+
+
+def make_random_chords(n_trials, duration_s, audio_fs, *, n_tones=24, fmin=200.0, fmax=None,
+                       chord_ms=20.0, level_range_db=40.0, random_state=None):
+    """Dynamic random chords (DRC), the classic stimulus for STRF estimation.
+
+    Tones at ``n_tones`` log-spaced frequencies; every ``chord_ms`` each tone
+    takes an independent random level (uniform over ``level_range_db`` dB below
+    1 Pa peak, or silence with probability 1/2), so band powers are nearly
+    uncorrelated across frequency and time.
+
+    Parameters
+    ----------
+    n_trials : int
+    duration_s : float
+    audio_fs : float
+    n_tones : int, default=24
+    fmin, fmax : float, default=200.0 and 0.4 * audio_fs
+    chord_ms : float, default=20.0
+    level_range_db : float, default=40.0
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    X : ndarray of shape (n_trials, n_samples), float32, in pascals
+    """
+    n_trials = check_positive_int(n_trials, "n_trials")
+    audio_fs = check_positive_number(audio_fs, "audio_fs")
+    duration_s = check_positive_number(duration_s, "duration_s")
+    fmax = 0.4 * audio_fs if fmax is None else check_positive_number(fmax, "fmax")
+    rng = check_random_state(random_state)
+    n = int(round(duration_s * audio_fs))
+    chord = max(1, int(round(check_positive_number(chord_ms, "chord_ms") * audio_fs / 1000.0)))
+    n_chords = -(-n // chord)
+    freqs = np.geomspace(check_positive_number(fmin, "fmin"), fmax, check_positive_int(n_tones, "n_tones"))
+    t = np.arange(n) / audio_fs
+    X = np.zeros((n_trials, n))
+    for i in range(n_trials):
+        levels = 10 ** (-rng.uniform(0, level_range_db, (len(freqs), n_chords)) / 20.0)
+        levels *= rng.rand(len(freqs), n_chords) < 0.5
+        amp = np.repeat(levels, chord, axis=1)[:, :n]
+        phases = rng.uniform(0, 2 * np.pi, (len(freqs), 1))
+        X[i] = (amp * np.sin(2 * np.pi * freqs[:, None] * t[None, :] + phases)).sum(0)
+    return (X / np.sqrt(len(freqs))).astype(np.float32)
+
+
+def _causal_filter(s, kernel):
+    """Convolve each row of ``s`` with ``kernel`` (lag 0 first), causally."""
+    return signal.lfilter(kernel, [1.0], s, axis=1)
+
+
+def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, dt_ms=1.31072,
+                          n_neurons=4, neuron_kinds="linear", mean_rate_hz=60.0,
+                          n_repeats=None, random_state=None):
+    """Simulated waveforms and Poisson spike counts from known neuron models.
+
+    Parameters
+    ----------
+    n_trials : int, default=64
+        Number of distinct stimuli (trials).
+    duration_s : float, default=1.0
+        Trial duration; trimmed down to a whole number of bins.
+    audio_fs : float, default=24414.0625
+    dt_ms : float, default=1.31072
+        Bin width; ``audio_fs * dt_ms / 1000`` must be an integer.
+    n_neurons : int, default=4
+    neuron_kinds : {"linear", "onoff", "mixed"} or sequence of those, default="linear"
+        Model of each neuron (see the module docstring). ``"mixed"`` alternates
+        linear and on-off neurons.
+    mean_rate_hz : float, default=60.0
+        Average firing rate of each neuron over the stimulus set.
+    n_repeats : int or None, default=None
+        If given, each stimulus is presented ``n_repeats`` times and
+        ``y_repeats`` of shape ``(n_trials, n_repeats, n_neurons, n_bins)`` is
+        returned too (independent Poisson draws from the same rates).
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    data : Bunch
+        ``X`` (n_trials, n_samples) float32 waveforms in Pa; ``y``
+        (n_trials, n_neurons, n_bins) float32 spike counts; ``rates`` the true
+        expected counts per bin; ``neuron_kinds``; ``best_band`` (centre of each tuning curve,
+        in mel bands); ``front_end`` (spectrogram parameters);
+        ``audio_fs``; ``dt_ms``; and ``y_repeats`` when ``n_repeats`` is set.
+    """
+    n_neurons = check_positive_int(n_neurons, "n_neurons")
+    mean_rate_hz = check_positive_number(mean_rate_hz, "mean_rate_hz")
+    spb = samples_per_bin(audio_fs, dt_ms)
+    if isinstance(neuron_kinds, str):
+        if neuron_kinds == "mixed":
+            kinds = [NEURON_KINDS[i % 2] for i in range(n_neurons)]
+        elif neuron_kinds in NEURON_KINDS:
+            kinds = [neuron_kinds] * n_neurons
+        else:
+            raise ValueError(f"neuron_kinds must be one of {NEURON_KINDS + ('mixed',)} or a "
+                             f"sequence of those; received {neuron_kinds!r}.")
+    else:
+        kinds = list(neuron_kinds)
+        if len(kinds) != n_neurons or any(k not in NEURON_KINDS for k in kinds):
+            raise ValueError(f"neuron_kinds must list one of {NEURON_KINDS} per neuron "
+                             f"(n_neurons={n_neurons}); received {neuron_kinds!r}.")
+    if n_repeats is not None:
+        n_repeats = check_positive_int(n_repeats, "n_repeats")
+    rng = check_random_state(random_state)
+    X = make_stimuli(n_trials, duration_s, audio_fs, random_state=rng)
+    n_bins = X.shape[1] // spb
+    if n_bins < 1:
+        raise ValueError(f"duration_s={duration_s!r} is shorter than one bin ({dt_ms} ms).")
+    X = np.ascontiguousarray(X[:, : n_bins * spb])
+
+    dt_s = spb / audio_fs
+    with warnings.catch_warnings():  # the simulator's own fixed front end, by design
+        warnings.filterwarnings("ignore", message=".*narrower than the FFT resolution")
+        S, _ = log_mel_spectrogram(X, audio_fs, dt_ms, **FRONT_END)
+    S = (S - S.mean(axis=(0, 1))) / (S.std(axis=(0, 1)) + 1e-12)  # (trials, bins, bands)
+    n_bands = S.shape[2]
+    lag_s = np.arange(int(np.ceil(0.02 / dt_s))) * dt_s  # 20 ms of history
+    rates = np.empty((X.shape[0], n_neurons, n_bins))
+    bf_band = rng.uniform(0.15, 0.85, n_neurons) * (n_bands - 1)
+    target = mean_rate_hz * dt_s
+    for j, kind in enumerate(kinds):
+        tuning = np.exp(-0.5 * ((np.arange(n_bands) - bf_band[j]) / 1.5) ** 2)
+        s = S @ (tuning / tuning.sum())  # band-weighted log power, (trials, bins)
+        latency = rng.uniform(0.002, 0.005)
+        tau = rng.uniform(0.002, 0.004)
+        x = np.clip(lag_s - latency, 0, None) / tau
+        alpha = x * np.exp(1 - x)  # excitatory alpha function after the latency
+        if kind == "linear":
+            inhibition = np.roll(alpha, int(round(0.006 / dt_s))) * 0.4
+            inhibition[: int(round(0.006 / dt_s))] = 0
+            drive = _causal_filter(s, alpha - inhibition)
+            drive = (drive - drive.mean()) / (drive.std() + 1e-12)
+            r = np.exp(1.2 * drive)
+        else:  # on-off: magnitude of a differentiating filter of the band power
+            shift = max(1, int(round(0.004 / dt_s)))
+            delayed = np.concatenate([np.zeros(shift), alpha[:-shift]])
+            drive = _causal_filter(s, alpha - delayed)
+            drive = drive / (drive.std() + 1e-12)
+            r = np.abs(drive) ** 2
+        rates[:, j, :] = r * (target / r.mean())
+    y = rng.poisson(rates).astype(np.float32)
+    data = Bunch(X=X, y=y, rates=rates, neuron_kinds=kinds, best_band=bf_band,
+                 audio_fs=float(audio_fs), dt_ms=float(dt_ms), front_end=dict(FRONT_END))
+    if n_repeats is not None:
+        data.y_repeats = rng.poisson(np.repeat(rates[:, None], n_repeats, axis=1)).astype(np.float32)
+    return data
+
+
+#: reference pressure of dB SPL (Pa)
+_P_REF = 20e-6
+_LN9 = np.log(9.0)
+
+
+def q10_to_octaves(q10):
+    """10-dB bandwidth in octaves of a tuning curve symmetric in log frequency with this Q10.
+
+    ``Q10 = CF / (f_high - f_low)`` with ``f_high / CF = CF / f_low = 2 ** (b / 2)``.
+    """
+    q10 = np.asarray(q10, dtype=float)
+    u = (1.0 / q10 + np.sqrt(1.0 / q10**2 + 4.0)) / 2.0  # u - 1/u = 1/Q10, u = 2 ** (b / 2)
+    return 2.0 * np.log2(u)
+
+
+def _minimum_phase(gain_db, nfft):
+    """Minimum-phase frequency response with magnitude ``gain_db`` (on the rfft grid of ``nfft``).
+
+    Homomorphic: fold the real cepstrum of the log magnitude onto positive
+    quefrencies; the filter is then causal with the same magnitude.
+    """
+    log_mag = gain_db * (np.log(10.0) / 20.0)
+    cepstrum = sp_fft.irfft(log_mag, nfft)
+    fold = np.zeros(nfft)
+    fold[0] = cepstrum[0]
+    fold[1: (nfft + 1) // 2] = 2.0 * cepstrum[1: (nfft + 1) // 2]
+    if nfft % 2 == 0:
+        fold[nfft // 2] = cepstrum[nfft // 2]
+    return np.exp(sp_fft.rfft(fold))
+
+
+class TunedNeurons(BaseEstimator):
+    """Simulated inferior-colliculus neurons with known classic tuning parameters.
+
+    A ground truth for :mod:`sk_icnet.insilico`: it has :meth:`predict` (the
+    expected spike count per bin) and :meth:`sample` like a fitted
+    :class:`~sk_icnet.ICNetRegressor`, and every parameter an in-silico
+    experiment measures is set here. Each neuron, for waveforms in pascals:
+
+    1. filters the sound with a causal (minimum-phase) band-pass whose gain
+       in dB is a parabola in log frequency (floored at -120 dB): 0 dB at
+       ``cf_hz``, -10 dB at ``cf_hz * 2 ** (+-b / 2)``, where ``b`` (octaves)
+       is set by ``q10`` (``Q10 = CF / 10-dB bandwidth``; see
+       :func:`q10_to_octaves`);
+    2. takes the Hilbert envelope of that, low-passed at
+       ``envelope_cutoff_hz`` (one pole), and its level ``L(t)`` in dB SPL per
+       bin (a steady tone at CF of ``x`` dB SPL gives ``L = x``);
+    3. optionally adapts to the recent mean level: ``L_eff = L - k * m(t)``,
+       with ``m`` the exponential running mean (time constant
+       ``adaptation_tau_ms``) of ``max(L, 0)`` and ``k =
+       adaptation_db_per_db`` (a shift of the rate-level function towards the
+       mean level, as in Dean et al. 2005);
+    4. maps the level to a driven fraction ``d = logistic((L_eff - L50) / w)``
+       such that ``d = 0.1`` at ``threshold_db`` and ``d = 0.9`` at
+       ``threshold_db + dynamic_range_db``;
+    5. optionally suppresses itself: ``s(t) = suppression * (exponential
+       running mean of d over the past bins, time constant
+       suppression_tau_ms)``, so after a sound ends the suppression decays as
+       ``exp(-t / suppression_tau_ms)`` exactly (forward masking);
+    6. fires at ``spont_rate_hz + (max_rate_hz - spont_rate_hz) * d * (1 - s)``,
+       delayed by ``latency_ms``.
+
+    So, with no adaptation and no suppression, a tone at CF has a driven rate
+    (above spontaneous) that reaches 10 % of its maximum at ``threshold_db``
+    and 90 % at ``threshold_db + dynamic_range_db``; a tone at another
+    frequency needs ``10 * (2 * log2(f / cf) / b) ** 2`` dB more. The filter
+    adds its build-up and decay time to ``latency_ms``: a tone at CF reaches
+    its steady level within 1 dB after about 2 ms (CF 4 kHz, Q10 3) to 9 ms
+    (2 kHz, Q10 8) or 20 ms (640 Hz, Q10 6).
+
+    Parameters
+    ----------
+    cf_hz : float or sequence of float, default=(1000.0,)
+        Characteristic frequency of each neuron; its length sets the number of
+        neurons. Every other parameter is one value for all neurons or one per
+        neuron.
+    q10 : float or sequence, default=4.0
+    threshold_db : float or sequence, default=30.0
+        dB SPL of a tone at CF.
+    dynamic_range_db : float or sequence, default=30.0
+        From 10 % to 90 % of the driven rate.
+    spont_rate_hz : float or sequence, default=5.0
+    max_rate_hz : float or sequence, default=150.0
+        Rate at saturation with no suppression (spontaneous included).
+    latency_ms : float or sequence, default=5.0
+    envelope_cutoff_hz : float or sequence, default=150.0
+    suppression : float or sequence in [0, 1), default=0.0
+        Strength of forward suppression (0: none).
+    suppression_tau_ms : float or sequence, default=50.0
+    adaptation_db_per_db : float or sequence in [0, 1), default=0.0
+        Level adaptation (0: none).
+    adaptation_tau_ms : float or sequence, default=200.0
+    audio_fs : float, default=24414.0625
+    dt_ms : float, default=1.31072
+        ``audio_fs * dt_ms / 1000`` must be a whole number of samples.
+
+    Attributes
+    ----------
+    tuning_ : DataFrame
+        The true parameters, one row per neuron, with ``q10`` and
+        ``bandwidth_oct`` (the 10-dB bandwidth in octaves).
+    n_neurons_, samples_per_bin_, audio_fs_, dt_ms_
+        As on a fitted :class:`~sk_icnet.ICNetRegressor`.
+
+    Examples
+    --------
+    >>> from sk_icnet.datasets import TunedNeurons
+    >>> neurons = TunedNeurons(cf_hz=[1000.0, 4000.0], threshold_db=[20.0, 35.0])
+    >>> neurons.tuning_[["cf_hz", "threshold_db", "q10"]]
+             cf_hz  threshold_db  q10
+    neuron
+    0       1000.0          20.0  4.0
+    1       4000.0          35.0  4.0
+    """
+
+    _PARAMETERS = ("cf_hz", "q10", "threshold_db", "dynamic_range_db", "spont_rate_hz",
+                   "max_rate_hz", "latency_ms", "envelope_cutoff_hz", "suppression",
+                   "suppression_tau_ms", "adaptation_db_per_db", "adaptation_tau_ms")
+
+    def __init__(self, cf_hz=(1000.0,), *, q10=4.0, threshold_db=30.0, dynamic_range_db=30.0,
+                 spont_rate_hz=5.0, max_rate_hz=150.0, latency_ms=5.0, envelope_cutoff_hz=150.0,
+                 suppression=0.0, suppression_tau_ms=50.0, adaptation_db_per_db=0.0,
+                 adaptation_tau_ms=200.0, audio_fs=24414.0625, dt_ms=1.31072):
+        self.cf_hz = cf_hz
+        self.q10 = q10
+        self.threshold_db = threshold_db
+        self.dynamic_range_db = dynamic_range_db
+        self.spont_rate_hz = spont_rate_hz
+        self.max_rate_hz = max_rate_hz
+        self.latency_ms = latency_ms
+        self.envelope_cutoff_hz = envelope_cutoff_hz
+        self.suppression = suppression
+        self.suppression_tau_ms = suppression_tau_ms
+        self.adaptation_db_per_db = adaptation_db_per_db
+        self.adaptation_tau_ms = adaptation_tau_ms
+        self.audio_fs = audio_fs
+        self.dt_ms = dt_ms
+
+    # -- parameters ---------------------------------------------------------------------------
+    def _validated(self):
+        """The parameters as float arrays of length n_neurons, checked."""
+        values = {}
+        for name in self._PARAMETERS:
+            raw = getattr(self, name)
+            try:
+                arr = np.atleast_1d(np.asarray(raw, dtype=float))
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be a number or a sequence of numbers; received "
+                                f"{_describe(raw)}.") from None
+            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+                raise ValueError(f"{name} must be a finite number or a 1-D sequence of finite "
+                                 f"numbers; received {raw!r}.")
+            values[name] = arr
+        n = values["cf_hz"].size
+        for name, arr in values.items():
+            if arr.size not in (1, n):
+                raise ValueError(f"{name} must be one value or one per neuron (len(cf_hz)={n}); "
+                                 f"received {arr.size} values.")
+            values[name] = np.broadcast_to(arr, (n,)).astype(float)
+        fs = check_positive_number(self.audio_fs, "audio_fs")
+        rules = {
+            "cf_hz": (lambda a: (a > 0) & (a < fs / 2), f"in (0, audio_fs / 2 = {fs / 2:g})"),
+            "q10": (lambda a: a > 0, "> 0"),
+            "dynamic_range_db": (lambda a: a > 0, "> 0"),
+            "spont_rate_hz": (lambda a: a >= 0, ">= 0"),
+            "max_rate_hz": (lambda a: a > values["spont_rate_hz"], "> spont_rate_hz"),
+            "latency_ms": (lambda a: a >= 0, ">= 0"),
+            "envelope_cutoff_hz": (lambda a: a > 0, "> 0"),
+            "suppression": (lambda a: (a >= 0) & (a < 1), "in [0, 1)"),
+            "suppression_tau_ms": (lambda a: a > 0, "> 0"),
+            "adaptation_db_per_db": (lambda a: (a >= 0) & (a < 1), "in [0, 1)"),
+            "adaptation_tau_ms": (lambda a: a > 0, "> 0"),
+        }
+        for name, (rule, text) in rules.items():
+            bad = ~rule(values[name])
+            if bad.any():
+                raise ValueError(f"{name} must be {text}; received {values[name][bad][0]!r} "
+                                 f"(neuron {int(np.flatnonzero(bad)[0])}).")
+        return values
+
+    @property
+    def samples_per_bin_(self):
+        return samples_per_bin(self.audio_fs, self.dt_ms)
+
+    @property
+    def audio_fs_(self):
+        return float(self.audio_fs)
+
+    @property
+    def dt_ms_(self):
+        return self.samples_per_bin_ * 1000.0 / self.audio_fs_
+
+    @property
+    def n_neurons_(self):
+        return self._validated()["cf_hz"].size
+
+    @property
+    def tuning_(self):
+        values = self._validated()
+        table = pd.DataFrame(values)
+        table.insert(2, "bandwidth_oct", q10_to_octaves(values["q10"]))
+        table.index.name = "neuron"
+        return table
+
+    def __sklearn_is_fitted__(self):
+        return True  # a simulator: nothing to fit
+
+    # -- simulation ---------------------------------------------------------------------------
+    def predict(self, X):
+        """Expected spike counts per bin.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
+            Waveforms in pascals at ``audio_fs``, a whole number of bins long.
+
+        Returns
+        -------
+        ndarray of shape (n_trials, n_neurons, n_bins), float64
+        """
+        p = self._validated()
+        X = check_waveforms(X, name="X")
+        spb = self.samples_per_bin_
+        n_bins = check_whole_bins(X.shape[1], spb, estimator=type(self).__name__)
+        out = np.empty((X.shape[0], p["cf_hz"].size, n_bins))
+        for lo in range(0, X.shape[0], 64):  # bounded memory: 64 trials at a time
+            out[lo: lo + 64] = self._simulate(X[lo: lo + 64].astype(np.float64), p, spb)
+        return out
+
+    def sample(self, X, random_state=None):
+        """Poisson spike counts around :meth:`predict`; int64 of the same shape."""
+        return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
+
+    def _simulate(self, X, p, spb):
+        fs = float(self.audio_fs)
+        n_trials, n = X.shape
+        n_bins = n // spb
+        dt_s = spb / fs
+        nfft = sp_fft.next_fast_len(n + int(0.05 * fs))  # zero padding: no circular wrap
+        spec = sp_fft.rfft(X, nfft, axis=1)
+        freqs = sp_fft.rfftfreq(nfft, 1.0 / fs)
+        log_f = np.log2(np.maximum(freqs, 1e-12))
+        analytic = np.zeros((n_trials, nfft), dtype=complex)
+        m = freqs.size
+        half_bw = q10_to_octaves(p["q10"]) / 2.0
+        rates = np.empty((n_trials, p["cf_hz"].size, n_bins))
+        for j, cf in enumerate(p["cf_hz"]):
+            gain_db = -10.0 * ((log_f - np.log2(cf)) / half_bw[j]) ** 2
+            gain = _minimum_phase(np.maximum(gain_db, -120.0), nfft)
+            analytic[:, :m] = 2.0 * spec * gain  # one-sided spectrum: the analytic signal
+            analytic[:, 0] = 0.0
+            if nfft % 2 == 0:
+                analytic[:, m - 1] *= 0.5
+            env = np.abs(sp_fft.ifft(analytic, axis=1)[:, :n])
+            a = np.exp(-2 * np.pi * p["envelope_cutoff_hz"][j] / fs)
+            env = signal.lfilter([1 - a], [1, -a], env, axis=1)
+            p_rms = np.sqrt(np.mean(env[:, : n_bins * spb].reshape(n_trials, n_bins, spb) ** 2,
+                                    axis=2) / 2.0)
+            level = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / _P_REF)
+            k = p["adaptation_db_per_db"][j]
+            if k > 0:
+                b = np.exp(-dt_s * 1000.0 / p["adaptation_tau_ms"][j])
+                level = level - k * signal.lfilter([1 - b], [1, -b], np.maximum(level, 0.0), axis=1)
+            w = p["dynamic_range_db"][j] / (2 * _LN9)
+            l50 = p["threshold_db"][j] + p["dynamic_range_db"][j] / 2
+            d = expit((level - l50) / w)
+            strength = p["suppression"][j]
+            if strength > 0:  # exponential running mean of d over the past bins only
+                b = np.exp(-dt_s * 1000.0 / p["suppression_tau_ms"][j])
+                d = d * (1.0 - strength * signal.lfilter([0.0, 1 - b], [1, -b], d, axis=1))
+            rate = p["spont_rate_hz"][j] + (p["max_rate_hz"][j] - p["spont_rate_hz"][j]) * d
+            lag = int(round(p["latency_ms"][j] / (dt_s * 1000.0)))
+            if lag:
+                rate = np.concatenate([np.full((n_trials, min(lag, n_bins)), p["spont_rate_hz"][j]),
+                                       rate[:, : max(n_bins - lag, 0)]], axis=1)
+            rates[:, j] = rate * dt_s
+        return rates
+
+
+def make_tuned_neurons(n_neurons=8, *, audio_fs=24414.0625, dt_ms=1.31072, cf_range_hz=None,
+                       forward_suppression=False, adaptation=False, random_state=None):
+    """Random :class:`TunedNeurons` with physiological parameters.
+
+    CF log-uniform over ``cf_range_hz`` (default 1 kHz to ``0.3 * audio_fs``),
+    Q10 2-8, threshold 10-40 dB SPL, dynamic range 20-40 dB, spontaneous rate
+    1-10 spikes/s, maximum rate 100-250 spikes/s, latency 4-8 ms, envelope
+    cut-off 80-250 Hz. With ``forward_suppression``: strength 0.4-0.8, time
+    constant 20-100 ms. With ``adaptation``: 0.3-0.7 dB per dB, time constant
+    100-300 ms.
+
+    Parameters
+    ----------
+    n_neurons : int, default=8
+    audio_fs, dt_ms : float
+    cf_range_hz : (float, float), optional
+    forward_suppression, adaptation : bool, default=False
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    TunedNeurons
+    """
+    n = check_positive_int(n_neurons, "n_neurons")
+    fs = check_positive_number(audio_fs, "audio_fs")
+    samples_per_bin(fs, dt_ms)
+    lo, hi = (1000.0, 0.3 * fs) if cf_range_hz is None else cf_range_hz
+    if not 0 < lo < hi < fs / 2:
+        raise ValueError(f"cf_range_hz must be (low, high) with 0 < low < high < audio_fs / 2 = "
+                         f"{fs / 2:g}; received {cf_range_hz!r}.")
+    rng = check_random_state(random_state)
+    u = rng.uniform
+    params = dict(
+        cf_hz=np.exp(u(np.log(lo), np.log(hi), n)), q10=u(2, 8, n), threshold_db=u(10, 40, n),
+        dynamic_range_db=u(20, 40, n), spont_rate_hz=u(1, 10, n), max_rate_hz=u(100, 250, n),
+        latency_ms=u(4, 8, n), envelope_cutoff_hz=u(80, 250, n),
+    )
+    if forward_suppression:
+        params.update(suppression=u(0.4, 0.8, n), suppression_tau_ms=u(20, 100, n))
+    if adaptation:
+        params.update(adaptation_db_per_db=u(0.3, 0.7, n), adaptation_tau_ms=u(100, 300, n))
+    return TunedNeurons(**{k: np.round(v, 3) for k, v in params.items()}, audio_fs=fs,
+                        dt_ms=dt_ms)
