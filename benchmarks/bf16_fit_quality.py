@@ -31,8 +31,8 @@ import torch
 from skorch.callbacks import Callback
 
 from sk_icnet import ICNetRegressor
-from sk_icnet.datasets import make_auditory_dataset
 from sk_icnet.metrics import d2_poisson_score, pearson_r
+from sk_icnet.simulate import make_auditory_dataset
 
 FS, DT, WINDOW, SKIP = 24414.0625, 1.31072, 10240, 64
 

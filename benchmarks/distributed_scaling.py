@@ -35,7 +35,7 @@ def worker(args):
     from skorch.callbacks import Callback
 
     from sk_icnet import ICNetRegressor
-    from sk_icnet.datasets import make_auditory_dataset
+    from sk_icnet.simulate import make_auditory_dataset
 
     torch.set_num_threads(args.threads)
     world = int(os.environ.get("WORLD_SIZE", 1))

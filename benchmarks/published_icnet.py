@@ -27,9 +27,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from sk_icnet import ICNetRegressor, load_published_icnet  # noqa: E402
-from sk_icnet.model import cpu_supports_bf16  # noqa: E402
 from tests._keras_fixtures import keras_icnet, write_release  # noqa: E402
+
+from sk_icnet import ICNetRegressor, load_published_icnet  # noqa: E402
+from sk_icnet.icnet import cpu_supports_bf16  # noqa: E402
 
 FS = 24414.0625
 

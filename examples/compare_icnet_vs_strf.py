@@ -20,7 +20,7 @@ import torch
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor, compare
 from sk_icnet.compare import plot_neuron_scatter, plot_psth, plot_strf
-from sk_icnet.datasets import make_auditory_dataset
+from sk_icnet.simulate import make_auditory_dataset
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--out", default="compare_icnet_vs_strf.png")

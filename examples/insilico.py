@@ -5,7 +5,7 @@ Run:  python examples/insilico.py [--out FIGURE.png]     (about 4 minutes on 2 C
 
 Six simulated inferior-colliculus neurons with known tuning (characteristic
 frequency, threshold, Q10, dynamic range, forward suppression with a known
-time constant; :class:`sk_icnet.datasets.TunedNeurons`) respond to 6 minutes
+time constant; :class:`sk_icnet.simulate.TunedNeurons`) respond to 6 minutes
 of sound: random mixtures of tone pips, noise bursts and harmonic complexes,
 and isolated tone pips, at levels from near silence to 90 dB SPL. A CPU-sized
 ICNet is fitted to their Poisson spike counts. Then the classic experiments of
@@ -26,8 +26,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from sk_icnet import ICNetRegressor, insilico  # noqa: E402
-from sk_icnet.datasets import make_stimuli, make_tuned_neurons  # noqa: E402
 from sk_icnet.metrics import d2_poisson_score  # noqa: E402
+from sk_icnet.simulate import make_stimuli, make_tuned_neurons  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", default="insilico.png", help="where to write the figure")

@@ -3,7 +3,7 @@
 
 Run:  python examples/interpret.py [--out interpret.png]     (about 2 minutes on 2 CPU cores)
 
-Six simulated neurons (:func:`sk_icnet.datasets.make_auditory_dataset`, 8 kHz
+Six simulated neurons (:func:`sk_icnet.simulate.make_auditory_dataset`, 8 kHz
 audio, 4 ms bins): three "linear" ones (exp of a linear STRF) and three
 "on-off" ones (square of a differentiated band power). A CPU-sized ICNet and a
 ridge STRF are 3-fold cross-validated with :func:`sk_icnet.compare`, and
@@ -28,8 +28,8 @@ import torch  # noqa: E402
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare, insilico  # noqa: E402
 from sk_icnet.compare import paired_statistics, plot_paired  # noqa: E402
-from sk_icnet.datasets import make_auditory_dataset  # noqa: E402
 from sk_icnet.interpret import ReceptiveField, dynamic_strf, optimal_sound, plot_strf  # noqa: E402
+from sk_icnet.simulate import make_auditory_dataset  # noqa: E402
 from sk_icnet.strf import log_mel_spectrogram  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

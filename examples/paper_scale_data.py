@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, cross_val_score
 
 from sk_icnet import ICNetRegressor, Recording, WindowDataset
-from sk_icnet.datasets import make_auditory_dataset
+from sk_icnet.simulate import make_auditory_dataset
 
 FS, DT = 16000.0, 2.0  # 32 samples per bin
 SMALL = dict(module__n_filters=16, module__sincnet_kernel_size=32, module__encoder_channels=24,

@@ -3,7 +3,7 @@ In-silico physiology on neurons with known tuning
 =================================================
 
 The experiments of :mod:`sk_icnet.insilico` run on any model with ``predict``. Here the model is
-the ground truth itself: :class:`sk_icnet.datasets.TunedNeurons`, simulated neurons whose
+the ground truth itself: :class:`sk_icnet.simulate.TunedNeurons`, simulated neurons whose
 characteristic frequency, Q10, threshold, dynamic range, forward suppression and level adaptation
 are set exactly, so each experiment's answer can be checked. Give a fitted
 :class:`~sk_icnet.ICNetRegressor` or STRF instead to probe what it learnt
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sk_icnet import insilico
-from sk_icnet.datasets import TunedNeurons
+from sk_icnet.simulate import TunedNeurons
 
 neurons = TunedNeurons(
     cf_hz=[1500.0, 2500.0, 4000.0, 6000.0], q10=[3.0, 5.0, 7.0, 4.0],

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sk_icnet import ICNetRegressor, describe_keras, insilico, load_published_icnet  # noqa: E402
-from sk_icnet.datasets import make_stimuli, make_tuned_neurons  # noqa: E402
 from sk_icnet.metrics import d2_poisson_score  # noqa: E402
+from sk_icnet.simulate import make_stimuli, make_tuned_neurons  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("path", help="the release folder (or its model_weights.hdf5)")

@@ -3,7 +3,7 @@
 
 Run:  python examples/quickstart.py      (64-88 s measured on a 2-core CPU)
 
-The data come from ``sk_icnet.datasets``: random sound mixtures (tone pips,
+The data come from ``sk_icnet.simulate``: random sound mixtures (tone pips,
 noise bursts, harmonic complexes) at 16 kHz and Poisson spike counts in 2 ms
 bins from four simulated neurons with known ground truth.
 """
@@ -15,8 +15,8 @@ import torch
 from sklearn.model_selection import GridSearchCV, train_test_split
 
 from sk_icnet import ICNetRegressor
-from sk_icnet.datasets import make_auditory_dataset
 from sk_icnet.metrics import d2_poisson_score, pearson_r
+from sk_icnet.simulate import make_auditory_dataset
 
 torch.set_num_threads(2)
 start = time.perf_counter()

@@ -22,9 +22,9 @@ import tempfile
 import numpy as np
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor, WindowDataset
-from sk_icnet.datasets import make_auditory_dataset
 from sk_icnet.io import read_nwb
 from sk_icnet.metrics import d2_poisson_score
+from sk_icnet.simulate import make_auditory_dataset
 
 FS, DT = 16000.0, 2.0  # the model's rates here (32 samples per bin); the WAVs are at 44.1 kHz
 SMALL = dict(module__n_filters=16, module__sincnet_kernel_size=32, module__encoder_channels=24,

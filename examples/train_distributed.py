@@ -22,7 +22,7 @@ import tempfile
 import time
 
 from sk_icnet import ICNetRegressor
-from sk_icnet.datasets import make_auditory_dataset
+from sk_icnet.simulate import make_auditory_dataset
 
 SMALL = dict(module__n_filters=16, module__sincnet_kernel_size=32, module__encoder_channels=24,
              module__encoder_kernel_size=16, module__n_encoder_layers=3,

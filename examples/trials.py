@@ -33,8 +33,8 @@ from sklearn.model_selection import KFold
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare, load_trials
 from sk_icnet.audio import level_db_spl, resample
-from sk_icnet.datasets import make_stimuli, make_tuned_neurons
 from sk_icnet.metrics import d2_poisson_score, pearson_r, split_half_ceiling
+from sk_icnet.simulate import make_stimuli, make_tuned_neurons
 
 FS, DT = 16000.0, 2.0        # the model's rates (32 samples per bin)
 PRE_S = POST_S = 0.05        # spikes were recorded from 50 ms before onset to 50 ms after the end
