@@ -14,10 +14,11 @@ from sk_icnet.data import (
     Recording,
     WindowBatchSampler,
     WindowDataset,
+    bin_spike_times,
     collate_windows,
     decoder_indices,
+    make_windows,
 )
-from sk_icnet.data import bin_spike_times, make_windows
 
 pytest.importorskip("zarr")
 
