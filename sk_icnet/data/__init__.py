@@ -16,20 +16,15 @@ Readers: :func:`load_trials` (a folder of sounds and a spike table), :func:`read
 :func:`make_windows` (one long recording to in-memory training windows).
 """
 
+from ._batches import WindowBatchSampler, collate_windows
 from ._nwb import read_nwb, write_nwb
+from ._recording import Recording
+from ._routing import decoder_index, decoder_indices
 from ._spikes import bin_spike_times, spike_trains
-from ._store import (
-    FORMAT,
-    FORMAT_VERSION,
-    Recording,
-    WindowBatchSampler,
-    WindowDataset,
-    collate_windows,
-    decoder_indices,
-    make_windows,
-)
+from ._store import FORMAT, FORMAT_VERSION
 from ._trials import TrialData, load_trials
+from ._windows import WindowDataset, make_windows
 
 __all__ = ["Recording", "WindowDataset", "WindowBatchSampler", "collate_windows",
-           "decoder_indices", "make_windows", "bin_spike_times", "spike_trains", "load_trials",
-           "TrialData", "read_nwb", "write_nwb", "FORMAT", "FORMAT_VERSION"]
+           "decoder_index", "decoder_indices", "make_windows", "bin_spike_times", "spike_trains",
+           "load_trials", "TrialData", "read_nwb", "write_nwb", "FORMAT", "FORMAT_VERSION"]

@@ -351,7 +351,7 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
     import warnings
 
     from .._core.validation import _describe, check_positive_number, samples_per_bin
-    from ._store import Recording
+    from ._recording import Recording
 
     pynwb = _require_pynwb()
     if audio_fs is not None:
@@ -490,7 +490,7 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
     import datetime
 
     from .._core.validation import _as_numeric_array, _describe, check_positive_number
-    from ._store import Recording
+    from ._recording import Recording
 
     pynwb = _require_pynwb()
     if not isinstance(recording, Recording):

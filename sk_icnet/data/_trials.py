@@ -47,11 +47,13 @@ import stat
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
-from .._core.validation import _describe, check_positive_number, samples_per_bin
+from .._core.timebase import Timebase
+from .._core.validation import _describe, check_positive_number
 from ..audio import load_audio, set_level
 
 __all__ = ["TrialData", "load_trials"]
@@ -417,10 +419,35 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
     (1.0, np.True_)
     """
     folder = _check_sound_dir(sound_dir)
-    audio_fs = check_positive_number(audio_fs, "audio_fs")
-    dt_ms = check_positive_number(dt_ms, "dt_ms")
-    spb = samples_per_bin(audio_fs, dt_ms)
-    dt_s = spb / audio_fs
+    timebase = Timebase(audio_fs, dt_ms)
+    max_duration_s = _check_options(time_unit, pre_s, post_s, max_duration_s, extension)
+    stimuli = _check_names(stimuli, "stimuli")
+    neurons = _check_names(neurons, "neurons")
+
+    table = _read_table(spikes)
+    cols = _resolve_columns(columns, table)
+    sounds = _list_sounds(folder, extension)
+    rows = _spike_rows(table, cols, extension, time_unit, neurons)
+    stimuli = _resolve_stimuli(stimuli, set(rows.stimulus), sounds, folder, extension)
+    neurons = _resolve_neurons(neurons, cols, table, rows.neuron)
+    s_idx, n_idx, slot, counts = _repeat_slots(rows, stimuli, neurons, n_repeats)
+    sounds_read = _read_sounds(folder, sounds, stimuli, timebase.audio_fs, channel, scale,
+                               max_duration_s, level_db_spl)
+    grid = _trial_grid(sounds_read.waves, stimuli, timebase, pre_s, post_s, counts, len(neurons))
+    y_repeats, y, mask, before, after = _bin_trial_spikes(
+        rows.time, s_idx, n_idx, slot, grid, counts, len(neurons), timebase)
+    dropped = _report_dropped(stimuli, s_idx, before, after, rows.time, time_unit,
+                              sounds_read.durations, grid)
+    return TrialData(
+        X=grid.X, y=y, y_repeats=y_repeats, mask=mask, n_repeats=counts,
+        groups=np.array(stimuli, dtype=object), stimulus_names=list(stimuli),
+        neuron_names=list(neurons), audio_fs=timebase.audio_fs, dt_ms=timebase.dt_ms,
+        durations_s=np.array(sounds_read.durations), source_fs=np.array(sounds_read.source_fs),
+        pre_s=grid.pre_bins * grid.dt_s, post_s=float(post_s), dropped=dropped)
+
+
+def _check_options(time_unit, pre_s, post_s, max_duration_s, extension):
+    """Check the reading options; return ``max_duration_s`` as a float."""
     if time_unit not in _TIME_UNITS:
         raise ValueError(f"time_unit must be 's' or 'ms'; received {time_unit!r}.")
     for name, value in (("pre_s", pre_s), ("post_s", post_s)):
@@ -431,45 +458,45 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
     if not isinstance(extension, str) or not extension:
         raise TypeError(f"extension must be a file name ending such as '.wav'; received "
                         f"{_describe(extension)}.")
-    stimuli = _check_names(stimuli, "stimuli")
-    neurons = _check_names(neurons, "neurons")
+    return max_duration_s
 
-    table = _read_table(spikes)
-    cols = _resolve_columns(columns, table)
-    sounds = _list_sounds(folder, extension)
 
-    # ---- the table: stimulus, repeat, neuron, time of every spike
+def _spike_rows(table, cols, extension, time_unit, neurons):
+    """The stimulus, repeat, neuron and time (s) of every spike of the table."""
     n_rows = len(table)
-    if n_rows:
-        stim_col = _labels(table[cols["stimulus"]], cols["stimulus"], "stimulus")
-        ext = extension.lower()
-        stim_col = np.array([s[: -len(ext)] if s.lower().endswith(ext) and len(s) > len(ext) else s
-                             for s in stim_col], dtype=object)
-        times = _numeric_column(table[cols["time"]], cols["time"], "spike times") \
-            * _TIME_UNITS[time_unit]
-        if cols["repeat"] is None:
-            reps = np.zeros(n_rows, dtype=np.int64)
-        else:
-            rep_values = _numeric_column(table[cols["repeat"]], cols["repeat"],
-                                         "integer repeat numbers")
-            if (rep_values != np.round(rep_values)).any():
-                bad = rep_values[rep_values != np.round(rep_values)][0]
-                raise ValueError(f"column {cols['repeat']!r} of the spike table must hold integer "
-                                 f"repeat numbers; received {float(bad)!r}.")
-            reps = rep_values.astype(np.int64)
-        if cols["neuron"] is None:
-            neuron_col = np.full(n_rows, "0" if neurons is None else neurons[0], dtype=object)
-            if neurons is not None and len(neurons) != 1:
-                raise ValueError("columns={'neuron': None} means one neuron, but neurons lists "
-                                 f"{len(neurons)}.")
-        else:
-            neuron_col = _labels(table[cols["neuron"]], cols["neuron"], "neuron")
+    if not n_rows:
+        empty = np.array([], dtype=object)
+        return SimpleNamespace(stimulus=empty, neuron=empty, time=np.array([], dtype=np.float64),
+                               repeat=np.array([], dtype=np.int64))
+    stim_col = _labels(table[cols["stimulus"]], cols["stimulus"], "stimulus")
+    ext = extension.lower()
+    stim_col = np.array([s[: -len(ext)] if s.lower().endswith(ext) and len(s) > len(ext) else s
+                         for s in stim_col], dtype=object)
+    times = _numeric_column(table[cols["time"]], cols["time"], "spike times") \
+        * _TIME_UNITS[time_unit]
+    if cols["repeat"] is None:
+        reps = np.zeros(n_rows, dtype=np.int64)
     else:
-        stim_col = neuron_col = np.array([], dtype=object)
-        times = np.array([], dtype=np.float64)
-        reps = np.array([], dtype=np.int64)
+        rep_values = _numeric_column(table[cols["repeat"]], cols["repeat"],
+                                     "integer repeat numbers")
+        if (rep_values != np.round(rep_values)).any():
+            bad = rep_values[rep_values != np.round(rep_values)][0]
+            raise ValueError(f"column {cols['repeat']!r} of the spike table must hold integer "
+                             f"repeat numbers; received {float(bad)!r}.")
+        reps = rep_values.astype(np.int64)
+    if cols["neuron"] is None:
+        neuron_col = np.full(n_rows, "0" if neurons is None else neurons[0], dtype=object)
+        if neurons is not None and len(neurons) != 1:
+            raise ValueError("columns={'neuron': None} means one neuron, but neurons lists "
+                             f"{len(neurons)}.")
+    else:
+        neuron_col = _labels(table[cols["neuron"]], cols["neuron"], "neuron")
+    return SimpleNamespace(stimulus=stim_col, neuron=neuron_col, time=times, repeat=reps)
 
-    table_stimuli = set(stim_col)
+
+def _resolve_stimuli(stimuli, table_stimuli, sounds, folder, extension):
+    """The stimuli to read: every sound file, or those listed; each with a file, and every
+    stimulus of the table among them."""
     unknown = sorted(table_stimuli - set(sounds))
     if unknown:
         raise ValueError(f"stimuli {unknown[:5]}{' ...' if len(unknown) > 5 else ''} of the spike "
@@ -483,39 +510,45 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
                              "have no spike in the table: check the stimulus names, or pass "
                              "stimuli=[...] with the stimuli to read (and n_repeats=, since a "
                              "stimulus without spikes shows no presentation).")
-        stimuli = sorted(sounds)
-    else:
-        no_file = [s for s in stimuli if s not in sounds]
-        if no_file:
-            raise ValueError(f"stimuli {no_file[:5]} have no {extension} file in {folder!r}.")
-        extra = sorted(table_stimuli - set(stimuli))
-        if extra:
-            raise ValueError(f"the spike table has spikes for stimuli {extra[:5]} that are not in "
-                             "stimuli=; leave them out of the table first (table[table.stimulus."
-                             "isin(stimuli)]) or list them.")
+        return sorted(sounds)
+    no_file = [s for s in stimuli if s not in sounds]
+    if no_file:
+        raise ValueError(f"stimuli {no_file[:5]} have no {extension} file in {folder!r}.")
+    extra = sorted(table_stimuli - set(stimuli))
+    if extra:
+        raise ValueError(f"the spike table has spikes for stimuli {extra[:5]} that are not in "
+                         "stimuli=; leave them out of the table first (table[table.stimulus."
+                         "isin(stimuli)]) or list them.")
+    return stimuli
 
-    if neurons is None:
-        if cols["neuron"] is None:
-            neurons = ["0"]
-        else:
-            neurons = _sorted_labels(table[cols["neuron"]]) if n_rows else []
-            if not neurons:
-                raise ValueError("the spike table is empty: pass neurons=[...] (and stimuli=, "
-                                 "n_repeats=) to make trials without spikes.")
-    else:
+
+def _resolve_neurons(neurons, cols, table, neuron_col):
+    """The neurons: those listed (every neuron of the table among them), or the table's."""
+    if neurons is not None:
         unknown_neurons = sorted(set(neuron_col) - set(neurons))
         if unknown_neurons:
             raise ValueError(f"the spike table has neurons {unknown_neurons[:5]} that are not in "
                              "neurons=; list them or leave their rows out.")
+        return neurons
+    if cols["neuron"] is None:
+        return ["0"]
+    neurons = _sorted_labels(table[cols["neuron"]]) if len(table) else []
+    if not neurons:
+        raise ValueError("the spike table is empty: pass neurons=[...] (and stimuli=, "
+                         "n_repeats=) to make trials without spikes.")
+    return neurons
 
-    # ---- repeats: each stimulus' repeat numbers, packed into slots 0 .. n - 1
+
+def _repeat_slots(spikes, stimuli, neurons, n_repeats):
+    """Each spike's stimulus, neuron and repeat slot (its repeat number packed into slots
+    0 .. n - 1 of its stimulus), and the presentations of every stimulus."""
     stim_index = {s: i for i, s in enumerate(stimuli)}
     neuron_index = {n: i for i, n in enumerate(neurons)}
-    s_idx = np.array([stim_index[s] for s in stim_col], dtype=np.int64)
-    n_idx = np.array([neuron_index[n] for n in neuron_col], dtype=np.int64)
+    s_idx = np.array([stim_index[s] for s in spikes.stimulus], dtype=np.int64)
+    n_idx = np.array([neuron_index[n] for n in spikes.neuron], dtype=np.int64)
     # rank of each row's repeat number among its stimulus' distinct numbers
-    slot = (pd.Series(reps).groupby(s_idx).rank(method="dense").to_numpy(np.int64) - 1
-            if n_rows else np.zeros(0, np.int64))
+    slot = (pd.Series(spikes.repeat).groupby(s_idx).rank(method="dense").to_numpy(np.int64) - 1
+            if len(s_idx) else np.zeros(0, np.int64))
     seen = np.zeros(len(stimuli), dtype=np.int64)  # distinct repeat numbers per stimulus
     np.maximum.at(seen, s_idx, slot + 1)
     if n_repeats is None:
@@ -532,12 +565,11 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
             i = over[0]
             raise ValueError(f"stimulus {stimuli[i]!r} has {seen[i]} distinct repeat numbers in the "
                              f"spike table, more than n_repeats={counts[i]}.")
-    counts = counts.astype(np.int64)
+    return s_idx, n_idx, slot, counts.astype(np.int64)
 
-    # ---- sounds
-    pre_bins = int(round(pre_s / dt_s))
-    pre_samples = pre_bins * spb
-    post_samples = int(round(post_s * audio_fs))
+
+def _read_sounds(folder, sounds, stimuli, audio_fs, channel, scale, max_duration_s, level_db_spl):
+    """Every stimulus' waveform at ``audio_fs`` (set to its level), duration and source rate."""
     levels = None if level_db_spl is None else \
         _per_stimulus(level_db_spl, stimuli, "level_db_spl", _check_level)
     waves, durations, source_fs = [], [], []
@@ -552,12 +584,23 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
         waves.append(x)
         durations.append(duration)
         source_fs.append(fs)
+    return SimpleNamespace(waves=waves, durations=durations, source_fs=source_fs)
+
+
+def _trial_grid(waves, stimuli, timebase, pre_s, post_s, counts, n_neurons):
+    """The trials' bins: ``pre_bins`` of silence, each sound and ``post_s``, padded to one length
+    (``n_bins``; ``real_bins`` each), and the padded waveforms ``X``."""
+    spb = timebase.samples_per_bin
+    dt_s = spb / timebase.audio_fs  # the bin width on the audio grid
+    pre_bins = int(round(pre_s / dt_s))
+    pre_samples = pre_bins * spb
+    post_samples = int(round(post_s * timebase.audio_fs))
     real_bins = np.array([(pre_samples + len(x) + post_samples) // spb for x in waves], np.int64)
     short = [stimuli[i] for i in np.flatnonzero(real_bins == 0)]
     if short:
-        raise ValueError(f"stimuli {short[:5]} are shorter than one bin ({dt_ms:g} ms).")
+        raise ValueError(f"stimuli {short[:5]} are shorter than one bin ({timebase.dt_ms:g} ms).")
     n_bins = int(max(-(-(pre_samples + len(x) + post_samples) // spb) for x in waves))
-    n_trials, n_rep, n_neurons = len(stimuli), int(counts.max()), len(neurons)
+    n_trials, n_rep = len(stimuli), int(counts.max())
     n_bytes = 4 * n_trials * n_rep * n_neurons * n_bins + 4 * n_trials * n_bins * spb
     if n_bytes > MAX_BYTES:
         raise ValueError(f"the trials would take {n_bytes / 2**30:.1f} GiB ({n_trials} stimuli, "
@@ -567,11 +610,18 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
     X = np.zeros((n_trials, n_bins * spb), dtype=np.float32)
     for i, x in enumerate(waves):
         X[i, pre_samples: pre_samples + len(x)] = x
+    return SimpleNamespace(X=X, dt_s=dt_s, pre_bins=pre_bins, post_samples=post_samples,
+                           real_bins=real_bins, n_bins=n_bins)
 
-    # ---- spikes into bins
+
+def _bin_trial_spikes(times, s_idx, n_idx, slot, grid, counts, n_neurons, timebase):
+    """Counts of every repeat (``y_repeats``), their mean (``y``), the mask of real bins, and
+    which spikes fell before or after their trial."""
+    n_trials, n_rep, n_bins, real_bins = len(counts), int(counts.max()), grid.n_bins, grid.real_bins
     # bin of each spike on the audio grid; a spike on a bin edge (times in whole ms, say) is in
     # the bin that starts there, whatever the rounding of t * audio_fs / spb
-    position = times * (audio_fs / spb) + pre_bins + _EDGE_TOLERANCE  # in bins from the start
+    position = (times * (timebase.audio_fs / timebase.samples_per_bin) + grid.pre_bins
+                + _EDGE_TOLERANCE)  # in bins from the start
     before = position < 0
     after = ~before & (position >= real_bins[s_idx])
     keep = ~(before | after)
@@ -584,14 +634,20 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
         y_repeats[i, counts[i]:] = np.nan
         y_repeats[i, :, :, real_bins[i]:] = np.nan
         y[i] = y_repeats[i, : counts[i]].mean(axis=0)
+    return y_repeats, y, mask, before, after
 
+
+def _report_dropped(stimuli, s_idx, before, after, times, time_unit, durations, grid):
+    """The spikes dropped per stimulus (a table); refuses a table whose spikes all fell
+    outside their trials, and warns when some did."""
+    n_trials, n_rows = len(stimuli), len(times)
     dropped = pd.DataFrame({
         "stimulus": stimuli,
         "before": np.bincount(s_idx[before], minlength=n_trials),
         "after": np.bincount(s_idx[after], minlength=n_trials),
     })
     n_before, n_after = int(before.sum()), int(after.sum())
-    if n_rows and keep.sum() == 0:
+    if n_rows and n_before + n_after == n_rows:
         raise ValueError(f"none of the {n_rows} spikes falls inside its trial ({n_before} before "
                          f"the start, {n_after} after the end): check time_unit={time_unit!r} "
                          "(times are from each stimulus onset) and the stimulus names.")
@@ -599,20 +655,15 @@ def load_trials(sound_dir, spikes, *, audio_fs=24414.0625, dt_ms=1.31072, time_u
         hint = ""
         if time_unit == "s" and n_after > 0.5 * n_rows and np.nanmax(times) > 10 * max(durations):
             hint = " Most times lie far past the sounds' ends: are they in ms (time_unit='ms')?"
+        pre_bins = grid.pre_bins
         warnings.warn(
             f"{n_before + n_after} of {n_rows} spikes ({100 * (n_before + n_after) / n_rows:.1f} %) "
             f"fall outside their trials and were dropped: {n_before} before the onset"
-            f"{f' - pre_s ({pre_bins * dt_s:g} s)' if pre_bins else ''}, {n_after} after the "
-            f"last whole bin of the sound{' + post_s' if post_samples else ''}. Per stimulus: "
+            f"{f' - pre_s ({pre_bins * grid.dt_s:g} s)' if pre_bins else ''}, {n_after} after the "
+            f"last whole bin of the sound{' + post_s' if grid.post_samples else ''}. Per stimulus: "
             f"the result's .dropped; include them with pre_s=/post_s=.{hint}",
-            UserWarning, stacklevel=2)
-
-    return TrialData(
-        X=X, y=y, y_repeats=y_repeats, mask=mask, n_repeats=counts,
-        groups=np.array(stimuli, dtype=object), stimulus_names=list(stimuli),
-        neuron_names=list(neurons), audio_fs=audio_fs, dt_ms=dt_ms,
-        durations_s=np.array(durations), source_fs=np.array(source_fs),
-        pre_s=pre_bins * dt_s, post_s=float(post_s), dropped=dropped)
+            UserWarning, stacklevel=3)
+    return dropped
 
 
 def _sorted_labels(series):

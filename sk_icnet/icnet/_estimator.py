@@ -55,7 +55,7 @@ from .._core.validation import (
     to_layout,
 )
 from ..audio import _SPECTRUM_TRIALS, _sound_summary
-from ..data._store import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
+from ..data import Recording, WindowBatchSampler, WindowDataset, collate_windows, decoder_indices
 from ..metrics import PoissonD2Accumulator, d2_poisson_score
 from ._callbacks import (
     METADATA_FILE,

@@ -22,8 +22,9 @@ import pytest
 import torch
 
 from sk_icnet._core import files as files_module
-from sk_icnet.data import _store as data_module
 from sk_icnet.data import FORMAT_VERSION, Recording, WindowDataset, collate_windows
+from sk_icnet.data import _batches as batches_module
+from sk_icnet.data import _store as store_module
 
 zarr = pytest.importorskip("zarr")
 
@@ -262,9 +263,9 @@ def test_failure_between_the_two_renames_puts_the_previous_store_back(tmp_path, 
             return rename(src, dst)
         return wrapped
 
-    monkeypatch.setattr(data_module.os, "rename", fail_second(os.rename))
-    monkeypatch.setattr(data_module, "rename_noreplace",
-                        fail_second(getattr(data_module, "rename_noreplace", os.rename)),
+    monkeypatch.setattr(store_module.os, "rename", fail_second(os.rename))
+    monkeypatch.setattr(store_module, "rename_noreplace",
+                        fail_second(getattr(store_module, "rename_noreplace", os.rename)),
                         raising=False)
     with pytest.raises(OSError, match="Input/output error"):
         make_recording(seed=2).save(path, overwrite=True)
@@ -342,7 +343,7 @@ def test_counts_beyond_int32_are_refused_before_a_batch_is_allocated(tmp_path, m
     def no_allocation(specs):
         raise AssertionError("the batch was allocated before the counts were checked")
 
-    monkeypatch.setattr(data_module, "_batch_buffers", no_allocation)
+    monkeypatch.setattr(batches_module, "_batch_buffers", no_allocation)
     with pytest.raises(ValueError, match=r"counts must be in \[0, 2147483647\] to fit the batch's "
                                          r"int32 counts; received values in \[0, 3000000000\]"):
         collate_windows(items)

@@ -9,7 +9,6 @@ import pytest
 
 from sk_icnet import load_trials
 from sk_icnet.audio import load_audio
-
 from tests.conftest import tiny_estimator
 
 soundfile = pytest.importorskip("soundfile")
