@@ -8,7 +8,6 @@ from sklearn.exceptions import NotFittedError
 
 from sk_icnet import LinearSTRFRegressor, insilico
 from sk_icnet.simulate._neurons import TunedNeurons, make_tuned_neurons
-
 from tests.conftest import tiny_estimator
 
 EXPERIMENTS = {

@@ -8,7 +8,6 @@ import torch
 
 from sk_icnet import LinearSTRFRegressor
 from sk_icnet.audio import level_db_spl
-from sk_icnet.simulate._neurons import TunedNeurons, make_random_chords
 from sk_icnet.insilico._experiments import frequency_response_area
 from sk_icnet.interpret import (
     DynamicSTRF,
@@ -23,8 +22,8 @@ from sk_icnet.interpret import (
     plot_strf,
     strf_receptive_field,
 )
+from sk_icnet.simulate._neurons import TunedNeurons, make_random_chords
 from sk_icnet.strf import log_mel_spectrogram
-
 from tests.conftest import tiny_estimator
 
 matplotlib.use("Agg")
