@@ -8,11 +8,11 @@ import torch
 
 from sk_icnet import LinearSTRFRegressor
 from sk_icnet.audio import level_db_spl
-from sk_icnet.insilico._experiments import frequency_response_area
+from sk_icnet.insilico import frequency_response_area
+from sk_icnet.insilico._receptive_fields import _FrontEnd
 from sk_icnet.interpret import (
     DynamicSTRF,
     ReceptiveField,
-    _FrontEnd,
     dynamic_strf,
     gradient_strf,
     insilico_reliability,
@@ -22,7 +22,7 @@ from sk_icnet.interpret import (
     plot_strf,
     strf_receptive_field,
 )
-from sk_icnet.simulate._neurons import TunedNeurons, make_random_chords
+from sk_icnet.simulate import TunedNeurons, make_random_chords
 from sk_icnet.strf import log_mel_spectrogram
 from tests.conftest import tiny_estimator
 
@@ -304,7 +304,7 @@ def test_insilico_reliability_reports_median_spread_and_flags():
 
 
 def test_insilico_reliability_takes_cross_validate_results_and_refuses_bad_input():
-    from sk_icnet.insilico._experiments import rate_level
+    from sk_icnet.insilico import rate_level
 
     models = [TunedNeurons(cf_hz=[1000.0], audio_fs=FS, dt_ms=4.0, threshold_db=t) for t in (20, 21)]
     table = insilico_reliability(rate_level, {"estimator": models, "test_score": [0, 0]},
@@ -323,7 +323,8 @@ def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trial
     """ICNet's gradients come from windows of one receptive field (fast); a module that hides
     its receptive field gets them from whole trials: the two agree."""
     from sk_icnet import ICNet
-    from sk_icnet.interpret import _bin_gradients, _Differentiable, _trial_gradients
+    from sk_icnet.insilico._differentiable import _Differentiable
+    from sk_icnet.insilico._receptive_fields import _bin_gradients, _trial_gradients
 
     torch.manual_seed(0)
     net = ICNet(audio_fs=FS, dt_ms=4.0, out_neurons=2, n_filters=8, sincnet_kernel_size=32,
