@@ -55,6 +55,16 @@ held at a level and in a band, and :func:`insilico_reliability`, an in-silico
 experiment run on several fitted models (folds, seeds) with the spread of each
 derived parameter.
 
+Which models: gradients need the torch module, not only ``predict``. A fitted
+:class:`~sk_icnet.ICNetRegressor` qualifies, and so does any estimator that wraps a
+fitted module the same way, recognised by what it has rather than by its class:
+``module_``, ``audio_fs_``, ``samples_per_bin_``, ``_decoder_of(recording)`` (the
+decoder that serves a recording) and ``_expected_counts(output)`` (the module's output
+as expected counts per bin); as does a ``torch.nn.Module`` with the attributes
+``audio_fs`` and ``samples_per_bin``. :func:`insilico_reliability` needs only an
+in-silico experiment and models it accepts (:class:`~sk_icnet.insilico.ModelUnderTest`).
+The implementation lives in :mod:`sk_icnet.insilico`; this module is its public face.
+
 Plotting needs matplotlib (``pip install "sk_icnet[plot]"``).
 """
 

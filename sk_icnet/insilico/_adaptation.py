@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 
 from .._core.validation import check_positive_int, check_positive_number
 from ._common import _check_fraction, _grid, _groups, _label, _pascals
+from ._docs import _fill_doc
 from ._presenter import _Presenter
 from ._result import _assemble
 from ._tuning import _level_summary
@@ -17,6 +18,7 @@ from ._tuning import _level_summary
 __all__ = ["dynamic_range_adaptation"]
 
 
+@_fill_doc
 def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_range_db=(21.0, 96.0),
                              level_step_db=3.0, hpr_width_db=12.0, hpr_probability=0.8,
                              segment_ms=50.0, n_segments=400, skip_segments=20, skip_ms=10.0,
@@ -44,7 +46,7 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
 
     Parameters
     ----------
-    estimator : fitted model with ``predict``
+    {estimator}
     means_db : array-like of float, default=(45, 60, 75)
     level_range_db : (float, float), default=(21, 96)
     level_step_db, hpr_width_db : float, default=3.0 and 12.0
@@ -60,13 +62,7 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
     criterion : float in (0, 0.5), default=0.1
         Threshold criterion as a fraction of each curve's largest driven rate.
     random_state : int, RandomState instance or None, default=0
-    predict_params : dict, optional
-    progress : bool, default=False
-        Show a progress bar (tqdm) over the batches of stimuli.
-
-    Returns
-    -------
-    PhysiologyResult
+    {run_and_returns}
         ``responses``: ``neuron, carrier, mean_db, level_db, rate_hz,
         driven_hz, n_segments``. ``summary``: ``neuron, carrier, mean_db,
         mean_level_db`` (the mean of the levels drawn), ``threshold_db,

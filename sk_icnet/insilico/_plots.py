@@ -11,6 +11,7 @@ import numpy as np
 
 from .._core.plotting import pyplot as _pyplot
 from .._core.validation import _describe, check_positive_int
+from ._docs import _fill_doc
 from ._optimal_sound import OptimalSound
 from ._receptive_fields import DynamicSTRF, ReceptiveField, strf_receptive_field
 from ._result import PhysiologyResult
@@ -34,6 +35,23 @@ def _octave_ticks(ax, values, scale=1.0):
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _axes(ax, figsize=(4, 3)):
+    """pyplot, and ``ax`` or the axes of a new figure of ``figsize`` when ``ax`` is None."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return plt, ax
+
+
+def _finish(ax, xlabel, ylabel, legend=False):
+    """Label the axes, draw the legend if asked; ``ax``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
 def _as_named(results):
     if isinstance(results, PhysiologyResult):
         return {"": results}
@@ -52,19 +70,13 @@ def _rows(result, neuron, name="result"):
     return table, result.summary[result.summary.neuron == neuron]
 
 
+@_fill_doc
 def plot_fra(result, neuron=0, *, ax=None):
     """Driven rate over frequency (log axis) and level, with the CF, threshold and Q10 bandwidth.
 
-    Parameters
-    ----------
-    result : PhysiologyResult
+    {result_parameter}
         From :func:`frequency_response_area`.
-    neuron : int, default=0
-    ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    ax : matplotlib Axes
+    {neuron_ax_returns}
     """
     plt = _pyplot()
     table, summary = _rows(result, neuron)
@@ -87,43 +99,30 @@ def plot_fra(result, neuron=0, *, ax=None):
     return ax
 
 
+@_fill_doc
 def plot_rate_level(results, neuron=0, *, ax=None):
     """Rate-level functions of one neuron, one line per model, thresholds marked.
 
-    Parameters
-    ----------
-    results : PhysiologyResult or dict of str to PhysiologyResult
+    {results_parameter}
         From :func:`rate_level`; a dict draws several models (e.g. the fitted
         ICNet and the true neuron) on one axis.
-    neuron : int, default=0
-    ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    ax : matplotlib Axes
+    {neuron_ax_returns}
     """
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
+    _, ax = _axes(ax)
     for name, result in _as_named(results).items():
         table, summary = _rows(result, neuron, name or "result")
         line, = ax.plot(table.level_db, table.rate_hz, marker="o", ms=3, label=name or None)
         thr = summary.threshold_db.iloc[0]
         if np.isfinite(thr):
             ax.axvline(thr, color=line.get_color(), lw=1, ls=":")
-    ax.set_xlabel("level (dB SPL)")
-    ax.set_ylabel("rate (spikes/s)")
-    if len(_as_named(results)) > 1:
-        ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _finish(ax, "level (dB SPL)", "rate (spikes/s)", legend=len(_as_named(results)) > 1)
 
 
+@_fill_doc
 def plot_mtf(results, neuron=0, *, measure="vector_strength", ax=None):
     """Modulation transfer function of one neuron (log modulation-frequency axis), one line per model.
 
-    Parameters
-    ----------
-    results : PhysiologyResult or dict of str to PhysiologyResult
+    {results_parameter}
         From :func:`modulation_transfer`.
     neuron : int, default=0
     measure : {"vector_strength", "rate_hz", "driven_hz"}, default="vector_strength"
@@ -134,42 +133,29 @@ def plot_mtf(results, neuron=0, *, measure="vector_strength", ax=None):
     -------
     ax : matplotlib Axes
     """
-    plt = _pyplot()
     if measure not in ("vector_strength", "rate_hz", "driven_hz"):
         raise ValueError(f"measure must be 'vector_strength', 'rate_hz' or 'driven_hz'; "
                          f"received {measure!r}.")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
+    _, ax = _axes(ax)
     named = _as_named(results)
     for name, result in named.items():
         table, _ = _rows(result, neuron, name or "result")
         ax.plot(table.modulation_hz, table[measure], marker="o", ms=3, label=name or None)
     _octave_ticks(ax, table.modulation_hz)
-    ax.set_xlabel("modulation frequency (Hz)")
-    ax.set_ylabel({"vector_strength": "vector strength", "rate_hz": "rate (spikes/s)",
-                   "driven_hz": "driven rate (spikes/s)"}[measure])
-    if len(named) > 1:
-        ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _finish(ax, "modulation frequency (Hz)",
+                   {"vector_strength": "vector strength", "rate_hz": "rate (spikes/s)",
+                    "driven_hz": "driven rate (spikes/s)"}[measure], legend=len(named) > 1)
 
 
+@_fill_doc
 def plot_forward_masking(results, neuron=0, *, ax=None):
     """Relative probe response against the gap, with each fitted recovery curve and its tau.
 
-    Parameters
-    ----------
-    results : PhysiologyResult or dict of str to PhysiologyResult
+    {results_parameter}
         From :func:`forward_masking`.
-    neuron : int, default=0
-    ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    ax : matplotlib Axes
+    {neuron_ax_returns}
     """
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
+    _, ax = _axes(ax)
     for name, result in _as_named(results).items():
         table, summary = _rows(result, neuron, name or "result")
         row = summary.iloc[0]
@@ -180,10 +166,7 @@ def plot_forward_masking(results, neuron=0, *, ax=None):
             g = np.linspace(0, table.gap_ms.max(), 200)
             ax.plot(g, _recovery(g, (row.recovered, row.suppression, row.tau_ms)),
                     color=points.get_color(), lw=1)
-    ax.set_xlabel("masker-probe gap (ms)")
-    ax.set_ylabel("probe response / probe alone")
-    ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _finish(ax, "masker-probe gap (ms)", "probe response / probe alone", legend=True)
 
 
 def plot_dynamic_range_adaptation(result, neuron=0, *, ax=None):
@@ -192,21 +175,21 @@ def plot_dynamic_range_adaptation(result, neuron=0, *, ax=None):
     Parameters
     ----------
     result : PhysiologyResult
-        From :func:`dynamic_range_adaptation`.
+        From :func:`dynamic_range_adaptation`: a curve per level distribution.
     neuron : int, default=0
     ax : matplotlib Axes, optional
+        Where to draw (a new figure by default).
 
     Returns
     -------
     ax : matplotlib Axes
     """
-    plt = _pyplot()
+    _pyplot()  # matplotlib's absence is the first error
     if not isinstance(result, PhysiologyResult):
         raise TypeError(f"result must be the PhysiologyResult of dynamic_range_adaptation; "
                         f"received {_describe(result)}.")
     table, summary = _rows(result, neuron)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
+    plt, ax = _axes(ax)
     means = summary.mean_db.to_numpy()
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.85, means.size))
     for mean, color in zip(means, colors, strict=True):
@@ -216,10 +199,7 @@ def plot_dynamic_range_adaptation(result, neuron=0, *, ax=None):
     slope = summary.slope_db_per_db.iloc[0]
     if np.isfinite(slope):
         ax.set_title(f"shift {slope:.2f} dB per dB", fontsize="medium")
-    ax.set_xlabel("level (dB SPL)")
-    ax.set_ylabel("rate (spikes/s)")
-    ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _finish(ax, "level (dB SPL)", "rate (spikes/s)", legend=True)
 
 
 # -- receptive fields and optimal sounds ----------------------------------------------------------

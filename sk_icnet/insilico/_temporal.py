@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 
 from .._core.validation import check_positive_number
 from ._common import _check_fraction, _check_level, _crossing, _grid, _groups, _label, _pascals
+from ._docs import _fill_doc
 from ._presenter import _Presenter
 from ._result import _assemble
 
@@ -18,6 +19,7 @@ __all__ = ["modulation_transfer", "forward_masking"]
 
 
 # -- modulation transfer functions ----------------------------------------------------------------
+@_fill_doc
 def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="noise", level_db=60.0,
                         depth=1.0, duration_ms=600.0, ramp_ms=10.0, silence_ms=100.0,
                         skip_ms=50.0, latency_ms=5.0, random_state=0, predict_params=None,
@@ -35,7 +37,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
 
     Parameters
     ----------
-    estimator : fitted model with ``predict``
+    {estimator}
     modulation_frequencies : array-like of float, optional
         Hz. Default: powers of two from 4 Hz up to 0.4 times the bin rate.
         Each must be below half the bin rate and give at least two cycles in
@@ -46,13 +48,7 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
     depth : float in (0, 1], default=1.0
     duration_ms, ramp_ms, silence_ms, skip_ms, latency_ms : float
     random_state : int, RandomState instance or None, default=0
-    predict_params : dict, optional
-    progress : bool, default=False
-        Show a progress bar (tqdm) over the batches of stimuli.
-
-    Returns
-    -------
-    PhysiologyResult
+    {run_and_returns}
         ``responses``: ``neuron, carrier, modulation_hz, rate_hz, driven_hz,
         vector_strength``. ``summary``: ``neuron, carrier, rate_bmf_hz`` (the
         ``fm`` of the largest rate), ``sync_bmf_hz`` (of the largest vector
@@ -177,6 +173,7 @@ def _fit_recovery(gaps_ms, relative):
     return float(c), float(a), float(tau)
 
 
+@_fill_doc
 def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), masker="noise",
                     probe="noise", masker_level_db=70.0, probe_level_db=50.0, masker_ms=200.0,
                     probe_ms=20.0, ramp_ms=2.0, silence_ms=100.0, latency_ms=5.0, min_masking=0.1,
@@ -198,7 +195,7 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
 
     Parameters
     ----------
-    estimator : fitted model with ``predict``
+    {estimator}
     gaps_ms : array-like of float, default=(2, 4, ..., 256)
         Silence between masker offset and probe onset (>= 0, increasing).
     masker, probe : "noise", float or array-like of float, default="noise"
@@ -210,13 +207,7 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
         Below this much masking (1 - relative response at the shortest gap)
         there is no recovery to time, and ``tau_ms`` is NaN.
     random_state : int, RandomState instance or None, default=0
-    predict_params : dict, optional
-    progress : bool, default=False
-        Show a progress bar (tqdm) over the batches of stimuli.
-
-    Returns
-    -------
-    PhysiologyResult
+    {run_and_returns}
         ``responses``: ``neuron, gap_ms, probe_spikes`` (driven count of the
         probe after the masker), ``relative_response``. ``summary``:
         ``neuron, tau_ms, recovered`` (``c``), ``suppression`` (``a``),

@@ -7,6 +7,7 @@ import pandas as pd
 from sklearn.utils import check_random_state
 
 from ._common import _check_fraction, _crossing, _grid, _groups, _label, _pascals
+from ._docs import _fill_doc
 from ._presenter import _Presenter
 from ._result import PhysiologyResult, _assemble
 
@@ -37,6 +38,7 @@ def _tuning_edges(freqs, thr, level):
     return edges
 
 
+@_fill_doc
 def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms=50.0,
                             ramp_ms=5.0, silence_ms=100.0, latency_ms=5.0, criterion=0.1,
                             predict_params=None, progress=False):
@@ -56,7 +58,7 @@ def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms
 
     Parameters
     ----------
-    estimator : fitted model with ``predict``
+    {estimator}
     frequencies : array-like of float, optional
         Tone frequencies in Hz. Default: 8 per octave from 250 Hz to
         ``0.4 * audio_fs``.
@@ -68,14 +70,7 @@ def frequency_response_area(estimator, *, frequencies=None, levels=None, tone_ms
         Start of the response window after the onset (and its end after the offset).
     criterion : float in (0, 1), default=0.1
         Threshold criterion as a fraction of the largest driven rate.
-    predict_params : dict, optional
-        Extra keyword arguments to ``estimator.predict`` (e.g. ``recording=``).
-    progress : bool, default=False
-        Show a progress bar (tqdm) over the batches of stimuli.
-
-    Returns
-    -------
-    PhysiologyResult
+    {run_and_returns}
         ``responses``: ``neuron, frequency_hz, level_db, rate_hz, driven_hz``.
         ``summary``: ``neuron, cf_hz, threshold_db, q10, bandwidth_oct,
         f_low_hz, f_high_hz, max_driven_hz, spont_hz`` (NaN where the neuron
@@ -154,6 +149,7 @@ def _level_summary(levels, driven, criterion):
                 monotonicity=float(driven[-1] / peak))
 
 
+@_fill_doc
 def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, ramp_ms=5.0,
                silence_ms=100.0, latency_ms=5.0, criterion=0.1, random_state=0,
                predict_params=None, progress=False):
@@ -170,7 +166,7 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
 
     Parameters
     ----------
-    estimator : fitted model with ``predict``
+    {estimator}
     levels : array-like of float, optional
         dB SPL (RMS). Default 0 to 100 dB in 5-dB steps.
     stimulus : "noise", float or array-like of float, default="noise"
@@ -179,13 +175,7 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
     duration_ms, ramp_ms, silence_ms, latency_ms : float
     criterion : float in (0, 0.5), default=0.1
     random_state : int, RandomState instance or None, default=0
-    predict_params : dict, optional
-    progress : bool, default=False
-        Show a progress bar (tqdm) over the batches of stimuli.
-
-    Returns
-    -------
-    PhysiologyResult
+    {run_and_returns}
         ``responses``: ``neuron, stimulus, level_db, rate_hz, driven_hz``.
         ``summary``: ``neuron, stimulus, threshold_db, dynamic_range_db,
         saturation_db, l50_db, max_driven_hz, monotonicity, spont_hz``.
