@@ -39,7 +39,7 @@ to ``latency_ms`` after its offset (in whole bins; stimulus onsets fall on bin
 boundaries); the *driven* rate is the rate minus the spontaneous rate. The
 predictions are expected counts, so no repeats are needed.
 
->>> from sk_icnet.datasets import TunedNeurons
+>>> from sk_icnet.simulate import TunedNeurons
 >>> from sk_icnet.insilico import frequency_response_area
 >>> neurons = TunedNeurons(cf_hz=[2000.0], threshold_db=[25.0], q10=[5.0])
 >>> fra = frequency_response_area(neurons, levels=range(0, 81, 1))

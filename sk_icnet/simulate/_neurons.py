@@ -268,7 +268,7 @@ class TunedNeurons(BaseEstimator):
 
     Examples
     --------
-    >>> from sk_icnet.datasets import TunedNeurons
+    >>> from sk_icnet.simulate import TunedNeurons
     >>> neurons = TunedNeurons(cf_hz=[1000.0, 4000.0], threshold_db=[20.0, 35.0])
     >>> neurons.tuning_[["cf_hz", "threshold_db", "q10"]]
              cf_hz  threshold_db  q10
