@@ -130,6 +130,10 @@ def fitted_models(tiny_data):
     return {"ICNet": icnet, "STRF": strf}
 
 
+def test_fitted_models_are_models_under_test(fitted_models):
+    assert all(isinstance(m, insilico.ModelUnderTest) for m in fitted_models.values())
+
+
 @pytest.mark.parametrize("model", ["ICNet", "STRF"])
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
 def test_runs_on_fitted_models_with_finite_results(fitted_models, model, experiment):

@@ -341,3 +341,27 @@ def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trial
     # nothing before the receptive field of a bin
     first = (bins[-1] + 1) * SPB - net.receptive_field
     assert np.all(fast[-1, :, : max(first, 0)] == 0)
+
+
+class _WrappedModule:
+    """An estimator of the user's own around a fitted torch module, with the members gradient
+    analyses use (no ICNetRegressor)."""
+
+    def __init__(self, module):
+        self.module_ = module
+        self.audio_fs_, self.samples_per_bin_ = module.audio_fs, module.samples_per_bin
+
+    def _decoder_of(self, recording):
+        return None
+
+    def _expected_counts(self, out):
+        return out
+
+
+def test_gradient_analyses_take_an_estimator_by_its_members(chords):
+    module = SpectrogramNeurons([_true_strf()], "linear")
+    direct = dynamic_strf(module, chords, n_lags=N_LAGS, step=6, **FRONT)
+    wrapped = dynamic_strf(_WrappedModule(module), chords, n_lags=N_LAGS, step=6, **FRONT)
+    np.testing.assert_allclose(wrapped.dstrf, direct.dstrf)
+    with pytest.raises(ValueError, match="ICNetRegressor that is not fitted"):
+        dynamic_strf(tiny_estimator(), chords)
