@@ -65,10 +65,10 @@ class ModelUnderTest(Protocol):
 
     Notes
     -----
-    Optional members, used when present:
+    The number of neurons is what ``predict`` returns (with the experiment's
+    ``predict_params``, so for the recording chosen), not an attribute. Optional
+    members, used when present:
 
-    ``n_neurons_`` (int)
-        The number of neurons; otherwise found by predicting a short silence.
     ``training_summary_`` (dict)
         With ``"frame_level_db_spl_max"`` (the loudest 10 ms of the training sound,
         dB SPL) and ``"band_hz"`` (``(low, high)``, where 99 % of its power lies):
