@@ -1,6 +1,6 @@
 """This module moved to :mod:`sk_icnet.simulate` in 0.4; this import path keeps working."""
 
-from .simulate._neurons import (
+from .simulate import (
     NEURON_KINDS,
     TunedNeurons,
     make_auditory_dataset,

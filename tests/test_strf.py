@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import PoissonRegressor
 
-from sk_icnet.simulate._neurons import make_random_chords, make_stimuli
+from sk_icnet.simulate import make_random_chords, make_stimuli
 from sk_icnet.strf import (
     LinearSTRFRegressor,
     PoissonSTRFRegressor,

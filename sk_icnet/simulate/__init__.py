@@ -30,11 +30,10 @@ from ._neurons import (
     NEURON_KINDS,
     TunedNeurons,
     make_auditory_dataset,
-    make_random_chords,
-    make_stimuli,
     make_tuned_neurons,
     q10_to_octaves,
 )
+from ._stimuli import make_random_chords, make_stimuli
 
 __all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
            "TunedNeurons", "q10_to_octaves", "NEURON_KINDS"]

@@ -38,6 +38,8 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch, check_random_state
 
+from .._core.signal import P_REF
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
 from .._core.validation import (
     _describe,
     check_positive_int,
@@ -47,9 +49,10 @@ from .._core.validation import (
     samples_per_bin,
 )
 from ..strf import log_mel_spectrogram
+from ._stimuli import make_stimuli
 
-__all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
-           "TunedNeurons", "q10_to_octaves", "NEURON_KINDS"]
+__all__ = ["make_auditory_dataset", "make_tuned_neurons", "TunedNeurons", "q10_to_octaves",
+           "NEURON_KINDS"]
 
 NEURON_KINDS = ("linear", "onoff")
 
@@ -58,128 +61,12 @@ NEURON_KINDS = ("linear", "onoff")
 FRONT_END = dict(n_bands=32, fmin=50.0, win_ms=8.0)
 
 
-def _ramp(n, fs, ramp_ms=5.0):
-    """Raised-cosine on/off ramps for an n-sample event."""
-    n_ramp = max(1, min(n // 2, int(fs * ramp_ms / 1000.0)))
-    env = np.ones(n)
-    r = 0.5 - 0.5 * np.cos(np.pi * np.arange(n_ramp) / n_ramp)
-    env[:n_ramp] = r
-    env[n - n_ramp:] = r[::-1]
-    return env
-
-
-def make_stimuli(n_trials, duration_s, audio_fs, *, events_per_s=12.0, random_state=None):
-    """Random natural-like sound mixtures: tone pips, band-noise bursts, harmonic complexes.
-
-    Each trial is a sum of events at random onsets, frequencies (log-uniform
-    from 200 Hz to 0.4 * audio_fs), durations (10-200 ms) and levels (a 40 dB
-    range, peaks of about 0.01-1 Pa), over a quiet noise floor.
-
-    Parameters
-    ----------
-    n_trials : int
-    duration_s : float
-        Duration of each trial in seconds.
-    audio_fs : float
-        Sampling rate in Hz.
-    events_per_s : float, default=12.0
-        Mean number of sound events per second.
-    random_state : int, RandomState instance or None
-
-    Returns
-    -------
-    X : ndarray of shape (n_trials, n_samples), float32
-        Waveforms in pascals, ``n_samples = round(duration_s * audio_fs)``.
-    """
-    n_trials = check_positive_int(n_trials, "n_trials")
-    duration_s = check_positive_number(duration_s, "duration_s")
-    audio_fs = check_positive_number(audio_fs, "audio_fs")
-    rng = check_random_state(random_state)
-    n = int(round(duration_s * audio_fs))
-    t_all = np.arange(n) / audio_fs
-    f_lo, f_hi = 200.0, 0.4 * audio_fs
-    X = 1e-3 * rng.standard_normal((n_trials, n))
-    for i in range(n_trials):
-        for _ in range(rng.poisson(events_per_s * duration_s) + 1):
-            dur = int(audio_fs * rng.uniform(0.01, 0.2))
-            start = rng.randint(0, max(1, n - dur // 2))
-            stop = min(n, start + dur)
-            length = stop - start
-            if length < 4:
-                continue
-            t = t_all[:length]
-            f = np.exp(rng.uniform(np.log(f_lo), np.log(f_hi)))
-            kind = rng.randint(3)
-            if kind == 0:  # tone pip, sometimes amplitude-modulated
-                ev = np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
-                if rng.rand() < 0.5:
-                    ev *= 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(4, 60) * t))
-            elif kind == 1:  # half-octave noise burst
-                lo, hi = f / 2**0.25, min(f * 2**0.25, 0.49 * audio_fs)
-                sos = signal.butter(2, [lo, hi], btype="bandpass", fs=audio_fs, output="sos")
-                ev = signal.sosfilt(sos, rng.standard_normal(length))
-                ev /= np.max(np.abs(ev)) + 1e-12
-            else:  # harmonic complex
-                f0 = rng.uniform(100, 400)
-                harmonics = np.arange(1, int(f_hi // f0) + 1)
-                ev = np.sin(2 * np.pi * f0 * np.outer(harmonics, t)
-                            + rng.uniform(0, 2 * np.pi, (len(harmonics), 1))).sum(0)
-                ev /= np.max(np.abs(ev)) + 1e-12
-            level = 10 ** (rng.uniform(-40, 0) / 20.0)  # 0.01 .. 1 Pa peak
-            X[i, start:stop] += level * ev * _ramp(length, audio_fs)
-    return X.astype(np.float32)
-
-
-def make_random_chords(n_trials, duration_s, audio_fs, *, n_tones=24, fmin=200.0, fmax=None,
-                       chord_ms=20.0, level_range_db=40.0, random_state=None):
-    """Dynamic random chords (DRC), the classic stimulus for STRF estimation.
-
-    Tones at ``n_tones`` log-spaced frequencies; every ``chord_ms`` each tone
-    takes an independent random level (uniform over ``level_range_db`` dB below
-    1 Pa peak, or silence with probability 1/2), so band powers are nearly
-    uncorrelated across frequency and time.
-
-    Parameters
-    ----------
-    n_trials : int
-    duration_s : float
-    audio_fs : float
-    n_tones : int, default=24
-    fmin, fmax : float, default=200.0 and 0.4 * audio_fs
-    chord_ms : float, default=20.0
-    level_range_db : float, default=40.0
-    random_state : int, RandomState instance or None
-
-    Returns
-    -------
-    X : ndarray of shape (n_trials, n_samples), float32, in pascals
-    """
-    n_trials = check_positive_int(n_trials, "n_trials")
-    audio_fs = check_positive_number(audio_fs, "audio_fs")
-    duration_s = check_positive_number(duration_s, "duration_s")
-    fmax = 0.4 * audio_fs if fmax is None else check_positive_number(fmax, "fmax")
-    rng = check_random_state(random_state)
-    n = int(round(duration_s * audio_fs))
-    chord = max(1, int(round(check_positive_number(chord_ms, "chord_ms") * audio_fs / 1000.0)))
-    n_chords = -(-n // chord)
-    freqs = np.geomspace(check_positive_number(fmin, "fmin"), fmax, check_positive_int(n_tones, "n_tones"))
-    t = np.arange(n) / audio_fs
-    X = np.zeros((n_trials, n))
-    for i in range(n_trials):
-        levels = 10 ** (-rng.uniform(0, level_range_db, (len(freqs), n_chords)) / 20.0)
-        levels *= rng.rand(len(freqs), n_chords) < 0.5
-        amp = np.repeat(levels, chord, axis=1)[:, :n]
-        phases = rng.uniform(0, 2 * np.pi, (len(freqs), 1))
-        X[i] = (amp * np.sin(2 * np.pi * freqs[:, None] * t[None, :] + phases)).sum(0)
-    return (X / np.sqrt(len(freqs))).astype(np.float32)
-
-
 def _causal_filter(s, kernel):
     """Convolve each row of ``s`` with ``kernel`` (lag 0 first), causally."""
     return signal.lfilter(kernel, [1.0], s, axis=1)
 
 
-def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, dt_ms=1.31072,
+def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
                           n_neurons=4, neuron_kinds="linear", mean_rate_hz=60.0,
                           n_repeats=None, random_state=None):
     """Simulated waveforms and Poisson spike counts from known neuron models.
@@ -277,8 +164,6 @@ def make_auditory_dataset(n_trials=64, duration_s=1.0, *, audio_fs=24414.0625, d
     return data
 
 
-#: reference pressure of dB SPL (Pa)
-_P_REF = 20e-6
 _LN9 = np.log(9.0)
 
 
@@ -383,7 +268,7 @@ class TunedNeurons(BaseEstimator):
 
     Examples
     --------
-    >>> from sk_icnet.datasets import TunedNeurons
+    >>> from sk_icnet.simulate import TunedNeurons
     >>> neurons = TunedNeurons(cf_hz=[1000.0, 4000.0], threshold_db=[20.0, 35.0])
     >>> neurons.tuning_[["cf_hz", "threshold_db", "q10"]]
              cf_hz  threshold_db  q10
@@ -399,7 +284,7 @@ class TunedNeurons(BaseEstimator):
     def __init__(self, cf_hz=(1000.0,), *, q10=4.0, threshold_db=30.0, dynamic_range_db=30.0,
                  spont_rate_hz=5.0, max_rate_hz=150.0, latency_ms=5.0, envelope_cutoff_hz=150.0,
                  suppression=0.0, suppression_tau_ms=50.0, adaptation_db_per_db=0.0,
-                 adaptation_tau_ms=200.0, audio_fs=24414.0625, dt_ms=1.31072):
+                 adaptation_tau_ms=200.0, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS):
         self.cf_hz = cf_hz
         self.q10 = q10
         self.threshold_db = threshold_db
@@ -535,7 +420,7 @@ class TunedNeurons(BaseEstimator):
             env = signal.lfilter([1 - a], [1, -a], env, axis=1)
             p_rms = np.sqrt(np.mean(env[:, : n_bins * spb].reshape(n_trials, n_bins, spb) ** 2,
                                     axis=2) / 2.0)
-            level = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / _P_REF)
+            level = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / P_REF)
             k = p["adaptation_db_per_db"][j]
             if k > 0:
                 b = np.exp(-dt_s * 1000.0 / p["adaptation_tau_ms"][j])
@@ -556,7 +441,7 @@ class TunedNeurons(BaseEstimator):
         return rates
 
 
-def make_tuned_neurons(n_neurons=8, *, audio_fs=24414.0625, dt_ms=1.31072, cf_range_hz=None,
+def make_tuned_neurons(n_neurons=8, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, cf_range_hz=None,
                        forward_suppression=False, adaptation=False, random_state=None):
     """Random :class:`TunedNeurons` with physiological parameters.
 

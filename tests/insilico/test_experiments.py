@@ -8,7 +8,6 @@ from sklearn.exceptions import NotFittedError
 
 from sk_icnet import LinearSTRFRegressor, insilico
 from sk_icnet.simulate._neurons import TunedNeurons, make_tuned_neurons
-
 from tests.conftest import tiny_estimator
 
 EXPERIMENTS = {
@@ -129,6 +128,10 @@ def fitted_models(tiny_data):
     strf = LinearSTRFRegressor(audio_fs=tiny_data.audio_fs, dt_ms=tiny_data.dt_ms, n_bands=16,
                                lags_ms=40.0).fit(tiny_data.X[:24], tiny_data.y[:24])
     return {"ICNet": icnet, "STRF": strf}
+
+
+def test_fitted_models_are_models_under_test(fitted_models):
+    assert all(isinstance(m, insilico.ModelUnderTest) for m in fitted_models.values())
 
 
 @pytest.mark.parametrize("model", ["ICNet", "STRF"])

@@ -8,12 +8,11 @@ import torch
 
 from sk_icnet import LinearSTRFRegressor
 from sk_icnet.audio import level_db_spl
-from sk_icnet.simulate._neurons import TunedNeurons, make_random_chords
-from sk_icnet.insilico._experiments import frequency_response_area
+from sk_icnet.insilico import frequency_response_area
+from sk_icnet.insilico._receptive_fields import _FrontEnd
 from sk_icnet.interpret import (
     DynamicSTRF,
     ReceptiveField,
-    _FrontEnd,
     dynamic_strf,
     gradient_strf,
     insilico_reliability,
@@ -23,8 +22,8 @@ from sk_icnet.interpret import (
     plot_strf,
     strf_receptive_field,
 )
+from sk_icnet.simulate import TunedNeurons, make_random_chords
 from sk_icnet.strf import log_mel_spectrogram
-
 from tests.conftest import tiny_estimator
 
 matplotlib.use("Agg")
@@ -305,7 +304,7 @@ def test_insilico_reliability_reports_median_spread_and_flags():
 
 
 def test_insilico_reliability_takes_cross_validate_results_and_refuses_bad_input():
-    from sk_icnet.insilico._experiments import rate_level
+    from sk_icnet.insilico import rate_level
 
     models = [TunedNeurons(cf_hz=[1000.0], audio_fs=FS, dt_ms=4.0, threshold_db=t) for t in (20, 21)]
     table = insilico_reliability(rate_level, {"estimator": models, "test_score": [0, 0]},
@@ -324,7 +323,8 @@ def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trial
     """ICNet's gradients come from windows of one receptive field (fast); a module that hides
     its receptive field gets them from whole trials: the two agree."""
     from sk_icnet import ICNet
-    from sk_icnet.interpret import _bin_gradients, _Differentiable, _trial_gradients
+    from sk_icnet.insilico._differentiable import _Differentiable
+    from sk_icnet.insilico._receptive_fields import _bin_gradients, _trial_gradients
 
     torch.manual_seed(0)
     net = ICNet(audio_fs=FS, dt_ms=4.0, out_neurons=2, n_filters=8, sincnet_kernel_size=32,
@@ -341,3 +341,27 @@ def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trial
     # nothing before the receptive field of a bin
     first = (bins[-1] + 1) * SPB - net.receptive_field
     assert np.all(fast[-1, :, : max(first, 0)] == 0)
+
+
+class _WrappedModule:
+    """An estimator of the user's own around a fitted torch module, with the members gradient
+    analyses use (no ICNetRegressor)."""
+
+    def __init__(self, module):
+        self.module_ = module
+        self.audio_fs_, self.samples_per_bin_ = module.audio_fs, module.samples_per_bin
+
+    def _decoder_of(self, recording):
+        return None
+
+    def _expected_counts(self, out):
+        return out
+
+
+def test_gradient_analyses_take_an_estimator_by_its_members(chords):
+    module = SpectrogramNeurons([_true_strf()], "linear")
+    direct = dynamic_strf(module, chords, n_lags=N_LAGS, step=6, **FRONT)
+    wrapped = dynamic_strf(_WrappedModule(module), chords, n_lags=N_LAGS, step=6, **FRONT)
+    np.testing.assert_allclose(wrapped.dstrf, direct.dstrf)
+    with pytest.raises(ValueError, match="ICNetRegressor that is not fitted"):
+        dynamic_strf(tiny_estimator(), chords)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sk_icnet.simulate._neurons import make_auditory_dataset, make_stimuli
+from sk_icnet.simulate._neurons import make_auditory_dataset
 
 
 def test_reproducible_by_seed():
@@ -30,13 +30,6 @@ def test_shapes_contract_and_rates():
 def test_paper_rate_bins_are_whole():
     d = make_auditory_dataset(n_trials=2, duration_s=0.1, n_neurons=1, random_state=0)
     assert d.X.shape[1] == d.y.shape[2] * 32
-
-
-def test_stimuli_are_sound_like():
-    X = make_stimuli(3, 0.5, 16000, random_state=0)
-    assert X.shape == (3, 8000)
-    assert 1e-3 < np.abs(X).max() < 5.0  # pascals
-    assert np.all(np.isfinite(X))
 
 
 def test_bad_arguments():
