@@ -13,6 +13,9 @@ trial's lagged features are zero-padded at its start, as in MNE-Python's
 * :class:`PoissonSTRFRegressor`: the linear-nonlinear Poisson model (GLM with an
   exponential link), fitted with scikit-learn's ``PoissonRegressor``
   (``solver="newton-cholesky"``).
+
+Both are registered for model files (:func:`sk_icnet.io.save_model`); their payload is
+written and read by ``sk_icnet._strf_file``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from ._core.exceptions import PAPER_AUDIO_FS, PAPER_DT_MS, _rates_note, _reworded, _warn_rates_assumed
+from . import io as _io
+from ._core.exceptions import _rates_note, _reworded, _warn_rates_assumed
 from ._core.signal import hz_to_mel, mel_to_hz
+from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
 from ._core.validation import (
     MAX_COUNT,
     check_consistent_trials,
@@ -42,6 +47,7 @@ from ._core.validation import (
     samples_per_bin,
     to_layout,
 )
+from ._strf_file import register_strf
 from .metrics import d2_poisson_score
 
 __all__ = [
@@ -251,16 +257,12 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
     def save_model(self, path, *, overwrite=False):
         """Write the fitted STRF to one safetensors file (see :mod:`sk_icnet.io`); an existing
         file is replaced only with ``overwrite=True``, and only if it is a model file."""
-        from .io import save_model
-
-        save_model(self, path, overwrite=overwrite)
+        _io.save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load_model(cls, path):
         """Read a file written by :meth:`save_model` (no pickle)."""
-        from .io import load_model
-
-        return load_model(path, cls)
+        return _io.load_model(path, cls)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -597,3 +599,7 @@ class PoissonSTRFRegressor(_BaseSTRF):
         Xl = lag_features(S, self.n_lags_)
         eta = np.einsum("tbfl,nfl->tnb", Xl, self.coef_) + self.intercept_[None, :, None]
         return np.exp(np.clip(eta, -50.0, 50.0))
+
+
+register_strf(LinearSTRFRegressor)
+register_strf(PoissonSTRFRegressor)

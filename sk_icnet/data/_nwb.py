@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from .._core.files import atomic_path
+from .._core.files import atomic_path, require
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
 
 __all__ = ["read_nwb", "write_nwb", "MAX_NWB_DURATION_S", "MAX_NWB_CELLS", "MAX_SPIKE_RATE_HZ"]
 
@@ -28,14 +29,6 @@ MAX_NWB_CELLS = 2**33
 MAX_SPIKE_RATE_HZ = 10_000.0
 #: the first bytes of every HDF5 (so NWB) file
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _require_pynwb():
-    try:
-        import pynwb
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise ImportError("read_nwb/write_nwb need pynwb: pip install 'sk_icnet[nwb]'.") from exc
-    return pynwb
 
 
 def _check_optional_str(value, name):
@@ -286,7 +279,7 @@ def _observed_mask(units, centres, where):
     return missing
 
 
-def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=None,
+def read_nwb(path, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, stimulus=None, name=None,
              sound_column="sound_file", sound_dir=None, level_column="level_db_spl", scale=1.0,
              max_duration_s=MAX_NWB_DURATION_S):
     """Read one NWB session as a :class:`~sk_icnet.data.Recording`.
@@ -353,7 +346,7 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
     from .._core.validation import _describe, check_positive_number, samples_per_bin
     from ._store import Recording
 
-    pynwb = _require_pynwb()
+    pynwb = require("pynwb", "nwb", "read_nwb")
     if audio_fs is not None:
         audio_fs = check_positive_number(audio_fs, "audio_fs")
     dt_ms = check_positive_number(dt_ms, "dt_ms")
@@ -492,7 +485,7 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
     from .._core.validation import _as_numeric_array, _describe, check_positive_number
     from ._store import Recording
 
-    pynwb = _require_pynwb()
+    pynwb = require("pynwb", "nwb", "write_nwb")
     if not isinstance(recording, Recording):
         raise TypeError(f"recording must be an sk_icnet Recording; received "
                         f"{_describe(recording)}.")
