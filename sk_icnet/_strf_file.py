@@ -16,25 +16,11 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from . import io
 from ._core.signal import hz_to_mel, mel_to_hz
 from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, RATE_RTOL, rates_agree
 from ._core.validation import is_json_real
-from .io import (
-    _BOOL,
-    _FLOAT_DTYPES,
-    _MAX_SIZE,
-    _NONE,
-    _POSITIVE,
-    ModelPayload,
-    _either,
-    _int,
-    _list_of,
-    _one_of,
-    _real,
-    _stored_params,
-    check_fitted_rates,
-    register_model_format,
-)
+from .io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 
 __all__ = ["register_strf", "STRF_PARAMS", "STRF_FITTED"]
 
@@ -80,16 +66,16 @@ _INT_DTYPES = {"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"}
 
 def register_strf(cls):
     """Register a STRF class (by its name in :data:`STRF_FITTED`) for model files."""
-    return register_model_format(cls, params=STRF_PARAMS[cls.__name__], write=_write_strf,
+    return io.register_model_format(cls, params=STRF_PARAMS[cls.__name__], write=_write_strf,
                                  read=_read_strf)
 
 
 # ------------------------------------------------------------ writing
 def _write_strf(est):
-    """``ModelPayload`` of a fitted STRF: arrays as ``attr.`` tensors, the rest in the header."""
+    """``io.ModelPayload`` of a fitted STRF: arrays as ``attr.`` tensors, the rest in the header."""
     check_is_fitted(est, ["coef_"])
     name = type(est).__name__
-    params = _stored_params(est, STRF_PARAMS[name])
+    params = io._stored_params(est, STRF_PARAMS[name])
     fitted, tensors = {}, {}
     keys = STRF_FITTED[name] + tuple(k for k in _STRF_OPTIONAL if hasattr(est, k))
     for key in keys:
@@ -98,7 +84,7 @@ def _write_strf(est):
             tensors[f"attr.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
         else:
             fitted[key] = value.item() if isinstance(value, np.generic) else value
-    return ModelPayload(params, fitted, tensors)
+    return io.ModelPayload(params, fitted, tensors)
 
 
 # ------------------------------------------------------------ reading
@@ -174,7 +160,7 @@ def _check_arrays(arrays, n, n_lags, n_bands, source):
         if shape != shapes[key]:
             raise ValueError(f"{source}: {key} has shape {shape}, but n_neurons_={n},"
                              f" n_bands={n_bands} and n_lags_={n_lags} need {shapes[key]}.")
-        kinds = _INT_DTYPES if key == "n_iter_" else _FLOAT_DTYPES
+        kinds = _INT_DTYPES if key == "n_iter_" else io._FLOAT_DTYPES
         if dtype not in kinds:
             raise ValueError(f"{source}: {key} has dtype {dtype}; expected one of "
                              f"{sorted(kinds)}.")
@@ -188,7 +174,7 @@ def _check_strf_rates(params, fitted, source):
     if is_json_real(param_fs) and not rates_agree(param_fs, audio_fs):
         raise ValueError(f"{source}: the parameter audio_fs={param_fs!r} differs from the fitted "
                          f"audio_fs_={audio_fs!r}.")
-    check_fitted_rates({**fitted, "audio_fs_": audio_fs}, source)
+    io.check_fitted_rates({**fitted, "audio_fs_": audio_fs}, source)
     dt_ms = params.get("dt_ms", PAPER_DT_MS)
     if is_json_real(dt_ms) and not rates_agree(dt_ms, fitted["dt_ms_"]):
         raise ValueError(f"{source}: the parameter dt_ms={dt_ms!r} differs from the fitted "

@@ -19,26 +19,10 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .. import io
 from .._core.timebase import rates_agree
 from .._core.validation import check_fitted_metadata, is_json_real
-from ..io import (
-    _BOOL,
-    _FLOAT_DTYPES,
-    _MAX_COUNT,
-    _MAX_SIZE,
-    _NONE,
-    _POSITIVE,
-    ModelPayload,
-    _either,
-    _int,
-    _list_of,
-    _one_of,
-    _real,
-    _stored_params,
-    _text,
-    check_fitted_rates,
-    register_model_format,
-)
+from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 from ._estimator import _FITTED_METADATA, ICNetRegressor
 
 __all__ = ["ICNET_PARAMS"]
@@ -78,23 +62,23 @@ ICNET_PARAMS = {
     "module__sincnet_kernel_size": _int(1, _MAX_KERNEL),
     "module__encoder_channels": _int(1, _MAX_SIZE),
     "module__encoder_kernel_size": _int(1, _MAX_SIZE),
-    "module__n_encoder_layers": _int(1, _MAX_COUNT),
+    "module__n_encoder_layers": _int(1, io._MAX_COUNT),
     "module__bottleneck_channels": _int(1, _MAX_SIZE),
     "module__encoder_strides": _either(_NONE, _list_of(_int(1, _MAX_SIZE))),
     "module__sincnet_min_low_hz": _real(0.0, strict=False),
     "module__sincnet_min_band_hz": _real(0.0, strict=False),
-    "module__n_classes": _either(_NONE, _int(2, _MAX_COUNT)),
+    "module__n_classes": _either(_NONE, _int(2, io._MAX_COUNT)),
     "module__time_input": _BOOL,
     "module__time_scale_s": _POSITIVE,
     # parameters of ICNet variants (the published models' layout): types here, values by ICNet
-    "module__padding": _either(_text(), _list_of(_text())),
-    "module__sincnet_style": _text(),
+    "module__padding": _either(io._text(), _list_of(io._text())),
+    "module__sincnet_style": io._text(),
     "module__sincnet_stride": _int(1, _MAX_SIZE),
     "module__input_scale": _real(-math.inf),
     "module__context_samples": _int(0, _MAX_SIZE),
     "module__crop_bins": _either(_NONE, _int(0, _MAX_SIZE)),
-    "module__time_layer": _text(),
-    "module__time_combine": _text(),
+    "module__time_layer": io._text(),
+    "module__time_combine": io._text(),
     "module__window_samples": _either(_NONE, _int(1, 2 ** 40)),
     "criterion__eps": _POSITIVE,
     "criterion__full": _BOOL,
@@ -106,7 +90,7 @@ _PROVENANCE = ("neurons", "keras_layers")
 
 # ------------------------------------------------------------ writing
 def _write_icnet(est):
-    """``ModelPayload`` of a fitted ICNetRegressor: parameters, fitted metadata, the module's
+    """``io.ModelPayload`` of a fitted ICNetRegressor: parameters, fitted metadata, the module's
     weights under ``module.`` and the published model's tables."""
     from ._losses import CategoricalCountLoss, PoissonLoss
     from ._module import ICNet
@@ -119,11 +103,11 @@ def _write_icnet(est):
     if est.criterion not in (PoissonLoss, CategoricalCountLoss):
         raise TypeError("save_model stores the Poisson and categorical criteria; received "
                         f"criterion={est.criterion!r}.")
-    params = _stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
+    params = io._stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
     fitted = {key: getattr(est, key) for key in _FITTED_METADATA if hasattr(est, key)}
     tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
                for k, v in module.state_dict().items()}
-    return ModelPayload(params, fitted, tensors, _published_provenance(est))
+    return io.ModelPayload(params, fitted, tensors, _published_provenance(est))
 
 
 def _published_provenance(est):
@@ -147,7 +131,7 @@ def _read_icnet(cls, file):
     where, source = file.where, file.source
     params = file.params()
     fitted = check_fitted_metadata(file.fitted, _FITTED_METADATA, source)
-    check_fitted_rates(fitted, source)
+    io.check_fitted_rates(fitted, source)
     if "audio_fs_" not in fitted:
         raise ValueError(f"the model file {where!r} does not record audio_fs_ and dt_ms_.")
     _check_icnet_params_against_fitted(params, fitted, where)
@@ -169,7 +153,7 @@ def _read_icnet(cls, file):
                          f"{module.audio_fs!r} Hz with {module.samples_per_bin} samples per bin, but "
                          f"it was fitted at {fitted['audio_fs_']!r} Hz with "
                          f"{fitted['samples_per_bin_']}.")
-    not_float = sorted(key for key, (_, dtype) in stored.items() if dtype not in _FLOAT_DTYPES)
+    not_float = sorted(key for key, (_, dtype) in stored.items() if dtype not in io._FLOAT_DTYPES)
     if not_float:
         raise ValueError(f"the model file {where!r}: weights {not_float} are not floating point.")
     _load_weights(est, file)
@@ -293,5 +277,5 @@ def _check_state(expected, stored, where):
                              f"has {tuple(shape)}.")
 
 
-register_model_format(ICNetRegressor, params=ICNET_PARAMS, write=_write_icnet, read=_read_icnet,
+io.register_model_format(ICNetRegressor, params=ICNET_PARAMS, write=_write_icnet, read=_read_icnet,
                       provenance=_PROVENANCE)
