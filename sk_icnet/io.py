@@ -1,4 +1,4 @@
-"""File formats: trained models as single safetensors files, recordings as NWB files.
+"""Model files: a fitted estimator as one safetensors file, readable without pickle.
 
 A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_
 file: the weights (ICNet) or fitted arrays (STRFs) as tensors, and in its
@@ -16,6 +16,18 @@ A model file is untrusted input: the loader accepts only the parameters
 :func:`save_model` writes, each with its type and range checked, checks the
 network its header describes against the stored tensors' shapes before
 building anything, and cross-checks the rates.
+
+This module knows the container (header, format version, tensor layout,
+provenance) and no estimator. Each estimator family registers how its payload
+is written and read with :func:`register_model_format`, keyed by the class
+name the header records: ``ICNetRegressor`` in ``sk_icnet.icnet._model_file``,
+the STRF baselines in ``sk_icnet._strf_file``. A new estimator is saved by
+registering it; this module is not edited. The parameter rules (``_int``,
+``_real``, ``_one_of``, ...) and :func:`check_fitted_rates` are the toolkit
+the registered readers and writers share.
+
+NWB recordings are read and written by :mod:`sk_icnet.data`; ``read_nwb``,
+``write_nwb`` and ``atomic_path`` stay importable from here for older code.
 """
 
 from __future__ import annotations
@@ -27,15 +39,19 @@ import os
 import pickle
 import re
 import stat
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 
 from ._core.files import atomic_path, json_value, loads_json
-from ._core.validation import check_fitted_metadata, is_json_int, is_json_real
+from ._core.timebase import Timebase
+from ._core.validation import is_json_int, is_json_real
+from ._version import __version__
 from .data._nwb import read_nwb, write_nwb
 
-__all__ = ["save_model", "load_model", "read_model_info", "read_nwb", "write_nwb", "atomic_path",
+__all__ = ["save_model", "load_model", "read_model_info", "register_model_format",
+           "ModelPayload", "ModelFile", "read_nwb", "write_nwb", "atomic_path",
            "MODEL_FORMAT", "MODEL_FORMAT_VERSION"]
 
 MODEL_FORMAT = "sk_icnet.model"
@@ -45,32 +61,16 @@ MODEL_FORMAT_VERSION = 1
 _NOT_STORED = {"module", "criterion", "optimizer", "callbacks", "checkpoint_dir", "device",
                "train_split", "dataset", "iterator_train", "iterator_valid", "torch_load_kwargs"}
 _NOT_STORED_PREFIXES = ("callbacks__", "iterator_", "optimizer__", "dataset__", "train_split")
-#: how a model was trained, not what it is: written as these values, so that a model fitted
-#: with a transferred encoder, under torchrun or compiled loads in a plain process (its weights
-#: are all in the file)
-_TRAINING_ONLY = {"encoder_from": None, "freeze_encoder": False, "distributed": "auto",
-                  "compile": False}
-
-#: fitted attributes of the STRF baselines: name -> "array" or "scalar"
-_STRF_FITTED = {
-    "LinearSTRFRegressor": ("samples_per_bin_", "dt_ms_", "n_features_in_", "n_neurons_",
-                            "y_ndim_", "n_lags_", "lags_ms_", "band_frequencies_hz_",
-                            "feature_mean_", "response_mean_", "alpha_", "coef_", "intercept_"),
-    "PoissonSTRFRegressor": ("samples_per_bin_", "dt_ms_", "n_features_in_", "n_neurons_",
-                             "y_ndim_", "n_lags_", "lags_ms_", "band_frequencies_hz_", "n_iter_",
-                             "coef_", "intercept_"),
-}
-
-#: fitted attributes of the STRFs stored when the estimator has them (older versions did not)
-_STRF_OPTIONAL = ("audio_fs_",)
 
 #: largest size (channels, filters, kernel, samples per bin) read from a model file
 _MAX_SIZE = 1 << 20
-#: largest SincNet kernel read from a model file (its size is in no stored tensor)
-_MAX_KERNEL = 1 << 16
 #: largest number of layers, classes or lags read from a model file
 _MAX_COUNT = 1 << 12
 _INT_LIMIT = 2 ** 31 - 1
+#: safetensors dtypes of floating-point tensors
+_FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
+#: provenance entries every model file may hold, each a JSON object or null
+_PROVENANCE_OBJECTS = ("validation", "training_summary")
 
 
 class RefusedPickle(ValueError, pickle.UnpicklingError):
@@ -162,97 +162,155 @@ _BOOL = _one_of(True, False)
 _NONE = _one_of(None)
 _POSITIVE = _real()
 
-#: what save_model writes for ICNetRegressor, with the type and range of each value: the
-#: loader refuses any other key (a file cannot set callbacks, torch_load_kwargs, ...)
-_ICNET_PARAMS = {
-    "audio_fs": _either(_POSITIVE, _one_of("auto")),
-    "dt_ms": _either(_POSITIVE, _one_of("auto", None)),
-    "lr": _POSITIVE,
-    "max_epochs": _int(0),
-    "batch_size": _either(_int(1), _one_of(-1)),
-    "random_state": _either(_NONE, _int(0, 2 ** 32 - 1)),
-    "head": _one_of("poisson", "categorical"),
-    "skip_bins": _int(0),
-    "precision": _one_of("float32", "bfloat16"),
-    "predict_chunk_bins": _int(1),
-    "early_stopping_patience": _either(_NONE, _int(1)),
-    "distributed": _one_of("auto", True, False),
-    "encoder_from": _NONE,
-    "freeze_encoder": _one_of(False),
-    "predict_nonlinearity": _one_of("auto", None),
-    "warm_start": _BOOL,
-    "verbose": _either(_BOOL, _int(0, 100)),
-    "compile": _one_of(False),
-    "use_caching": _one_of("auto", True, False),
-    "module__out_neurons": _either(_int(1, _MAX_SIZE), _list_of(_int(1, _MAX_SIZE))),
-    "module__n_filters": _int(1, _MAX_SIZE),
-    "module__sincnet_kernel_size": _int(1, _MAX_KERNEL),
-    "module__encoder_channels": _int(1, _MAX_SIZE),
-    "module__encoder_kernel_size": _int(1, _MAX_SIZE),
-    "module__n_encoder_layers": _int(1, _MAX_COUNT),
-    "module__bottleneck_channels": _int(1, _MAX_SIZE),
-    "module__encoder_strides": _either(_NONE, _list_of(_int(1, _MAX_SIZE))),
-    "module__sincnet_min_low_hz": _real(0.0, strict=False),
-    "module__sincnet_min_band_hz": _real(0.0, strict=False),
-    "module__n_classes": _either(_NONE, _int(2, _MAX_COUNT)),
-    "module__time_input": _BOOL,
-    "module__time_scale_s": _POSITIVE,
-    # parameters of ICNet variants (the published models' layout): types here, values by ICNet
-    "module__padding": _either(_text(), _list_of(_text())),
-    "module__sincnet_style": _text(),
-    "module__sincnet_stride": _int(1, _MAX_SIZE),
-    "module__input_scale": _real(-math.inf),
-    "module__context_samples": _int(0, _MAX_SIZE),
-    "module__crop_bins": _either(_NONE, _int(0, _MAX_SIZE)),
-    "module__time_layer": _text(),
-    "module__time_combine": _text(),
-    "module__window_samples": _either(_NONE, _int(1, 2 ** 40)),
-    "criterion__eps": _POSITIVE,
-    "criterion__full": _BOOL,
-}
 
-_STRF_COMMON = {
-    "audio_fs": _either(_POSITIVE, _one_of("auto")),
-    "dt_ms": _either(_NONE, _POSITIVE, _one_of("auto")),
-    "n_bands": _int(1, _MAX_SIZE),
-    "fmin": _POSITIVE,
-    "fmax": _either(_NONE, _POSITIVE),
-    "win_ms": _POSITIVE,
-    "lags_ms": _either(_NONE, _POSITIVE),
-    "n_lags": _either(_NONE, _int(1, _MAX_SIZE)),
-}
-_STRF_PARAMS = {
-    "LinearSTRFRegressor": {**_STRF_COMMON,
-                            "alphas": _either(_NONE, _POSITIVE, _list_of(_POSITIVE, 1, _MAX_SIZE)),
-                            "alpha_per_neuron": _BOOL, "cv": _int(2), "fit_intercept": _BOOL},
-    "PoissonSTRFRegressor": {**_STRF_COMMON, "alpha": _real(0.0, strict=False),
-                             "max_iter": _int(1), "tol": _POSITIVE},
-}
+# ------------------------------------------------------------ the registry
+class ModelPayload(NamedTuple):
+    """What a registered writer returns for :func:`save_model`.
+
+    Attributes
+    ----------
+    params : dict
+        The estimator's parameters, as :func:`_stored_params` gives them.
+    fitted : dict
+        Fitted attributes stored in the header (JSON scalars and lists).
+    tensors : dict of str to torch.Tensor
+        Contiguous CPU tensors stored in the file.
+    provenance : dict, optional
+        Entries added to the header's provenance (each a JSON object), declared
+        with ``provenance=`` when the format was registered.
+    """
+
+    params: dict
+    fitted: dict
+    tensors: dict
+    provenance: dict = {}
+
+
+class _ModelFormat(NamedTuple):
+    cls: type
+    params: dict
+    write: Callable[[Any], ModelPayload]
+    read: Callable[[type, Any], Any]
+    provenance: tuple
+
+
+#: class name (as a model file's header records it) -> its registered format
+_FORMATS: dict[str, _ModelFormat] = {}
+
+
+def register_model_format(cls, *, params, write, read, provenance=()):
+    """Register how estimators of class ``cls`` are written to and read from model files.
+
+    Parameters
+    ----------
+    cls : type
+        The estimator class; a model file names it by ``cls.__name__``.
+    params : dict
+        The parameters a file may hold: name -> ``(rule, description)``, built
+        from this module's rules (``_int``, ``_real``, ``_one_of``, ...). The
+        loader refuses any other key and any value its rule rejects.
+    write : callable
+        ``write(est) -> ModelPayload``; checks that ``est`` is fitted and can be
+        stored (raising ``TypeError`` or ``NotFittedError`` otherwise).
+    read : callable
+        ``read(cls, model_file) -> est``, given a :class:`ModelFile` whose
+        container was checked; returns the fitted estimator or raises
+        ``ValueError`` naming the file.
+    provenance : tuple of str, default=()
+        The provenance entries the writer adds (each a JSON object or null).
+
+    Returns
+    -------
+    cls
+        Unchanged, so that this can close a class's module.
+
+    Raises
+    ------
+    ValueError
+        If another class of the same name is registered (a model file could not
+        tell them apart).
+    """
+    name = cls.__name__
+    known = _FORMATS.get(name)
+    if known is not None and known.cls is not cls and (
+            known.cls.__module__, known.cls.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"register_model_format: the class name {name!r} is already registered "
+                         f"for {known.cls.__module__}.{known.cls.__qualname__}; model files name "
+                         f"their estimator by class name, so {cls.__module__}.{cls.__qualname__} "
+                         "cannot share it. Give the class another name.")
+    _FORMATS[name] = _ModelFormat(cls, dict(params), write, read, tuple(provenance))
+    return cls
 
 
 def _rules_for(name):
-    return _ICNET_PARAMS if name == "ICNetRegressor" else _STRF_PARAMS[name]
+    """The parameter rules registered for the estimator class named ``name``."""
+    return _FORMATS[name].params
 
 
-def _stored_params(est, rules):
-    """The parameters save_model writes: the allow-listed ones, checked as the loader checks
-    them; others only when at their default (nothing to store) or training-only."""
+class ModelFile:
+    """A model file whose container :func:`load_model` checked, as a registered reader sees it.
+
+    Attributes
+    ----------
+    path : str or path-like
+    where : str
+        ``path`` as text, for messages.
+    source : str
+        ``"the model file '<where>'"``, the start of the reader's messages.
+    header : dict
+        The decoded header: ``estimator``, ``params``, ``fitted`` and
+        ``provenance`` (structure checked, values not yet).
+    layout : dict
+        Tensor name -> ``(shape, safetensors dtype)``, read without the tensors.
+    device : str
+        Where the caller asked the model to be placed.
+    """
+
+    def __init__(self, path, header, layout, device):
+        self.path, self.header, self.layout, self.device = path, header, layout, device
+        self.where = os.fspath(path)
+        self.source = f"the model file {self.where!r}"
+
+    @property
+    def fitted(self):
+        return self.header["fitted"]
+
+    @property
+    def provenance(self):
+        return self.header.get("provenance") or {}
+
+    def params(self):
+        """The stored parameters, checked against the registered rules."""
+        return _check_params(self.header["estimator"], self.header["params"], self.where)
+
+    def tensors(self):
+        """The stored tensors (read now; the layout is re-checked against them)."""
+        return _load_tensors(self.path, self.layout)
+
+
+def _format_of(est):
     name = type(est).__name__
+    fmt = _FORMATS.get(name)
+    if fmt is None or not isinstance(est, fmt.cls):
+        raise TypeError(f"save_model stores the estimators registered for model files "
+                        f"({', '.join(sorted(_FORMATS))}); received {name}. Register a new "
+                        "estimator with sk_icnet.io.register_model_format.")
+    return fmt
+
+
+# ------------------------------------------------------------ parameters
+def _stored_params(est, rules, training_only=None):
+    """The parameters save_model writes: the allow-listed ones, checked as the loader checks
+    them; others only when at their default (nothing to store). ``training_only`` maps the
+    parameters that describe how a model was trained, not what it is, to the value stored."""
+    name = type(est).__name__
+    training_only = training_only or {}
     defaults = type(est)().get_params(deep=False)
     params = {}
     for key, value in est.get_params(deep=False).items():
         if key in _NOT_STORED or key.startswith(_NOT_STORED_PREFIXES):
             continue
-        if key in _TRAINING_ONLY:  # how it was trained, not what it is: stored as the default
-            value = _TRAINING_ONLY[key]
-        elif key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
-            value = None  # a RandomState instance seeded the fit only
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, np.generic):
-            value = value.item()
+        value = _json_param(key, value, training_only)
         if key not in rules:
             if key in defaults and _same_default(value, defaults[key]):
                 continue
@@ -264,6 +322,21 @@ def _stored_params(est, rules):
                             f"holds {description} there.")
         params[key] = value
     return params
+
+
+def _json_param(key, value, training_only):
+    """A parameter's value as a model file stores it (numpy and tuples as JSON values)."""
+    if key in training_only:  # how it was trained, not what it is: stored as the default
+        return training_only[key]
+    if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+        return None  # a RandomState instance seeded the fit only
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _same_default(value, default):
@@ -292,6 +365,8 @@ def _check_params(name, params, where):
     return params
 
 
+
+
 # ------------------------------------------------------------ provenance
 def _history_summary(est):
     """Validation scores from a skorch history: epochs and the best losses."""
@@ -310,9 +385,9 @@ def _history_summary(est):
     return summary
 
 
-def _provenance(est):
-    from . import __version__
-
+def _provenance(est, extras):
+    """The header's provenance: the writer's version, the fit's validation scores, the
+    estimator's ``training_summary_``, and the entries its format's writer added."""
     summary = getattr(est, "training_summary_", None)
     if summary is not None:
         try:
@@ -320,53 +395,11 @@ def _provenance(est):
         except (TypeError, ValueError) as exc:
             raise TypeError(f"save_model stores training_summary_ as JSON; this estimator's is not "
                             f"JSON-serialisable ({exc}).") from None
-    provenance = {"sk_icnet_version": __version__, "validation": _history_summary(est),
-                  "training_summary": summary}
-    neurons = getattr(est, "neurons_", None)  # per-decoder neuron tables (the published model's)
-    if neurons is not None:
-        provenance["neurons"] = {
-            str(name): {"columns": [str(c) for c in table.columns],
-                        "data": [[_json_cell(v) for v in row] for row in table.itertuples(False)]}
-            for name, table in neurons.items()}
-    layers = getattr(est, "keras_layers_", None)
-    if layers is not None:
-        provenance["keras_layers"] = json.loads(json.dumps(layers))
-    return provenance
+    return {"sk_icnet_version": __version__, "validation": _history_summary(est),
+            "training_summary": summary, **extras}
 
 
 # ------------------------------------------------------------ saving
-def _icnet_payload(est):
-    from .icnet._estimator import _FITTED_METADATA
-    from .icnet._losses import CategoricalCountLoss, PoissonLoss
-    from .icnet._module import ICNet
-
-    module = getattr(est.module_, "_orig_mod", est.module_)  # compile=True wraps the module
-    if type(module) is not ICNet:  # subclasses may hold state this format does not store
-        raise TypeError("save_model stores ICNet modules; this estimator's module_ is "
-                        f"{type(module).__name__}: use save_params for other modules.")
-    if est.criterion not in (PoissonLoss, CategoricalCountLoss):
-        raise TypeError("save_model stores the Poisson and categorical criteria; received "
-                        f"criterion={est.criterion!r}.")
-    params = _stored_params(est, _ICNET_PARAMS)
-    fitted = {key: getattr(est, key) for key in _FITTED_METADATA if hasattr(est, key)}
-    tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
-               for k, v in module.state_dict().items()}
-    return params, fitted, tensors
-
-
-def _strf_payload(est):
-    params = _stored_params(est, _STRF_PARAMS[type(est).__name__])
-    fitted, tensors = {}, {}
-    keys = _STRF_FITTED[type(est).__name__] + tuple(k for k in _STRF_OPTIONAL if hasattr(est, k))
-    for key in keys:
-        value = getattr(est, key)
-        if isinstance(value, np.ndarray):
-            tensors[f"attr.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
-        else:
-            fitted[key] = value.item() if isinstance(value, np.generic) else value
-    return params, fitted, tensors
-
-
 def _refuse_unless_model_file(path):
     """Raise ``ValueError`` unless ``path`` is an sk_icnet model file (which save_model may
     replace with ``overwrite=True``)."""
@@ -394,13 +427,20 @@ def save_model(est, path, *, overwrite=False):
 
     Parameters
     ----------
-    est : ICNetRegressor, LinearSTRFRegressor or PoissonSTRFRegressor
-        A fitted estimator.
+    est : estimator
+        A fitted estimator of a registered class (:func:`register_model_format`):
+        ``ICNetRegressor``, ``LinearSTRFRegressor``, ``PoissonSTRFRegressor``.
     path : str or path-like
     overwrite : bool, default=False
         Replace an existing file at ``path``; only an sk_icnet model file is
         ever replaced (anything else raises ``ValueError``), and it keeps its
         permissions.
+
+    Raises
+    ------
+    TypeError
+        If ``est``'s class is not registered, or it holds a parameter or module
+        that a model file cannot store.
 
     Notes
     -----
@@ -412,23 +452,12 @@ def save_model(est, path, *, overwrite=False):
     the fit's history, and the estimator's ``training_summary_`` if it has one.
     """
     from safetensors.torch import save_file
-    from sklearn.utils.validation import check_is_fitted
-
-    from . import __version__
 
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite must be True or False; received {overwrite!r}.")
-    name = type(est).__name__
-    if name == "ICNetRegressor":
-        check_is_fitted(est, ["module_", "samples_per_bin_"])
-        params, fitted, tensors = _icnet_payload(est)
-    elif name in _STRF_FITTED:
-        check_is_fitted(est, ["coef_"])
-        params, fitted, tensors = _strf_payload(est)
-    else:
-        raise TypeError(f"save_model stores ICNetRegressor and the STRF baselines; received {name}.")
-    header = {"estimator": name, "params": params, "fitted": fitted,
-              "provenance": _provenance(est)}
+    payload = _format_of(est).write(est)
+    header = {"estimator": type(est).__name__, "params": payload.params,
+              "fitted": payload.fitted, "provenance": _provenance(est, payload.provenance)}
     metadata = {"format": MODEL_FORMAT, "format_version": str(MODEL_FORMAT_VERSION),
                 "sk_icnet_version": __version__, "header": json.dumps(header, allow_nan=False)}
     path = os.path.abspath(os.fspath(path))
@@ -439,7 +468,7 @@ def save_model(est, path, *, overwrite=False):
     try:
         with atomic_path(path, ".safetensors", overwrite=bool(overwrite),
                          replaceable=_refuse_unless_model_file) as tmp:
-            save_file(tensors, tmp, metadata=metadata)
+            save_file(payload.tensors, tmp, metadata=metadata)
     except FileExistsError:
         raise ValueError(f"path {path!r} appeared while the model was being written (another "
                          "process?); it was left as it is and nothing was written. Pass "
@@ -535,7 +564,8 @@ def _check_provenance(provenance, where):
     if not isinstance(provenance, dict):
         raise ValueError(f"the model file {where!r}: provenance must be a JSON object; received "
                          f"{type(provenance).__name__}.")
-    for key in ("validation", "training_summary", "neurons", "keras_layers"):
+    extras = [key for fmt in _FORMATS.values() for key in fmt.provenance]
+    for key in dict.fromkeys((*_PROVENANCE_OBJECTS, *extras)):
         value = provenance.get(key)
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"the model file {where!r}: provenance {key} must be a JSON object or "
@@ -572,16 +602,11 @@ def read_model_info(path):
             "training_summary": provenance.get("training_summary")}
 
 
-_FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
-
-
 def _check_rates(audio_fs, dt_ms, spb, source):
     """``audio_fs * dt_ms / 1000`` must be the recorded samples per bin (a file whose rate was
     changed alone would predict on another bin grid)."""
-    from ._core.validation import samples_per_bin
-
     try:
-        implied = samples_per_bin(audio_fs, dt_ms)
+        implied = Timebase(audio_fs, dt_ms).samples_per_bin
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{source}: its rates audio_fs_={audio_fs!r} and dt_ms_={dt_ms!r} do not "
                          f"give a whole number of samples per bin ({exc})") from None
@@ -610,186 +635,6 @@ def check_fitted_rates(meta, source):
     return meta
 
 
-def _check_icnet_params_against_fitted(params, fitted, where):
-    for name in ("audio_fs", "dt_ms"):
-        value = params.get(name)
-        if is_json_real(value) and not math.isclose(value, fitted[name + "_"], rel_tol=1e-9):
-            raise ValueError(f"the model file {where!r}: the parameter {name}={value!r} differs "
-                             f"from the fitted {name}_={fitted[name + '_']!r}.")
-
-
-def _check_architecture_bounds(params, fitted, layout, where):
-    """Integers that size the network must fit in what the file stores (cheap, before any
-    building): each size at most the largest stored dimension, the layers at most the tensors."""
-    largest = max((max(shape, default=1) for shape, _ in layout.values()), default=0)
-    sizes = {key: params[key] for key in ("module__n_filters", "module__encoder_channels",
-                                          "module__encoder_kernel_size",
-                                          "module__bottleneck_channels") if key in params}
-    sizes["n_neurons_"] = fitted["n_neurons_"]
-    for key, value in sizes.items():
-        if value > largest:
-            raise ValueError(f"the model file {where!r}: {key}={value} is larger than every "
-                             f"dimension of the tensors it stores (at most {largest}); the header "
-                             "does not describe these weights.")
-    layers = params.get("module__n_encoder_layers", 0)
-    if layers > len(layout):
-        raise ValueError(f"the model file {where!r}: module__n_encoder_layers={layers} is more than "
-                         f"the {len(layout)} tensors it stores; the header does not describe these "
-                         "weights.")
-
-
-def _expected_layout(est, where):
-    """Names and shapes of the network the header describes, built on the meta device (no
-    memory is allocated for weights)."""
-    try:
-        with est._current_init_context("module"), torch.device("meta"):
-            est.initialize_module()
-            module = est.module_
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the model file {where!r} describes a network that cannot be built "
-                         f"({exc})") from None
-    shapes = {key: tuple(value.shape) for key, value in module.state_dict().items()}
-    return module, shapes
-
-
-def _load_icnet(cls, header, layout, path, device):
-    from .icnet._estimator import _FITTED_METADATA
-
-    where = os.fspath(path)
-    params = _check_params(cls.__name__, header["params"], where)
-    fitted = check_fitted_metadata(header["fitted"], _FITTED_METADATA, f"the model file {where!r}")
-    check_fitted_rates(fitted, f"the model file {where!r}")
-    if "audio_fs_" not in fitted:
-        raise ValueError(f"the model file {where!r} does not record audio_fs_ and dt_ms_.")
-    _check_icnet_params_against_fitted(params, fitted, where)
-    stored = {key[len("module."):]: value for key, value in layout.items()}
-    if any(not key.startswith("module.") for key in layout):
-        raise ValueError(f"the model file {where!r} has tensors outside the module: "
-                         f"{sorted(k for k in layout if not k.startswith('module.'))}.")
-    _check_architecture_bounds(params, fitted, layout, where)
-    est = cls(**params, device=device)
-    est._check_options()
-    for key, value in fitted.items():
-        setattr(est, key, value)
-    module, expected = _expected_layout(est, where)
-    _check_state(expected, {key: shape for key, (shape, _) in stored.items()}, where)
-    if module.samples_per_bin != fitted["samples_per_bin_"] or not math.isclose(
-            module.audio_fs, fitted["audio_fs_"], rel_tol=1e-9):
-        raise ValueError(f"the model file {where!r}: the network built from it runs at "
-                         f"{module.audio_fs!r} Hz with {module.samples_per_bin} samples per bin, but "
-                         f"it was fitted at {fitted['audio_fs_']!r} Hz with "
-                         f"{fitted['samples_per_bin_']}.")
-    not_float = sorted(key for key, (_, dtype) in stored.items() if dtype not in _FLOAT_DTYPES)
-    if not_float:
-        raise ValueError(f"the model file {where!r}: weights {not_float} are not floating point.")
-    tensors = _load_tensors(path, layout)
-    state = {key[len("module."):]: value for key, value in tensors.items()}
-    bad = sorted(key for key, value in state.items() if not torch.isfinite(value).all())
-    if bad:
-        raise ValueError(f"the model file {where!r}: weights {bad} hold NaN or infinite values.")
-    est.initialize()
-    est.module_.load_state_dict(state)
-    return est
-
-
-def _load_strf(cls, header, layout, path):
-    name = cls.__name__
-    where = os.fspath(path)
-    params = _check_params(name, header["params"], where)
-    allowed = _STRF_FITTED[name]
-    fitted_keys = set(header["fitted"])
-    if any(not key.startswith("attr.") for key in layout):
-        raise ValueError(f"the model file {where!r} has tensors other than fitted attributes: "
-                         f"{sorted(k for k in layout if not k.startswith('attr.'))}.")
-    arrays = {key[len("attr."):]: spec for key, spec in layout.items()}
-    stored = fitted_keys | set(arrays)
-    unknown = sorted(stored - set(allowed) - set(_STRF_OPTIONAL))
-    missing = sorted(set(allowed) - stored)
-    twice = sorted(fitted_keys & set(arrays))
-    if unknown or missing or twice:
-        raise ValueError(f"the model file {where!r} does not hold a fitted {name}: unknown "
-                         f"attributes {unknown}, missing {missing}, stored twice {twice}.")
-    fitted = header["fitted"]
-    scalar_rules = {"samples_per_bin_": _int(1, _MAX_SIZE), "dt_ms_": _POSITIVE, "audio_fs_": _POSITIVE,
-                    "n_features_in_": _int(1, 2 ** 62), "n_neurons_": _int(1, _MAX_SIZE),
-                    "y_ndim_": _int(1, 3), "n_lags_": _int(1, _MAX_SIZE)}
-    for key, value in fitted.items():
-        rule, description = scalar_rules.get(key, (lambda v: False, "an array (stored as a tensor)"))
-        if not rule(value):
-            raise ValueError(f"the model file {where!r}: {key} must be {description}; received "
-                             f"{value!r}.")
-    n, n_lags, n_bands = fitted["n_neurons_"], fitted["n_lags_"], params.get("n_bands", 32)
-    shapes = {"coef_": (n, n_bands, n_lags), "intercept_": (n,), "lags_ms_": (n_lags,),
-              "band_frequencies_hz_": (n_bands,), "feature_mean_": (n_bands,),
-              "response_mean_": (n,), "alpha_": (n,), "n_iter_": (n,)}
-    for key, (shape, dtype) in arrays.items():
-        if shape != shapes[key]:
-            raise ValueError(f"the model file {where!r}: {key} has shape {shape}, but n_neurons_={n},"
-                             f" n_bands={n_bands} and n_lags_={n_lags} need {shapes[key]}.")
-        kinds = {"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"} if key == "n_iter_" \
-            else _FLOAT_DTYPES
-        if dtype not in kinds:
-            raise ValueError(f"the model file {where!r}: {key} has dtype {dtype}; expected one of "
-                             f"{sorted(kinds)}.")
-    source = f"the model file {where!r}"
-    param_fs = params.get("audio_fs", 24414.0625)
-    audio_fs = fitted.get("audio_fs_", 24414.0625 if param_fs == "auto" else param_fs)
-    if is_json_real(param_fs) and not math.isclose(param_fs, audio_fs, rel_tol=1e-9):
-        raise ValueError(f"{source}: the parameter audio_fs={param_fs!r} differs from the fitted "
-                         f"audio_fs_={audio_fs!r}.")
-    _check_rates(audio_fs, fitted["dt_ms_"], fitted["samples_per_bin_"], source)
-    dt_ms = params.get("dt_ms", 1.31072)
-    if is_json_real(dt_ms) and not math.isclose(dt_ms, fitted["dt_ms_"], rel_tol=1e-9):
-        raise ValueError(f"{source}: the parameter dt_ms={dt_ms!r} differs from the fitted "
-                         f"dt_ms_={fitted['dt_ms_']!r}.")
-    if fitted["n_features_in_"] % fitted["samples_per_bin_"]:
-        raise ValueError(f"{source}: n_features_in_={fitted['n_features_in_']} is not a whole "
-                         f"number of bins of {fitted['samples_per_bin_']} samples.")
-    if fitted["y_ndim_"] < 3 and n != 1:
-        raise ValueError(f"{source}: y_ndim_={fitted['y_ndim_']} means one neuron, but "
-                         f"n_neurons_={n}.")
-    window = params.get("win_ms", 20.0) * audio_fs / 1000.0
-    if window > _MAX_SIZE:
-        raise ValueError(f"{source}: win_ms={params.get('win_ms')!r} is a window of {window:.4g} "
-                         f"samples, more than {_MAX_SIZE}.")
-    est = cls(**params)
-    try:
-        lags = est._n_lags(fitted["dt_ms_"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{source}: {exc}") from None
-    if lags != n_lags:
-        raise ValueError(f"{source}: its parameters give {lags} lags (n_lags={est.n_lags!r}, "
-                         f"lags_ms={est.lags_ms!r}), but n_lags_={n_lags}.")
-    for key, value in fitted.items():
-        setattr(est, key, value)
-    for key, value in _load_tensors(path, layout).items():
-        array = value.numpy()
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError(f"{source}: {key[len('attr.'):]} holds NaN or infinite values.")
-        setattr(est, key[len("attr."):], array)
-    if not np.allclose(est.lags_ms_, np.arange(n_lags) * est.dt_ms_, rtol=1e-9, atol=1e-12):
-        raise ValueError(f"{source}: lags_ms_ are not the multiples of dt_ms_={est.dt_ms_!r} that "
-                         "the STRF uses.")
-    _check_strf_bands(est, audio_fs, source)
-    return est
-
-
-def _check_strf_bands(est, audio_fs, source):
-    """The stored band centres must be those the parameters give (the spectrogram of ``predict``
-    is recomputed from the parameters)."""
-    from ._core.signal import hz_to_mel, mel_to_hz
-
-    fmax = est.fmax if est.fmax is not None else audio_fs / 2.0
-    if not est.fmin < fmax <= audio_fs / 2.0:
-        raise ValueError(f"{source}: fmin={est.fmin!r} < fmax={fmax!r} <= audio_fs / 2 = "
-                         f"{audio_fs / 2.0!r} does not hold.")
-    n_bands = est.band_frequencies_hz_.shape[0]
-    centres = mel_to_hz(np.linspace(hz_to_mel(est.fmin), hz_to_mel(fmax), n_bands + 2))[1:-1]
-    if not np.allclose(centres, est.band_frequencies_hz_, rtol=1e-6):
-        raise ValueError(f"{source}: band_frequencies_hz_ are not the mel bands that fmin="
-                         f"{est.fmin!r}, fmax={fmax!r} and n_bands={n_bands} give.")
-
-
 def _a(name):
     """``name`` with its indefinite article ("an ICNetRegressor", "a LinearSTRFRegressor")."""
     return f"{'an' if name[:1].upper() in 'AEIOU' else 'a'} {name}"
@@ -811,89 +656,29 @@ def load_model(path, expected=None, *, device="cpu"):
     ValueError
         Naming the file, the rule and what it holds, for anything but a model
         file as :func:`save_model` writes it: another format or a newer
-        version, a parameter save_model does not write or of the wrong type,
-        rates that disagree with the samples per bin, a network that does not
-        match the stored tensors (checked from the tensors' shapes before the
-        network is built, so a small file cannot make the loader allocate much),
-        non-finite weights or arrays of the wrong shape.
+        version, an estimator class that no module registered
+        (:func:`register_model_format`), a parameter save_model does not write
+        or of the wrong type, rates that disagree with the samples per bin, a
+        network that does not match the stored tensors (checked from the
+        tensors' shapes before the network is built, so a small file cannot make
+        the loader allocate much), non-finite weights or arrays of the wrong
+        shape.
     """
-    from .icnet._estimator import ICNetRegressor
-    from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
-
     where = os.fspath(path)
     header, _, layout = _read_header(path)
-    classes = {c.__name__: c for c in (ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor)}
     name = header["estimator"]
-    if name not in classes:
-        raise ValueError(f"the model file {where!r} holds an unknown estimator {name!r}.")
-    cls = classes[name]
-    if expected is not None and cls is not expected:
+    fmt = _FORMATS.get(name)
+    if fmt is None:
+        raise ValueError(f"the model file {where!r} holds an unknown estimator {name!r}: no model "
+                         f"format is registered under that class name (registered: "
+                         f"{', '.join(sorted(_FORMATS))}). Import the module that defines "
+                         f"{name} and registers it with sk_icnet.io.register_model_format, then "
+                         "load the file again.")
+    if expected is not None and fmt.cls is not expected:
         raise ValueError(f"the model file {where!r} holds {_a(name)}, not {_a(expected.__name__)}; load "
                          f"it with {name}.load_model.")
-    if cls is ICNetRegressor:
-        est = _load_icnet(cls, header, layout, path, device)
-    else:
-        est = _load_strf(cls, header, layout, path)
-    provenance = header.get("provenance") or {}
-    if provenance.get("training_summary") is not None:
-        est.training_summary_ = provenance["training_summary"]
-    if provenance.get("neurons") is not None:
-        est.neurons_ = _neuron_tables(provenance["neurons"], est, where)
-    if provenance.get("keras_layers") is not None:
-        est.keras_layers_ = provenance["keras_layers"]
+    est = fmt.read(fmt.cls, ModelFile(path, header, layout, device))
+    summary = (header.get("provenance") or {}).get("training_summary")
+    if summary is not None:
+        est.training_summary_ = summary
     return est
-
-
-_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-
-
-def _json_cell(value):
-    """A table cell as JSON: numpy scalars as Python ones, non-finite floats as 'inf', '-inf'
-    or 'nan' (a CF of inf marks an unreliable channel in the published model)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
-def _neuron_tables(stored, est, where):
-    """The per-decoder neuron tables of a model file, one row per neuron of each decoder."""
-    import pandas as pd
-
-    names = getattr(est, "recording_names_", None) or ["recording_0"]
-    sizes = dict(zip(names, getattr(est, "neurons_per_recording_", None) or [est.n_neurons_],
-                     strict=False))
-    tables = {}
-    for name, table in stored.items():
-        try:
-            frame = pd.DataFrame(table["data"], columns=table["columns"])
-            for column in frame.columns:  # 'inf', '-inf', 'nan' back to floats in numeric columns
-                values = frame[column]
-                if values.dtype == object and values.map(
-                        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                        or v in _NON_FINITE).all():
-                    frame[column] = values.map(lambda v: _NON_FINITE.get(v, v)).astype(float)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"the model file {where!r}: the neurons table of {name!r} must be a "
-                             f"table in JSON ('columns' and 'data'); {type(exc).__name__}: {exc}"
-                             ) from None
-        if name not in sizes or len(frame) != sizes[name]:
-            raise ValueError(f"the model file {where!r}: the neurons table of {name!r} has "
-                             f"{len(frame)} rows, but the model's decoders are {sizes}.")
-        tables[name] = frame
-    return tables
-
-
-def _check_state(expected, stored, where):
-    """Compare the names and shapes of the built network's state with the stored tensors'."""
-    unknown = sorted(set(stored) - set(expected))
-    missing = sorted(set(expected) - set(stored))
-    if unknown or missing:
-        raise ValueError(f"the model file {where!r} does not match the network its parameters "
-                         f"build: unknown weights {unknown}, missing {missing}.")
-    for key, shape in expected.items():
-        if tuple(stored[key]) != tuple(shape):
-            raise ValueError(f"the model file {where!r}: weight {key} has shape "
-                             f"{tuple(stored[key])}, but the network built from its parameters "
-                             f"has {tuple(shape)}.")

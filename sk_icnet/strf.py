@@ -13,6 +13,9 @@ trial's lagged features are zero-padded at its start, as in MNE-Python's
 * :class:`PoissonSTRFRegressor`: the linear-nonlinear Poisson model (GLM with an
   exponential link), fitted with scikit-learn's ``PoissonRegressor``
   (``solver="newton-cholesky"``).
+
+Both are registered for model files (:func:`sk_icnet.io.save_model`); their payload is
+written and read by ``sk_icnet._strf_file``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from ._core.exceptions import PAPER_AUDIO_FS, PAPER_DT_MS, _rates_note, _reworded, _warn_rates_assumed
+from . import io as _io
+from ._core.exceptions import _rates_note, _reworded, _warn_rates_assumed
 from ._core.signal import hz_to_mel, mel_to_hz
+from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
 from ._core.validation import (
     MAX_COUNT,
     check_consistent_trials,
@@ -42,6 +47,7 @@ from ._core.validation import (
     samples_per_bin,
     to_layout,
 )
+from ._strf_file import register_strf
 from .metrics import d2_poisson_score
 
 __all__ = [
@@ -251,16 +257,12 @@ class _BaseSTRF(RegressorMixin, BaseEstimator):
     def save_model(self, path, *, overwrite=False):
         """Write the fitted STRF to one safetensors file (see :mod:`sk_icnet.io`); an existing
         file is replaced only with ``overwrite=True``, and only if it is a model file."""
-        from .io import save_model
-
-        save_model(self, path, overwrite=overwrite)
+        _io.save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load_model(cls, path):
         """Read a file written by :meth:`save_model` (no pickle)."""
-        from .io import load_model
-
-        return load_model(path, cls)
+        return _io.load_model(path, cls)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -338,6 +340,95 @@ def _trial_folds(n_trials, n_bins, cv):
         return np.repeat(per_trial, n_bins)
     n_rows = n_trials * n_bins
     return (np.arange(n_rows) * cv) // n_rows
+
+
+def _normal_equations(S, Yt, groups, folds, cv, L):
+    """Per fold, ``X^T X`` (one per NaN-pattern group), ``X^T y`` and ``y^T y`` of the lagged
+    spectrogram ``S`` (trials, bins, bands) and the centred responses ``Yt`` (trials, bins,
+    neurons), masked bins of ``Yt`` being zero."""
+    n_trials, n_bins, n_bands = S.shape
+    n_neurons = Yt.shape[2]
+    n_folds = int(folds.max()) + 1
+    D = n_bands * L
+    XtX = np.zeros((len(groups), n_folds, D, D))
+    Xty = np.zeros((n_folds, D, n_neurons))
+    yty = np.zeros((n_folds, n_neurons))
+    trial_folds = n_folds == 1 or n_trials >= cv
+    fast = trial_folds and n_bins >= L
+    if fast:
+        # whole trials per fold: exploit the lag (Toeplitz) structure of X^T X
+        fold_of_trial = folds[::n_bins]
+        for f in range(n_folds):
+            tf = np.flatnonzero(fold_of_trial == f)
+            Xty[f] = _lagged_cross(S[tf], Yt[tf], L)
+            yty[f] = np.einsum("tbn,tbn->n", Yt[tf], Yt[tf])
+            for g, mask in enumerate(groups):
+                if mask.all():
+                    XtX[g, f] = _lagged_gram(S[tf], L)
+    Yrows = Yt.reshape(-1, n_neurons)
+    general = [g for g, mask in enumerate(groups) if not (fast and mask.all())]
+    chunk = max(1, int(2e7 // max(1, n_bins * D)))
+    for start in range(0, n_trials, chunk) if (general or not fast) else ():
+        stop = min(n_trials, start + chunk)
+        Xl = lag_features(S[start:stop], L).reshape(-1, D)
+        rows = slice(start * n_bins, stop * n_bins)
+        Yc, fc = Yrows[rows], folds[rows]
+        for f in range(n_folds):
+            in_f = fc == f
+            if not in_f.any():
+                continue
+            Xf, Yf = Xl[in_f], Yc[in_f]
+            if not fast:
+                Xty[f] += Xf.T @ Yf  # masked bins of Y are zero already
+                yty[f] += (Yf * Yf).sum(axis=0)
+            for g in general:
+                w = groups[g][rows][in_f]
+                Xw = Xf if w.all() else Xf * w[:, None]
+                XtX[g, f] += Xw.T @ Xf
+    return XtX, Xty, yty
+
+
+def _alpha_grid(alphas, fixed, XtX, D):
+    """The ridge penalties to try: the one given, the given list, or 13 log-spaced multiples
+    of the features' mean variance."""
+    if fixed:
+        return np.array([check_positive_number(alphas, "alphas")])
+    if alphas is None:
+        scale = np.mean([np.trace(XtX[g].sum(0)) / D for g in range(len(XtX))])
+        return np.logspace(-4, 2, 13) * max(scale, 1e-12)
+    alpha_grid = np.asarray(alphas, dtype=np.float64).ravel()
+    if alpha_grid.size == 0 or not np.all(np.isfinite(alpha_grid)) or np.any(alpha_grid < 0):
+        raise ValueError(f"alphas must be non-negative finite numbers; received {alphas!r}.")
+    return alpha_grid
+
+
+def _cv_errors(XtX, Xty, yty, group_of, alpha_grid):
+    """Held-out squared error of each penalty (rows) and neuron (columns), summed over folds,
+    from one eigendecomposition per group and fold."""
+    n_folds = Xty.shape[0]
+    errors = np.zeros((alpha_grid.size, Xty.shape[2]))
+    for g in range(len(XtX)):
+        idx = np.flatnonzero(group_of == g)
+        total = XtX[g].sum(0)
+        for f in range(n_folds):
+            s, Q = np.linalg.eigh(total - XtX[g, f])
+            b = Q.T @ (Xty.sum(0)[:, idx] - Xty[f][:, idx])
+            for a, alpha_value in enumerate(alpha_grid):
+                W = Q @ (b / (s + alpha_value)[:, None])
+                errors[a, idx] += (yty[f, idx] - 2 * np.einsum("dn,dn->n", W, Xty[f][:, idx])
+                                   + np.einsum("dn,dn->n", W, XtX[g, f] @ W))
+    return errors
+
+
+def _ridge_weights(XtX, Xty, group_of, alpha):
+    """Ridge weights (features, neurons) on all folds, each neuron with its penalty."""
+    W = np.zeros((Xty.shape[1], Xty.shape[2]))
+    for g in range(len(XtX)):
+        idx = np.flatnonzero(group_of == g)
+        s, Q = np.linalg.eigh(XtX[g].sum(0))
+        b = Q.T @ Xty.sum(0)[:, idx]
+        W[:, idx] = Q @ (b / (s[:, None] + alpha[idx][None, :]))
+    return W
 
 
 class LinearSTRFRegressor(_BaseSTRF):
@@ -437,81 +528,20 @@ class LinearSTRFRegressor(_BaseSTRF):
         fixed = alphas is not None and np.ndim(alphas) == 0
         cv = 1 if fixed else check_positive_int(self.cv, "cv", minimum=2)
         folds = _trial_folds(n_trials, n_bins, cv) if cv > 1 else np.zeros(n_trials * n_bins, int)
-        n_folds = int(folds.max()) + 1
-
         # neurons with the same NaN pattern share X^T X
         mask_rows = np.moveaxis(observed, 1, 0).reshape(n_neurons, -1)
         groups, group_of = _group_rows(mask_rows)
-        D = n_bands * L
-        XtX = np.zeros((len(groups), n_folds, D, D))
-        Xty = np.zeros((n_folds, D, n_neurons))
-        yty = np.zeros((n_folds, n_neurons))
         Yt = np.ascontiguousarray(np.moveaxis(Y, 1, 2))  # (trials, bins, neurons)
-        trial_folds = n_folds == 1 or n_trials >= cv
-        fast = trial_folds and n_bins >= L
-        if fast:
-            # whole trials per fold: exploit the lag (Toeplitz) structure of X^T X
-            fold_of_trial = folds[::n_bins]
-            for f in range(n_folds):
-                tf = np.flatnonzero(fold_of_trial == f)
-                Xty[f] = _lagged_cross(S[tf], Yt[tf], L)
-                yty[f] = np.einsum("tbn,tbn->n", Yt[tf], Yt[tf])
-                for g, mask in enumerate(groups):
-                    if mask.all():
-                        XtX[g, f] = _lagged_gram(S[tf], L)
-        Yrows = Yt.reshape(-1, n_neurons)
-        general = [g for g, mask in enumerate(groups) if not (fast and mask.all())]
-        chunk = max(1, int(2e7 // max(1, n_bins * D)))
-        for start in range(0, n_trials, chunk) if (general or not fast) else ():
-            stop = min(n_trials, start + chunk)
-            Xl = lag_features(S[start:stop], L).reshape(-1, D)
-            rows = slice(start * n_bins, stop * n_bins)
-            Yc, fc = Yrows[rows], folds[rows]
-            for f in range(n_folds):
-                in_f = fc == f
-                if not in_f.any():
-                    continue
-                Xf, Yf = Xl[in_f], Yc[in_f]
-                if not fast:
-                    Xty[f] += Xf.T @ Yf  # masked bins of Y are zero already
-                    yty[f] += (Yf * Yf).sum(axis=0)
-                for g in general:
-                    w = groups[g][rows][in_f]
-                    Xw = Xf if w.all() else Xf * w[:, None]
-                    XtX[g, f] += Xw.T @ Xf
-        if fixed:
-            alpha_grid = np.array([check_positive_number(alphas, "alphas")])
-        elif alphas is None:
-            scale = np.mean([np.trace(XtX[g].sum(0)) / D for g in range(len(groups))])
-            alpha_grid = np.logspace(-4, 2, 13) * max(scale, 1e-12)
-        else:
-            alpha_grid = np.asarray(alphas, dtype=np.float64).ravel()
-            if alpha_grid.size == 0 or not np.all(np.isfinite(alpha_grid)) or np.any(alpha_grid < 0):
-                raise ValueError(f"alphas must be non-negative finite numbers; received {alphas!r}.")
-
+        XtX, Xty, yty = _normal_equations(S, Yt, groups, folds, cv, L)
+        alpha_grid = _alpha_grid(alphas, fixed, XtX, n_bands * L)
         alpha = np.full(n_neurons, alpha_grid[0])
         if alpha_grid.size > 1:
-            errors = np.zeros((alpha_grid.size, n_neurons))
-            for g in range(len(groups)):
-                idx = np.flatnonzero(group_of == g)
-                total = XtX[g].sum(0)
-                for f in range(n_folds):
-                    s, Q = np.linalg.eigh(total - XtX[g, f])
-                    b = Q.T @ (Xty.sum(0)[:, idx] - Xty[f][:, idx])
-                    for a, alpha_value in enumerate(alpha_grid):
-                        W = Q @ (b / (s + alpha_value)[:, None])
-                        errors[a, idx] += (yty[f, idx] - 2 * np.einsum("dn,dn->n", W, Xty[f][:, idx])
-                                           + np.einsum("dn,dn->n", W, XtX[g, f] @ W))
+            errors = _cv_errors(XtX, Xty, yty, group_of, alpha_grid)
             if self.alpha_per_neuron:
                 alpha = alpha_grid[np.argmin(errors, axis=0)]
             else:
                 alpha = np.full(n_neurons, alpha_grid[np.argmin(errors.sum(axis=1))])
-        W = np.zeros((D, n_neurons))
-        for g in range(len(groups)):
-            idx = np.flatnonzero(group_of == g)
-            s, Q = np.linalg.eigh(XtX[g].sum(0))
-            b = Q.T @ Xty.sum(0)[:, idx]
-            W[:, idx] = Q @ (b / (s[:, None] + alpha[idx][None, :]))
+        W = _ridge_weights(XtX, Xty, group_of, alpha)
         self.alpha_ = alpha
         self.coef_ = W.T.reshape(n_neurons, n_bands, L)
         self.intercept_ = self.response_mean_ - self.coef_.sum(-1) @ self.feature_mean_
@@ -597,3 +627,7 @@ class PoissonSTRFRegressor(_BaseSTRF):
         Xl = lag_features(S, self.n_lags_)
         eta = np.einsum("tbfl,nfl->tnb", Xl, self.coef_) + self.intercept_[None, :, None]
         return np.exp(np.clip(eta, -50.0, 50.0))
+
+
+register_strf(LinearSTRFRegressor)
+register_strf(PoissonSTRFRegressor)

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from .._core.files import atomic_path
+from .._core.files import atomic_path, require
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
 
 __all__ = ["read_nwb", "write_nwb", "MAX_NWB_DURATION_S", "MAX_NWB_CELLS", "MAX_SPIKE_RATE_HZ"]
 
@@ -28,14 +29,6 @@ MAX_NWB_CELLS = 2**33
 MAX_SPIKE_RATE_HZ = 10_000.0
 #: the first bytes of every HDF5 (so NWB) file
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _require_pynwb():
-    try:
-        import pynwb
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise ImportError("read_nwb/write_nwb need pynwb: pip install 'sk_icnet[nwb]'.") from exc
-    return pynwb
 
 
 def _check_optional_str(value, name):
@@ -286,7 +279,44 @@ def _observed_mask(units, centres, where):
     return missing
 
 
-def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=None,
+def _open_nwb(pynwb, where):
+    """An open ``NWBHDF5IO`` reading the regular file ``where``."""
+    import stat
+
+    try:
+        mode = os.stat(where).st_mode
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"path {where!r} is not a readable NWB file ({exc}).") from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the open, a device never end
+        raise ValueError(f"path {where!r} is not a regular file, so not an NWB file.")
+    try:
+        return pynwb.NWBHDF5IO(where, mode="r")
+    except Exception as exc:
+        raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") from None
+
+
+def _spike_trains(units, t0, duration, where):
+    """Each unit's spike times relative to the sound's start ``t0``, those outside
+    ``[0, duration)`` dropped with a warning that counts them."""
+    import warnings
+
+    trains, dropped = [], 0
+    for unit, times in zip(units.index, units["spike_times"], strict=True):
+        times = np.asarray(times, dtype=np.float64)
+        if not np.isfinite(times).all():
+            raise ValueError(f"unit {unit} of {where!r} has NaN or inf spike times.")
+        rel = times - t0
+        keep = (rel >= 0) & (rel < duration)
+        dropped += int((~keep).sum())
+        trains.append(rel[keep])
+    if dropped:
+        warnings.warn(f"{dropped} spike(s) of {where!r} fall outside the sound (0 to "
+                      f"{duration:.6g} s from its start) and were dropped.", UserWarning,
+                      stacklevel=3)
+    return trains
+
+
+def read_nwb(path, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, stimulus=None, name=None,
              sound_column="sound_file", sound_dir=None, level_column="level_db_spl", scale=1.0,
              max_duration_s=MAX_NWB_DURATION_S):
     """Read one NWB session as a :class:`~sk_icnet.data.Recording`.
@@ -347,13 +377,10 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
         The file is not a readable NWB file, or holds data that breaks the
         rules above; the message names the file, the item and the value.
     """
-    import stat
-    import warnings
-
     from .._core.validation import _describe, check_positive_number, samples_per_bin
     from ._recording import Recording
 
-    pynwb = _require_pynwb()
+    pynwb = require("pynwb", "nwb", "read_nwb")
     if audio_fs is not None:
         audio_fs = check_positive_number(audio_fs, "audio_fs")
     dt_ms = check_positive_number(dt_ms, "dt_ms")
@@ -371,16 +398,7 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
         raise TypeError(f"path must be a str or path-like naming an NWB file; received "
                         f"{_describe(path)}.")
     where = os.fspath(path)
-    try:
-        mode = os.stat(where).st_mode
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"path {where!r} is not a readable NWB file ({exc}).") from None
-    if not stat.S_ISREG(mode):  # a FIFO would block the open, a device never end
-        raise ValueError(f"path {where!r} is not a regular file, so not an NWB file.")
-    try:
-        io = pynwb.NWBHDF5IO(where, mode="r")
-    except Exception as exc:
-        raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") from None
+    io = _open_nwb(pynwb, where)
     try:
         try:
             nwb = io.read()
@@ -403,20 +421,7 @@ def read_nwb(path, *, audio_fs=24414.0625, dt_ms=1.31072, stimulus=None, name=No
                              f"{MAX_NWB_CELLS} counts to hold in memory (a damaged or crafted file, "
                              "or a session to split).")
         units = _table_frame(nwb.units, where, "units")
-        duration = n_bins * dt_ms / 1000.0
-        trains, dropped = [], 0
-        for unit, times in zip(units.index, units["spike_times"], strict=True):
-            times = np.asarray(times, dtype=np.float64)
-            if not np.isfinite(times).all():
-                raise ValueError(f"unit {unit} of {where!r} has NaN or inf spike times.")
-            rel = times - t0
-            keep = (rel >= 0) & (rel < duration)
-            dropped += int((~keep).sum())
-            trains.append(rel[keep])
-        if dropped:
-            warnings.warn(f"{dropped} spike(s) of {where!r} fall outside the sound (0 to "
-                          f"{duration:.6g} s from its start) and were dropped.", UserWarning,
-                          stacklevel=2)
+        trains = _spike_trains(units, t0, n_bins * dt_ms / 1000.0, where)
         columns = [c for c in units.columns if c not in ("spike_times", "obs_intervals")
                    and not c.endswith("_index")]
         neurons = units[columns].reset_index().rename(columns={"id": "unit_id"})
@@ -455,6 +460,65 @@ def _check_replaceable_nwb(path, overwrite):
                          "only NWB files, even with overwrite=True: choose another path.")
 
 
+def _checked_predictions(predictions, rec):
+    """``predictions`` as float32 (n_neurons, n_bins) expected counts, all finite."""
+    from .._core.validation import _as_numeric_array
+
+    pred = _as_numeric_array(predictions, "predictions").astype(np.float32)
+    if pred.shape != (rec.n_neurons, rec.n_bins):
+        raise ValueError(f"predictions must have shape (n_neurons, n_bins) = "
+                         f"({rec.n_neurons}, {rec.n_bins}); received {pred.shape}.")
+    if not np.isfinite(pred).all():
+        raise ValueError("predictions must be finite expected counts; received NaN or inf "
+                         "(or values beyond float32's range).")
+    return pred
+
+
+def _check_plausible_counts(counts, rec, max_rate_hz):
+    """Refuse negative counts and counts above ``max_rate_hz`` in a bin, before any count is
+    expanded into spike times."""
+    if not counts.size:
+        return
+    dt_s = rec.dt_ms / 1000.0
+    per_bin = float(np.ceil(max_rate_hz * dt_s))  # a float: any max_rate_hz compares
+    low, high = np.unravel_index(counts.argmin(), counts.shape), \
+        np.unravel_index(counts.argmax(), counts.shape)
+    if counts[low] < 0:
+        raise ValueError(f"the counts of recording {rec.name!r} must be >= 0; unit {low[0]} has "
+                         f"{counts[low]} in bin {low[1]}.")
+    if counts[high] > per_bin:
+        raise ValueError(f"unit {high[0]} of recording {rec.name!r} has {counts[high]} spikes in "
+                         f"bin {high[1]}, more than {per_bin:.0f} ({max_rate_hz:g} spikes/s in "
+                         f"{rec.dt_ms:g} ms bins): not a plausible count. Check the counts, or "
+                         "pass a larger max_rate_hz.")
+
+
+def _add_units(nwb, rec, counts):
+    """One Units row per neuron: spikes at the centres of its bins, its neurons columns, and
+    its observed intervals when the recording has missing bins."""
+    dt_s = rec.dt_ms / 1000.0
+    columns = [c for c in rec.neurons.columns if c != "unit_id"]  # unit_id: the table's ids
+    missing = None if rec.missing is None else np.asarray(rec.missing[:])
+    centres = rec.start_s + (np.arange(rec.n_bins) + 0.5) * dt_s
+    try:
+        for column in columns:
+            nwb.add_unit_column(name=str(column), description=f"neuron metadata: {column}")
+        for i in range(rec.n_neurons):
+            extra = {str(c): rec.neurons[c].iloc[i] for c in columns}  # per column: dtypes kept
+            extra = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in extra.items()}
+            if "unit_id" in rec.neurons.columns:
+                extra["id"] = int(rec.neurons["unit_id"].iloc[i])
+            if missing is not None:
+                observed = ~missing[min(i, missing.shape[0] - 1)]
+                edges = np.flatnonzero(np.diff(np.concatenate([[0], observed.astype(int), [0]])))
+                extra["obs_intervals"] = [[rec.start_s + a * dt_s, rec.start_s + b * dt_s]
+                                          for a, b in zip(edges[::2], edges[1::2], strict=True)]
+            nwb.add_unit(spike_times=np.repeat(centres, counts[i]), **extra)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # hdmf's messages
+        raise ValueError(f"recording {rec.name!r} cannot be written to NWB: a neurons column does "
+                         f"not fit the Units table ({type(exc).__name__}: {exc}).") from None
+
+
 def write_nwb(recording, path, *, predictions=None, identifier=None, session_start_time=None,
               overwrite=False, max_rate_hz=MAX_SPIKE_RATE_HZ):
     """Write a :class:`~sk_icnet.data.Recording` (and optionally predictions) to an NWB file.
@@ -489,10 +553,10 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
     """
     import datetime
 
-    from .._core.validation import _as_numeric_array, _describe, check_positive_number
+    from .._core.validation import _describe, check_positive_number
     from ._recording import Recording
 
-    pynwb = _require_pynwb()
+    pynwb = require("pynwb", "nwb", "write_nwb")
     if not isinstance(recording, Recording):
         raise TypeError(f"recording must be an sk_icnet Recording; received "
                         f"{_describe(recording)}.")
@@ -508,28 +572,9 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
     max_rate_hz = check_positive_number(max_rate_hz, "max_rate_hz")
     rec = recording
     dt_s = rec.dt_ms / 1000.0
-    pred = None
-    if predictions is not None:
-        pred = _as_numeric_array(predictions, "predictions").astype(np.float32)
-        if pred.shape != (rec.n_neurons, rec.n_bins):
-            raise ValueError(f"predictions must have shape (n_neurons, n_bins) = "
-                             f"({rec.n_neurons}, {rec.n_bins}); received {pred.shape}.")
-        if not np.isfinite(pred).all():
-            raise ValueError("predictions must be finite expected counts; received NaN or inf "
-                             "(or values beyond float32's range).")
+    pred = None if predictions is None else _checked_predictions(predictions, rec)
     counts = np.asarray(rec.counts[:])
-    if counts.size:  # checked before any count is expanded into spike times
-        per_bin = float(np.ceil(max_rate_hz * dt_s))  # a float: any max_rate_hz compares
-        low, high = np.unravel_index(counts.argmin(), counts.shape), \
-            np.unravel_index(counts.argmax(), counts.shape)
-        if counts[low] < 0:
-            raise ValueError(f"the counts of recording {rec.name!r} must be >= 0; unit {low[0]} has "
-                             f"{counts[low]} in bin {low[1]}.")
-        if counts[high] > per_bin:
-            raise ValueError(f"unit {high[0]} of recording {rec.name!r} has {counts[high]} spikes in "
-                             f"bin {high[1]}, more than {per_bin:.0f} ({max_rate_hz:g} spikes/s in "
-                             f"{rec.dt_ms:g} ms bins): not a plausible count. Check the counts, or "
-                             "pass a larger max_rate_hz.")
+    _check_plausible_counts(counts, rec, max_rate_hz)
     nwb = pynwb.NWBFile(
         session_description=f"sk_icnet recording {rec.name!r}",
         identifier=identifier or rec.name,
@@ -538,26 +583,7 @@ def write_nwb(recording, path, *, predictions=None, identifier=None, session_sta
     nwb.add_stimulus(pynwb.TimeSeries(name="sound", data=audio, unit="Pa", rate=rec.audio_fs,
                                       starting_time=rec.start_s,
                                       description="sound pressure waveform"))
-    columns = [c for c in rec.neurons.columns if c != "unit_id"]  # unit_id: the table's ids
-    missing = None if rec.missing is None else np.asarray(rec.missing[:])
-    centres = rec.start_s + (np.arange(rec.n_bins) + 0.5) * dt_s
-    try:
-        for column in columns:
-            nwb.add_unit_column(name=str(column), description=f"neuron metadata: {column}")
-        for i in range(rec.n_neurons):
-            extra = {str(c): rec.neurons[c].iloc[i] for c in columns}  # per column: dtypes kept
-            extra = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in extra.items()}
-            if "unit_id" in rec.neurons.columns:
-                extra["id"] = int(rec.neurons["unit_id"].iloc[i])
-            if missing is not None:
-                observed = ~missing[min(i, missing.shape[0] - 1)]
-                edges = np.flatnonzero(np.diff(np.concatenate([[0], observed.astype(int), [0]])))
-                extra["obs_intervals"] = [[rec.start_s + a * dt_s, rec.start_s + b * dt_s]
-                                          for a, b in zip(edges[::2], edges[1::2], strict=True)]
-            nwb.add_unit(spike_times=np.repeat(centres, counts[i]), **extra)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # hdmf's messages
-        raise ValueError(f"recording {rec.name!r} cannot be written to NWB: a neurons column does "
-                         f"not fit the Units table ({type(exc).__name__}: {exc}).") from None
+    _add_units(nwb, rec, counts)
     if pred is not None:
         module = nwb.create_processing_module("sk_icnet", "ICNet predictions")
         module.add(pynwb.TimeSeries(name="predicted_rates", data=pred.T, unit="spikes per bin",

@@ -11,6 +11,7 @@
     The authors' released Keras model, read without TensorFlow.
 """
 
+from . import _model_file  # noqa: F401  (registers ICNetRegressor for model files)
 from ._callbacks import (
     AtomicCheckpoint,
     BestWeights,

@@ -27,6 +27,8 @@ import warnings
 import numpy as np
 import torch
 
+from .._core.files import require
+
 __all__ = ["describe_keras", "load_published_icnet"]
 
 #: largest ``model_config`` JSON and ``config.yaml`` read (characters / bytes)
@@ -50,11 +52,8 @@ _KERAS_PADDING = {"same": "same", "causal": "keras_causal", "valid": "valid"}
 
 
 def _require(module, purpose):
-    try:
-        return __import__(module)
-    except ImportError as exc:  # pragma: no cover - the published extra installs them
-        raise ImportError(f"{purpose} needs {module}: pip install 'sk_icnet[published]' "
-                          "(h5py and PyYAML).") from exc
+    """``module`` (h5py or PyYAML's yaml), which the ``published`` extra installs."""
+    return require(module, "published", purpose)
 
 
 class _Layer:

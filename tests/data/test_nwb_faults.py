@@ -32,17 +32,12 @@ from sk_icnet.audio import (  # noqa: E402
     resampling_ratio,
     set_level,
 )
-from sk_icnet.io import read_nwb, write_nwb  # noqa: E402
+from sk_icnet.data import read_nwb, write_nwb  # noqa: E402
+from tests.data.test_nwb import _nwb_file  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RATES = dict(audio_fs=8000.0, dt_ms=4.0)
 MB = 1 << 20
-
-
-def _nwb_file():
-    return pynwb.NWBFile(session_description="test", identifier="gerbil7",
-                         session_start_time=datetime.datetime(2026, 1, 1,
-                                                              tzinfo=datetime.timezone.utc))
 
 
 def _write(nwb, path):

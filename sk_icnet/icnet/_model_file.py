@@ -1,0 +1,281 @@
+"""ICNetRegressor's model-file payload: what :func:`sk_icnet.io.save_model` writes for an ICNet
+and how :func:`sk_icnet.io.load_model` reads it back, registered with
+:func:`sk_icnet.io.register_model_format` under the class name ``ICNetRegressor``.
+
+The header holds the allow-listed parameters (:data:`ICNET_PARAMS`), the fitted metadata
+(rates, neuron and recording counts and names) and, for the published model, its neuron
+tables and Keras layer map; the tensors are the module's state dict under ``module.``.
+Reading checks the parameters, the rates and the sizes of the network the header describes
+against the stored tensors' shapes before anything is built (on the meta device), then the
+weights' dtypes and values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from .. import io
+from .._core.timebase import rates_agree
+from .._core.validation import check_fitted_metadata, is_json_real
+from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
+from ._estimator import _FITTED_METADATA, ICNetRegressor
+
+__all__ = ["ICNET_PARAMS"]
+
+#: largest SincNet kernel read from a model file (its size is in no stored tensor)
+_MAX_KERNEL = 1 << 16
+#: how a model was trained, not what it is: written as these values, so that a model fitted
+#: with a transferred encoder, under torchrun or compiled loads in a plain process (its weights
+#: are all in the file)
+_TRAINING_ONLY = {"encoder_from": None, "freeze_encoder": False, "distributed": "auto",
+                  "compile": False}
+
+#: what save_model writes for ICNetRegressor, with the type and range of each value: the
+#: loader refuses any other key (a file cannot set callbacks, torch_load_kwargs, ...)
+ICNET_PARAMS = {
+    "audio_fs": _either(_POSITIVE, _one_of("auto")),
+    "dt_ms": _either(_POSITIVE, _one_of("auto", None)),
+    "lr": _POSITIVE,
+    "max_epochs": _int(0),
+    "batch_size": _either(_int(1), _one_of(-1)),
+    "random_state": _either(_NONE, _int(0, 2 ** 32 - 1)),
+    "head": _one_of("poisson", "categorical"),
+    "skip_bins": _int(0),
+    "precision": _one_of("float32", "bfloat16"),
+    "predict_chunk_bins": _int(1),
+    "early_stopping_patience": _either(_NONE, _int(1)),
+    "distributed": _one_of("auto", True, False),
+    "encoder_from": _NONE,
+    "freeze_encoder": _one_of(False),
+    "predict_nonlinearity": _one_of("auto", None),
+    "warm_start": _BOOL,
+    "verbose": _either(_BOOL, _int(0, 100)),
+    "compile": _one_of(False),
+    "use_caching": _one_of("auto", True, False),
+    "module__out_neurons": _either(_int(1, _MAX_SIZE), _list_of(_int(1, _MAX_SIZE))),
+    "module__n_filters": _int(1, _MAX_SIZE),
+    "module__sincnet_kernel_size": _int(1, _MAX_KERNEL),
+    "module__encoder_channels": _int(1, _MAX_SIZE),
+    "module__encoder_kernel_size": _int(1, _MAX_SIZE),
+    "module__n_encoder_layers": _int(1, io._MAX_COUNT),
+    "module__bottleneck_channels": _int(1, _MAX_SIZE),
+    "module__encoder_strides": _either(_NONE, _list_of(_int(1, _MAX_SIZE))),
+    "module__sincnet_min_low_hz": _real(0.0, strict=False),
+    "module__sincnet_min_band_hz": _real(0.0, strict=False),
+    "module__n_classes": _either(_NONE, _int(2, io._MAX_COUNT)),
+    "module__time_input": _BOOL,
+    "module__time_scale_s": _POSITIVE,
+    # parameters of ICNet variants (the published models' layout): types here, values by ICNet
+    "module__padding": _either(io._text(), _list_of(io._text())),
+    "module__sincnet_style": io._text(),
+    "module__sincnet_stride": _int(1, _MAX_SIZE),
+    "module__input_scale": _real(-math.inf),
+    "module__context_samples": _int(0, _MAX_SIZE),
+    "module__crop_bins": _either(_NONE, _int(0, _MAX_SIZE)),
+    "module__time_layer": io._text(),
+    "module__time_combine": io._text(),
+    "module__window_samples": _either(_NONE, _int(1, 2 ** 40)),
+    "criterion__eps": _POSITIVE,
+    "criterion__full": _BOOL,
+}
+
+#: provenance entries of the published model: per-decoder neuron tables, Keras layer names
+_PROVENANCE = ("neurons", "keras_layers")
+
+
+# ------------------------------------------------------------ writing
+def _write_icnet(est):
+    """``io.ModelPayload`` of a fitted ICNetRegressor: parameters, fitted metadata, the module's
+    weights under ``module.`` and the published model's tables."""
+    from ._losses import CategoricalCountLoss, PoissonLoss
+    from ._module import ICNet
+
+    check_is_fitted(est, ["module_", "samples_per_bin_"])
+    module = getattr(est.module_, "_orig_mod", est.module_)  # compile=True wraps the module
+    if type(module) is not ICNet:  # subclasses may hold state this format does not store
+        raise TypeError("save_model stores ICNet modules; this estimator's module_ is "
+                        f"{type(module).__name__}: use save_params for other modules.")
+    if est.criterion not in (PoissonLoss, CategoricalCountLoss):
+        raise TypeError("save_model stores the Poisson and categorical criteria; received "
+                        f"criterion={est.criterion!r}.")
+    params = io._stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
+    fitted = {key: getattr(est, key) for key in _FITTED_METADATA if hasattr(est, key)}
+    tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
+               for k, v in module.state_dict().items()}
+    return io.ModelPayload(params, fitted, tensors, _published_provenance(est))
+
+
+def _published_provenance(est):
+    """The published model's neuron tables and Keras layer map, as JSON (absent otherwise)."""
+    provenance = {}
+    neurons = getattr(est, "neurons_", None)  # per-decoder neuron tables (the published model's)
+    if neurons is not None:
+        provenance["neurons"] = {
+            str(name): {"columns": [str(c) for c in table.columns],
+                        "data": [[_json_cell(v) for v in row] for row in table.itertuples(False)]}
+            for name, table in neurons.items()}
+    layers = getattr(est, "keras_layers_", None)
+    if layers is not None:
+        provenance["keras_layers"] = json.loads(json.dumps(layers))
+    return provenance
+
+
+# ------------------------------------------------------------ reading
+def _read_icnet(cls, file):
+    """The fitted ICNetRegressor a checked model file holds, on ``file.device``."""
+    where, source = file.where, file.source
+    params = file.params()
+    fitted = check_fitted_metadata(file.fitted, _FITTED_METADATA, source)
+    io.check_fitted_rates(fitted, source)
+    if "audio_fs_" not in fitted:
+        raise ValueError(f"the model file {where!r} does not record audio_fs_ and dt_ms_.")
+    _check_icnet_params_against_fitted(params, fitted, where)
+    layout = file.layout
+    if any(not key.startswith("module.") for key in layout):
+        raise ValueError(f"the model file {where!r} has tensors outside the module: "
+                         f"{sorted(k for k in layout if not k.startswith('module.'))}.")
+    stored = {key[len("module."):]: value for key, value in layout.items()}
+    _check_architecture_bounds(params, fitted, layout, where)
+    est = cls(**params, device=file.device)
+    est._check_options()
+    for key, value in fitted.items():
+        setattr(est, key, value)
+    module, expected = _expected_layout(est, where)
+    _check_state(expected, {key: shape for key, (shape, _) in stored.items()}, where)
+    if module.samples_per_bin != fitted["samples_per_bin_"] or not rates_agree(
+            module.audio_fs, fitted["audio_fs_"]):
+        raise ValueError(f"the model file {where!r}: the network built from it runs at "
+                         f"{module.audio_fs!r} Hz with {module.samples_per_bin} samples per bin, but "
+                         f"it was fitted at {fitted['audio_fs_']!r} Hz with "
+                         f"{fitted['samples_per_bin_']}.")
+    not_float = sorted(key for key, (_, dtype) in stored.items() if dtype not in io._FLOAT_DTYPES)
+    if not_float:
+        raise ValueError(f"the model file {where!r}: weights {not_float} are not floating point.")
+    _load_weights(est, file)
+    _read_published_provenance(est, file)
+    return est
+
+
+def _load_weights(est, file):
+    """Read the stored weights, refuse non-finite ones, and load them into a new module."""
+    state = {key[len("module."):]: value for key, value in file.tensors().items()}
+    bad = sorted(key for key, value in state.items() if not torch.isfinite(value).all())
+    if bad:
+        raise ValueError(f"the model file {file.where!r}: weights {bad} hold NaN or infinite "
+                         "values.")
+    est.initialize()
+    est.module_.load_state_dict(state)
+
+
+def _read_published_provenance(est, file):
+    provenance = file.provenance
+    if provenance.get("neurons") is not None:
+        est.neurons_ = _neuron_tables(provenance["neurons"], est, file.where)
+    if provenance.get("keras_layers") is not None:
+        est.keras_layers_ = provenance["keras_layers"]
+
+
+def _check_icnet_params_against_fitted(params, fitted, where):
+    for name in ("audio_fs", "dt_ms"):
+        value = params.get(name)
+        if is_json_real(value) and not rates_agree(value, fitted[name + "_"]):
+            raise ValueError(f"the model file {where!r}: the parameter {name}={value!r} differs "
+                             f"from the fitted {name}_={fitted[name + '_']!r}.")
+
+
+def _check_architecture_bounds(params, fitted, layout, where):
+    """Integers that size the network must fit in what the file stores (cheap, before any
+    building): each size at most the largest stored dimension, the layers at most the tensors."""
+    largest = max((max(shape, default=1) for shape, _ in layout.values()), default=0)
+    sizes = {key: params[key] for key in ("module__n_filters", "module__encoder_channels",
+                                          "module__encoder_kernel_size",
+                                          "module__bottleneck_channels") if key in params}
+    sizes["n_neurons_"] = fitted["n_neurons_"]
+    for key, value in sizes.items():
+        if value > largest:
+            raise ValueError(f"the model file {where!r}: {key}={value} is larger than every "
+                             f"dimension of the tensors it stores (at most {largest}); the header "
+                             "does not describe these weights.")
+    layers = params.get("module__n_encoder_layers", 0)
+    if layers > len(layout):
+        raise ValueError(f"the model file {where!r}: module__n_encoder_layers={layers} is more than "
+                         f"the {len(layout)} tensors it stores; the header does not describe these "
+                         "weights.")
+
+
+def _expected_layout(est, where):
+    """Names and shapes of the network the header describes, built on the meta device (no
+    memory is allocated for weights)."""
+    try:
+        with est._current_init_context("module"), torch.device("meta"):
+            est.initialize_module()
+            module = est.module_
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the model file {where!r} describes a network that cannot be built "
+                         f"({exc})") from None
+    shapes = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+    return module, shapes
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _json_cell(value):
+    """A table cell as JSON: numpy scalars as Python ones, non-finite floats as 'inf', '-inf'
+    or 'nan' (a CF of inf marks an unreliable channel in the published model)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _neuron_tables(stored, est, where):
+    """The per-decoder neuron tables of a model file, one row per neuron of each decoder."""
+    import pandas as pd
+
+    names = getattr(est, "recording_names_", None) or ["recording_0"]
+    sizes = dict(zip(names, getattr(est, "neurons_per_recording_", None) or [est.n_neurons_],
+                     strict=False))
+    tables = {}
+    for name, table in stored.items():
+        try:
+            frame = pd.DataFrame(table["data"], columns=table["columns"])
+            for column in frame.columns:  # 'inf', '-inf', 'nan' back to floats in numeric columns
+                values = frame[column]
+                if values.dtype == object and values.map(
+                        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                        or v in _NON_FINITE).all():
+                    frame[column] = values.map(lambda v: _NON_FINITE.get(v, v)).astype(float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the model file {where!r}: the neurons table of {name!r} must be a "
+                             f"table in JSON ('columns' and 'data'); {type(exc).__name__}: {exc}"
+                             ) from None
+        if name not in sizes or len(frame) != sizes[name]:
+            raise ValueError(f"the model file {where!r}: the neurons table of {name!r} has "
+                             f"{len(frame)} rows, but the model's decoders are {sizes}.")
+        tables[name] = frame
+    return tables
+
+
+def _check_state(expected, stored, where):
+    """Compare the names and shapes of the built network's state with the stored tensors'."""
+    unknown = sorted(set(stored) - set(expected))
+    missing = sorted(set(expected) - set(stored))
+    if unknown or missing:
+        raise ValueError(f"the model file {where!r} does not match the network its parameters "
+                         f"build: unknown weights {unknown}, missing {missing}.")
+    for key, shape in expected.items():
+        if tuple(stored[key]) != tuple(shape):
+            raise ValueError(f"the model file {where!r}: weight {key} has shape "
+                             f"{tuple(stored[key])}, but the network built from its parameters "
+                             f"has {tuple(shape)}.")
+
+
+io.register_model_format(ICNetRegressor, params=ICNET_PARAMS, write=_write_icnet, read=_read_icnet,
+                      provenance=_PROVENANCE)
