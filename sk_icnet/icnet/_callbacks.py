@@ -20,12 +20,10 @@ import torch
 from skorch.callbacks import Callback, Checkpoint
 
 from .._core.files import atomic_path
+from ._checkpoints import FITTED_METADATA, METADATA_FILE
 
 __all__ = ["AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "GatherDistributedLosses",
            "METADATA_FILE", "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]
-
-#: name of the JSON file that records what is needed to rebuild the module
-METADATA_FILE = "sk_icnet_metadata.json"
 
 
 class TrainingDiverged(FloatingPointError):
@@ -130,11 +128,13 @@ class CheckpointMetadata(Callback):
     ----------
     dirname : str
         Checkpoint directory.
-    attributes : sequence of str
-        Names of fitted attributes of the net to record (JSON-serialisable).
+    attributes : sequence of str, default=FITTED_METADATA
+        Names of fitted attributes of the net to record (JSON-serialisable); by default the
+        one list a checkpoint needs to rebuild an ICNet
+        (``sk_icnet.icnet._checkpoints.FITTED_METADATA``, which ``load_checkpoint`` reads).
     """
 
-    def __init__(self, dirname, attributes=()):
+    def __init__(self, dirname, attributes=FITTED_METADATA):
         self.dirname = dirname
         self.attributes = attributes
 

@@ -27,7 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._core.signal import hz_to_mel, mel_to_hz
-from .._core.validation import check_positive_int, check_positive_number, samples_per_bin
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
+from .._core.validation import check_positive_int, check_positive_number
 
 __all__ = ["ICNet", "SincFilterbank", "conv_padding", "cpu_supports_bf16", "factor_strides", "hz_to_mel",
            "mel_to_hz", "symlog"]
@@ -395,7 +396,7 @@ class ICNet(nn.Module):
     ``samples_per_bin`` and returns rates of shape ``(B, N, T // samples_per_bin)``.
     """
 
-    def __init__(self, audio_fs=24414.0625, out_neurons=1, dt_ms=1.31072, n_filters=48,
+    def __init__(self, audio_fs=PAPER_AUDIO_FS, out_neurons=1, dt_ms=PAPER_DT_MS, n_filters=48,
                  sincnet_kernel_size=64, encoder_channels=128, encoder_kernel_size=64,
                  n_encoder_layers=5, bottleneck_channels=64, encoder_strides=None,
                  sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0, n_classes=None,
@@ -422,7 +423,8 @@ class ICNet(nn.Module):
                             ("n_encoder_layers", n_encoder_layers),
                             ("bottleneck_channels", bottleneck_channels)]:
             check_positive_int(value, name)
-        spb = samples_per_bin(audio_fs, dt_ms)
+        timebase = Timebase(audio_fs, dt_ms)  # the package's one rate rule
+        spb = timebase.samples_per_bin
         sincnet_stride = check_positive_int(sincnet_stride, "sincnet_stride")
         if spb % sincnet_stride:
             raise ValueError(f"sincnet_stride must divide the samples per bin, audio_fs * dt_ms / "
@@ -462,8 +464,8 @@ class ICNet(nn.Module):
                     f"encoder_strides must multiply to the samples per bin, audio_fs * dt_ms "
                     f"/ 1000 = {spb} (divided by sincnet_stride={sincnet_stride}); received "
                     f"{strides!r}, whose product is {math.prod(strides)}.")
-        self.audio_fs = float(audio_fs)
-        self.dt_ms = float(dt_ms)
+        self.audio_fs = timebase.audio_fs
+        self.dt_ms = timebase.dt_ms
         self.samples_per_bin = spb
         self.encoder_strides = strides
         self.neurons_per_decoder = groups

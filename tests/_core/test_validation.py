@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from sk_icnet import LinearSTRFRegressor, PoissonSTRFRegressor, metrics
-
 from tests.conftest import tiny_estimator
 
 SPB = 32  # the tiny configuration: 8 kHz, 4 ms bins

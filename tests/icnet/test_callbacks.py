@@ -16,7 +16,6 @@ from sk_icnet.icnet._callbacks import (
     ResolvePendingLosses,
     resolve_pending,
 )
-
 from tests.conftest import tiny_estimator
 
 

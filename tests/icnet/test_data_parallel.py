@@ -176,9 +176,9 @@ def test_bad_launch_configurations(tmp_path):
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
                  import runpy, sys
-                 import sk_icnet.icnet._estimator as e
+                 import sk_icnet.icnet._checks as c
                  if {r} == 1:
-                     e.ICNetRegressor._device_type = lambda self: "meta"
+                     c.device_type = lambda est: "meta"
                  runpy.run_path({str(script)!r}, run_name="__main__")
              """)], env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, WORLD_SIZE=2, RANK=r,
                              LOCAL_RANK=r, PYTHONPATH=ROOT),

@@ -11,9 +11,8 @@ from skorch.dataset import Dataset
 
 from sk_icnet import ICNet, ICNetRegressor, PoissonLoss, Recording, WindowDataset
 from sk_icnet.data import collate_windows
-from sk_icnet.simulate._neurons import make_auditory_dataset
 from sk_icnet.metrics import SCORERS, d2_poisson_score, pearson_scorer
-
+from sk_icnet.simulate._neurons import make_auditory_dataset
 from tests.conftest import TINY_DT, TINY_FS, TINY_MODULE, tiny_estimator
 
 
@@ -76,9 +75,11 @@ def test_input_dtypes_are_cast(small_xy):
     est.fit(X.astype(np.float64), y.astype(np.int64))
     p64 = est.predict(X.astype(np.float64))
     np.testing.assert_allclose(p64, est.predict(X), rtol=1e-6)
-    # lists and torch tensors are single inputs, not several
-    est.predict(X[:2].tolist())
-    est.predict(torch.from_numpy(X[:2]))
+    # lists and torch tensors are single inputs, not several: the same rates as the array
+    expected = est.predict(X[:2])
+    assert expected.shape == (2, 3, 125) and np.isfinite(expected).all()
+    np.testing.assert_allclose(est.predict(X[:2].tolist()), expected, rtol=1e-6)
+    np.testing.assert_allclose(est.predict(torch.from_numpy(X[:2])), expected, rtol=1e-6)
 
 
 def test_nan_targets_are_masked(small_xy):
@@ -314,7 +315,9 @@ def test_cuda_placement_and_cpu_reload(small_xy):
 
 def _run_epoch(est, X, y, train_step=None):
     """One training and one validation epoch through skorch's own loop."""
-    X, y = est._validate_fit_data(X, y, reset=True)
+    from sk_icnet.icnet._checks import validate_fit_data
+
+    X, y = validate_fit_data(est, X, y, reset=True)
     est.initialize()
     est.history.new_epoch()
     loader = est.get_iterator(Dataset(X, y), training=True)
@@ -371,15 +374,17 @@ def test_skip_bins_leaves_context_out_of_loss_and_score(small_xy):
         tiny_estimator(skip_bins=125).fit(X, y)
 
 
-def test_streaming_predict_equals_one_full_pass(small_xy):
+def test_streaming_predict_equals_one_full_pass(small_xy, monkeypatch):
+    from sk_icnet.icnet import _inference
+
     X, y = small_xy
     est = tiny_estimator(max_epochs=1).fit(X, y)
     full = est.predict(X[:3])
     assert est.module_.context_bins < 16
     est.set_params(predict_chunk_bins=16)  # 125 bins -> 8 chunks per trial
     calls = []
-    original = est._stream
-    est._stream = lambda *a: calls.append(1) or original(*a)
+    original = _inference.stream
+    monkeypatch.setattr(_inference, "stream", lambda *a: calls.append(1) or original(*a))
     streamed = est.predict(X[:3])
     assert len(calls) == 3
     np.testing.assert_allclose(streamed, full, rtol=1e-5, atol=1e-7)
@@ -751,12 +756,12 @@ def test_too_few_trials_for_the_validation_split_names_train_split(small_xy):
 
 
 def test_bfloat16_on_a_cpu_without_native_support_warns(small_xy, monkeypatch):
-    import sk_icnet.icnet._estimator as estimator_module
+    import sk_icnet.icnet._checks as checks_module
 
-    monkeypatch.setattr(estimator_module, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(checks_module, "cpu_supports_bf16", lambda: False)
     with pytest.warns(UserWarning, match="precision='bfloat16' on a CPU without native bfloat16"):
         tiny_estimator(precision="bfloat16", max_epochs=1).fit(*small_xy)
-    monkeypatch.setattr(estimator_module, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(checks_module, "cpu_supports_bf16", lambda: True)
     import warnings
 
     with warnings.catch_warnings():
@@ -768,7 +773,7 @@ def test_initialize_creates_no_checkpoint_directory(tmp_path):
     est = tiny_estimator(checkpoint_dir=tmp_path / "ckpt")
     for _ in range(3):
         est.initialize()
-    assert os.listdir(tmp_path / "ckpt") == []  # a directory appears only when a fit starts
+    assert os.listdir(tmp_path) == []  # the directory appears (and is probed) when a fit starts
 
 
 def test_fitted_estimator_leaks_no_private_state_into_get_params(small_xy):
@@ -856,3 +861,54 @@ def test_new_neurons_on_a_frozen_fitted_encoder_beat_a_fit_from_scratch():
         tiny_estimator(encoder_from=core, module__encoder_channels=12).fit(X, y)
     with pytest.raises(ValueError, match="freeze_encoder=True needs encoder_from"):
         tiny_estimator(freeze_encoder=True).fit(X, y)
+
+
+def test_predict_and_score_of_windows_leave_no_trace(tmp_path, monkeypatch):
+    """Predicting and scoring change nothing outside the estimator: the checkpoint directory
+    is created and probed by a fit only, and bfloat16 on a CPU without native support warns
+    when training, not when predicting."""
+    import warnings
+
+    import sk_icnet.icnet._checks as checks_module
+
+    recs = _recordings(seconds=(4.0, 4.0))
+    est = _rate_estimator(max_epochs=1, train_split=None).fit(_windows(recs))
+    ckpt = tmp_path / "ckpt"
+    est.set_params(checkpoint_dir=ckpt, precision="bfloat16")
+    monkeypatch.setattr(checks_module, "cpu_supports_bf16", lambda: False)
+    ds = _windows(recs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        per_window = est.predict(ds)
+        score = est.score(ds)
+    assert len(per_window) == len(ds) and all(np.isfinite(p).all() for p in per_window)
+    assert np.isfinite(score)
+    assert not ckpt.exists() and os.listdir(tmp_path) == []
+
+
+def test_partial_fit_uses_no_private_skorch_arguments(small_xy, monkeypatch):
+    """fit and partial_fit train through skorch's public hooks only (skorch >= 1.1 passes no
+    ``_routing_method``): nothing private reaches the loop, a first partial_fit validates
+    and fits like fit, and more partial_fit calls continue the same network."""
+    from skorch import NeuralNet
+
+    X, y = small_xy
+    seen = []
+    original = NeuralNet.fit_loop
+
+    def public_fit_loop(self, X, y=None, epochs=None, **fit_params):  # skorch 1.1's signature
+        seen.append(sorted(fit_params))
+        return original(self, X, y, epochs=epochs, **fit_params)
+
+    monkeypatch.setattr(NeuralNet, "fit_loop", public_fit_loop)
+    a = tiny_estimator(max_epochs=1, train_split=None).fit(X, y)
+    b = tiny_estimator(max_epochs=1, train_split=None).partial_fit(X, y)
+    assert len(a.history) == len(b.history) == 1
+    assert (b.n_neurons_, b.samples_per_bin_, b.y_ndim_) == (a.n_neurons_, a.samples_per_bin_, 3)
+    assert b.predict(X).shape == a.predict(X).shape == y.shape and np.isfinite(b.predict(X)).all()
+    module = b.module_
+    b.partial_fit(X, y, epochs=2)
+    assert b.module_ is module and len(b.history) == 3
+    assert seen == [[], [], []]
+    with pytest.raises(ValueError, match="y has 2 neuron"):
+        b.partial_fit(X, y[:, :2])

@@ -20,7 +20,6 @@ import torch
 
 from sk_icnet import ICNetRegressor
 from sk_icnet.icnet._callbacks import METADATA_FILE
-
 from tests.conftest import tiny_estimator
 
 
@@ -130,12 +129,12 @@ def test_unwritable_checkpoint_dir_is_refused_before_training(small_xy, tmp_path
     a_file.write_text("")
     with pytest.raises(ValueError, match="checkpoint_dir must be a directory; received .*a file"):
         tiny_estimator(checkpoint_dir=a_file).fit(X, y)
-    import sk_icnet.icnet._estimator as estimator_module
+    import sk_icnet.icnet._checks as checks_module
 
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(estimator_module.tempfile, "TemporaryFile", denied)
+    monkeypatch.setattr(checks_module.tempfile, "TemporaryFile", denied)
     with pytest.raises(ValueError, match="checkpoint_dir must be a writable directory; .*Permission"):
         tiny_estimator(checkpoint_dir=tmp_path / "ro").fit(X, y)
 
