@@ -23,7 +23,8 @@ from .. import io
 from .._core.timebase import rates_agree
 from .._core.validation import check_fitted_metadata, is_json_real
 from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
-from ._estimator import _FITTED_METADATA, ICNetRegressor
+from ._checkpoints import FITTED_METADATA
+from ._estimator import ICNetRegressor
 
 __all__ = ["ICNET_PARAMS"]
 
@@ -104,7 +105,7 @@ def _write_icnet(est):
         raise TypeError("save_model stores the Poisson and categorical criteria; received "
                         f"criterion={est.criterion!r}.")
     params = io._stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
-    fitted = {key: getattr(est, key) for key in _FITTED_METADATA if hasattr(est, key)}
+    fitted = {key: getattr(est, key) for key in FITTED_METADATA if hasattr(est, key)}
     tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
                for k, v in module.state_dict().items()}
     return io.ModelPayload(params, fitted, tensors, _published_provenance(est))
@@ -130,7 +131,7 @@ def _read_icnet(cls, file):
     """The fitted ICNetRegressor a checked model file holds, on ``file.device``."""
     where, source = file.where, file.source
     params = file.params()
-    fitted = check_fitted_metadata(file.fitted, _FITTED_METADATA, source)
+    fitted = check_fitted_metadata(file.fitted, FITTED_METADATA, source)
     io.check_fitted_rates(fitted, source)
     if "audio_fs_" not in fitted:
         raise ValueError(f"the model file {where!r} does not record audio_fs_ and dt_ms_.")
