@@ -5,7 +5,7 @@ import pytest
 
 from sk_icnet import LinearSTRFRegressor, PoissonSTRFRegressor, compare
 from sk_icnet.compare import plot_neuron_scatter, plot_psth, plot_strf, summarize
-from sk_icnet.simulate._neurons import make_auditory_dataset
+from sk_icnet.simulate import make_auditory_dataset
 
 from .conftest import tiny_estimator
 

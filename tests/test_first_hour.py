@@ -246,8 +246,8 @@ def test_insilico_warns_outside_the_training_range_of_a_fitted_model(small_xy):
 
 def test_insilico_flags_implausible_rates():
     from sk_icnet import insilico
-    from sk_icnet.simulate._neurons import TunedNeurons
     from sk_icnet.exceptions import OutsideTrainingRangeWarning
+    from sk_icnet.simulate._neurons import TunedNeurons
 
     neurons = TunedNeurons(cf_hz=[1000.0, 2000.0], max_rate_hz=[150.0, 5000.0])
     with pytest.warns(OutsideTrainingRangeWarning, match=r"implausible rates .* up to \d,\d\d\d "

@@ -31,7 +31,7 @@ def test_icnet_round_trip_needs_no_data(small_xy, tmp_path):
 
 def test_multi_recording_model_keeps_its_decoders_and_names(tmp_path):
     from sk_icnet import Recording, WindowDataset
-    from sk_icnet.simulate._neurons import make_auditory_dataset
+    from sk_icnet.simulate import make_auditory_dataset
 
     recs = []
     for i, n in enumerate((2, 3)):

@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     from skorch.callbacks import Callback
     from tests.conftest import tiny_estimator
-    from sk_icnet.simulate._neurons import make_auditory_dataset
+    from sk_icnet.simulate import make_auditory_dataset
 
     cfg = json.loads({cfg!r})
     rank = int(os.environ.get("RANK", 0))
@@ -122,7 +122,7 @@ def test_ranks_hold_identical_weights_after_every_epoch_and_runs_repeat(tmp_path
 def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tmp_path):
     common = {"train_split": None, "iterator_train__shuffle": False, "random_state": 0, "lr": 1e-2}
     r0, _ = torchrun(tmp_path, {"params": {**common, "batch_size": 8}})
-    from sk_icnet.simulate._neurons import make_auditory_dataset
+    from sk_icnet.simulate import make_auditory_dataset
 
     data = make_auditory_dataset(n_trials=32, duration_s=0.5, audio_fs=8000.0, dt_ms=4.0,
                                  n_neurons=3, neuron_kinds="mixed", random_state=0)
@@ -199,7 +199,7 @@ def test_distributed_true_needs_several_processes(small_xy, monkeypatch):
 
 def test_windows_from_stores_are_sharded_over_ranks(tmp_path):
     from sk_icnet import Recording
-    from sk_icnet.simulate._neurons import make_auditory_dataset
+    from sk_icnet.simulate import make_auditory_dataset
 
     stores = []
     for i, n in enumerate((2, 3)):

@@ -12,7 +12,7 @@ from skorch.dataset import Dataset
 from sk_icnet import ICNet, ICNetRegressor, PoissonLoss, Recording, WindowDataset
 from sk_icnet.data import collate_windows
 from sk_icnet.metrics import SCORERS, d2_poisson_score, pearson_scorer
-from sk_icnet.simulate._neurons import make_auditory_dataset
+from sk_icnet.simulate import make_auditory_dataset
 from tests.conftest import TINY_DT, TINY_FS, TINY_MODULE, tiny_estimator
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.stats import poisson
 
-from sk_icnet.icnet._losses import PoissonLoss
+from sk_icnet.icnet import PoissonLoss
 
 
 def test_matches_torch_poisson_nll_on_rates():

@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from sk_icnet import LinearSTRFRegressor, insilico
-from sk_icnet.simulate._neurons import TunedNeurons, make_tuned_neurons
+from sk_icnet.simulate import TunedNeurons, make_tuned_neurons
 from tests.conftest import tiny_estimator
 
 EXPERIMENTS = {

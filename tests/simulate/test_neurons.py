@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sk_icnet.simulate._neurons import make_auditory_dataset
+from sk_icnet.simulate import make_auditory_dataset
 
 
 def test_reproducible_by_seed():
@@ -42,7 +42,7 @@ def test_bad_arguments():
 
 
 # -- neurons with known tuning ---------------------------------------------------------------------
-from sk_icnet.simulate._neurons import TunedNeurons, make_tuned_neurons, q10_to_octaves  # noqa: E402
+from sk_icnet.simulate import TunedNeurons, make_tuned_neurons, q10_to_octaves  # noqa: E402
 
 FS, DT = 24414.0625, 1.31072
 
