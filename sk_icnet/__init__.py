@@ -5,9 +5,11 @@ sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
 from . import data, datasets, exceptions, insilico, interpret, metrics, recordings
+from ._recipe import small_data_params, transfer_params
 from ._version import __version__
 from .compare import compare
 from .data import Recording, WindowDataset
+from .ensemble import ICNetEnsemble
 from .estimator import ICNetRegressor
 from .exceptions import RatesAssumedWarning
 from .features import ICNetFeatures
@@ -19,6 +21,7 @@ from .trials import load_trials
 
 __all__ = [
     "ICNet",
+    "ICNetEnsemble",
     "ICNetFeatures",
     "ICNetRegressor",
     "LinearSTRFRegressor",
@@ -38,5 +41,7 @@ __all__ = [
     "load_trials",
     "metrics",
     "recordings",
+    "small_data_params",
+    "transfer_params",
     "__version__",
 ]
