@@ -179,16 +179,16 @@ def make_speech_like(n_trials, duration_s, audio_fs, *, level_db=65.0, random_st
 
     Returns
     -------
-    X : ndarray of shape (n_trials, n_samples), float32, in pascals
+    X : ndarray of shape (n_trials, round(duration_s * audio_fs)), float32
+        Waveforms in pascals.
     """
-    n_trials = check_positive_int(n_trials, "n_trials")
-    duration_s = check_positive_number(duration_s, "duration_s")
     fs = check_positive_number(audio_fs, "audio_fs")
+    n = int(round(check_positive_number(duration_s, "duration_s") * fs))
+    n_trials = check_positive_int(n_trials, "n_trials")
     levels = np.broadcast_to(np.asarray(level_db, dtype=float), (n_trials,))
     if not np.isfinite(levels).all():
         raise ValueError(f"level_db must be finite dB SPL values; received {level_db!r}.")
     rng = check_random_state(random_state)
-    n = int(round(duration_s * fs))
     top = 0.45 * fs
     X = np.zeros((n_trials, n))
     for i in range(n_trials):

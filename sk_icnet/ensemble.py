@@ -98,20 +98,12 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
 
     def __init__(self, estimator=None, *, n_members=5, random_state=None, vary_split=False,
                  n_jobs=None):
-        self.estimator = estimator
-        self.n_members = n_members
-        self.random_state = random_state
-        self.vary_split = vary_split
-        self.n_jobs = n_jobs
+        self.estimator, self.n_members, self.random_state = estimator, n_members, random_state
+        self.vary_split, self.n_jobs = vary_split, n_jobs
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.positive_only = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        tags.regressor_tags.poor_score = True
-        tags.non_deterministic = False
-        return tags
+        """The member's tags (data contract, targets): an ensemble takes what its members take."""
+        return (ICNetRegressor() if self.estimator is None else self.estimator).__sklearn_tags__()
 
     # ------------------------------------------------------------------ fit
     def _base(self):
