@@ -192,17 +192,21 @@ class Runner:
 
 def sweep(runner, minutes=3):
     """The recipe against one change at a time, at ``minutes`` of the target data."""
-    from sk_icnet._recipe import SIZE_PRESETS
+    from sk_icnet._recipe import SIZE_PRESETS, SMALLER_PRESETS
 
     X, y = runner.subset(minutes)
     base = small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT, n_neurons=N_TARGET)
-    sizes = {name: {f"module__{k}": v for k, v in p.items()} for _, name, p in SIZE_PRESETS}
+    presets = {**SMALLER_PRESETS, **{name: p for _, name, p in SIZE_PRESETS}}
+    sizes = {name: {f"module__{k}": v for k, v in p.items()} for name, p in presets.items()}
+    tiny = {**sizes["tiny"], "module__bottleneck_channels": N_TARGET}
+    # measured with the 5 k-parameter network as the base (the first version of the recipe)
     variants = {
-        "recipe": {}, "recipe seed 1": {"random_state": 1},
+        "recipe": tiny, "recipe seed 1": {**tiny, "random_state": 1},
         "size small": sizes["small"], "size medium": sizes["medium"],
-        "lr 1e-3": {"lr": 1e-3}, "lr 1e-2": {"lr": 1e-2},
-        "Adam, no weight decay": {"optimizer": torch.optim.Adam, "optimizer__weight_decay": 0.0},
-        "no LR schedule": {"callbacks": None},
+        "lr 1e-3": {**tiny, "lr": 1e-3}, "lr 1e-2": {**tiny, "lr": 1e-2},
+        "Adam, no weight decay": {**tiny, "optimizer": torch.optim.Adam,
+                                  "optimizer__weight_decay": 0.0},
+        "no LR schedule": {**tiny, "callbacks": None},
     }
     for name, change in variants.items():
         params = {**base, "random_state": 0, "verbose": 0, **change}

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sk_icnet import ICNetRegressor, small_data_params, transfer_params
 from sk_icnet._recipe import SIZE_PRESETS
 
-from .conftest import TINY_DT, TINY_FS, tiny_estimator
+from .conftest import TINY_DT, TINY_FS, TINY_MODULE, tiny_estimator
 
 MINUTES = [1, 3, 5, 10, 20, 30, 60, 120, 600]
 
@@ -84,7 +84,8 @@ def test_recipe_is_visible_in_get_params_and_survives_clone_and_pickle():
 @pytest.mark.parametrize("train_split", ["default", None])
 def test_recipe_fits_and_its_schedule_watches_the_monitored_loss(small_xy, train_split):
     X, y = small_xy
-    params = {**recipe(3), "max_epochs": 3, "random_state": 0, "verbose": 0}
+    # the recipe's training parameters on a CI-sized network
+    params = {**recipe(3), **TINY_MODULE, "max_epochs": 3, "random_state": 0, "verbose": 0}
     if train_split is None:
         params["train_split"] = None
     est = ICNetRegressor(**params).fit(X, y)
