@@ -235,6 +235,8 @@ def report(out):
     if len(sweep_rows):
         print(sweep_rows[["arm", "d2", "fraction", "epochs", "n_params", "fit_s", "cf_err_oct",
                           "threshold_err_db"]].to_markdown(index=False, floatfmt=".3f"))
+    if rows.empty:
+        return
     table = rows.pivot(index="arm", columns="minutes", values="fraction").reindex(
         [a for a in ARM_ORDER if a in set(rows.arm)])
     print("\nheld-out D2 as a fraction of attainable\n")
