@@ -11,16 +11,20 @@ from .data import Recording, WindowDataset, load_trials
 from .exceptions import RatesAssumedWarning
 from .icnet import (
     ICNet,
+    ICNetEnsemble,
     ICNetFeatures,
     ICNetRegressor,
     PoissonLoss,
     describe_keras,
     load_published_icnet,
+    small_data_params,
+    transfer_params,
 )
 from .strf import LinearSTRFRegressor, PoissonSTRFRegressor
 
 __all__ = [
     "ICNet",
+    "ICNetEnsemble",
     "ICNetFeatures",
     "ICNetRegressor",
     "LinearSTRFRegressor",
@@ -41,6 +45,8 @@ __all__ = [
     "load_trials",
     "metrics",
     "recordings",
+    "small_data_params",
+    "transfer_params",
     "simulate",
     "__version__",
 ]

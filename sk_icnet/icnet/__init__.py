@@ -7,6 +7,10 @@
     The skorch estimator that fits it with a Poisson (or categorical-count) loss.
 ``ICNetFeatures``
     A transformer giving an ICNet's bottleneck as features.
+``ICNetEnsemble``
+    A seed ensemble of ICNetRegressors predicting their mean rate.
+``small_data_params``, ``transfer_params``
+    Constructor parameters for minutes of data, and for a pretrained encoder.
 ``load_published_icnet``, ``describe_keras``
     The authors' released Keras model, read without TensorFlow.
 """
@@ -22,14 +26,16 @@ from ._callbacks import (
     TrainingDiverged,
     TrimHeap,
 )
+from ._ensemble import ICNetEnsemble
 from ._estimator import ICNetRegressor
 from ._features import ICNetFeatures
 from ._losses import CategoricalCountLoss, PoissonLoss, masked_mean
 from ._module import ICNet, SincFilterbank, cpu_supports_bf16
 from ._published import describe_keras, load_published_icnet
+from ._recipe import small_data_params, transfer_params
 
-__all__ = ["ICNet", "ICNetRegressor", "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss",
-           "SincFilterbank", "cpu_supports_bf16", "describe_keras", "load_published_icnet",
-           "masked_mean", "AtomicCheckpoint", "BestWeights", "CheckpointMetadata",
-           "GatherDistributedLosses", "PendingLoss", "ResolvePendingLosses", "TrainingDiverged",
-           "TrimHeap"]
+__all__ = ["ICNet", "ICNetRegressor", "ICNetEnsemble", "small_data_params", "transfer_params",
+           "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss", "SincFilterbank",
+           "cpu_supports_bf16", "describe_keras", "load_published_icnet", "masked_mean",
+           "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "GatherDistributedLosses",
+           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]

@@ -1,6 +1,10 @@
-"""ICNetRegressor's model-file payload: what :func:`sk_icnet.io.save_model` writes for an ICNet
-and how :func:`sk_icnet.io.load_model` reads it back, registered with
-:func:`sk_icnet.io.register_model_format` under the class name ``ICNetRegressor``.
+"""The ICNet family's model files: what :func:`sk_icnet.io.save_model` writes for an
+``ICNetRegressor`` or an ``ICNetEnsemble`` and how :func:`sk_icnet.io.load_model` reads them back,
+registered with :func:`sk_icnet.io.register_model_format` under the class names.
+
+An ensemble's file holds each member as an ICNetRegressor's file would (its parameters, fitted
+metadata and provenance in the header's ``fitted["members"]``, its weights under
+``member.<i>.module.``), and each member is read back through the same checks.
 
 The header holds the allow-listed parameters (:data:`ICNET_PARAMS`), the fitted metadata
 (rates, neuron and recording counts and names) and, for the published model, its neuron
@@ -17,16 +21,18 @@ import math
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .. import io
 from .._core.timebase import rates_agree
-from .._core.validation import check_fitted_metadata, is_json_real
+from .._core.validation import check_fitted_metadata, is_json_int, is_json_real
 from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 from ._checkpoints import FITTED_METADATA
+from ._ensemble import ICNetEnsemble
 from ._estimator import ICNetRegressor
 
-__all__ = ["ICNET_PARAMS"]
+__all__ = ["ICNET_PARAMS", "ENSEMBLE_PARAMS"]
 
 #: largest SincNet kernel read from a model file (its size is in no stored tensor)
 _MAX_KERNEL = 1 << 16
@@ -280,3 +286,75 @@ def _check_state(expected, stored, where):
 
 io.register_model_format(ICNetRegressor, params=ICNET_PARAMS, write=_write_icnet, read=_read_icnet,
                       provenance=_PROVENANCE)
+
+
+# ------------------------------------------------------------------ seed ensembles
+#: what save_model writes for ICNetEnsemble (the member estimator is stored member by member)
+ENSEMBLE_PARAMS = {
+    "n_members": _int(1, 1 << 12),
+    "random_state": _either(_NONE, _int(0)),
+    "vary_split": _BOOL,
+}
+
+
+class _MemberFile(io.ModelFile):
+    """One member of an ensemble's model file, as the ICNetRegressor reader sees a whole file."""
+
+    def __init__(self, file, record, prefix):
+        layout = {key[len(prefix):]: value for key, value in file.layout.items()
+                  if key.startswith(prefix)}
+        header = {"estimator": "ICNetRegressor", "params": record["params"],
+                  "fitted": record["fitted"], "provenance": record.get("provenance")}
+        super().__init__(file.path, header, layout, file.device)
+        self.where = f"{file.where}, member {prefix[len('member.'):-1]}"
+        self.source = f"the model file {self.where!r}"
+        self._parent, self._prefix = file, prefix
+
+    def tensors(self):
+        return {key[len(self._prefix):]: value for key, value in self._parent.tensors().items()
+                if key.startswith(self._prefix)}
+
+
+def _write_ensemble(model):
+    """``io.ModelPayload`` of a fitted ICNetEnsemble: each member as an ICNetRegressor's file."""
+    check_is_fitted(model, ["estimators_", "seeds_"])
+    members, tensors = [], {}
+    for i, member in enumerate(model.estimators_):
+        payload = _write_icnet(member)
+        members.append({"params": payload.params, "fitted": payload.fitted,
+                        "provenance": io._provenance(member, payload.provenance)})
+        tensors.update({f"member.{i}.{key}": value for key, value in payload.tensors.items()})
+    seed = model.random_state if isinstance(model.random_state, (int, np.integer)) \
+        and not isinstance(model.random_state, bool) else None
+    params = {"n_members": len(members), "random_state": None if seed is None else int(seed),
+              "vary_split": bool(model.vary_split)}
+    return io.ModelPayload(params, {"seeds": [int(s) for s in model.seeds_], "members": members},
+                           tensors)
+
+
+def _read_ensemble(cls, file):
+    """The fitted ICNetEnsemble a checked model file holds; each member read as a whole file."""
+    params, fitted, source = file.params(), file.fitted, file.source
+    members, seeds = fitted.get("members"), fitted.get("seeds")
+    if set(fitted) != {"members", "seeds"} or not isinstance(members, list) \
+            or not isinstance(seeds, list) or len(members) != params["n_members"] \
+            or len(seeds) != len(members):
+        raise ValueError(f"{source} has a damaged ensemble header: fitted must hold n_members="
+                         f"{params['n_members']} member records and as many seeds.")
+    if not all(is_json_int(s, 0) for s in seeds) or not all(
+            isinstance(r, dict) and {"params", "fitted"} <= set(r) for r in members):
+        raise ValueError(f"{source} has a damaged ensemble header: seeds must be integers >= 0 and "
+                         "each member a record with params and fitted.")
+    prefixes = [f"member.{i}." for i in range(len(members))]
+    stray = sorted(key for key in file.layout if not key.startswith(tuple(prefixes)))
+    if stray:
+        raise ValueError(f"{source} has tensors outside its members: {stray[:3]}.")
+    fitted_members = [_read_icnet(ICNetRegressor, _MemberFile(file, record, prefix))
+                      for record, prefix in zip(members, prefixes, strict=True)]
+    model = cls(clone(fitted_members[0]).set_params(random_state=None), **params)
+    model._set_members(fitted_members, seeds)
+    return model
+
+
+io.register_model_format(ICNetEnsemble, params=ENSEMBLE_PARAMS, write=_write_ensemble,
+                         read=_read_ensemble)

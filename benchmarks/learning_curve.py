@@ -1,0 +1,302 @@
+"""Learning curves: how much data does ICNet need, and how do ensembles and transfer help?
+
+Run:  python benchmarks/learning_curve.py --sizes 3,10,30,60 --arms ensemble,transfer,strf
+      python benchmarks/learning_curve.py --sweep          (the recipe's measurements)
+      python benchmarks/learning_curve.py --report          (table and figure from the results)
+
+Ground truth: 8 simulated inferior-colliculus-like neurons (``sk_icnet._ic_neurons.ICNeurons``:
+frequency tuning, thresholds, level adaptation, forward suppression off, band-pass modulation
+tuning from delayed self-inhibition) with known rates, 10-40 spikes/s, single trials (Poisson
+counts), 2 ms bins, sound at 8 kHz (a lower rate than the paper's 24,414 Hz, to fit a 2-core CPU).
+Sound: 1 s trials of speech-like sound and random chords at 40-80 dB SPL (``make_natural_mix``).
+Training sets are the first 3, 10, 30 or 60 minutes of one 60-minute pool (nested); the test set is
+3 separate minutes. Held-out Poisson D² is reported as a fraction of the D² of the true rates on the
+same test counts (the attainable D²).
+
+Arms (``--arms``): ``ensemble`` fits ``ICNetEnsemble`` of 3 members with ``small_data_params``
+(member 0 is also reported as ``scratch``, the members' mean as ``scratch_mean``; ``scratch`` alone
+where ``ensemble`` is not run, ``--arms scratch``); ``transfer`` pretrains an ICNet on 32 other
+simulated neurons (20 minutes of other sound, ``small_data_params(1200)``) and fits the 8 target
+neurons from its encoder, frozen (``transfer_frozen``) or fine-tuned at a tenth of the learning rate
+(``transfer_slow``) with ``transfer_params``; ``strf`` fits ``PoissonSTRFRegressor`` and
+``LinearSTRFRegressor`` (16 log-mel bands from 100 Hz, 8 ms windows, 30 ms of lags).
+For every model, the in-silico FRA (CF, threshold) and MTF (rate BMF) of ``sk_icnet.insilico`` are
+compared with the same experiments run on the true neurons.
+
+Each run appends its rows to ``benchmarks/results/learning_curve.json`` (one JSON object per line;
+``--out`` to change), so arms can run as separate processes. ``--report`` writes the table
+(markdown, stdout) and ``docs/images/learning_curve.png``. One torch thread per process.
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from sk_icnet import (
+    ICNetEnsemble,
+    ICNetRegressor,
+    LinearSTRFRegressor,
+    PoissonSTRFRegressor,
+    insilico,
+    small_data_params,
+    transfer_params,
+)
+from sk_icnet._ic_neurons import make_ic_neurons, make_natural_mix
+from sk_icnet.metrics import d2_poisson_score
+
+FS, DT, TRIAL_S = 8000.0, 2.0, 1.0
+N_TARGET, N_PRE = 8, 32
+POOL_MIN, TEST_MIN, PRE_MIN = 60, 3, 20
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.join(HERE, "results", "learning_curve.json")
+FIGURE = os.path.join(HERE, "..", "docs", "images", "learning_curve.png")
+STRF = dict(audio_fs=FS, dt_ms=DT, n_bands=16, fmin=100.0, win_ms=8.0, lags_ms=30.0)
+
+
+def trials(minutes):
+    return int(round(minutes * 60 / TRIAL_S))
+
+
+def target_data():
+    """Target neurons, the 60-minute training pool and the test set (fixed seeds)."""
+    neurons = make_ic_neurons(N_TARGET, audio_fs=FS, dt_ms=DT, random_state=1)
+    X = make_natural_mix(trials(POOL_MIN), TRIAL_S, FS, random_state=10)
+    y = neurons.sample(X, random_state=11).astype(np.float32)
+    X_test = make_natural_mix(trials(TEST_MIN), TRIAL_S, FS, random_state=20)
+    rates_test = neurons.predict(X_test)
+    y_test = np.random.RandomState(21).poisson(rates_test).astype(np.float32)
+    return neurons, X, y, X_test, y_test, rates_test
+
+
+def physiology(model):
+    """CF and threshold (FRA) and rate BMF (MTF) per neuron."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fra = insilico.frequency_response_area(model).summary
+        mtf = insilico.modulation_transfer(model).summary
+    return dict(cf_hz=fra.cf_hz.to_numpy(), threshold_db=fra.threshold_db.to_numpy(),
+                bmf_hz=mtf.rate_bmf_hz.to_numpy())
+
+
+def physiology_errors(found, truth):
+    cf = np.abs(np.log2(found["cf_hz"] / truth["cf_hz"]))
+    thr = np.abs(found["threshold_db"] - truth["threshold_db"])
+    bmf = np.abs(np.log2(found["bmf_hz"] / truth["bmf_hz"]))
+
+    def median(a):
+        a = a[np.isfinite(a)]
+        return float(np.median(a)) if a.size else None
+
+    return dict(cf_err_oct=median(cf), cf_found=int(np.isfinite(cf).sum()),
+                threshold_err_db=median(thr), bmf_err_oct=median(bmf))
+
+
+def epochs_and_time(est):
+    return len(est.history), float(sum(est.history[:, "dur"]))
+
+
+class Runner:
+    def __init__(self, out):
+        self.out = out
+        t0 = time.perf_counter()
+        (self.neurons, self.X, self.y, self.X_test, self.y_test,
+         self.rates_test) = target_data()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.attainable = float(d2_poisson_score(self.y_test, self.rates_test))
+        self.truth = physiology(self.neurons)
+        rate = float(self.y.mean() / DT * 1000)
+        print(f"data in {time.perf_counter() - t0:.0f} s: attainable D2 {self.attainable:.3f}, "
+              f"{rate:.1f} spikes/s on average", flush=True)
+
+    def subset(self, minutes):
+        n = trials(minutes)
+        return self.X[:n], self.y[:n]
+
+    def record(self, minutes, arm, model, fit_s, **extra):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d2 = float(d2_poisson_score(self.y_test, model.predict(self.X_test)))
+        row = dict(minutes=minutes, arm=arm, d2=d2, fraction=d2 / self.attainable,
+                   attainable=self.attainable, fit_s=round(fit_s, 1), **extra)
+        row.update(physiology_errors(physiology(model), self.truth))
+        row["machine"] = f"{platform.machine()}, torch threads {torch.get_num_threads()}"
+        os.makedirs(os.path.dirname(self.out), exist_ok=True)
+        with open(self.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+        return row
+
+    def scratch(self, minutes):
+        X, y = self.subset(minutes)
+        est = ICNetRegressor(**small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT,
+                                                 n_neurons=N_TARGET), random_state=0, verbose=0)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        epochs, _ = epochs_and_time(est)
+        self.record(minutes, "scratch", est, time.perf_counter() - t0, epochs=epochs)
+
+    def ensemble(self, minutes, n_members=3):
+        X, y = self.subset(minutes)
+        member = ICNetRegressor(**small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT,
+                                                    n_neurons=N_TARGET), verbose=0)
+        t0 = time.perf_counter()
+        ens = ICNetEnsemble(member, n_members=n_members, random_state=0).fit(X, y)
+        total = time.perf_counter() - t0
+        times = [epochs_and_time(m) for m in ens.estimators_]
+        first = ens.estimators_[0]
+        self.record(minutes, "scratch", first, times[0][1], epochs=times[0][0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            members = [float(d2_poisson_score(self.y_test, m.predict(self.X_test)))
+                       for m in ens.estimators_]
+        self.record(minutes, "ensemble", ens, total, n_members=n_members, member_d2=members,
+                    member_d2_mean=float(np.mean(members)))
+
+    def pretrained(self):
+        neurons = make_ic_neurons(N_PRE, audio_fs=FS, dt_ms=DT, random_state=2)
+        X = make_natural_mix(trials(PRE_MIN), TRIAL_S, FS, random_state=30)
+        y = neurons.sample(X, random_state=31).astype(np.float32)
+        est = ICNetRegressor(**small_data_params(PRE_MIN * 60, audio_fs=FS, dt_ms=DT,
+                                                 n_neurons=N_PRE), random_state=0, verbose=0)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        print(f"pretrained on {N_PRE} neurons, {PRE_MIN} min, in {time.perf_counter() - t0:.0f} s "
+              f"({len(est.history)} epochs)", flush=True)
+        return est
+
+    def transfer(self, minutes, source):
+        X, y = self.subset(minutes)
+        for mode in ("frozen", "slow"):
+            est = ICNetRegressor(**transfer_params(source, minutes * 60, mode=mode),
+                                 random_state=0, verbose=0)
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            self.record(minutes, f"transfer_{mode}", est, time.perf_counter() - t0,
+                        epochs=len(est.history))
+
+    def strf(self, minutes):
+        X, y = self.subset(minutes)
+        for arm, est in (("poisson_strf", PoissonSTRFRegressor(**STRF)),
+                         ("ridge_strf", LinearSTRFRegressor(**STRF))):
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            self.record(minutes, arm, est, time.perf_counter() - t0)
+
+
+def sweep(runner, minutes=3):
+    """The recipe against one change at a time, at ``minutes`` of the target data."""
+    from sk_icnet._recipe import SIZE_PRESETS, SMALLER_PRESETS
+
+    X, y = runner.subset(minutes)
+    base = small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT, n_neurons=N_TARGET)
+    presets = {**SMALLER_PRESETS, **{name: p for _, name, p in SIZE_PRESETS}}
+    sizes = {name: {f"module__{k}": v for k, v in p.items()} for name, p in presets.items()}
+    tiny = {**sizes["tiny"], "module__bottleneck_channels": N_TARGET}
+    # measured with the 5 k-parameter network as the base (the first version of the recipe)
+    variants = {
+        "recipe": tiny, "recipe seed 1": {**tiny, "random_state": 1},
+        "size small": sizes["small"], "size medium": sizes["medium"],
+        "lr 1e-3": {**tiny, "lr": 1e-3}, "lr 1e-2": {**tiny, "lr": 1e-2},
+        "Adam, no weight decay": {**tiny, "optimizer": torch.optim.Adam,
+                                  "optimizer__weight_decay": 0.0},
+        "no LR schedule": {**tiny, "callbacks": None},
+    }
+    for name, change in variants.items():
+        params = {**base, "random_state": 0, "verbose": 0, **change}
+        est = ICNetRegressor(**params)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        runner.record(minutes, f"sweep: {name}", est, time.perf_counter() - t0,
+                      epochs=len(est.history),
+                      n_params=int(sum(p.numel() for p in est.module_.parameters())))
+
+
+ARM_ORDER = ["scratch", "ensemble", "transfer_frozen", "transfer_slow", "poisson_strf",
+             "ridge_strf"]
+
+
+def report(out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    rows = pd.DataFrame([json.loads(line) for line in open(out) if line.strip()])
+    sweep_rows = rows[rows.arm.str.startswith("sweep")]
+    rows = rows[~rows.arm.str.startswith("sweep")].drop_duplicates(["minutes", "arm"], keep="last")
+    if len(sweep_rows):
+        print(sweep_rows[["arm", "d2", "fraction", "epochs", "n_params", "fit_s", "cf_err_oct",
+                          "threshold_err_db"]].to_markdown(index=False, floatfmt=".3f"))
+    if rows.empty:
+        return
+    table = rows.pivot(index="arm", columns="minutes", values="fraction").reindex(
+        [a for a in ARM_ORDER if a in set(rows.arm)])
+    print("\nheld-out D2 as a fraction of attainable\n")
+    print((100 * table).round(0).to_markdown(floatfmt=".0f"))
+    for col, label in (("fit_s", "fit wall time (s)"), ("cf_err_oct", "median CF error (octave)"),
+                       ("threshold_err_db", "median threshold error (dB)"),
+                       ("bmf_err_oct", "median rate-BMF error (octave)")):
+        print(f"\n{label}\n")
+        print(rows.pivot(index="arm", columns="minutes", values=col).reindex(table.index)
+              .to_markdown(floatfmt=".2f"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for arm in table.index:
+        sub = rows[rows.arm == arm].sort_values("minutes")
+        axes[0].plot(sub.minutes, 100 * sub.fraction, "o-", label=arm)
+        axes[1].plot(sub.minutes, sub.cf_err_oct, "o-", label=arm)
+        axes[2].plot(sub.minutes, sub.threshold_err_db, "o-", label=arm)
+    axes[0].axhline(50, color="0.6", ls=":")
+    for ax, ylabel in zip(axes, ("held-out D² (% of attainable)", "median CF error (octave)",
+                                 "median threshold error (dB)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xticks([3, 10, 30, 60], ["3", "10", "30", "60"])
+        ax.set_xlabel("training sound (minutes)")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("8 simulated IC-like neurons, single trials, 2 ms bins "
+                 "(benchmarks/learning_curve.py)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(FIGURE, dpi=110)
+    print(f"\nwrote {os.path.normpath(FIGURE)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="3,10,30,60", help="minutes of training sound")
+    parser.add_argument("--arms", default="ensemble,transfer,strf")
+    parser.add_argument("--transfer-sizes", default="3,10",
+                        help="sizes for the transfer arm (the arm costs two fits per size)")
+    parser.add_argument("--sweep", action="store_true", help="the recipe's measurements")
+    parser.add_argument("--report", action="store_true")
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    args = parser.parse_args()
+    if args.report:
+        report(args.out)
+        return
+    torch.set_num_threads(1)
+    runner = Runner(args.out)
+    if args.sweep:
+        sweep(runner)
+        return
+    sizes = [float(s) if "." in s else int(s) for s in args.sizes.split(",") if s]
+    arms = [a for a in args.arms.split(",") if a]
+    if "transfer" in arms:
+        source = runner.pretrained()
+        for minutes in [int(s) for s in args.transfer_sizes.split(",") if s]:
+            runner.transfer(minutes, source)
+    for minutes in sizes:
+        for arm in arms:
+            if arm != "transfer":
+                getattr(runner, arm)(minutes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Seed ensembles of ICNet: k models from different seeds, predicting their mean rate.
+
+Models fitted to minutes of data differ from seed to seed (held-out D² and
+in-silico parameters both move; see ``docs/small_data.md``); the mean of their
+rates is a better prediction than a typical member. :class:`ICNetEnsemble` is a
+scikit-learn regressor with the same data contract, ``predict`` and ``score``
+as :class:`~sk_icnet.ICNetRegressor`, and the fitted attributes that
+:func:`~sk_icnet.compare` and :mod:`sk_icnet.insilico` read (``audio_fs_``,
+``dt_ms_``, ``samples_per_bin_``, ``n_neurons_``, ``training_summary_``).
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from skorch.dataset import ValidSplit
+
+from .._core.validation import _describe, check_responses
+from ..metrics import d2_poisson_score
+from ._estimator import ICNetRegressor
+
+__all__ = ["ICNetEnsemble"]
+
+#: fitted attributes copied from the first member (all members share them)
+_SHARED = ("audio_fs_", "dt_ms_", "samples_per_bin_", "n_neurons_", "n_features_in_", "y_ndim_",
+           "neurons_per_recording_", "recording_names_", "training_summary_")
+
+
+def _fit_member(estimator, X, y, fit_params):
+    return estimator.fit(X, y, **fit_params)
+
+
+def _member_seeds(random_state, n_members):
+    return check_random_state(random_state).randint(2**31 - 1, size=n_members).tolist()
+
+
+def _check_members(n_members):
+    if isinstance(n_members, bool) or not isinstance(n_members, numbers.Integral) or n_members < 1:
+        raise ValueError(f"n_members must be an int >= 1 (the number of models averaged); "
+                         f"received {_describe(n_members)}. Use e.g. n_members=5.")
+    return int(n_members)
+
+
+class ICNetEnsemble(RegressorMixin, BaseEstimator):
+    """An ensemble of ICNets fitted from different seeds; predicts the mean of their rates.
+
+    Parameters
+    ----------
+    estimator : ICNetRegressor, optional
+        The member to clone (unfitted; its parameters, the small-data recipe's
+        for instance). Default: ``ICNetRegressor()``.
+    n_members : int, default=5
+    random_state : int, RandomState instance or None, default=None
+        Draws one seed per member (their ``random_state``): an int makes the
+        ensemble reproducible.
+    vary_split : bool, default=False
+        Give each member its own random validation split of the same size as
+        the estimator's (``ValidSplit(fraction, random_state=seed)``), so that
+        between them the members see every trial. Needs a float or int
+        ``ValidSplit`` (the default is ``ValidSplit(5)``: a fifth of trials).
+    n_jobs : int or None, default=None
+        Members fitted in parallel by joblib (``None``: one at a time; inside
+        ``joblib.parallel_backend("dask")`` on a Dask cluster). Each member
+        still uses torch's own threads: set ``torch.set_num_threads`` so that
+        ``n_jobs`` times it fits the machine.
+
+    Attributes
+    ----------
+    estimators_ : list of ICNetRegressor
+        The fitted members.
+    seeds_ : list of int
+        Each member's ``random_state``.
+    audio_fs_, dt_ms_, samples_per_bin_, n_neurons_, n_features_in_, training_summary_
+        As on the members (all equal).
+
+    Examples
+    --------
+    >>> from sk_icnet import ICNetRegressor
+    >>> from sk_icnet.ensemble import ICNetEnsemble
+    >>> from sk_icnet.datasets import make_auditory_dataset
+    >>> data = make_auditory_dataset(n_trials=10, duration_s=0.25, audio_fs=8000, dt_ms=4.0,
+    ...                              n_neurons=2, random_state=0)
+    >>> member = ICNetRegressor(audio_fs=8000, dt_ms=4.0, max_epochs=1, verbose=0,
+    ...                         module__n_filters=4, module__encoder_channels=4,
+    ...                         module__encoder_kernel_size=4, module__n_encoder_layers=2,
+    ...                         module__bottleneck_channels=4)
+    >>> ens = ICNetEnsemble(member, n_members=2, random_state=0).fit(data.X, data.y)
+    >>> ens.predict(data.X).shape
+    (10, 2, 62)
+    """
+
+    def __init__(self, estimator=None, *, n_members=5, random_state=None, vary_split=False,
+                 n_jobs=None):
+        self.estimator, self.n_members, self.random_state = estimator, n_members, random_state
+        self.vary_split, self.n_jobs = vary_split, n_jobs
+
+    def __sklearn_tags__(self):
+        """The member's tags (data contract, targets): an ensemble takes what its members take."""
+        return (ICNetRegressor() if self.estimator is None else self.estimator).__sklearn_tags__()
+
+    # ------------------------------------------------------------------ fit
+    def _base(self):
+        base = ICNetRegressor() if self.estimator is None else self.estimator
+        if not isinstance(base, ICNetRegressor):
+            raise TypeError(f"estimator must be an ICNetRegressor (unfitted; it is cloned for each "
+                            f"member); received {_describe(base)}. Wrap other models yourself.")
+        return base
+
+    def _members(self):
+        """Unfitted members: clones of the estimator with their own seeds (and splits)."""
+        base = self._base()
+        n = _check_members(self.n_members)
+        if not isinstance(self.vary_split, (bool, np.bool_)):
+            raise TypeError(f"vary_split must be True or False; received {_describe(self.vary_split)}.")
+        split = base.train_split
+        fraction = None
+        if self.vary_split:
+            cv = getattr(split, "cv", None)
+            if not isinstance(split, ValidSplit) or isinstance(cv, bool) \
+                    or not isinstance(cv, numbers.Real) or getattr(split, "stratified", False):
+                raise ValueError(f"vary_split=True draws a random validation split per member of the "
+                                 f"estimator's size, which needs train_split=ValidSplit(k) or "
+                                 f"ValidSplit(fraction); the estimator has train_split={split!r}. "
+                                 "Pass vary_split=False, or set such a train_split.")
+            fraction = 1.0 / cv if isinstance(cv, numbers.Integral) else float(cv)
+        seeds = _member_seeds(self.random_state, n)
+        members = []
+        for seed in seeds:
+            member = clone(base).set_params(random_state=seed)
+            if fraction is not None:
+                member.set_params(train_split=ValidSplit(fraction, random_state=seed))
+            members.append(member)
+        return members, seeds
+
+    def fit(self, X, y, **fit_params):
+        """Fit every member on ``(X, y)`` (joblib, ``n_jobs``).
+
+        Parameters
+        ----------
+        X, y
+            As :meth:`ICNetRegressor.fit <sk_icnet.ICNetRegressor.fit>`
+            (arrays, or a WindowDataset with ``y=None``).
+        **fit_params
+            Passed to each member's ``fit`` (e.g. ``sample_weight``).
+
+        Returns
+        -------
+        self
+        """
+        members, seeds = self._members()
+        fitted = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_member)(member, X, y, fit_params) for member in members)
+        self._set_members(fitted, seeds)
+        return self
+
+    def _set_members(self, fitted, seeds):
+        self.estimators_ = list(fitted)
+        self.seeds_ = list(seeds)
+        first = self.estimators_[0]
+        for name in _SHARED:
+            if hasattr(first, name):
+                setattr(self, name, copy.deepcopy(getattr(first, name)))
+
+    # -------------------------------------------------------------- predict
+    def predict(self, X, **predict_params):
+        """Mean of the members' predicted rates.
+
+        Parameters
+        ----------
+        X
+            As :meth:`ICNetRegressor.predict <sk_icnet.ICNetRegressor.predict>`.
+        **predict_params
+            ``recording=``, ``time_s=``, passed to every member.
+
+        Returns
+        -------
+        ndarray
+            In the layout of the members' predictions (for arrays: that of the
+            ``y`` used at fit).
+        """
+        check_is_fitted(self, ["estimators_"])
+        total = None
+        for member in self.estimators_:
+            pred = member.predict(X, **predict_params)
+            if isinstance(pred, list):  # a WindowDataset: one array per window
+                pred = [np.asarray(p, dtype=np.float64) for p in pred]
+                total = pred if total is None else [t + p for t, p in zip(total, pred, strict=True)]
+            else:
+                pred = np.asarray(pred, dtype=np.float64)
+                total = pred if total is None else total + pred
+        n = len(self.estimators_)
+        if isinstance(total, list):
+            return [(t / n).astype(np.float32) for t in total]
+        return total / n
+
+    def predict_members(self, X, **predict_params):
+        """Each member's prediction, stacked: ``(n_members, *prediction shape)`` (arrays only)."""
+        check_is_fitted(self, ["estimators_"])
+        return np.stack([np.asarray(m.predict(X, **predict_params)) for m in self.estimators_])
+
+    def score(self, X, y, sample_weight=None):
+        """Poisson D² of the mean prediction, per neuron over observed bins, averaged over neurons.
+
+        The same measure as :meth:`ICNetRegressor.score <sk_icnet.ICNetRegressor.score>`
+        (the members' ``skip_bins`` first bins of each trial left out); arrays only.
+        """
+        check_is_fitted(self, ["estimators_"])
+        y_pred = self.predict(X)
+        check_responses(y, name="y")
+        skip = self.estimators_[0].skip_bins
+        if skip and np.ndim(y) >= 2:
+            y = np.array(y, dtype=np.float64)
+            y[..., :skip] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return d2_poisson_score(y, y_pred, sample_weight=sample_weight)
+
+    # ---------------------------------------------------------- model files
+    def save_model(self, path, *, overwrite=False):
+        """Write the fitted ensemble to one safetensors file: every member as
+        :meth:`ICNetRegressor.save_model <sk_icnet.ICNetRegressor.save_model>` writes it.
+        An existing file is replaced only with ``overwrite=True``, and only if it is a
+        model file."""
+        from .. import io
+
+        io.save_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load_model(cls, path, *, device="cpu"):
+        """Read a file written by :meth:`save_model`; every member passes the checks an
+        ICNetRegressor's model file does."""
+        from .. import io
+
+        return io.load_model(path, cls, device=device)

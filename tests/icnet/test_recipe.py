@@ -1,0 +1,162 @@
+"""The small-data recipe: small_data_params, transfer_params."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from sk_icnet import ICNetRegressor, small_data_params, transfer_params
+from sk_icnet.icnet._recipe import SIZE_PRESETS
+from tests.conftest import TINY_DT, TINY_FS, TINY_MODULE, tiny_estimator
+
+MINUTES = [1, 3, 5, 10, 20, 30, 60, 120, 600]
+
+
+def n_parameters(params):
+    """Parameters of the ICNet that ``params`` build (8 kHz, 4 ms bins, 4 neurons)."""
+    from sk_icnet import ICNet
+
+    module = {k[len("module__"):]: v for k, v in params.items() if k.startswith("module__")}
+    net = ICNet(audio_fs=TINY_FS, dt_ms=TINY_DT, out_neurons=4, **module)
+    return sum(p.numel() for p in net.parameters())
+
+
+def recipe(minutes, **kwargs):
+    return small_data_params(minutes * 60, audio_fs=TINY_FS, dt_ms=TINY_DT, **kwargs)
+
+
+def test_size_grows_and_epochs_shrink_with_duration():
+    sizes = [n_parameters(recipe(m)) for m in MINUTES]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    epochs = [recipe(m)["max_epochs"] for m in MINUTES]
+    assert epochs == sorted(epochs, reverse=True) and epochs[0] > epochs[-1]
+    for m in MINUTES:
+        p = recipe(m)
+        assert 1 <= p["callbacks"][0][1].patience < p["early_stopping_patience"] < p["max_epochs"]
+
+
+def test_beyond_the_presets_is_the_paper_network():
+    last = SIZE_PRESETS[-1][0]
+    params = recipe(last * 2)
+    assert not any(key.startswith("module__") for key in params)
+    assert n_parameters(params) == n_parameters({}) == 5_113_312 + 65 * 4
+
+
+def test_strides_fit_in_the_kernel_at_the_paper_rates():
+    from sk_icnet.icnet._module import factor_strides
+
+    params = small_data_params(180)  # 24,414 Hz, 32 samples per bin
+    strides = factor_strides(32, params["module__n_encoder_layers"])
+    assert params["module__encoder_kernel_size"] >= max(strides)
+
+
+def test_bottleneck_follows_the_number_of_neurons():
+    assert recipe(3, n_neurons=40)["module__bottleneck_channels"] == 40
+    assert recipe(3, n_neurons=500)["module__bottleneck_channels"] == 64
+    assert recipe(3, n_neurons=1)["module__bottleneck_channels"] == recipe(3)[
+        "module__bottleneck_channels"]
+
+
+def test_default_estimator_stays_the_paper_configuration():
+    est = ICNetRegressor()
+    assert est.lr == 1e-4 and est.optimizer is torch.optim.Adam and est.callbacks is None
+    assert est.early_stopping_patience is None
+
+
+def test_recipe_is_visible_in_get_params_and_survives_clone_and_pickle():
+    params = recipe(3)
+    est = ICNetRegressor(**params)
+    got = est.get_params(deep=False)
+    for key in ("lr", "max_epochs", "early_stopping_patience", "optimizer",
+                "optimizer__weight_decay", "module__encoder_channels"):
+        assert got[key] == params[key]
+    twin = clone(est)
+    (name, sched), = twin.callbacks
+    assert name == "lr_plateau" and sched is not params["callbacks"][0][1]
+    assert sched.get_params()["patience"] == params["callbacks"][0][1].patience
+    pickle.loads(pickle.dumps(est))  # joblib workers receive it pickled
+
+
+@pytest.mark.parametrize("train_split", ["default", None])
+def test_recipe_fits_and_its_schedule_watches_the_monitored_loss(small_xy, train_split):
+    X, y = small_xy
+    # the recipe's training parameters on a CI-sized network
+    params = {**recipe(3), **TINY_MODULE, "max_epochs": 3, "random_state": 0, "verbose": 0}
+    if train_split is None:
+        params["train_split"] = None
+    est = ICNetRegressor(**params).fit(X, y)
+    assert len(est.history) == 3 and np.isfinite(est.predict(X)).all()
+    assert est.history[-1, "event_lr"] == pytest.approx(params["lr"])
+
+
+def test_plateau_halves_the_learning_rate():
+    from sk_icnet.icnet._recipe import _plateau
+
+    sched = _plateau(0)
+    net = tiny_estimator(callbacks=[("lr_plateau", sched)], max_epochs=0)
+    X = np.zeros((10, 320), dtype=np.float32)
+    net.fit(X, np.zeros((10, 2, 10), dtype=np.float32))
+    sched.initialize()
+    sched.on_train_begin(net)
+    lr0 = net.optimizer_.param_groups[0]["lr"]
+    for _ in range(3):  # a validation loss that never improves
+        net.history.new_epoch()
+        net.history.record("valid_loss", 1.0)
+        sched.on_epoch_end(net)
+    assert net.optimizer_.param_groups[0]["lr"] < lr0
+
+
+@pytest.mark.parametrize("bad", [0, -60, math.nan, math.inf, "600", True, None])
+def test_bad_duration_names_the_argument(bad):
+    with pytest.raises(ValueError, match=r"duration_s must be .* received"):
+        small_data_params(bad)
+
+
+def test_bad_rates_and_neurons_are_refused():
+    with pytest.raises(ValueError, match="audio_fs"):
+        small_data_params(60, audio_fs=-1)
+    with pytest.raises(ValueError, match="n_neurons"):
+        small_data_params(60, n_neurons=0)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tiny_data):
+    return tiny_estimator(max_epochs=1).fit(tiny_data.X[:16], tiny_data.y[:16])
+
+
+def test_transfer_slow_gives_the_encoder_a_slower_learning_rate(pretrained, small_xy):
+    X, y = small_xy
+    params = transfer_params(pretrained, 60, mode="slow", encoder_lr_factor=0.1)
+    assert params["encoder_from"] is pretrained and params["freeze_encoder"] is False
+    assert params["module__encoder_channels"] == pretrained.module__encoder_channels
+    est = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "random_state": 0})
+    est.fit(X, y[:, :3])
+    lrs = sorted({g["lr"] for g in est.optimizer_.param_groups})
+    assert lrs == pytest.approx([params["lr"] * 0.1, params["lr"]])
+    # the decoder is the only group at the full rate
+    names = dict(est.module_.named_parameters())
+    full = [g for g in est.optimizer_.param_groups if g["lr"] == pytest.approx(params["lr"])][0]
+    assert {id(p) for p in full["params"]} == {id(names["decoder.weight"]), id(names["decoder.bias"])}
+
+
+def test_transfer_frozen_trains_only_the_decoder(pretrained, small_xy):
+    X, y = small_xy
+    params = transfer_params(pretrained, 60, mode="frozen")
+    est = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0}).fit(X, y)
+    before = pretrained.module_.state_dict()
+    after = est.module_.state_dict()
+    assert torch.equal(before["bottleneck.conv.weight"], after["bottleneck.conv.weight"])
+    assert not any(p.requires_grad for n, p in est.module_.named_parameters()
+                   if not n.startswith("decoder"))
+
+
+def test_transfer_refuses_bad_sources_and_modes(pretrained):
+    with pytest.raises(TypeError, match="source must be a fitted ICNetRegressor"):
+        transfer_params(tiny_estimator(), 60)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        transfer_params(pretrained, 60, mode="fast")
+    with pytest.raises(ValueError, match="encoder_lr_factor"):
+        transfer_params(pretrained, 60, encoder_lr_factor=0)
