@@ -365,18 +365,52 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
     can differ a little from :func:`summarize`'s mean of per-fold values. For
     ``poisson_deviance`` lower is better, so a negative difference favours A.
     """
+    _check_paired_result(result)
+    models = list(result.repeat_predictions)
+    metrics = _check_metrics(result, metric)
+    pairs = _check_pairs(pairs, models)
+    n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 100)
+    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number in (0, 1); received {confidence!r}.")
+    resample, members, held = _resampling_units(result, resample, groups)
+    n_units = len(members)
+    rng = check_random_state(random_state)
+    draws = [rng.randint(0, n_units, n_units) for _ in range(n_bootstrap)]
+    samples = [np.concatenate([members[u] for u in d]) for d in draws]
+    per_neuron, summary = [], []
+    for m in metrics:
+        point, boot = _bootstrap_values(result, held, m, pairs, samples)
+        for a, b in pairs:
+            rows, ci = _pair_intervals(m, a, b, point, boot, confidence)
+            per_neuron.extend(rows)
+            summary.append(dict(_signed_rank(m, a, b, point[a] - point[b], ci), n_units=n_units,
+                                unit=resample, n_repetitions=len(held)))
+    return PairedStatistics(pd.DataFrame(per_neuron), _holm_table(summary, alpha))
+
+
+def _check_paired_result(result):
+    """``result`` must be a :class:`CompareResult` of at least two models."""
     if not isinstance(result, CompareResult) or not hasattr(result, "repeat_predictions"):
         raise TypeError("result must be the CompareResult of sk_icnet.compare(...); received "
                         f"{type(result).__name__}.")
     models = list(result.repeat_predictions)
     if len(models) < 2:
         raise ValueError(f"paired statistics need at least 2 models; result has {models}.")
+
+
+def _check_metrics(result, metric):
+    """The metrics to compare: ``metric`` (one or several), or every metric of ``result``."""
     available = list(dict.fromkeys(result.scores.metric))
     metrics = available if metric is None else ([metric] if isinstance(metric, str) else list(metric))
     unknown = [m for m in metrics if m not in available]
     if unknown or not metrics:
         raise ValueError(f"metric must be among the metrics of this result {available}; received "
                          f"{metric!r}.")
+    return metrics
+
+
+def _check_pairs(pairs, models):
+    """The model pairs ``(a, b)`` to compare; default every pair, in the order of ``models``."""
     if pairs is None:
         pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
     pairs = [tuple(p) for p in pairs]
@@ -384,11 +418,12 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
         if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(models):
             raise ValueError(f"pairs must be (model_a, model_b) of two different models among "
                              f"{models}; received {pair!r}.")
-    n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 100)
-    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in (0, 1); received {confidence!r}.")
-    y3, y_repeats = result.y, result.y_repeats
-    n_trials = y3.shape[0]
+    return pairs
+
+
+def _unit_of_trial(result, resample, groups):
+    """The resampling unit (``"trials"`` or ``"groups"``), the unit labels and each trial's unit."""
+    n_trials = result.y.shape[0]
     if groups is None:
         groups = result.groups
     if resample is None:
@@ -406,78 +441,96 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
         labels, unit_of = np.arange(n_trials), np.arange(n_trials)
     else:
         raise ValueError(f'resample must be "trials" or "groups"; received {resample!r}.')
-    reps = next(iter(result.repeat_predictions.values())).shape[0]
-    held = [np.isfinite(result.repeat_predictions[models[0]][r]).reshape(n_trials, -1).all(axis=1)
-            for r in range(reps)]
+    return resample, labels, unit_of
+
+
+def _resampling_units(result, resample, groups):
+    """The unit kind, the trials of each unit with held-out trials, and per repetition which
+    trials were held out (a trial never held out has no prediction)."""
+    resample, labels, unit_of = _unit_of_trial(result, resample, groups)
+    n_trials = result.y.shape[0]
+    first = next(iter(result.repeat_predictions.values()))
+    held = [np.isfinite(first[r]).reshape(n_trials, -1).all(axis=1) for r in range(first.shape[0])]
     held_any = np.any(held, axis=0)
-    # the units: trials or blocks with held-out trials (a trial never held out has no prediction)
     members = [m for m in (np.flatnonzero((unit_of == u) & held_any) for u in range(labels.size))
                if m.size]
-    n_units = len(members)
-    if n_units < 5:
-        raise ValueError(f"too few held-out {resample} to bootstrap: {n_units} (at least 5 are "
-                         "needed); use more folds or trials"
+    if len(members) < 5:
+        raise ValueError(f"too few held-out {resample} to bootstrap: {len(members)} (at least 5 "
+                         "are needed); use more folds or trials"
                          f"{' or finer groups' if resample == 'groups' else ''}.")
-    rng = check_random_state(random_state)
-    draws = [rng.randint(0, n_units, n_units) for _ in range(n_bootstrap)]
-    samples = [np.concatenate([members[u] for u in d]) for d in draws]
+    return resample, members, held
+
+
+def _repetition_mean(result, held, name, metric, idx):
+    """Metric of model ``name`` on trials ``idx``, averaged over repetitions."""
+    out = []
+    for r, held_r in enumerate(held):
+        sel = idx[held_r[idx]]
+        if sel.size:
+            out.append(_metric_values(metric, result.y, result.y_repeats,
+                                      result.repeat_predictions[name][r], sel))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(out, axis=0)
+
+
+def _bootstrap_values(result, held, metric, pairs, samples):
+    """Per model of ``pairs``: the metric on all trials, and on each bootstrap sample."""
+    everyone = np.arange(result.y.shape[0])
+    point = {name: _repetition_mean(result, held, name, metric, everyone)
+             for name in {x for p in pairs for x in p}}
+    boot = {name: np.array([_repetition_mean(result, held, name, metric, idx) for idx in samples])
+            for name in point}
+    return point, boot
+
+
+def _pair_intervals(metric, a, b, point, boot, confidence):
+    """The per-neuron rows of one pair (values, differences, percentile intervals) and the
+    interval of the differences."""
     lo_q, hi_q = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
+    diff = point[a] - point[b]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = np.nanpercentile(boot[a] - boot[b], [lo_q, hi_q], axis=0)
+        ci_a = np.nanpercentile(boot[a], [lo_q, hi_q], axis=0)
+        ci_b = np.nanpercentile(boot[b], [lo_q, hi_q], axis=0)
+    rows = [dict(metric=metric, model_a=a, model_b=b, neuron=j, value_a=point[a][j],
+                 value_b=point[b][j], a_low=ci_a[0, j], a_high=ci_a[1, j], b_low=ci_b[0, j],
+                 b_high=ci_b[1, j], difference=diff[j], ci_low=ci[0, j], ci_high=ci[1, j])
+            for j in range(diff.size)]
+    return rows, ci
 
-    def values(name, m, idx):
-        """Metric of model ``name`` on trials ``idx``, averaged over repetitions."""
-        out = []
-        for r in range(reps):
-            sel = idx[held[r][idx]]
-            if sel.size:
-                out.append(_metric_values(m, y3, y_repeats, result.repeat_predictions[name][r], sel))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(out, axis=0)
 
-    per_neuron, summary = [], []
-    everyone = np.arange(n_trials)
-    for m in metrics:
-        point = {name: values(name, m, everyone) for name in {x for p in pairs for x in p}}
-        boot = {name: np.array([values(name, m, idx) for idx in samples]) for name in point}
-        for a, b in pairs:
-            diff = point[a] - point[b]
-            boot_diff = boot[a] - boot[b]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                ci = np.nanpercentile(boot_diff, [lo_q, hi_q], axis=0)
-                ci_a = np.nanpercentile(boot[a], [lo_q, hi_q], axis=0)
-                ci_b = np.nanpercentile(boot[b], [lo_q, hi_q], axis=0)
-            for j in range(diff.size):
-                per_neuron.append(dict(metric=m, model_a=a, model_b=b, neuron=j,
-                                       value_a=point[a][j], value_b=point[b][j],
-                                       a_low=ci_a[0, j], a_high=ci_a[1, j], b_low=ci_b[0, j],
-                                       b_high=ci_b[1, j], difference=diff[j], ci_low=ci[0, j],
-                                       ci_high=ci[1, j]))
-            ok = np.isfinite(diff)
-            stat, p = np.nan, np.nan
-            if ok.sum() < 6:
-                warnings.warn(f"{m}, {a} vs {b}: {int(ok.sum())} neuron(s) with a defined difference; "
-                              "a two-sided signed-rank test needs at least 6 to reach p < 0.05, "
-                              "so its p-value is NaN (the per-neuron intervals stand).",
-                              UserWarning, stacklevel=2)
-            elif np.any(diff[ok] != 0):
-                test = stats.wilcoxon(diff[ok])
-                stat, p = float(test.statistic), float(test.pvalue)
-            else:
-                stat, p = 0.0, 1.0
-            summary.append(dict(metric=m, model_a=a, model_b=b, n_neurons=int(ok.sum()),
-                                mean_difference=float(np.mean(diff[ok])) if ok.any() else np.nan,
-                                median_difference=float(np.median(diff[ok])) if ok.any() else np.nan,
-                                n_a_better=int(np.sum(ci[0] > 0)), n_b_better=int(np.sum(ci[1] < 0)),
-                                statistic=stat, p_value=p, n_units=n_units, unit=resample,
-                                n_repetitions=reps))
+def _signed_rank(metric, a, b, diff, ci):
+    """One pair's summary across neurons: the Wilcoxon signed-rank test of the differences and
+    the neurons whose interval favours either model."""
+    ok = np.isfinite(diff)
+    stat, p = np.nan, np.nan
+    if ok.sum() < 6:
+        warnings.warn(f"{metric}, {a} vs {b}: {int(ok.sum())} neuron(s) with a defined "
+                      "difference; a two-sided signed-rank test needs at least 6 to reach "
+                      "p < 0.05, so its p-value is NaN (the per-neuron intervals stand).",
+                      UserWarning, stacklevel=3)
+    elif np.any(diff[ok] != 0):
+        test = stats.wilcoxon(diff[ok])
+        stat, p = float(test.statistic), float(test.pvalue)
+    else:
+        stat, p = 0.0, 1.0
+    return dict(metric=metric, model_a=a, model_b=b, n_neurons=int(ok.sum()),
+                mean_difference=float(np.mean(diff[ok])) if ok.any() else np.nan,
+                median_difference=float(np.median(diff[ok])) if ok.any() else np.nan,
+                n_a_better=int(np.sum(ci[0] > 0)), n_b_better=int(np.sum(ci[1] < 0)),
+                statistic=stat, p_value=p)
+
+
+def _holm_table(summary, alpha):
+    """The pairs table: Holm's correction over the pairs of each metric, and significance."""
     pairs_table = pd.DataFrame(summary)
     pairs_table["p_holm"] = np.nan
     for _metric, idx in pairs_table.groupby("metric", sort=False).groups.items():
         pairs_table.loc[idx, "p_holm"] = holm(pairs_table.loc[idx, "p_value"].to_numpy())
     pairs_table["significant"] = pairs_table["p_holm"] < alpha
-    return PairedStatistics(pd.DataFrame(per_neuron), pairs_table)
-
+    return pairs_table
 
 def _check_count(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

@@ -12,14 +12,16 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 from collections.abc import Mapping
 
 import torch
 
 from .._core.timebase import Timebase, rates_agree
+from .._core.validation import is_json_int, is_json_real
 
 __all__ = ["METADATA_FILE", "FITTED_METADATA", "CHECKPOINT_FILES", "load_checkpoint",
-           "adapt_to_params"]
+           "adapt_to_params", "RefusedPickle", "check_checkpoint_history"]
 
 #: the file of a checkpoint directory that holds :data:`FITTED_METADATA`
 METADATA_FILE = "sk_icnet_metadata.json"
@@ -30,6 +32,58 @@ FITTED_METADATA = ("n_neurons_", "samples_per_bin_", "y_ndim_", "n_features_in_"
 
 #: checkpoint files that load_checkpoint needs
 CHECKPOINT_FILES = ("params.pt", "optimizer.pt", "history.json")
+
+
+class RefusedPickle(ValueError, pickle.UnpicklingError):
+    """A checkpoint file holds pickled objects that torch's safe loader refuses (code, or
+    classes other than tensors and containers). A ``ValueError`` and an ``UnpicklingError``."""
+
+    def __init__(self, dirname, exc):
+        text = str(exc)
+        found = re.search(r"Unsupported global: GLOBAL ([^\s]+)", text)
+        what = f"the global {found.group(1)}" if found else text.splitlines()[0][:200]
+        super().__init__(f"the checkpoint in {dirname!r} could not be loaded: it holds pickled "
+                         f"objects other than tensors ({what}), which torch's safe loader "
+                         "(weights_only=True) refuses. sk_icnet never writes these: the file was "
+                         "tampered with or comes from elsewhere; it was not loaded (do not load it "
+                         "with weights_only=False unless you trust its source).")
+
+
+def _is_scalar(value):
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def check_checkpoint_history(history, path):
+    """Check the decoded ``history.json`` of a checkpoint: a list of epoch rows, each a JSON
+    object whose ``epoch`` is its 1-based position, whose ``batches`` is a list of objects of
+    scalars, and whose other values are scalars or lists of scalars (as skorch writes them)."""
+    source = f"the checkpoint history {os.fspath(path)!r}"
+    if not isinstance(history, list):
+        raise ValueError(f"{source} must be a list of epoch rows; received "
+                         f"{type(history).__name__}.")
+    for i, row in enumerate(history):
+        where = f"{source}: row {i}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where} must be a JSON object; received {type(row).__name__}.")
+        epoch = row.get("epoch")
+        if not is_json_int(epoch, i + 1, i + 1):
+            raise ValueError(f"{where} must have epoch={i + 1}; received {epoch!r}.")
+        batches = row.get("batches", [])
+        if not isinstance(batches, list) or not all(
+                isinstance(b, dict) and all(_is_scalar(v) for v in b.values()) for b in batches):
+            raise ValueError(f"{where}: batches must be a list of objects of numbers; received "
+                             f"{str(batches)[:80]}.")
+        for key, value in row.items():
+            if key == "batches":
+                continue
+            if not (_is_scalar(value) or (isinstance(value, list)
+                                          and all(_is_scalar(v) for v in value))):
+                raise ValueError(f"{where}: {key} must be a number, string, bool or null; "
+                                 f"received {str(value)[:80]}.")
+            if key.endswith("_loss") and not (value is None or is_json_real(value)
+                                              or isinstance(value, float)):
+                raise ValueError(f"{where}: {key} must be a number; received {value!r}.")
+    return history
 
 
 def load_checkpoint(est, dirname):
@@ -58,7 +112,7 @@ def _read_checkpoint(est, dirname):
     """The checked metadata and history of a checkpoint directory, and the metadata's name."""
     from .._core.files import read_json_file
     from .._core.validation import check_fitted_metadata
-    from ..io import check_checkpoint_history, check_fitted_rates
+    from ..io import check_fitted_rates
 
     meta_path = os.path.join(dirname, METADATA_FILE)
     if not os.path.isfile(meta_path):
@@ -82,8 +136,6 @@ def _read_checkpoint(est, dirname):
 
 def _load_checkpoint_state(est, dirname):
     """Weights and optimizer state, with the safe loader; this estimator's hyperparameters."""
-    from ..io import RefusedPickle
-
     hyper = [{k: v for k, v in group.items() if k != "params"}
              for group in est.optimizer_.param_groups]
     explicit = est.torch_load_kwargs

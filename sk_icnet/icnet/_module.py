@@ -297,6 +297,92 @@ class CausalConvBlock(nn.Module):
         return self.act(self.conv(_pad(x, self.padding, self.kernel_size, self.stride)))
 
 
+def _check_paddings(padding, n_encoder_layers):
+    """One padding mode per convolution: SincNet, each encoder layer, the bottleneck."""
+    n = n_encoder_layers + 2
+    if isinstance(padding, str):
+        return [_check_choice(padding, "padding", PADDINGS)] * n
+    if not isinstance(padding, (list, tuple)) or len(padding) != n:
+        raise ValueError(f"padding must be one of {list(PADDINGS)} or a list of {n} of them "
+                         f"(SincNet, {n_encoder_layers} encoder layers, bottleneck); received "
+                         f"{padding!r}.")
+    return [_check_choice(p, "padding[i]", PADDINGS) for p in padding]
+
+
+def _check_sizes(audio_fs, dt_ms, out_neurons, time_input, time_scale_s, sizes):
+    """The neurons per decoder, the time scale and the timebase; ``sizes`` (name, value) pairs
+    of layer sizes, each a positive integer."""
+    check_positive_number(audio_fs, "audio_fs")
+    check_positive_number(dt_ms, "dt_ms")
+    if isinstance(out_neurons, (list, tuple)):
+        if not out_neurons:
+            raise ValueError("out_neurons must be an int or a non-empty sequence of ints; "
+                             "received an empty sequence.")
+        groups = tuple(check_positive_int(n, "out_neurons[i]") for n in out_neurons)
+    else:
+        groups = (check_positive_int(out_neurons, "out_neurons"),)
+    if not isinstance(time_input, (bool, np.bool_)):
+        raise TypeError(f"time_input must be a bool; received {time_input!r}.")
+    time_scale_s = check_positive_number(time_scale_s, "time_scale_s")
+    for name, value in sizes:
+        check_positive_int(value, name)
+    return groups, time_scale_s, Timebase(audio_fs, dt_ms)  # the package's one rate rule
+
+
+def _check_options(spb, sincnet_stride, padding, n_encoder_layers, sincnet_style, time_layer,
+                   time_combine):
+    """The SincNet stride, the paddings and the SincNet and time-layer choices, checked."""
+    sincnet_stride = check_positive_int(sincnet_stride, "sincnet_stride")
+    if spb % sincnet_stride:
+        raise ValueError(f"sincnet_stride must divide the samples per bin, audio_fs * dt_ms / "
+                         f"1000 = {spb}; received sincnet_stride={sincnet_stride}.")
+    paddings = _check_paddings(padding, n_encoder_layers)
+    sincnet_style = _check_choice(sincnet_style, "sincnet_style", SINCNET_STYLES)
+    time_layer = _check_choice(time_layer, "time_layer", TIME_LAYERS)
+    time_combine = _check_choice(time_combine, "time_combine", TIME_COMBINES)
+    if time_layer == "gain" and time_combine != "multiply":
+        raise ValueError("time_combine='add' needs time_layer 'prelu' or 'linear'; the 'gain' "
+                         "time layer multiplies.")
+    return sincnet_stride, paddings, sincnet_style, time_layer, time_combine
+
+
+def _check_context(spb, input_scale, context_samples, crop_bins, window_samples):
+    """The input scale, the context, the crop and the window, checked against the bins."""
+    input_scale = check_positive_number(input_scale, "input_scale")
+    context_samples = check_positive_int(context_samples, "context_samples", minimum=0)
+    if context_samples % spb:
+        raise ValueError(f"context_samples must be a multiple of the samples per bin ({spb}); "
+                         f"received {context_samples}.")
+    crop_bins = context_samples // spb if crop_bins is None else \
+        check_positive_int(crop_bins, "crop_bins", minimum=0)
+    if window_samples is not None:
+        window_samples = check_positive_int(window_samples, "window_samples")
+        if window_samples % spb:
+            raise ValueError(f"window_samples must be a multiple of the samples per bin ({spb}); "
+                             f"received {window_samples}.")
+    return input_scale, context_samples, crop_bins, window_samples
+
+
+def _check_strides(encoder_strides, spb, sincnet_stride, n_encoder_layers):
+    """The encoder's strides: factored from the samples per bin, or checked to multiply to it."""
+    if encoder_strides is None:
+        return factor_strides(spb // sincnet_stride, n_encoder_layers)
+    if isinstance(encoder_strides, (str, bytes)) or not hasattr(encoder_strides, "__len__"):
+        raise TypeError("encoder_strides must be a sequence of integers or None; "
+                        f"received {encoder_strides!r}.")
+    strides = [check_positive_int(s, "encoder_strides[i]") for s in encoder_strides]
+    if len(strides) != n_encoder_layers:
+        raise ValueError(
+            f"encoder_strides must have n_encoder_layers={n_encoder_layers} entries; "
+            f"received {list(encoder_strides)!r} ({len(strides)} entries).")
+    if math.prod(strides) * sincnet_stride != spb:
+        raise ValueError(
+            f"encoder_strides must multiply to the samples per bin, audio_fs * dt_ms "
+            f"/ 1000 = {spb} (divided by sincnet_stride={sincnet_stride}); received "
+            f"{strides!r}, whose product is {math.prod(strides)}.")
+    return strides
+
+
 class ICNet(nn.Module):
     """ICNet: SincNet front end, causal strided convolutional encoder, linear decoder.
 
@@ -404,66 +490,18 @@ class ICNet(nn.Module):
                  sincnet_style="sk_icnet", sincnet_stride=1, input_scale=1.0, context_samples=0,
                  crop_bins=None, time_layer="gain", time_combine="multiply", window_samples=None):
         super().__init__()
-        check_positive_number(audio_fs, "audio_fs")
-        check_positive_number(dt_ms, "dt_ms")
-        if isinstance(out_neurons, (list, tuple)):
-            if not out_neurons:
-                raise ValueError("out_neurons must be an int or a non-empty sequence of ints; "
-                                 "received an empty sequence.")
-            groups = tuple(check_positive_int(n, "out_neurons[i]") for n in out_neurons)
-        else:
-            groups = (check_positive_int(out_neurons, "out_neurons"),)
-        if not isinstance(time_input, (bool, np.bool_)):
-            raise TypeError(f"time_input must be a bool; received {time_input!r}.")
-        time_scale_s = check_positive_number(time_scale_s, "time_scale_s")
-        for name, value in [("n_filters", n_filters),
-                            ("sincnet_kernel_size", sincnet_kernel_size),
-                            ("encoder_channels", encoder_channels),
-                            ("encoder_kernel_size", encoder_kernel_size),
-                            ("n_encoder_layers", n_encoder_layers),
-                            ("bottleneck_channels", bottleneck_channels)]:
-            check_positive_int(value, name)
-        timebase = Timebase(audio_fs, dt_ms)  # the package's one rate rule
+        groups, time_scale_s, timebase = _check_sizes(
+            audio_fs, dt_ms, out_neurons, time_input, time_scale_s,
+            [("n_filters", n_filters), ("sincnet_kernel_size", sincnet_kernel_size),
+             ("encoder_channels", encoder_channels), ("encoder_kernel_size", encoder_kernel_size),
+             ("n_encoder_layers", n_encoder_layers), ("bottleneck_channels", bottleneck_channels)])
         spb = timebase.samples_per_bin
-        sincnet_stride = check_positive_int(sincnet_stride, "sincnet_stride")
-        if spb % sincnet_stride:
-            raise ValueError(f"sincnet_stride must divide the samples per bin, audio_fs * dt_ms / "
-                             f"1000 = {spb}; received sincnet_stride={sincnet_stride}.")
-        paddings = self._check_paddings(padding, n_encoder_layers)
-        sincnet_style = _check_choice(sincnet_style, "sincnet_style", SINCNET_STYLES)
-        time_layer = _check_choice(time_layer, "time_layer", TIME_LAYERS)
-        time_combine = _check_choice(time_combine, "time_combine", TIME_COMBINES)
-        if time_layer == "gain" and time_combine != "multiply":
-            raise ValueError("time_combine='add' needs time_layer 'prelu' or 'linear'; the 'gain' "
-                             "time layer multiplies.")
-        input_scale = check_positive_number(input_scale, "input_scale")
-        context_samples = check_positive_int(context_samples, "context_samples", minimum=0)
-        if context_samples % spb:
-            raise ValueError(f"context_samples must be a multiple of the samples per bin ({spb}); "
-                             f"received {context_samples}.")
-        crop_bins = context_samples // spb if crop_bins is None else \
-            check_positive_int(crop_bins, "crop_bins", minimum=0)
-        if window_samples is not None:
-            window_samples = check_positive_int(window_samples, "window_samples")
-            if window_samples % spb:
-                raise ValueError(f"window_samples must be a multiple of the samples per bin ({spb}); "
-                                 f"received {window_samples}.")
-        if encoder_strides is None:
-            strides = factor_strides(spb // sincnet_stride, n_encoder_layers)
-        else:
-            if isinstance(encoder_strides, (str, bytes)) or not hasattr(encoder_strides, "__len__"):
-                raise TypeError("encoder_strides must be a sequence of integers or None; "
-                                f"received {encoder_strides!r}.")
-            strides = [check_positive_int(s, "encoder_strides[i]") for s in encoder_strides]
-            if len(strides) != n_encoder_layers:
-                raise ValueError(
-                    f"encoder_strides must have n_encoder_layers={n_encoder_layers} entries; "
-                    f"received {list(encoder_strides)!r} ({len(strides)} entries).")
-            if math.prod(strides) * sincnet_stride != spb:
-                raise ValueError(
-                    f"encoder_strides must multiply to the samples per bin, audio_fs * dt_ms "
-                    f"/ 1000 = {spb} (divided by sincnet_stride={sincnet_stride}); received "
-                    f"{strides!r}, whose product is {math.prod(strides)}.")
+        sincnet_stride, paddings, sincnet_style, time_layer, time_combine = _check_options(
+            spb, sincnet_stride, padding, n_encoder_layers, sincnet_style, time_layer,
+            time_combine)
+        input_scale, context_samples, crop_bins, window_samples = _check_context(
+            spb, input_scale, context_samples, crop_bins, window_samples)
+        strides = _check_strides(encoder_strides, spb, sincnet_stride, n_encoder_layers)
         self.audio_fs = timebase.audio_fs
         self.dt_ms = timebase.dt_ms
         self.samples_per_bin = spb
@@ -485,15 +523,28 @@ class ICNet(nn.Module):
                                       sincnet_min_low_hz, sincnet_min_band_hz,
                                       style=sincnet_style, stride=sincnet_stride,
                                       padding=paddings[0])
+        self._build_convolutions(n_filters, encoder_channels, encoder_kernel_size,
+                                 bottleneck_channels)
+        self._build_decoders(n_classes, bottleneck_channels)
+        self._measure_extent(encoder_kernel_size, sincnet_stride)
+        self._check_lengths()
+
+    def _build_convolutions(self, n_filters, encoder_channels, encoder_kernel_size,
+                            bottleneck_channels):
+        """The encoder's strided convolution blocks and the bottleneck, after the SincNet."""
         layers = []
         in_ch = n_filters
-        for stride, mode in zip(strides, paddings[1:-1], strict=True):
+        for stride, mode in zip(self.encoder_strides, self.padding[1:-1], strict=True):
             layers.append(CausalConvBlock(in_ch, encoder_channels, encoder_kernel_size, stride,
                                           mode))
             in_ch = encoder_channels
         self.encoder = nn.Sequential(*layers)
         self.bottleneck = CausalConvBlock(encoder_channels, bottleneck_channels,
-                                          encoder_kernel_size, 1, paddings[-1])
+                                          encoder_kernel_size, 1, self.padding[-1])
+
+    def _build_decoders(self, n_classes, bottleneck_channels):
+        """Every recording's decoder rows in one Linear, and the per-decoder time layer."""
+        groups = self.neurons_per_decoder
         if n_classes is not None:
             check_positive_int(n_classes, "n_classes", minimum=2)
         self.n_classes = None if n_classes is None else int(n_classes)
@@ -507,17 +558,18 @@ class ICNet(nn.Module):
             if self.time_layer == "prelu":
                 self.time_alpha = nn.Parameter(torch.full((len(groups), bottleneck_channels), 0.25))
 
-        # the input samples each output bin reads, before and after its own samples
+    def _measure_extent(self, encoder_kernel_size, sincnet_stride):
+        """The input samples each output bin reads, before and after its own samples."""
+        strides = self.encoder_strides
         left = right = 0
         hop = 1
         for kernel, stride, mode in zip([self.sincnet.kernel_size, *[encoder_kernel_size] * len(strides),
                                          encoder_kernel_size],
-                                        [sincnet_stride, *strides, 1], paddings, strict=True):
+                                        [sincnet_stride, *strides, 1], self.padding, strict=True):
             a, b = _extent(mode, kernel, stride)
             left, right, hop = left + a * hop, right + b * hop, hop * stride
         self.left_extent, self.right_extent = left, right
-        self.receptive_field = left + spb + right
-        self._check_lengths()
+        self.receptive_field = left + self.samples_per_bin + right
 
     @classmethod
     def from_deepstrf(cls, state_dict, *, audio_fs, dt_ms, encoder_strides=None, **kwargs):
@@ -607,17 +659,6 @@ class ICNet(nn.Module):
                                  f"ICNet built from the checkpoint needs {tuple(ours[key].shape)}.")
         model.load_state_dict({k: v.to(ours[k].dtype) for k, v in mapped.items()})
         return model
-
-    @staticmethod
-    def _check_paddings(padding, n_encoder_layers):
-        n = n_encoder_layers + 2
-        if isinstance(padding, str):
-            return [_check_choice(padding, "padding", PADDINGS)] * n
-        if not isinstance(padding, (list, tuple)) or len(padding) != n:
-            raise ValueError(f"padding must be one of {list(PADDINGS)} or a list of {n} of them "
-                             f"(SincNet, {n_encoder_layers} encoder layers, bottleneck); received "
-                             f"{padding!r}.")
-        return [_check_choice(p, "padding[i]", PADDINGS) for p in padding]
 
     def n_frames(self, n_samples):
         """Bottleneck frames (before the crop) out of ``n_samples`` input samples."""
