@@ -205,15 +205,16 @@ def test_a_class_name_no_module_registered_is_refused_clearly(registry, tmp_path
     X = np.ones((2, 3))
     path = tmp_path / "toy.safetensors"
     with pytest.raises(TypeError, match=r"save_model stores the estimators registered for model "
-                                        r"files \(ICNetRegressor, LinearSTRFRegressor, "
-                                        r"PoissonSTRFRegressor\); received ToyScaler"):
+                                        r"files \(ICNetEnsemble, ICNetRegressor, "
+                                        r"LinearSTRFRegressor, PoissonSTRFRegressor\); received "
+                                        r"ToyScaler"):
         save_model(ToyScaler().fit(X), path)
     io.register_model_format(ToyScaler, params=_TOY_PARAMS, write=_write_toy, read=_read_toy)
     save_model(ToyScaler().fit(X), path)
     del registry["ToyScaler"]  # as in a process that never imported the module registering it
     with pytest.raises(ValueError, match=r"holds an unknown estimator 'ToyScaler': no model format "
                                          r"is registered under that class name \(registered: "
-                                         r"ICNetRegressor, LinearSTRFRegressor, "
+                                         r"ICNetEnsemble, ICNetRegressor, LinearSTRFRegressor, "
                                          r"PoissonSTRFRegressor\)\. Import the module"):
         load_model(path)
 

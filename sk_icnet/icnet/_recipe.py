@@ -26,6 +26,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, samples_per_bin
 from .._core.validation import _describe, check_positive_int, check_positive_number
 from ._module import factor_strides
+from ._training import monitor
 
 __all__ = ["small_data_params", "transfer_params", "SIZE_PRESETS", "SMALLER_PRESETS"]
 
@@ -56,7 +57,7 @@ _MIN_EPOCHS, _MAX_EPOCHS = 12, 100
 def _monitored_loss(net):
     """The loss early stopping watches (``valid_loss``, or ``train_loss`` without a split);
     module-level, so the scheduler pickles into joblib workers."""
-    return net.history[-1, net._monitor()]
+    return net.history[-1, monitor(net)]
 
 
 def _check_duration(duration_s):
