@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import io as _io
 from ._core.exceptions import _rates_note, _reworded, _warn_rates_assumed
 from ._core.signal import hz_to_mel, mel_to_hz
-from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
+from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, resolve_samples_per_bin, samples_per_bin
 from ._core.validation import (
     MAX_COUNT,
     check_consistent_trials,
@@ -43,8 +43,6 @@ from ._core.validation import (
     check_responses,
     check_waveforms,
     check_whole_bins,
-    resolve_samples_per_bin,
-    samples_per_bin,
     to_layout,
 )
 from ._strf_file import register_strf

@@ -20,8 +20,10 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from .validation import _describe, check_positive_number
+
 __all__ = ["Timebase", "PAPER", "PAPER_AUDIO_FS", "PAPER_DT_MS", "RATE_RTOL",
-           "samples_per_bin", "samples_per_bin_of", "rates_agree"]
+           "samples_per_bin", "samples_per_bin_of", "resolve_samples_per_bin", "rates_agree"]
 
 #: the paper's audio rate (Hz) and bin width (ms), which ``"auto"`` means for arrays
 PAPER_AUDIO_FS = 24414.0625
@@ -35,19 +37,6 @@ RATE_RTOL = 1e-9
 #: relative tolerance for ``audio_fs * dt_ms / 1000`` to count as a whole number of samples
 #: (a bin width typed to six digits, e.g. 1.31072 ms at 24,414.0625 Hz, is exact to 1e-16)
 _WHOLE_RTOL = 1e-6
-
-
-def _describe(value):
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number > 0; received {_describe(value)}.")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; received {value!r}.")
-    return value
 
 
 def rates_agree(a, b):
@@ -79,8 +68,8 @@ class Timebase:
     dt_ms: float
 
     def __post_init__(self):
-        audio_fs = _positive(self.audio_fs, "audio_fs")
-        dt_ms = _positive(self.dt_ms, "dt_ms")
+        audio_fs = check_positive_number(self.audio_fs, "audio_fs")
+        dt_ms = check_positive_number(self.dt_ms, "dt_ms")
         object.__setattr__(self, "audio_fs", audio_fs)
         object.__setattr__(self, "dt_ms", dt_ms)
         exact = audio_fs * dt_ms / 1000.0
@@ -96,7 +85,7 @@ class Timebase:
     @classmethod
     def from_samples_per_bin(cls, audio_fs, samples_per_bin):
         """The timebase of ``samples_per_bin`` samples per bin at ``audio_fs`` Hz."""
-        audio_fs = _positive(audio_fs, "audio_fs")
+        audio_fs = check_positive_number(audio_fs, "audio_fs")
         if (isinstance(samples_per_bin, bool) or not isinstance(samples_per_bin, numbers.Integral)
                 or samples_per_bin < 1):
             raise ValueError("samples_per_bin must be an integer >= 1; received "
@@ -157,3 +146,15 @@ def samples_per_bin(audio_fs, dt_ms):
 def samples_per_bin_of(audio_fs, dt_ms):
     """:func:`samples_per_bin`, or None when ``dt_ms`` is None (inferred from data at fit)."""
     return None if dt_ms is None else samples_per_bin(audio_fs, dt_ms)
+
+
+def resolve_samples_per_bin(audio_fs, dt_ms, n_samples, n_bins):
+    """Samples per bin from ``(audio_fs, dt_ms)``, or ``n_samples / n_bins`` if ``dt_ms`` is None."""
+    if dt_ms is not None:
+        return samples_per_bin(audio_fs, dt_ms)
+    check_positive_number(audio_fs, "audio_fs")
+    if n_samples % n_bins:
+        raise ValueError(
+            "With dt_ms=None the bin width is n_samples / n_bins, which must be a whole "
+            f"number; received X with {n_samples} samples and y with {n_bins} bins per trial.")
+    return n_samples // n_bins

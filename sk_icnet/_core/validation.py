@@ -26,10 +26,7 @@ import numbers
 
 import numpy as np
 
-from .timebase import samples_per_bin, samples_per_bin_of  # noqa: F401  (the data contract's rates)
-
 __all__ = [
-    "samples_per_bin",
     "check_waveforms",
     "check_responses",
     "check_consistent_trials",
@@ -76,18 +73,6 @@ def check_positive_int(value, name, *, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; received {value!r}.")
     return int(value)
-
-
-def resolve_samples_per_bin(audio_fs, dt_ms, n_samples, n_bins):
-    """Samples per bin from ``(audio_fs, dt_ms)``, or ``n_samples / n_bins`` if ``dt_ms`` is None."""
-    if dt_ms is not None:
-        return samples_per_bin(audio_fs, dt_ms)
-    check_positive_number(audio_fs, "audio_fs")
-    if n_samples % n_bins:
-        raise ValueError(
-            "With dt_ms=None the bin width is n_samples / n_bins, which must be a whole "
-            f"number; received X with {n_samples} samples and y with {n_bins} bins per trial.")
-    return n_samples // n_bins
 
 
 def _as_numeric_array(value, name):

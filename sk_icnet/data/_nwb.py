@@ -377,7 +377,8 @@ def read_nwb(path, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, stimulus=None,
         The file is not a readable NWB file, or holds data that breaks the
         rules above; the message names the file, the item and the value.
     """
-    from .._core.validation import _describe, check_positive_number, samples_per_bin
+    from .._core.timebase import samples_per_bin
+    from .._core.validation import _describe, check_positive_number
     from ._recording import Recording
 
     pynwb = require("pynwb", "nwb", "read_nwb")

@@ -20,7 +20,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import validation as contract
 from .._core.exceptions import _rates_note, _reworded
-from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase, rates_agree
+from .._core.timebase import (
+    PAPER_AUDIO_FS,
+    PAPER_DT_MS,
+    Timebase,
+    rates_agree,
+    resolve_samples_per_bin,
+)
 from ._module import cpu_supports_bf16
 
 __all__ = ["check_params", "check_fit_options", "resolve_rates", "check_data_rates",
@@ -153,7 +159,7 @@ def validate_fit_data(est, X, y, reset):
         audio_fs, dt_ms = resolve_rates(est)
         note = _rates_note(est.audio_fs, est.dt_ms, audio_fs, dt_ms)
         with _reworded(note):
-            spb = contract.resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
+            spb = resolve_samples_per_bin(audio_fs, dt_ms, X.shape[1], y3.shape[2])
     else:
         spb, note = est.samples_per_bin_, _fitted_note(est)
     with _reworded(note):

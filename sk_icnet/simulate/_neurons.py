@@ -1,30 +1,5 @@
-"""Simulated sounds and spike counts from known auditory neuron models.
-
-No public package ships real auditory-midbrain recordings, so the examples and
-tests use responses generated from models whose ground truth is known. Both
-kinds of neuron read a standardised log-mel spectrogram at the bin rate (the
-front end of :class:`~sk_icnet.strf.LinearSTRFRegressor` with
-:data:`FRONT_END`), weighted by a Gaussian tuning curve around a best band:
-
-``"linear"`` neurons
-    A linear-nonlinear-Poisson cascade: the band-weighted log power convolved
-    with a causal excitatory-inhibitory temporal kernel, then ``exp``. A
-    Poisson STRF on the same features is the true model class.
-``"onoff"`` neurons
-    Respond to changes of the band power of either sign (onsets and offsets):
-    the rate grows with the square of a biphasic (differentiating) filter of it.
-    ``rate = f(|h * s|)`` is not a monotonic function of any linear projection of
-    the spectrogram, so a linear(-nonlinear) STRF cannot capture it.
-
-Everything is reproducible from ``random_state``.
-
-For in-silico physiology (:mod:`sk_icnet.insilico`) there are also neurons
-whose classic tuning parameters are known exactly: :class:`TunedNeurons`
-(characteristic frequency, Q10, threshold, dynamic range, forward suppression
-and level adaptation with known time constants), drawn at random by
-:func:`make_tuned_neurons`. They are used wherever a fitted estimator with
-``predict`` is expected, so the analyses can be checked against the truth.
-"""
+"""Simulated neurons with known rates: linear and on-off neurons on a log-mel front end, and
+neurons with known classic tuning (:class:`TunedNeurons`). See :mod:`sk_icnet.simulate`."""
 
 from __future__ import annotations
 
@@ -39,14 +14,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch, check_random_state
 
 from .._core.signal import P_REF
-from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, samples_per_bin
 from .._core.validation import (
     _describe,
     check_positive_int,
     check_positive_number,
     check_waveforms,
     check_whole_bins,
-    samples_per_bin,
 )
 from ..strf import log_mel_spectrogram
 from ._stimuli import make_stimuli
