@@ -257,6 +257,7 @@ def report(out):
     for ax, ylabel in zip(axes, ("held-out D² (% of attainable)", "median CF error (octave)",
                                  "median threshold error (dB)"), strict=True):
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks([3, 10, 30, 60], ["3", "10", "30", "60"])
         ax.set_xlabel("training sound (minutes)")
         ax.set_ylabel(ylabel)
