@@ -4,7 +4,7 @@ Run:  python benchmarks/learning_curve.py --sizes 3,10,30,60 --arms ensemble,tra
       python benchmarks/learning_curve.py --sweep          (the recipe's measurements)
       python benchmarks/learning_curve.py --report          (table and figure from the results)
 
-Ground truth: 8 simulated inferior-colliculus-like neurons (``sk_icnet._ic_neurons.ICNeurons``:
+Ground truth: 8 simulated inferior-colliculus-like neurons (``sk_icnet.simulate.ICNeurons``:
 frequency tuning, thresholds, level adaptation, forward suppression off, band-pass modulation
 tuning from delayed self-inhibition) with known rates, 10-40 spikes/s, single trials (Poisson
 counts), 2 ms bins, sound at 8 kHz (a lower rate than the paper's 24,414 Hz, to fit a 2-core CPU).
@@ -47,8 +47,8 @@ from sk_icnet import (
     small_data_params,
     transfer_params,
 )
-from sk_icnet._ic_neurons import make_ic_neurons, make_natural_mix
 from sk_icnet.metrics import d2_poisson_score
+from sk_icnet.simulate import make_ic_neurons, make_natural_mix
 
 FS, DT, TRIAL_S = 8000.0, 2.0, 1.0
 N_TARGET, N_PRE = 8, 32
@@ -192,7 +192,7 @@ class Runner:
 
 def sweep(runner, minutes=3):
     """The recipe against one change at a time, at ``minutes`` of the target data."""
-    from sk_icnet._recipe import SIZE_PRESETS, SMALLER_PRESETS
+    from sk_icnet.icnet._recipe import SIZE_PRESETS, SMALLER_PRESETS
 
     X, y = runner.subset(minutes)
     base = small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT, n_neurons=N_TARGET)

@@ -10,7 +10,7 @@ configuration.
 
 The numbers below come from ``benchmarks/learning_curve.py --sweep`` and
 ``benchmarks/learning_curve.py`` (simulated inferior-colliculus-like neurons,
-:mod:`sk_icnet._ic_neurons`; 8 kHz audio, 2 ms bins, 8 neurons at 10-40
+:mod:`sk_icnet.simulate`; 8 kHz audio, 2 ms bins, 8 neurons at 10-40
 spikes/s, single trials, natural-like sound), see ``docs/user_guide/small_data.md``.
 """
 

@@ -22,10 +22,14 @@ For in-silico physiology (:mod:`sk_icnet.insilico`) there are also neurons
 whose classic tuning parameters are known exactly: :class:`TunedNeurons`
 (characteristic frequency, Q10, threshold, dynamic range, forward suppression
 and level adaptation with known time constants), drawn at random by
-:func:`make_tuned_neurons`. They are used wherever a fitted estimator with
+:func:`make_tuned_neurons`, and :class:`ICNeurons` (:func:`make_ic_neurons`), closer to
+inferior-colliculus physiology: band-pass modulation tuning and level-dependent adaptation, with
+speech-like (:func:`make_speech_like`) and mixed natural-like (:func:`make_natural_mix`) sounds.
+They are used wherever a fitted estimator with
 ``predict`` is expected, so the analyses can be checked against the truth.
 """
 
+from ._ic_neurons import ICNeurons, make_ic_neurons, make_natural_mix, make_speech_like
 from ._neurons import (
     NEURON_KINDS,
     TunedNeurons,
@@ -36,4 +40,5 @@ from ._neurons import (
 from ._stimuli import make_random_chords, make_stimuli
 
 __all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
-           "TunedNeurons", "q10_to_octaves", "NEURON_KINDS"]
+           "TunedNeurons", "q10_to_octaves", "NEURON_KINDS", "ICNeurons", "make_ic_neurons",
+           "make_speech_like", "make_natural_mix"]

@@ -59,7 +59,7 @@ audio_fs, dt_ms
 
     Examples
     --------
-    >>> from sk_icnet._ic_neurons import make_ic_neurons
+    >>> from sk_icnet.simulate import make_ic_neurons
     >>> neurons = make_ic_neurons(3, audio_fs=8000.0, dt_ms=2.0, random_state=0)
     >>> neurons.tuning_.shape
     (3, 16)
