@@ -92,7 +92,7 @@ audio_fs, dt_ms
         for name, (rule, text) in rules.items():
             bad = ~rule(values[name])
             if bad.any():
-                raise ValueError(f"{name} must be {text}; received {values[name][bad][0]!r} "
+                raise ValueError(f"{name} must be {text}; received {float(values[name][bad][0])!r} "
                                  f"(neuron {int(np.flatnonzero(bad)[0])}); set it on "
                                  f"{type(self).__name__} within that range.")
         return values
