@@ -23,9 +23,9 @@ from scipy import signal
 from sklearn.utils import check_random_state
 
 from .._core.signal import P_REF
-from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
 from .._core.validation import check_positive_int, check_positive_number
-from ._neurons import TunedNeurons, make_tuned_neurons
+from ._neurons import TunedNeurons, _check_rules, make_tuned_neurons
 from ._stimuli import _event_ramp, make_random_chords
 
 __all__ = ["ICNeurons", "make_ic_neurons", "make_speech_like", "make_natural_mix"]
@@ -89,17 +89,12 @@ audio_fs, dt_ms
         rules = {"inhibition": (lambda a: (a >= 0) & (a < 1), "in [0, 1)"),
                  "inhibition_delay_ms": (lambda a: a >= 0, ">= 0"),
                  "inhibition_tau_ms": (lambda a: a > 0, "> 0")}
-        for name, (rule, text) in rules.items():
-            bad = ~rule(values[name])
-            if bad.any():
-                raise ValueError(f"{name} must be {text}; received {float(values[name][bad][0])!r} "
-                                 f"(neuron {int(np.flatnonzero(bad)[0])}); set it on "
-                                 f"{type(self).__name__} within that range.")
+        _check_rules(values, rules, type(self).__name__)
         return values
 
     def _simulate(self, X, p, spb):
         rates = super()._simulate(X, p, spb)
-        dt_ms = spb * 1000.0 / float(self.audio_fs)
+        dt_ms = Timebase.from_samples_per_bin(float(self.audio_fs), spb).dt_ms
         for j in range(rates.shape[1]):
             strength = p["inhibition"][j]
             if strength <= 0:

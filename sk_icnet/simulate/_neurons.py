@@ -167,6 +167,17 @@ def _minimum_phase(gain_db, nfft):
     return np.exp(sp_fft.rfft(fold))
 
 
+def _check_rules(values, rules, owner):
+    """Raise a ValueError naming the first value that breaks its rule: the parameter, the
+    neuron, the rule and the value received."""
+    for name, (rule, text) in rules.items():
+        bad = ~rule(values[name])
+        if bad.any():
+            raise ValueError(f"{name} must be {text}; received {float(values[name][bad][0])!r} "
+                             f"(neuron {int(np.flatnonzero(bad)[0])}); set it on {owner} within "
+                             "that range.")
+
+
 class TunedNeurons(BaseEstimator):
     """Simulated inferior-colliculus neurons with known classic tuning parameters.
 
@@ -309,11 +320,7 @@ class TunedNeurons(BaseEstimator):
             "adaptation_db_per_db": (lambda a: (a >= 0) & (a < 1), "in [0, 1)"),
             "adaptation_tau_ms": (lambda a: a > 0, "> 0"),
         }
-        for name, (rule, text) in rules.items():
-            bad = ~rule(values[name])
-            if bad.any():
-                raise ValueError(f"{name} must be {text}; received {values[name][bad][0]!r} "
-                                 f"(neuron {int(np.flatnonzero(bad)[0])}).")
+        _check_rules(values, rules, type(self).__name__)
         return values
 
     @property
