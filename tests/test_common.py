@@ -1,8 +1,8 @@
-"""scikit-learn's own estimator checks on ICNetRegressor."""
+"""scikit-learn's own estimator checks on ICNetRegressor, its seed ensemble and the STRFs."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor
+from sk_icnet import ICNetEnsemble, ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor
 
 
 def _check_instance():
@@ -49,7 +49,8 @@ def expected_failed_checks(estimator):
     return failures
 
 
-@parametrize_with_checks([_check_instance(), *_strf_instances()],
+@parametrize_with_checks([_check_instance(), *_strf_instances(),
+                          ICNetEnsemble(_check_instance(), n_members=2, random_state=0)],
                          expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
