@@ -32,6 +32,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
+from ._core.files import require
 from ._core.signal import P_REF, frames_rms, ramp_envelope
 from ._core.validation import _as_numeric_array, _describe, check_positive_int, check_positive_number
 
@@ -150,10 +151,7 @@ def load_audio(path, audio_fs=24414.0625, *, channel=None, scale=1.0, max_durati
         The file is missing, unreadable, not a regular file, empty, longer
         than ``max_duration_s``, or holds NaN or inf samples.
     """
-    try:
-        import soundfile
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise ImportError("load_audio needs soundfile: pip install 'sk_icnet[audio]'.") from exc
+    soundfile = require("soundfile", "audio", "load_audio")
     if audio_fs is not None:
         audio_fs = check_positive_number(audio_fs, "audio_fs")
     scale = check_positive_number(scale, "scale")

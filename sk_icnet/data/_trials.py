@@ -52,6 +52,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from .._core.files import require
 from .._core.timebase import Timebase
 from .._core.validation import _describe, check_positive_number
 from ..audio import load_audio, set_level
@@ -305,8 +306,7 @@ def _read_sound(folder, name, is_regular, audio_fs, channel, scale, max_duration
     if not is_regular:
         raise ValueError(f"{path!r} is not a regular file (a link, folder or device): only regular "
                          "files inside sound_dir are read; copy the sound into sound_dir.")
-    import soundfile
-
+    soundfile = require("soundfile", "audio", "load_trials")
     try:
         info = soundfile.info(path)
     except (RuntimeError, OSError, soundfile.LibsndfileError) as exc:

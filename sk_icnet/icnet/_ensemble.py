@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import numbers
-import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -24,9 +23,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import ValidSplit
 
-from .._core.validation import _describe, check_responses
-from ..metrics import d2_poisson_score
+from .._core.validation import _describe
 from ._estimator import ICNetRegressor
+from ._inference import score_arrays
 
 __all__ = ["ICNetEnsemble"]
 
@@ -214,15 +213,7 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
         (the members' ``skip_bins`` first bins of each trial left out); arrays only.
         """
         check_is_fitted(self, ["estimators_"])
-        y_pred = self.predict(X)
-        check_responses(y, name="y")
-        skip = self.estimators_[0].skip_bins
-        if skip and np.ndim(y) >= 2:
-            y = np.array(y, dtype=np.float64)
-            y[..., :skip] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return d2_poisson_score(y, y_pred, sample_weight=sample_weight)
+        return score_arrays(self.predict(X), y, self.estimators_[0].skip_bins, sample_weight)
 
     # ---------------------------------------------------------- model files
     def save_model(self, path, *, overwrite=False):

@@ -316,12 +316,18 @@ def score(est, X, y=None, sample_weight=None, recording=None, time_s=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return _score_data(est, data)
-    y_pred = est.predict(X, recording=recording, time_s=time_s)
+    return score_arrays(est.predict(X, recording=recording, time_s=time_s), y, est.skip_bins,
+                        sample_weight)
+
+
+def score_arrays(y_pred, y, skip_bins, sample_weight=None):
+    """Poisson D² of predictions for arrays against ``y``, the first ``skip_bins`` bins of each
+    trial left out (the estimator's and the seed ensemble's ``score``)."""
     check_responses(y, name="y")
     check_prediction_shape(y_pred, y)
-    if est.skip_bins and np.ndim(y) >= 2:
+    if skip_bins and np.ndim(y) >= 2:
         y = np.array(y, dtype=np.float64)
-        y[..., : est.skip_bins] = np.nan
+        y[..., :skip_bins] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return d2_poisson_score(y, y_pred, sample_weight=sample_weight)

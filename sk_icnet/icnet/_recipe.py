@@ -23,7 +23,7 @@ import torch
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, samples_per_bin
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
 from .._core.validation import _describe, check_positive_int, check_positive_number
 from ._module import factor_strides
 from ._training import monitor
@@ -159,21 +159,19 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
     >>> est = ICNetRegressor(**params)
     """
     seconds = _check_duration(duration_s)
-    audio_fs = check_positive_number(audio_fs, "audio_fs")
-    dt_ms = check_positive_number(dt_ms, "dt_ms")
-    spb = samples_per_bin(audio_fs, dt_ms)
+    timebase = Timebase(audio_fs, dt_ms)
     if n_neurons is not None:
         n_neurons = check_positive_int(n_neurons, "n_neurons")
     minutes = seconds / 60.0
     _, module = _size_preset(minutes)
     if module:
         # every stride within the kernel (no sample skipped by a strided layer)
-        strides = factor_strides(spb, module["n_encoder_layers"])
+        strides = factor_strides(timebase.samples_per_bin, module["n_encoder_layers"])
         module["encoder_kernel_size"] = max(module["encoder_kernel_size"], max(strides))
         if n_neurons is not None:
             module["bottleneck_channels"] = max(module["bottleneck_channels"], min(64, n_neurons))
     max_epochs, patience, plateau = _schedule(minutes)
-    params = dict(audio_fs=audio_fs, dt_ms=dt_ms, optimizer=torch.optim.AdamW, lr=_LR,
+    params = dict(audio_fs=timebase.audio_fs, dt_ms=timebase.dt_ms, optimizer=torch.optim.AdamW, lr=_LR,
                   optimizer__weight_decay=_WEIGHT_DECAY, max_epochs=max_epochs, batch_size=16,
                   early_stopping_patience=patience,
                   callbacks=[("lr_plateau", _plateau(plateau))])
