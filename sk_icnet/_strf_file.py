@@ -18,8 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import io
 from ._core.signal import hz_to_mel, mel_to_hz
-from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, RATE_RTOL, rates_agree
-from ._core.validation import is_json_real
+from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, RATE_RTOL
 from .io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 
 __all__ = ["register_strf", "STRF_PARAMS", "STRF_FITTED"]
@@ -171,14 +170,11 @@ def _check_strf_rates(params, fitted, source):
     the audio rate (files of older versions record none: the parameter's, or the paper's)."""
     param_fs = params.get("audio_fs", PAPER_AUDIO_FS)
     audio_fs = fitted.get("audio_fs_", PAPER_AUDIO_FS if param_fs == "auto" else param_fs)
-    if is_json_real(param_fs) and not rates_agree(param_fs, audio_fs):
-        raise ValueError(f"{source}: the parameter audio_fs={param_fs!r} differs from the fitted "
-                         f"audio_fs_={audio_fs!r}.")
-    io.check_fitted_rates({**fitted, "audio_fs_": audio_fs}, source)
-    dt_ms = params.get("dt_ms", PAPER_DT_MS)
-    if is_json_real(dt_ms) and not rates_agree(dt_ms, fitted["dt_ms_"]):
-        raise ValueError(f"{source}: the parameter dt_ms={dt_ms!r} differs from the fitted "
-                         f"dt_ms_={fitted['dt_ms_']!r}.")
+    fitted = {**fitted, "audio_fs_": audio_fs}
+    params = {"audio_fs": PAPER_AUDIO_FS, "dt_ms": PAPER_DT_MS, **params}
+    io.check_params_agree_with_fitted(params, fitted, source, ("audio_fs",))
+    io.check_fitted_rates(fitted, source)
+    io.check_params_agree_with_fitted(params, fitted, source, ("dt_ms",))
     return audio_fs
 
 

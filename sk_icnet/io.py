@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._core.files import atomic_path, json_value, loads_json
-from ._core.timebase import Timebase
+from ._core.timebase import Timebase, rates_agree
 from ._core.validation import is_json_int, is_json_real
 from ._version import __version__
 from .data._nwb import read_nwb, write_nwb
@@ -579,6 +579,16 @@ def check_fitted_rates(meta, source):
         raise ValueError(f"{source}: y_ndim_={meta['y_ndim_']} means one neuron, but n_neurons_="
                          f"{meta['n_neurons_']}.")
     return meta
+
+
+def check_params_agree_with_fitted(params, fitted, source, names=("audio_fs", "dt_ms")):
+    """An explicit rate parameter (``names``) in a model file must be the fitted rate (``"auto"``
+    and None give way to the fitted one); ``source`` names the file."""
+    for name in names:
+        value = params.get(name)
+        if is_json_real(value) and not rates_agree(value, fitted[name + "_"]):
+            raise ValueError(f"{source}: the parameter {name}={value!r} differs from the fitted "
+                             f"{name}_={fitted[name + '_']!r}.")
 
 
 def _a(name):

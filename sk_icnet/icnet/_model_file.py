@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import io
 from .._core.timebase import rates_agree
-from .._core.validation import check_fitted_metadata, is_json_int, is_json_real
+from .._core.validation import check_fitted_metadata, is_json_int
 from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 from ._checkpoints import FITTED_METADATA
 from ._ensemble import ICNetEnsemble
@@ -141,7 +141,7 @@ def _read_icnet(cls, file):
     io.check_fitted_rates(fitted, source)
     if "audio_fs_" not in fitted:
         raise ValueError(f"the model file {where!r} does not record audio_fs_ and dt_ms_.")
-    _check_icnet_params_against_fitted(params, fitted, where)
+    io.check_params_agree_with_fitted(params, fitted, source)
     layout = file.layout
     if any(not key.startswith("module.") for key in layout):
         raise ValueError(f"the model file {where!r} has tensors outside the module: "
@@ -185,14 +185,6 @@ def _read_published_provenance(est, file):
         est.neurons_ = _neuron_tables(provenance["neurons"], est, file.where)
     if provenance.get("keras_layers") is not None:
         est.keras_layers_ = provenance["keras_layers"]
-
-
-def _check_icnet_params_against_fitted(params, fitted, where):
-    for name in ("audio_fs", "dt_ms"):
-        value = params.get(name)
-        if is_json_real(value) and not rates_agree(value, fitted[name + "_"]):
-            raise ValueError(f"the model file {where!r}: the parameter {name}={value!r} differs "
-                             f"from the fitted {name}_={fitted[name + '_']!r}.")
 
 
 def _check_architecture_bounds(params, fitted, layout, where):
