@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import threading
 import uuid
 import warnings
 from collections.abc import Mapping
@@ -327,15 +328,21 @@ def seed(est, offset=0):
     return None if value is None else (value + offset) % (2**63 - 1)
 
 
+#: held while torch's global generator is seeded: estimators fitted in threads (an ensemble's
+#: members under joblib's threading backend) would otherwise draw from each other's seeds
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(est, offset=0):
-    """Run with torch's global generator seeded from ``random_state``, then restored."""
+    """Run with torch's global generator seeded from ``random_state``, then restored; one
+    thread at a time."""
     value = seed(est, offset)
     if value is None:
         yield
         return
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(value)
         yield
 
