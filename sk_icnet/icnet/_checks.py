@@ -27,6 +27,7 @@ from .._core.timebase import (
     rates_agree,
     resolve_samples_per_bin,
 )
+from ..data import decoder_indices
 from ._module import cpu_supports_bf16
 
 __all__ = ["check_params", "check_fit_options", "resolve_rates", "check_data_rates",
@@ -218,7 +219,9 @@ def validate_dataset(est, data, reset, training):
     else:
         check_is_fitted(est, ["samples_per_bin_"])
         check_data_rates(est, data)
-        data.route(getattr(est, "recording_names_", None), est.neurons_per_recording_)
+        # every recording has a decoder with its neuron count (raises naming the recording)
+        decoder_indices(data.recordings, getattr(est, "recording_names_", None),
+                        est.neurons_per_recording_)
     return data
 
 
