@@ -8,7 +8,8 @@ bin, whose frame for bin ``t`` ends on the last audio sample of bin ``t``; mel
 triangles; the natural log of the band power. :func:`lag_features` gives the
 strictly causal lags ``0 .. n_lags - 1`` bins, which never cross trial boundaries
 (each trial's lagged features are zero-padded at its start, as in MNE-Python's
-``ReceptiveField``).
+``ReceptiveField``). :func:`hz_to_mel` and :func:`mel_to_hz` are the mel scale the
+bands are spaced on (the HTK mel scale, ``2595 log10(1 + f / 700)``).
 
 >>> import numpy as np
 >>> from sk_icnet.spectral import lag_features, log_mel_spectrogram
@@ -30,7 +31,8 @@ from ._core.signal import hz_to_mel, mel_to_hz
 from ._core.timebase import samples_per_bin
 from ._core.validation import check_positive_int, check_positive_number, check_waveforms, check_whole_bins
 
-__all__ = ["log_mel_spectrogram", "mel_filterbank", "mel_design", "lag_features"]
+__all__ = ["log_mel_spectrogram", "mel_filterbank", "mel_design", "lag_features", "hz_to_mel",
+           "mel_to_hz"]
 
 
 def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):

@@ -16,17 +16,11 @@ MNE-Python's ``ReceptiveField``).
 
 Both are registered for model files (:func:`sk_icnet.io.save_model`); their payload is
 written and read by ``sk_icnet.strf._model_file``. The front end's functions
-(:func:`log_mel_spectrogram`, :func:`mel_filterbank`, :func:`lag_features`) are
-defined in :mod:`sk_icnet.spectral` and importable from here too.
+(``log_mel_spectrogram``, ``mel_filterbank``, ``lag_features``) are documented in
+:mod:`sk_icnet.spectral`, their home since 0.5, and stay importable from here.
 """
 
-from ..spectral import lag_features, log_mel_spectrogram, mel_filterbank
+from ..spectral import lag_features, log_mel_spectrogram, mel_filterbank  # noqa: F401  (0.4's path)
 from ._estimators import LinearSTRFRegressor, PoissonSTRFRegressor
 
-__all__ = [
-    "log_mel_spectrogram",
-    "mel_filterbank",
-    "lag_features",
-    "LinearSTRFRegressor",
-    "PoissonSTRFRegressor",
-]
+__all__ = ["LinearSTRFRegressor", "PoissonSTRFRegressor"]
