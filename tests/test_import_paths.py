@@ -4,8 +4,6 @@ that moved in 0.4 warn (FutureWarning) from 0.5 on, naming the release that remo
 import importlib
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -93,10 +91,26 @@ def test_the_0_3_modules_are_reachable_from_the_package_but_not_exported():
         sk_icnet.no_such_module  # noqa: B018
 
 
-def test_the_package_itself_imports_without_a_deprecation_warning():
-    code = ("import warnings; warnings.simplefilter('error', FutureWarning); import sk_icnet, "
-            "sk_icnet.strf, sk_icnet.spectral, sk_icnet.icnet, sk_icnet.simulate, sk_icnet.data")
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": ROOT})
+def test_nothing_of_the_package_its_docs_or_examples_uses_a_deprecated_path():
+    # the package, its guide and its examples import and cite the new homes only; aside: the
+    # 0.3 modules themselves, the package's __getattr__ that serves them, the API page that lists
+    # them (and this test and the changelog, not searched); io's MODEL_FORMAT "sk_icnet.model"
+    # names a file format, not the module
+    old = "|".join(name.rsplit(".", 1)[-1] for name in DEPRECATED)
+    cited = re.compile(rf"sk_icnet\.({old})\b(?!\")|from \.+({old}) import|"
+                       rf"from sk_icnet import .*\b({old})\b")
+    aside = {os.path.join(ROOT, *name.split(".")) + ".py" for name in DEPRECATED} | {
+        os.path.join(ROOT, "sk_icnet", "__init__.py"), os.path.join(ROOT, "docs", "api", "index.rst")}
+    found = []
+    for top in ("sk_icnet", "docs", "examples", "benchmarks"):
+        for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
+            dirs[:] = [d for d in dirs if not d.startswith(("_build", "__pycache__", "."))]
+            for file in files:
+                path = os.path.join(folder, file)
+                if path not in aside and file.endswith((".py", ".md", ".rst")):
+                    with open(path, encoding="utf-8") as f:
+                        found += [f"{path}:{i}" for i, line in enumerate(f, 1) if cited.search(line)]
+    assert not found
 
 
 @pytest.mark.parametrize("old", sorted(KEPT))
