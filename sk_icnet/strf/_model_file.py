@@ -7,7 +7,7 @@ fitted arrays (coefficients, intercepts, lags, band centres) are tensors named `
 Reading checks the set of attributes, their types, shapes and dtypes, the rates against the
 samples per bin and the parameters, and that the stored lags and band centres are those the
 parameters give (``predict`` recomputes the spectrogram from the parameters).
-:mod:`sk_icnet.strf` registers both classes with :func:`register_strf`.
+``sk_icnet.strf._estimators`` registers both classes with :func:`register_strf`.
 """
 
 from __future__ import annotations
