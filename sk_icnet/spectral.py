@@ -62,7 +62,7 @@ def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):
     return weights, edges[1:-1]
 
 
-def mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms):
+def mel_design(audio_fs, hop, n_bands, fmin, fmax, win_ms):
     """The checked design of :func:`log_mel_spectrogram`: its FFT size and mel filters.
 
     For a front end that computes the same spectrogram another way (frame by
@@ -71,8 +71,8 @@ def mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms):
     Parameters
     ----------
     audio_fs : float
-    spb : int
-        Samples per bin (the STFT hop).
+    hop : int
+        The STFT hop: samples per bin.
     n_bands, fmin, fmax, win_ms
         As in :func:`log_mel_spectrogram` (``fmax=None`` is ``audio_fs / 2``).
 
@@ -91,7 +91,7 @@ def mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms):
         raise ValueError(f"fmin < fmax <= audio_fs / 2 is required; received fmin={fmin!r}, "
                          f"fmax={fmax!r}, audio_fs={audio_fs!r}.")
     win = check_positive_number(win_ms, "win_ms") * audio_fs / 1000.0
-    n_fft = 1 << max(int(math.ceil(math.log2(max(win, spb, 2)))), 1)
+    n_fft = 1 << max(int(math.ceil(math.log2(max(win, hop, 2)))), 1)
     weights, center = mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax)
     return n_fft, weights, center
 

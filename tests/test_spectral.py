@@ -70,6 +70,6 @@ def test_the_design_is_the_spectrogram_s_own():
     (dict(win_ms=-1.0), "win_ms"),
 ])
 def test_a_design_outside_the_band_is_refused_naming_it(kwargs, match):
-    params = dict(audio_fs=FS, spb=32, n_bands=8, fmin=100.0, fmax=None, win_ms=20.0) | kwargs
+    params = dict(audio_fs=FS, hop=32, n_bands=8, fmin=100.0, fmax=None, win_ms=20.0) | kwargs
     with pytest.raises(ValueError, match=match):
         mel_design(**params)
