@@ -85,7 +85,7 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
     --------
     >>> from sk_icnet import ICNetRegressor
     >>> from sk_icnet.icnet import ICNetEnsemble
-    >>> from sk_icnet.datasets import make_auditory_dataset
+    >>> from sk_icnet.simulate import make_auditory_dataset
     >>> data = make_auditory_dataset(n_trials=10, duration_s=0.25, audio_fs=8000, dt_ms=4.0,
     ...                              n_neurons=2, random_state=0)
     >>> member = ICNetRegressor(audio_fs=8000, dt_ms=4.0, max_epochs=1, verbose=0,

@@ -25,9 +25,21 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .. import io
+from .._core.rules import (
+    BOOL,
+    MAX_COUNT,
+    MAX_SIZE,
+    NONE,
+    POSITIVE,
+    either,
+    integer,
+    list_of,
+    one_of,
+    real,
+    text,
+)
 from .._core.timebase import rates_agree
 from .._core.validation import check_fitted_metadata, is_json_int
-from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 from ._checkpoints import FITTED_METADATA
 from ._ensemble import ICNetEnsemble
 from ._estimator import ICNetRegressor
@@ -45,50 +57,50 @@ _TRAINING_ONLY = {"encoder_from": None, "freeze_encoder": False, "distributed": 
 #: what save_model writes for ICNetRegressor, with the type and range of each value: the
 #: loader refuses any other key (a file cannot set callbacks, torch_load_kwargs, ...)
 ICNET_PARAMS = {
-    "audio_fs": _either(_POSITIVE, _one_of("auto")),
-    "dt_ms": _either(_POSITIVE, _one_of("auto", None)),
-    "lr": _POSITIVE,
-    "max_epochs": _int(0),
-    "batch_size": _either(_int(1), _one_of(-1)),
-    "random_state": _either(_NONE, _int(0, 2 ** 32 - 1)),
-    "head": _one_of("poisson", "categorical"),
-    "skip_bins": _int(0),
-    "precision": _one_of("float32", "bfloat16"),
-    "predict_chunk_bins": _int(1),
-    "early_stopping_patience": _either(_NONE, _int(1)),
-    "distributed": _one_of("auto", True, False),
-    "encoder_from": _NONE,
-    "freeze_encoder": _one_of(False),
-    "predict_nonlinearity": _one_of("auto", None),
-    "warm_start": _BOOL,
-    "verbose": _either(_BOOL, _int(0, 100)),
-    "compile": _one_of(False),
-    "use_caching": _one_of("auto", True, False),
-    "module__out_neurons": _either(_int(1, _MAX_SIZE), _list_of(_int(1, _MAX_SIZE))),
-    "module__n_filters": _int(1, _MAX_SIZE),
-    "module__sincnet_kernel_size": _int(1, _MAX_KERNEL),
-    "module__encoder_channels": _int(1, _MAX_SIZE),
-    "module__encoder_kernel_size": _int(1, _MAX_SIZE),
-    "module__n_encoder_layers": _int(1, io._MAX_COUNT),
-    "module__bottleneck_channels": _int(1, _MAX_SIZE),
-    "module__encoder_strides": _either(_NONE, _list_of(_int(1, _MAX_SIZE))),
-    "module__sincnet_min_low_hz": _real(0.0, strict=False),
-    "module__sincnet_min_band_hz": _real(0.0, strict=False),
-    "module__n_classes": _either(_NONE, _int(2, io._MAX_COUNT)),
-    "module__time_input": _BOOL,
-    "module__time_scale_s": _POSITIVE,
+    "audio_fs": either(POSITIVE, one_of("auto")),
+    "dt_ms": either(POSITIVE, one_of("auto", None)),
+    "lr": POSITIVE,
+    "max_epochs": integer(0),
+    "batch_size": either(integer(1), one_of(-1)),
+    "random_state": either(NONE, integer(0, 2 ** 32 - 1)),
+    "head": one_of("poisson", "categorical"),
+    "skip_bins": integer(0),
+    "precision": one_of("float32", "bfloat16"),
+    "predict_chunk_bins": integer(1),
+    "early_stopping_patience": either(NONE, integer(1)),
+    "distributed": one_of("auto", True, False),
+    "encoder_from": NONE,
+    "freeze_encoder": one_of(False),
+    "predict_nonlinearity": one_of("auto", None),
+    "warm_start": BOOL,
+    "verbose": either(BOOL, integer(0, 100)),
+    "compile": one_of(False),
+    "use_caching": one_of("auto", True, False),
+    "module__out_neurons": either(integer(1, MAX_SIZE), list_of(integer(1, MAX_SIZE))),
+    "module__n_filters": integer(1, MAX_SIZE),
+    "module__sincnet_kernel_size": integer(1, _MAX_KERNEL),
+    "module__encoder_channels": integer(1, MAX_SIZE),
+    "module__encoder_kernel_size": integer(1, MAX_SIZE),
+    "module__n_encoder_layers": integer(1, MAX_COUNT),
+    "module__bottleneck_channels": integer(1, MAX_SIZE),
+    "module__encoder_strides": either(NONE, list_of(integer(1, MAX_SIZE))),
+    "module__sincnet_min_low_hz": real(0.0, strict=False),
+    "module__sincnet_min_band_hz": real(0.0, strict=False),
+    "module__n_classes": either(NONE, integer(2, MAX_COUNT)),
+    "module__time_input": BOOL,
+    "module__time_scale_s": POSITIVE,
     # parameters of ICNet variants (the published models' layout): types here, values by ICNet
-    "module__padding": _either(io._text(), _list_of(io._text())),
-    "module__sincnet_style": io._text(),
-    "module__sincnet_stride": _int(1, _MAX_SIZE),
-    "module__input_scale": _real(-math.inf),
-    "module__context_samples": _int(0, _MAX_SIZE),
-    "module__crop_bins": _either(_NONE, _int(0, _MAX_SIZE)),
-    "module__time_layer": io._text(),
-    "module__time_combine": io._text(),
-    "module__window_samples": _either(_NONE, _int(1, 2 ** 40)),
-    "criterion__eps": _POSITIVE,
-    "criterion__full": _BOOL,
+    "module__padding": either(text(), list_of(text())),
+    "module__sincnet_style": text(),
+    "module__sincnet_stride": integer(1, MAX_SIZE),
+    "module__input_scale": real(-math.inf),
+    "module__context_samples": integer(0, MAX_SIZE),
+    "module__crop_bins": either(NONE, integer(0, MAX_SIZE)),
+    "module__time_layer": text(),
+    "module__time_combine": text(),
+    "module__window_samples": either(NONE, integer(1, 2 ** 40)),
+    "criterion__eps": POSITIVE,
+    "criterion__full": BOOL,
 }
 
 #: provenance entries of the published model: per-decoder neuron tables, Keras layer names
@@ -110,7 +122,7 @@ def _write_icnet(est):
     if est.criterion not in (PoissonLoss, CategoricalCountLoss):
         raise TypeError("save_model stores the Poisson and categorical criteria; received "
                         f"criterion={est.criterion!r}.")
-    params = io._stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
+    params = io.stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
     fitted = {key: getattr(est, key) for key in FITTED_METADATA if hasattr(est, key)}
     tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
                for k, v in module.state_dict().items()}
@@ -283,9 +295,9 @@ io.register_model_format(ICNetRegressor, params=ICNET_PARAMS, write=_write_icnet
 # ------------------------------------------------------------------ seed ensembles
 #: what save_model writes for ICNetEnsemble (the member estimator is stored member by member)
 ENSEMBLE_PARAMS = {
-    "n_members": _int(1, 1 << 12),
-    "random_state": _either(_NONE, _int(0)),
-    "vary_split": _BOOL,
+    "n_members": integer(1, 1 << 12),
+    "random_state": either(NONE, integer(0)),
+    "vary_split": BOOL,
 }
 
 
@@ -314,7 +326,7 @@ def _write_ensemble(model):
     for i, member in enumerate(model.estimators_):
         payload = _write_icnet(member)
         members.append({"params": payload.params, "fitted": payload.fitted,
-                        "provenance": io._provenance(member, payload.provenance)})
+                        "provenance": io.model_provenance(member, payload.provenance)})
         tensors.update({f"member.{i}.{key}": value for key, value in payload.tensors.items()})
     seed = model.random_state if isinstance(model.random_state, (int, np.integer)) \
         and not isinstance(model.random_state, bool) else None
