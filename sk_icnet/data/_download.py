@@ -25,6 +25,7 @@ tests serve synthetic files from a local HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import stat
 import tempfile
@@ -247,19 +248,27 @@ def _transfer(url, part, have, size, progress, label):
                                  f"{size} its manifest lists; nothing was kept.")
         from tqdm.auto import tqdm
 
+        written = have
         with open(part, "ab" if have else "wb") as out, \
                 tqdm(total=size, initial=have, unit="B", unit_scale=True, desc=label,
                      disable=not progress, leave=False) as bar:
-            written = have
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                written += len(chunk)
-                if size is not None and written > size:
-                    out.close()
-                    os.remove(part)
-                    raise ValueError(f"{url} sent more than the {size} bytes its manifest lists; "
-                                     "the partial file was deleted.")
-                out.write(chunk)
-                bar.update(len(chunk))
+            try:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    written += len(chunk)
+                    if size is not None and written > size:
+                        break
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            except (http.client.HTTPException, OSError) as exc:
+                raise OSError(f"the transfer of {url} broke off after {written} bytes ({exc!r}); "
+                              "call again to resume it from there.") from None
+        if size is not None and written > size:
+            os.remove(part)
+            raise ValueError(f"{url} sent more than the {size} bytes its manifest lists; the "
+                             "partial file was deleted.")
+        if size is not None and written < size:
+            raise OSError(f"the transfer of {url} ended after {written} of {size} bytes; call "
+                          "again to resume it from there.")
 
 
 def _safe_member(info, dest):
