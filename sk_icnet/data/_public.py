@@ -185,6 +185,20 @@ def read_wav(path, *, max_bytes):
 
 
 # ------------------------------------------------------------------ trials from spike times
+def _resample_all(waves, source_fs, audio_fs):
+    """Each waveform at ``audio_fs`` (float32); waveforms of one rate and length are
+    resampled together, so the anti-aliasing filter is designed once per group."""
+    out = [None] * len(waves)
+    groups = {}
+    for i, (w, fs) in enumerate(zip(waves, source_fs, strict=True)):
+        groups.setdefault((float(fs), len(w)), []).append(i)
+    for (fs, _), index in groups.items():
+        stacked = resample(np.stack([waves[i] for i in index]), fs, audio_fs)
+        for row, i in zip(stacked, index, strict=True):
+            out[i] = row.astype(np.float32)
+    return out
+
+
 def bin_repeats(waves, source_fs, spikes, neuron_names, stimulus_names, *, audio_fs, dt_ms):
     """Trials from sounds and per-repeat spike times, binned as :func:`load_trials` bins.
 
@@ -203,8 +217,7 @@ def bin_repeats(waves, source_fs, spikes, neuron_names, stimulus_names, *, audio
         after the sound's last whole bin, per stimulus).
     """
     timebase = Timebase(audio_fs, dt_ms)
-    resampled = [resample(w, fs, timebase.audio_fs).astype(np.float32)
-                 for w, fs in zip(waves, source_fs, strict=True)]
+    resampled = _resample_all(waves, source_fs, timebase.audio_fs)
     n_neurons = len(neuron_names)
     counts = np.array([len(per_neuron[0]) if per_neuron else 0 for per_neuron in spikes], np.int64)
     times, s_idx, n_idx, slot = [], [], [], []
