@@ -24,8 +24,8 @@ Public datasets, with their published splits: :func:`load_ns1` / :func:`fetch_ns
 from ._batches import WindowBatchSampler, collate_windows
 from ._download import get_data_home
 from ._gerbil import load_gerbil_a1
-from ._nwb import read_nwb, write_nwb
 from ._ns1 import fetch_ns1, load_ns1
+from ._nwb import read_nwb, write_nwb
 from ._public import BenchmarkTrials
 from ._recording import Recording
 from ._routing import decoder_index, decoder_indices

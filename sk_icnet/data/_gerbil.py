@@ -175,7 +175,7 @@ def load_gerbil_a1(mappings, *, audio_fs=24414.0625, dt_ms=1.31072, time_unit="s
         unit = os.path.splitext(os.path.basename(m))[0]
         match = _UNIT.search(p[0][1])
         rates = set()
-        for (stim, response), name in zip(p, names, strict=True):
+        for (_, response), name in zip(p, names, strict=True):
             rate, trials = _read_spikes(response)
             rates.add(rate)
             if counts.setdefault(name, len(trials)) != len(trials):

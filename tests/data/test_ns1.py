@@ -7,8 +7,7 @@ import pytest
 from scipy.io import savemat, wavfile
 
 from sk_icnet.audio import resample
-from sk_icnet.data import BenchmarkTrials, TrialData, load_ns1
-from sk_icnet.data import _ns1
+from sk_icnet.data import BenchmarkTrials, TrialData, _ns1, load_ns1
 
 from .ns1_files import CLIP_FS, STIMULI, clip_name, spike_times_ms, write_ns1
 
