@@ -4,6 +4,9 @@ Run:  python benchmarks/public_datasets.py PATH            (NS1: the release's f
       python benchmarks/public_datasets.py PATH --neurons valid --members 5
       python benchmarks/public_datasets.py PATH --quick    (a run end to end in seconds: a check
                                                             of the script, not a result)
+      python benchmarks/public_datasets.py PATH --check-release   (no fit: what the reader finds in
+                                                            the release, to benchmarks/results/
+                                                            ns1_release_check.json)
 
 PATH is the NS1 release unpacked (``MetadataSHEnCneurons.mat`` and ``spikesandwav/``), e.g. the
 folder ``sk_icnet.data.fetch_ns1(download=True)`` fills (``~/sk_icnet_data/NS1``). The data are
@@ -55,6 +58,7 @@ from sk_icnet.metrics import ccnorm, d2_poisson_score, feve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "results", "public_datasets.json")
+CHECK_OUT = os.path.join(HERE, "results", "ns1_release_check.json")
 #: the peers' published test-split figures on NS1 (CCnorm and CCraw, % mean over neurons):
 #: deepSTRF v0.1.0's leaderboard (https://deepstrf.readthedocs.io), population models,
 #: natural clips 0-13 / 14-16 / 17-19, 5 ms bins
@@ -80,6 +84,9 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true",
                         help="a few epochs, 2 members, small STRFs: checks the script runs")
+    parser.add_argument("--check-release", action="store_true",
+                        help=f"read the release and write what the reader finds to {CHECK_OUT} "
+                             "(no fit)")
     parser.add_argument("--out", default=None, help=f"JSON results file (default {DEFAULT_OUT}; "
                                                     "--quick: none)")
     return parser.parse_args(argv)
@@ -125,8 +132,40 @@ def models(args, data, train_valid, n_train):
     }
 
 
+def check_release(args, argv):
+    """What :func:`load_ns1` finds in the release: counts, repeats, bins, levels."""
+    started = time.time()
+    data = load_ns1(args.path, neurons="all")
+    level_gap = (data.stimuli["level_db_spl"] - data.stimuli["nominal_level_db_spl"]).abs()
+    summary = {
+        "command": "python benchmarks/public_datasets.py " + " ".join(
+            sys.argv[1:] if argv is None else argv),
+        "n_neurons": len(data.neuron_names), "n_valid": int(data.neurons["valid"].sum()),
+        "n_clips": len(data.X), "repeats_per_clip": sorted(set(data.n_repeats.tolist())),
+        "bins_per_clip": sorted(set(data.n_bins.tolist())), "dt_ms": data.dt_ms,
+        "audio_fs": data.audio_fs, "source_fs": sorted(set(data.source_fs.tolist())),
+        "clip_s": [round(float(v), 5) for v in sorted(set(data.durations_s.tolist()))],
+        "nominal_levels_db_spl": sorted(set(data.stimuli["nominal_level_db_spl"].tolist())),
+        "max_level_minus_nominal_db": round(float(level_gap.max()), 3),
+        "spikes_in_trials": int(np.nansum(data.y_repeats)),
+        "spikes_after_last_bin": int(data.dropped["after"].sum()),
+        "spikes_before_onset": int(data.dropped["before"].sum()),
+        "split": {k: v.tolist() for k, v in data.split.items()},
+        "read_s": round(time.time() - started, 1), "machine": platform.platform(),
+    }
+    print(json.dumps(summary, indent=1))
+    out = args.out or CHECK_OUT
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(summary, f, indent=1)
+    print(f"written to {out}")
+    return summary
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.check_release:
+        return check_release(args, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
