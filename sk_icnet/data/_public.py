@@ -175,9 +175,9 @@ def read_wav(path, *, max_bytes):
         raise ValueError(f"{where!r} has {x.shape[1]} channels; the dataset's sounds are mono.")
     if x.size == 0 or fs <= 0:
         raise ValueError(f"{where!r} holds no audio ({x.size} samples at {fs} Hz).")
-    if x.dtype.kind in "iu":
-        info = np.iinfo(x.dtype)
-        x = (x.astype(np.float64) - (info.max + 1 if x.dtype.kind == "u" else 0)) / (info.max + 1)
+    if x.dtype.kind in "iu":  # full scale 1 (8-bit WAV is unsigned, centred on 128)
+        half = 2.0 ** (8 * x.dtype.itemsize - 1)
+        x = (x.astype(np.float64) - (half if x.dtype.kind == "u" else 0.0)) / half
     x = x.astype(np.float64)
     if not np.isfinite(x).all():
         raise ValueError(f"{where!r} holds NaN or inf samples.")
