@@ -298,36 +298,59 @@ def load_ns1(path, *, dt_ms=5.0, audio_fs=24000.0, neurons="all"):
         raise ValueError("neurons='valid' selects no neuron in this release's metadata.")
     table = table.iloc[chosen].reset_index(drop=True)
     sounds = _sound_files(folder)
+    stimuli, natural, per_neuron, files = _read_neuron_files(folder, table["path"], sounds)
+    table.insert(2, "file", [os.path.relpath(f, os.path.join(folder, "spikesandwav"))
+                             for f in files])
+    rows, waves, rates = _read_clips(folder, sounds, [stimuli[j] for j in natural])
+    spikes = [[[t / 1000.0 for t in per_neuron[n][i]] for n in range(len(table))]
+              for i in range(N_NATURAL)]  # ms to s
+    trials = bin_repeats(waves, rates, spikes, list(table["name"]), [r["name"] for r in rows],
+                         audio_fs=audio_fs, dt_ms=dt_ms)
+    return BenchmarkTrials(**vars(trials), neurons=table, stimuli=pd.DataFrame(rows),
+                           split={k: np.array(v) for k, v in NS1_SPLIT.items()},
+                           dataset=_SOURCE)
+
+
+def _stimulus_key(info):
+    return tuple(info[k] for k in ("Source", "Set", "Token", "StimID"))
+
+
+def _read_neuron_files(folder, paths, sounds):
+    """Every neuron's file, checked to list the same stimuli with the same repeats.
+
+    Returns the first file's stimulus parameters, the indices of the natural clips (the
+    stimuli with a clip in ``SH.En.C``), each neuron's spike times (ms) per natural clip and
+    repeat, and the files read.
+    """
     reference, per_neuron, files = None, [], []
-    for path_in_release in table["path"]:
+    for path_in_release in paths:
         file = _neuron_file(folder, path_in_release)
         stimuli = _read_neuron(file)
-        keys = [tuple(info[k] for k in ("Source", "Set", "Token", "StimID")) for info, _ in stimuli]
-        natural = [j for j, key in enumerate(keys) if key in sounds]
+        layout = [(_stimulus_key(info), len(times)) for info, times in stimuli]
         if reference is None:
-            reference = (keys, natural, stimuli)
-        elif keys != reference[0]:
-            raise ValueError(f"{file!r} lists its stimuli differently from "
-                             f"{files[0]!r}; every NS1 neuron file lists the same 32 in the "
-                             "same order.")
-        for j in natural:
-            n_rep = len(stimuli[j][1])
-            if n_rep != len(reference[2][j][1]):
-                raise ValueError(f"{file!r} has {n_rep} repeats of stimulus {j + 1}, "
-                                 f"{files[0] if files else file!r} {len(reference[2][j][1])}.")
-        per_neuron.append([stimuli[j][1] for j in natural])
+            reference = (layout, stimuli)
+        elif layout != reference[0]:
+            raise ValueError(f"{file!r} lists its stimuli or their repeats differently from "
+                             f"{files[0]!r}; every NS1 neuron file lists the same 32 stimuli, in "
+                             "the same order, with the same repeats.")
+        per_neuron.append(stimuli)
         files.append(file)
-    keys, natural, first = reference
+    layout, first = reference
+    natural = [j for j, (key, _) in enumerate(layout) if key in sounds]
     if len(natural) != N_NATURAL:
         raise ValueError(f"{len(natural)} stimuli of the neuron files have a clip in "
                          f"{os.path.join(folder, SOUND_DIR)!r}; NS1 has {N_NATURAL} natural clips "
                          "(the published split needs all of them).")
-    table.insert(2, "file", [os.path.relpath(f, os.path.join(folder, "spikesandwav"))
-                             for f in files])
+    spikes = [[stimuli[j][1] for j in natural] for stimuli in per_neuron]
+    return [info for info, _ in first], natural, spikes, files
+
+
+def _read_clips(folder, sounds, infos):
+    """The natural clips (pascals) and their rates, and the stimuli table's rows; warns when
+    a clip's level is off its NominalLevel."""
     rows, waves, rates = [], [], []
-    for i, j in enumerate(natural):
-        info = first[j][0]
-        name = sounds[keys[j]]
+    for i, info in enumerate(infos):
+        name = sounds[_stimulus_key(info)]
         x, fs = read_wav(os.path.join(folder, SOUND_DIR, name), max_bytes=MAX_SOUND_BYTES)
         rms = float(np.sqrt(np.mean(x ** 2)))
         level = 20 * np.log10(rms / P_REF) if rms > 0 else -np.inf
@@ -336,21 +359,15 @@ def load_ns1(path, *, dt_ms=5.0, audio_fs=24000.0, neurons="all"):
             warnings.warn(f"NS1 clip {name!r} is at {level:.1f} dB SPL (read as pascals), but its "
                           f"stim_params give NominalLevel {nominal}: the release's clips are in "
                           "pascals at their NominalLevel; check the file.", UserWarning,
-                          stacklevel=2)
-        split = next(part for part, idx in NS1_SPLIT.items() if i in idx)
+                          stacklevel=3)
         rows.append({"name": f"nat{i:02d}", "file": name,
                      **{k: info[k] for k in ("Source", "Set", "Token", "StimID")},
                      "nominal_level_db_spl": nominal, "Level": info["Level"],
-                     "level_db_spl": level, "split": split})
+                     "level_db_spl": level,
+                     "split": next(part for part, idx in NS1_SPLIT.items() if i in idx)})
         waves.append(x)
         rates.append(fs)
-    spikes = [[[t / 1000.0 for t in per_neuron[n][i]] for n in range(len(table))]
-              for i in range(N_NATURAL)]
-    trials = bin_repeats(waves, rates, spikes, list(table["name"]), [r["name"] for r in rows],
-                         audio_fs=audio_fs, dt_ms=dt_ms)
-    return BenchmarkTrials(**vars(trials), neurons=table, stimuli=pd.DataFrame(rows),
-                           split={k: np.array(v) for k, v in NS1_SPLIT.items()},
-                           dataset=_SOURCE)
+    return rows, waves, rates
 
 
 def fetch_ns1(data_home=None, *, download=False, dt_ms=5.0, audio_fs=24000.0, neurons="all",

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from scipy.io import savemat, wavfile
+from scipy.io import loadmat, savemat, wavfile
 
 from sk_icnet.audio import resample
 from sk_icnet.data import BenchmarkTrials, TrialData, _ns1, load_ns1
@@ -165,13 +165,23 @@ def test_neuron_files_listing_different_stimuli_are_refused(tmp_path):
     other = tmp_path / "other"
     write_ns1(other, n_neurons=1)
     # neuron 2's file replaced by one whose stimuli are in another order
-    from scipy.io import loadmat
     variables = loadmat(other / "spikesandwav" / "exp0" / "P00-SH.En.C" / "cluster.01.data.mat")
     sets = variables["data"][0, 0]["set"]
     variables["data"][0, 0]["set"] = sets[:, ::-1]
     savemat(tmp_path / "spikesandwav" / "exp1" / "P01-SH.En.C" / "cluster.02.data.mat",
             {"data": variables["data"]})
-    with pytest.raises(ValueError, match="lists its stimuli differently"):
+    with pytest.raises(ValueError, match="lists its stimuli or their repeats differently"):
+        load_ns1(tmp_path)
+
+
+def test_neuron_files_with_different_repeats_of_a_clip_are_refused(tmp_path):
+    write_ns1(tmp_path, n_neurons=2)
+    file = tmp_path / "spikesandwav" / "exp1" / "P01-SH.En.C" / "cluster.02.data.mat"
+    variables = loadmat(file)
+    sets = variables["data"][0, 0]["set"]
+    sets[0, 3]["repeats"] = sets[0, 3]["repeats"][:, :19]  # clip 3 heard 19 times
+    savemat(file, {"data": variables["data"]})
+    with pytest.raises(ValueError, match="cluster.02.data.mat' lists its stimuli or their repeats"):
         load_ns1(tmp_path)
 
 
