@@ -7,9 +7,10 @@ tests serve synthetic files from a local HTTP server on 127.0.0.1.
 - The cache folder is ``data_home``, else ``$SK_ICNET_DATA``, else ``~/sk_icnet_data``
   (:func:`get_data_home`); each dataset has a sub-folder.
 - Checksums are never written into this package: they come from the source's manifest at
-  download time. For OSF, the API's file entity (``https://api.osf.io/v2/files/<guid>/``)
-  gives the file's name, size, ``extra.hashes.md5``/``sha256`` and its download link
-  (:func:`osf_file_info`); a file whose manifest has no hash is not downloaded.
+  download time. For OSF, the API's file entity (``https://api.osf.io/v2/files/<guid>/``,
+  else ``/v2/guids/<guid>/``, which resolves to it) gives the file's name, size,
+  ``extra.hashes.md5``/``sha256`` and its download link (:func:`osf_file_info`); a file
+  whose manifest has no hash is not downloaded.
 - A transfer writes ``<name>.part`` beside the destination. A broken-off transfer resumes
   from the bytes already there with an HTTP ``Range`` request (a server that ignores it is
   read again from the start). The finished file is checked against the manifest's size and
@@ -74,6 +75,14 @@ def get_data_home(data_home=None):
     return path
 
 
+class _HTTPStatusError(OSError):
+    """A server's error status (``code``), as an OSError."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
 def _open_url(url, headers=None, timeout=_TIMEOUT_S):
     if not isinstance(url, str) or not url.lower().startswith(("https://", "http://")):
         raise ValueError(f"only http(s) addresses are downloaded; received {url!r}.")
@@ -81,7 +90,8 @@ def _open_url(url, headers=None, timeout=_TIMEOUT_S):
     try:
         return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked above
     except urllib.error.HTTPError as exc:
-        raise OSError(f"{url} answered HTTP {exc.code} ({exc.reason}).") from None
+        raise _HTTPStatusError(exc.code, f"{url} answered HTTP {exc.code} ({exc.reason}).") \
+            from None
     except (urllib.error.URLError, TimeoutError) as exc:
         raise OSError(f"{url} could not be reached ({getattr(exc, 'reason', exc)}); check the "
                       "network connection, or download the files by hand (see the user guide).") \
@@ -106,8 +116,16 @@ def osf_file_info(guid, *, api_url=None):
     """
     if not isinstance(guid, str) or not guid.isalnum():
         raise ValueError(f"guid must be an OSF file id of letters and digits; received {guid!r}.")
-    url = f"{(api_url or OSF_API).rstrip('/')}/files/{guid}/"
-    with _open_url(url, headers={"Accept": "application/vnd.api+json"}) as response:
+    root = (api_url or OSF_API).rstrip("/")
+    url = f"{root}/files/{guid}/"
+    try:
+        response = _open_url(url, headers={"Accept": "application/vnd.api+json"})
+    except _HTTPStatusError as exc:
+        if exc.code != 404:
+            raise
+        url = f"{root}/guids/{guid}/"  # resolves (redirects) to the file entity
+        response = _open_url(url, headers={"Accept": "application/vnd.api+json"})
+    with response:
         body = response.read(MAX_MANIFEST_BYTES + 1)
     if len(body) > MAX_MANIFEST_BYTES:
         raise ValueError(f"the OSF manifest at {url} is larger than {MAX_MANIFEST_BYTES} bytes; "

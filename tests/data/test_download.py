@@ -25,6 +25,7 @@ class Server:
 
     def __init__(self):
         self.files, self.guids, self.break_after, self.overrides, self.requests = {}, {}, {}, {}, []
+        self.files_endpoint_refuses = set()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,8 +34,17 @@ class Server:
 
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if self.path.startswith("/v2/guids/"):  # OSF resolves a guid to its entity
+                    self.send_response(302)
+                    self.send_header("Location", f"/v2/files/{self.path.split('/')[3]}/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if self.path.startswith("/v2/files/"):
                     guid = self.path.split("/")[3]
+                    if guid in server.files_endpoint_refuses:
+                        server.files_endpoint_refuses.discard(guid)
+                        return self._send(404, b"{}")
                     name = server.guids[guid]
                     body = server.files[name]
                     attributes = {"name": name, "size": len(body), "extra": {"hashes": {
@@ -141,6 +151,10 @@ def test_the_osf_manifest_gives_name_size_hashes_and_link(server):
     assert info == {"name": "a.mat", "size": 6, "md5": hashlib.md5(b"123456").hexdigest(),
                     "sha256": hashlib.sha256(b"123456").hexdigest(),
                     "url": f"{server.url}/download/a.mat"}
+    server.files_endpoint_refuses.add("gdwyd")  # then the guids endpoint, which redirects
+    assert osf_file_info("gdwyd", api_url=f"{server.url}/v2")["size"] == 6
+    assert [p for p, _ in server.requests[-3:]] == ["/v2/files/gdwyd/", "/v2/guids/gdwyd/",
+                                                    "/v2/files/gdwyd/"]
     server.overrides["gdwyd"] = {"size": "six"}
     with pytest.raises(ValueError, match="gives size 'six'"):
         osf_file_info("gdwyd", api_url=f"{server.url}/v2")
