@@ -4,9 +4,10 @@ import os
 
 import numpy as np
 import pytest
-import soundfile
 
 from sk_icnet.data import BenchmarkTrials, load_gerbil_a1
+
+soundfile = pytest.importorskip("soundfile")
 
 UNITS = ("chan01_unit01", "chan02_unit03")
 N_TRIALS = 4
@@ -92,4 +93,14 @@ def test_mappings_listing_different_stimuli_are_refused(tmp_path):
     lines = mappings[1].read_text().splitlines()
     mappings[1].write_text("\n".join(lines[::-1]))
     with pytest.raises(ValueError, match="lists other stimuli"):
+        load_gerbil_a1(mappings)
+
+
+def test_units_with_different_trial_counts_of_a_stimulus_are_refused(tmp_path):
+    mappings = write_gerbil(tmp_path)
+    response = tmp_path / "Responses" / UNITS[1] / f"DMR_Run_01_02_{UNITS[1]}.spikes"
+    lines = response.read_text().splitlines()
+    response.write_text("\n".join([lines[0], str(N_TRIALS - 1)] + lines[2:-1]) + "\n")
+    with pytest.raises(ValueError, match=f"has {N_TRIALS - 1} trials of 'DMR_Run_01_02', another "
+                                         f"unit {N_TRIALS}"):
         load_gerbil_a1(mappings)
