@@ -262,6 +262,8 @@ def _transfer(url, part, have, size, progress, label):
         if size is not None:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and have + int(length) > size:
+                if os.path.lexists(part):
+                    os.remove(part)
                 raise ValueError(f"{url} sends {have + int(length)} bytes, more than the "
                                  f"{size} its manifest lists; nothing was kept.")
         from tqdm.auto import tqdm
