@@ -119,6 +119,15 @@ def test_a_checksum_mismatch_is_refused_and_leaves_nothing(server, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_server_sending_more_than_the_manifest_lists_is_refused_and_leaves_nothing(server,
+                                                                                     tmp_path):
+    server.files["f.bin"] = b"y" * 3000
+    with pytest.raises(ValueError, match="sends 3000 bytes, more than the 1000 its manifest"):
+        download_file(f"{server.url}/download/f.bin", tmp_path / "f.bin", size=1000,
+                      md5="0" * 32, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_file_already_there_and_matching_is_not_downloaded_again(server, tmp_path):
     body = b"abc" * 1000
     server.files["f.bin"] = body
