@@ -406,6 +406,19 @@ def test_optimizer_state_with_nan_moments_is_refused(checkpoint):
         resume(checkpoint)
 
 
+def test_optimizer_state_of_a_model_of_another_size_is_refused_at_load(checkpoint):
+    def other_size(state):  # as a model with 12 encoder channels (this one has 16) saves it
+        moments = state["state"][2]  # encoder.0.conv.weight, the optimizer's third parameter
+        for key in ("exp_avg", "exp_avg_sq"):
+            moments[key] = torch.zeros((12, *moments[key].shape[1:]))
+
+    _tamper_optimizer(checkpoint, other_size)
+    with pytest.raises(ValueError, match=r"optimizer.pt holds state 'exp_avg' of shape "
+                                         r"\(12, 8, 8\) for the parameter encoder.0.conv.weight, "
+                                         r"which has shape \(16, 8, 8\)"):
+        resume(checkpoint)
+
+
 # ---------------------------------------------------------------- 4. full disk in a fit
 def test_a_full_disk_in_torchs_serializer_warns_and_training_goes_on(small_xy, tmp_path,
                                                                     monkeypatch):
