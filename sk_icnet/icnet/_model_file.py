@@ -16,6 +16,7 @@ weights' dtypes and values.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -41,7 +42,7 @@ from .._core.rules import (
 from .._core.timebase import rates_agree
 from .._core.validation import check_fitted_metadata, is_json_int
 from ._checkpoints import FITTED_METADATA
-from ._ensemble import ICNetEnsemble
+from ._ensemble import ICNetEnsemble, check_members_agree, member_record
 from ._estimator import ICNetRegressor
 
 __all__ = ["ICNET_PARAMS", "ENSEMBLE_PARAMS"]
@@ -302,21 +303,61 @@ ENSEMBLE_PARAMS = {
 
 
 class _MemberFile(io.ModelFile):
-    """One member of an ensemble's model file, as the ICNetRegressor reader sees a whole file."""
+    """One member of an ensemble's model file, as the ICNetRegressor reader sees a whole file:
+    its tensor layout, and its tensors out of the file's, which are read once for all members."""
 
-    def __init__(self, file, record, prefix):
-        layout = {key[len(prefix):]: value for key, value in file.layout.items()
-                  if key.startswith(prefix)}
+    def __init__(self, file, record, index, layout, all_tensors):
         header = {"estimator": "ICNetRegressor", "params": record["params"],
                   "fitted": record["fitted"], "provenance": record.get("provenance")}
         super().__init__(file.path, header, layout, file.device)
-        self.where = f"{file.where}, member {prefix[len('member.'):-1]}"
+        self.where = f"{file.where}, member {index}"
         self.source = f"the model file {self.where!r}"
-        self._parent, self._prefix = file, prefix
+        self._prefix, self._all_tensors = f"member.{index}.", all_tensors
 
     def tensors(self):
-        return {key[len(self._prefix):]: value for key, value in self._parent.tensors().items()
-                if key.startswith(self._prefix)}
+        prefix = self._prefix
+        return {key[len(prefix):]: value for key, value in self._all_tensors().items()
+                if key.startswith(prefix)}
+
+
+def _member_layouts(layout, n_members, source):
+    """Each member's tensor layout (names without ``member.<i>.``), the file's keys parsed
+    once; the header's member count must be what the file holds."""
+    layouts = {}
+    stray = []
+    for key, value in layout.items():
+        head, _, rest = key.partition(".")
+        index, _, name = rest.partition(".")
+        if head != "member" or not index.isascii() or not index.isdigit() or not name \
+                or str(int(index)) != index or int(index) >= n_members:
+            stray.append(key)
+            continue
+        layouts.setdefault(int(index), {})[name] = value
+    if stray:
+        raise ValueError(f"{source} has tensors outside its members: {sorted(stray)[:3]}.")
+    if sorted(layouts) != list(range(n_members)):
+        raise ValueError(f"{source}: its header lists n_members={n_members} members, but it holds "
+                         f"the weights of {len(layouts)} members "
+                         f"({_index_summary(sorted(layouts))}); the header does not describe "
+                         "this file.")
+    return [layouts[i] for i in range(n_members)]
+
+
+def _check_same_network(layouts, source):
+    """Every member must store the tensors of member 0 (names, shapes and dtypes)."""
+    first = layouts[0]
+    for index in range(1, len(layouts)):
+        if layouts[index] != first:
+            names = sorted(set(first) ^ set(layouts[index])) or sorted(
+                key for key in first if first[key] != layouts[index][key])
+            key = names[0]
+            raise ValueError(f"{source}, member {index}: its weights differ from member 0's (first: "
+                             f"{key}, {layouts[index].get(key)} against {first.get(key)}); every "
+                             "member of an ensemble must be the same network.")
+
+
+def _index_summary(indices):
+    return ", ".join(map(str, indices[:5])) + (" ..." if len(indices) > 5 else "")
 
 
 def _write_ensemble(model):
@@ -346,15 +387,16 @@ def _read_ensemble(cls, file):
         raise ValueError(f"{source} has a damaged ensemble header: fitted must hold n_members="
                          f"{params['n_members']} member records and as many seeds.")
     if not all(is_json_int(s, 0) for s in seeds) or not all(
-            isinstance(r, dict) and {"params", "fitted"} <= set(r) for r in members):
+            isinstance(r, dict) and {"params", "fitted"} <= set(r)
+            and isinstance(r["params"], dict) and isinstance(r["fitted"], dict) for r in members):
         raise ValueError(f"{source} has a damaged ensemble header: seeds must be integers >= 0 and "
                          "each member a record with params and fitted.")
-    prefixes = [f"member.{i}." for i in range(len(members))]
-    stray = sorted(key for key in file.layout if not key.startswith(tuple(prefixes)))
-    if stray:
-        raise ValueError(f"{source} has tensors outside its members: {stray[:3]}.")
-    fitted_members = [_read_icnet(ICNetRegressor, _MemberFile(file, record, prefix))
-                      for record, prefix in zip(members, prefixes, strict=True)]
+    layouts = _member_layouts(file.layout, len(members), source)
+    check_members_agree([member_record(r["fitted"], r["params"]) for r in members], source)
+    _check_same_network(layouts, source)
+    all_tensors = functools.cache(file.tensors)  # read once, for every member
+    fitted_members = [_read_icnet(ICNetRegressor, _MemberFile(file, record, i, layout, all_tensors))
+                      for i, (record, layout) in enumerate(zip(members, layouts, strict=True))]
     model = cls(clone(fitted_members[0]).set_params(random_state=None), **params)
     model._set_members(fitted_members, seeds)
     return model
