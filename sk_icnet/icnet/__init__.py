@@ -20,6 +20,7 @@ from ._callbacks import (
     AtomicCheckpoint,
     BestWeights,
     CheckpointMetadata,
+    DidNotLearnCheck,
     GatherDistributedLosses,
     PendingLoss,
     ResolvePendingLosses,
@@ -37,5 +38,6 @@ from ._recipe import small_data_params, transfer_params
 __all__ = ["ICNet", "ICNetRegressor", "ICNetEnsemble", "small_data_params", "transfer_params",
            "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss", "SincFilterbank",
            "cpu_supports_bf16", "describe_keras", "load_published_icnet", "masked_mean",
-           "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "GatherDistributedLosses",
+           "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "DidNotLearnCheck",
+           "GatherDistributedLosses",
            "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]

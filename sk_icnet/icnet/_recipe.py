@@ -25,6 +25,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
 from .._core.validation import _describe, check_positive_int, check_positive_number
+from ._callbacks import DidNotLearnCheck
 from ._module import factor_strides
 from ._training import monitor
 
@@ -68,6 +69,13 @@ def _check_duration(duration_s):
     return float(duration_s)
 
 
+def _check_retries(retries):
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0 (extra fits from other seeds when a fit "
+                         f"does not learn); received {_describe(retries)}. Use e.g. retries=1.")
+    return int(retries)
+
+
 def _size_preset(minutes):
     for limit, name, params in SIZE_PRESETS:
         if minutes <= limit:
@@ -87,7 +95,8 @@ def _plateau(patience):
                        factor=_PLATEAU_FACTOR, patience=patience)
 
 
-def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, n_neurons=None):
+def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, n_neurons=None,
+                      retries=0, time_budget_s=None):
     """Parameters of :class:`~sk_icnet.ICNetRegressor` for a given amount of training sound.
 
     Use as ``ICNetRegressor(**small_data_params(600, audio_fs=fs, dt_ms=dt))``;
@@ -105,6 +114,11 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
     n_neurons : int, optional
         Number of neurons fitted together; the bottleneck gets at least
         ``min(64, n_neurons)`` channels (a rule of thumb, not measured).
+    retries : int, default=0
+        Fits that never beat the mean-rate model on their validation loss are
+        detected (:class:`~sk_icnet.icnet.DidNotLearnCheck`, which warns with
+        :class:`~sk_icnet.exceptions.DidNotLearnWarning`); with ``retries`` > 0
+        such a fit is started again from another seed, up to this many times.
 
     Returns
     -------
@@ -114,7 +128,7 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
         ``optimizer__weight_decay``, ``max_epochs``, ``batch_size``,
         ``early_stopping_patience`` and ``callbacks`` (a reduce-on-plateau
         learning-rate schedule named ``"lr_plateau"``, which watches the loss
-        early stopping watches).
+        early stopping watches, and the check ``"did_not_learn"``).
 
     Notes
     -----
@@ -174,7 +188,8 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
     params = dict(audio_fs=timebase.audio_fs, dt_ms=timebase.dt_ms, optimizer=torch.optim.AdamW, lr=_LR,
                   optimizer__weight_decay=_WEIGHT_DECAY, max_epochs=max_epochs, batch_size=16,
                   early_stopping_patience=patience,
-                  callbacks=[("lr_plateau", _plateau(plateau))])
+                  callbacks=[("lr_plateau", _plateau(plateau)),
+                             ("did_not_learn", DidNotLearnCheck(retries=_check_retries(retries)))])
     params.update({f"module__{key}": value for key, value in module.items()})
     return params
 
