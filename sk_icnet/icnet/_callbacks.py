@@ -508,7 +508,7 @@ class DidNotLearnCheck(Callback):
                 f"{net.valid_d2_:.4f} < min_valid_d2={self.min_valid_d2}){_retried(net)}. Its "
                 "predictions are about each neuron's mean rate; fit again with another "
                 "random_state, or set retries on DidNotLearnCheck (small_data_params("
-                "retries=...)).", DidNotLearnWarning, stacklevel=2)
+                "retries=...)).", DidNotLearnWarning, stacklevel=_user_level())
 
     def _retry(self, net, X, y):
         from . import _training
@@ -528,6 +528,19 @@ class DidNotLearnCheck(Callback):
                     break
         finally:
             self._retrying = False
+
+
+#: directories whose frames a warning skips, to point at the user's call of ``fit``
+_LIBRARY_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                      for m in (sys.modules[__name__.rsplit(".", 2)[0]], sys.modules["skorch"]))
+
+
+def _user_level():
+    """The ``stacklevel`` of the first frame outside sk_icnet and skorch (the user's fit)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _relative_d2(loss, base, floor):
