@@ -377,49 +377,77 @@ class TunedNeurons(BaseEstimator):
         return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
 
     def _simulate(self, X, p, spb):
-        fs = float(self.audio_fs)
-        n_trials, n = X.shape
-        n_bins = n // spb
-        dt_s = spb / fs
-        nfft = sp_fft.next_fast_len(n + int(0.05 * fs))  # zero padding: no circular wrap
-        spec = sp_fft.rfft(X, nfft, axis=1)
-        freqs = sp_fft.rfftfreq(nfft, 1.0 / fs)
-        log_f = np.log2(np.maximum(freqs, 1e-12))
-        analytic = np.zeros((n_trials, nfft), dtype=complex)
-        m = freqs.size
-        half_bw = q10_to_octaves(p["q10"]) / 2.0
-        rates = np.empty((n_trials, p["cf_hz"].size, n_bins))
-        for j, cf in enumerate(p["cf_hz"]):
-            gain_db = -10.0 * ((log_f - np.log2(cf)) / half_bw[j]) ** 2
-            gain = _minimum_phase(np.maximum(gain_db, -120.0), nfft)
-            analytic[:, :m] = 2.0 * spec * gain  # one-sided spectrum: the analytic signal
-            analytic[:, 0] = 0.0
-            if nfft % 2 == 0:
-                analytic[:, m - 1] *= 0.5
-            env = np.abs(sp_fft.ifft(analytic, axis=1)[:, :n])
-            a = np.exp(-2 * np.pi * p["envelope_cutoff_hz"][j] / fs)
-            env = signal.lfilter([1 - a], [1, -a], env, axis=1)
-            p_rms = np.sqrt(np.mean(env[:, : n_bins * spb].reshape(n_trials, n_bins, spb) ** 2,
-                                    axis=2) / 2.0)
-            level = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / P_REF)
-            k = p["adaptation_db_per_db"][j]
-            if k > 0:
-                b = np.exp(-dt_s * 1000.0 / p["adaptation_tau_ms"][j])
-                level = level - k * signal.lfilter([1 - b], [1, -b], np.maximum(level, 0.0), axis=1)
-            w = p["dynamic_range_db"][j] / (2 * _LN9)
-            l50 = p["threshold_db"][j] + p["dynamic_range_db"][j] / 2
-            d = expit((level - l50) / w)
+        level = band_levels(X, float(self.audio_fs), spb, p["cf_hz"], p["q10"],
+                            p["envelope_cutoff_hz"])
+        dt_s = spb / float(self.audio_fs)
+        rates = np.empty(level.shape)
+        for j in range(level.shape[1]):
+            d = _driven_fraction(_adapted(level[:, j], p, j, dt_s), p, j)
             strength = p["suppression"][j]
             if strength > 0:  # exponential running mean of d over the past bins only
                 b = np.exp(-dt_s * 1000.0 / p["suppression_tau_ms"][j])
                 d = d * (1.0 - strength * signal.lfilter([0.0, 1 - b], [1, -b], d, axis=1))
-            rate = p["spont_rate_hz"][j] + (p["max_rate_hz"][j] - p["spont_rate_hz"][j]) * d
-            lag = int(round(p["latency_ms"][j] / (dt_s * 1000.0)))
-            if lag:
-                rate = np.concatenate([np.full((n_trials, min(lag, n_bins)), p["spont_rate_hz"][j]),
-                                       rate[:, : max(n_bins - lag, 0)]], axis=1)
-            rates[:, j] = rate * dt_s
+            rates[:, j] = _to_rate(d, p, j, dt_s)
         return rates
+
+
+def band_levels(X, fs, spb, cf_hz, q10, envelope_cutoff_hz):
+    """Level (dB SPL per bin) of each band's envelope: steps 1-2 of :class:`TunedNeurons`.
+
+    ``X`` (n_trials, n_samples) float64 pascals; one band per entry of ``cf_hz``
+    (with its ``q10`` and ``envelope_cutoff_hz``). Returns (n_trials, n_bands, n_bins).
+    """
+    n_trials, n = X.shape
+    n_bins = n // spb
+    nfft = sp_fft.next_fast_len(n + int(0.05 * fs))  # zero padding: no circular wrap
+    spec = sp_fft.rfft(X, nfft, axis=1)
+    freqs = sp_fft.rfftfreq(nfft, 1.0 / fs)
+    log_f = np.log2(np.maximum(freqs, 1e-12))
+    analytic = np.zeros((n_trials, nfft), dtype=complex)
+    m = freqs.size
+    half_bw = q10_to_octaves(q10) / 2.0
+    levels = np.empty((n_trials, len(cf_hz), n_bins))
+    for j, cf in enumerate(cf_hz):
+        gain_db = -10.0 * ((log_f - np.log2(cf)) / half_bw[j]) ** 2
+        gain = _minimum_phase(np.maximum(gain_db, -120.0), nfft)
+        analytic[:, :m] = 2.0 * spec * gain  # one-sided spectrum: the analytic signal
+        analytic[:, 0] = 0.0
+        if nfft % 2 == 0:
+            analytic[:, m - 1] *= 0.5
+        env = np.abs(sp_fft.ifft(analytic, axis=1)[:, :n])
+        a = np.exp(-2 * np.pi * envelope_cutoff_hz[j] / fs)
+        env = signal.lfilter([1 - a], [1, -a], env, axis=1)
+        p_rms = np.sqrt(np.mean(env[:, : n_bins * spb].reshape(n_trials, n_bins, spb) ** 2,
+                                axis=2) / 2.0)
+        levels[:, j] = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / P_REF)
+    return levels
+
+
+def _adapted(level, p, j, dt_s):
+    """Step 3: the level minus ``adaptation_db_per_db`` times its running mean."""
+    k = p["adaptation_db_per_db"][j]
+    if k <= 0:
+        return level
+    b = np.exp(-dt_s * 1000.0 / p["adaptation_tau_ms"][j])
+    return level - k * signal.lfilter([1 - b], [1, -b], np.maximum(level, 0.0), axis=1)
+
+
+def _driven_fraction(level, p, j):
+    """Step 4: 0.1 at ``threshold_db``, 0.9 at ``threshold_db + dynamic_range_db``."""
+    w = p["dynamic_range_db"][j] / (2 * _LN9)
+    l50 = p["threshold_db"][j] + p["dynamic_range_db"][j] / 2
+    return expit((level - l50) / w)
+
+
+def _to_rate(d, p, j, dt_s):
+    """Step 6: expected counts per bin from the driven fraction, delayed by the latency."""
+    n_trials, n_bins = d.shape
+    rate = p["spont_rate_hz"][j] + (p["max_rate_hz"][j] - p["spont_rate_hz"][j]) * d
+    lag = int(round(p["latency_ms"][j] / (dt_s * 1000.0)))
+    if lag:
+        rate = np.concatenate([np.full((n_trials, min(lag, n_bins)), p["spont_rate_hz"][j]),
+                               rate[:, : max(n_bins - lag, 0)]], axis=1)
+    return rate * dt_s
 
 
 def make_tuned_neurons(n_neurons=8, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, cf_range_hz=None,
