@@ -31,6 +31,7 @@ They are used wherever a fitted estimator with
 
 from ._ic_neurons import ICNeurons, make_ic_neurons, make_natural_mix, make_speech_like
 from ._level_neurons import LevelNeurons, make_level_neurons
+from ._periphery import PeripheryNeurons, erb_number, make_periphery_neurons
 from ._neurons import (
     NEURON_KINDS,
     TunedNeurons,
@@ -42,4 +43,5 @@ from ._stimuli import make_random_chords, make_stimuli
 
 __all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
            "TunedNeurons", "q10_to_octaves", "NEURON_KINDS", "ICNeurons", "make_ic_neurons",
-           "make_speech_like", "make_natural_mix", "LevelNeurons", "make_level_neurons"]
+           "make_speech_like", "make_natural_mix", "LevelNeurons", "make_level_neurons",
+           "PeripheryNeurons", "make_periphery_neurons", "erb_number"]
