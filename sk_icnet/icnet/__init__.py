@@ -33,11 +33,11 @@ from ._features import ICNetFeatures
 from ._losses import CategoricalCountLoss, PoissonLoss, masked_mean
 from ._module import ICNet, SincFilterbank, cpu_supports_bf16
 from ._published import describe_keras, load_published_icnet
-from ._recipe import small_data_params, transfer_params
+from ._recipe import estimate_fit_seconds, small_data_params, transfer_params
 
 __all__ = ["ICNet", "ICNetRegressor", "ICNetEnsemble", "small_data_params", "transfer_params",
            "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss", "SincFilterbank",
            "cpu_supports_bf16", "describe_keras", "load_published_icnet", "masked_mean",
            "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "DidNotLearnCheck",
            "GatherDistributedLosses",
-           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]
+           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap", "estimate_fit_seconds"]
