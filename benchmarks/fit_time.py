@@ -34,14 +34,14 @@ import torch
 
 from sk_icnet import ICNetRegressor, small_data_params
 from sk_icnet._core.files import atomic_path
+from sk_icnet._core.timebase import Timebase
+from sk_icnet.icnet._module import cpu_supports_bf16
 from sk_icnet.icnet._recipe import (
     SIZE_PRESETS,
     SMALLER_PRESETS,
     _fitted_strides,
     forward_flops_per_sample,
 )
-from sk_icnet._core.timebase import Timebase
-from sk_icnet.icnet._module import cpu_supports_bf16
 from sk_icnet.simulate import make_natural_mix
 
 parser = argparse.ArgumentParser()

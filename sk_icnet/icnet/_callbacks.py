@@ -25,7 +25,8 @@ from .._core.files import atomic_path
 from ._checkpoints import FITTED_METADATA, METADATA_FILE
 
 __all__ = ["AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "DidNotLearnCheck",
-           "GatherDistributedLosses", "METADATA_FILE", "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]
+           "GatherDistributedLosses", "METADATA_FILE", "PendingLoss", "ResolvePendingLosses",
+           "TrainingDiverged", "TrimHeap"]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -384,9 +385,9 @@ class DidNotLearnCheck(Callback):
     in the first epoch's batches), which is where
     :meth:`ICNetRegressor.fit <sk_icnet.ICNetRegressor.fit>` starts the
     decoder: a fit that stayed at its start scores about 0. Its loss on the
-    validation batches, computed with the net's own ``get_loss`` (masks, ``skip_bins`` and trial weights included), is the
-    baseline; the loss of a perfect prediction (the counts themselves) the
-    floor. Each epoch then gets a history column ``valid_d2``: the fraction of
+    validation batches, computed with the net's own ``get_loss`` (masks,
+    ``skip_bins`` and trial weights included), is the baseline; the loss of a
+    perfect prediction (the counts themselves) the floor. Each epoch then gets a history column ``valid_d2``: the fraction of
     the baseline's excess over the floor that the epoch's validation loss
     removed (a Poisson D² on the validation split, relative to the mean
     rate: 0 for the mean-rate model, 1 for a perfect one).
@@ -511,23 +512,31 @@ class DidNotLearnCheck(Callback):
                 "retries=...)).", DidNotLearnWarning, stacklevel=_user_level())
 
     def _retry(self, net, X, y):
-        from . import _training
+        """Fit again from other seeds on the data of this fit (as validated: ``y`` 3-D, so
+        the layout of predictions, ``y_ndim_``, is put back afterwards)."""
+        from .._core.exceptions import RatesAssumedWarning
 
+        if getattr(net, "warm_start", False) or X is None:
+            return
         seed = getattr(net, "random_seed_", None)
+        layout = getattr(net, "y_ndim_", None)
+        weights = X.get("sample_weight") if isinstance(X, dict) else None
+        waves = X["x"] if isinstance(X, dict) else X
         self._retrying = True
         try:
             for attempt in range(1, int(self.retries) + 1):
                 if seed is not None:
                     net.set_params(random_state=(seed + 104_729 * attempt) % (2**31 - 1))
-                net.initialize()
-                weights = X.get("sample_weight") if isinstance(X, dict) else None
-                _training.init_decoder_bias(net, y, weights)
-                _training.train(net, X, y, {})
+                with warnings.catch_warnings():  # said once, at the first fit
+                    warnings.simplefilter("ignore", RatesAssumedWarning)
+                    net.fit(waves, y, sample_weight=weights)
                 net.retries_ = attempt
                 if net.learned_ is not False:
                     break
         finally:
             self._retrying = False
+            if layout is not None:
+                net.y_ndim_ = layout
 
 
 #: directories whose frames a warning skips, to point at the user's call of ``fit``

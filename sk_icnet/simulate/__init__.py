@@ -37,8 +37,6 @@ They are used wherever a fitted estimator with
 
 from ._ic_neurons import ICNeurons, make_ic_neurons, make_natural_mix, make_speech_like
 from ._level_neurons import LevelNeurons, make_level_neurons
-from ._speech import HARVARD_SENTENCES, espeak_available, make_espeak_speech
-from ._periphery import PeripheryNeurons, erb_number, make_periphery_neurons
 from ._neurons import (
     NEURON_KINDS,
     TunedNeurons,
@@ -46,6 +44,8 @@ from ._neurons import (
     make_tuned_neurons,
     q10_to_octaves,
 )
+from ._periphery import PeripheryNeurons, erb_number, make_periphery_neurons
+from ._speech import HARVARD_SENTENCES, espeak_available, make_espeak_speech
 from ._stimuli import make_random_chords, make_stimuli
 
 __all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from sk_icnet.audio import level_db_spl
-from sk_icnet.simulate import espeak_available, make_espeak_speech
-from sk_icnet.simulate import _speech
+from sk_icnet.simulate import _speech, espeak_available, make_espeak_speech
 
 FS = 16000.0
 needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
