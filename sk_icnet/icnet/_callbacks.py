@@ -387,10 +387,11 @@ class DidNotLearnCheck(Callback):
     decoder: a fit that stayed at its start scores about 0. Its loss on the
     validation batches, computed with the net's own ``get_loss`` (masks,
     ``skip_bins`` and trial weights included), is the baseline; the loss of a
-    perfect prediction (the counts themselves) the floor. Each epoch then gets a history column ``valid_d2``: the fraction of
-    the baseline's excess over the floor that the epoch's validation loss
-    removed (a Poisson D² on the validation split, relative to the mean
-    rate: 0 for the mean-rate model, 1 for a perfect one).
+    perfect prediction (the counts themselves) the floor. Each epoch then
+    gets a history column ``valid_d2``: the fraction of the baseline's excess
+    over the floor that the epoch's validation loss removed (a Poisson D² on
+    the validation split, relative to the mean rate: 0 for the mean-rate
+    model, 1 for a perfect one).
 
     At the end of training the net gets ``learned_`` (whether the best
     ``valid_d2`` reached ``min_valid_d2``; None when the check could not run:
