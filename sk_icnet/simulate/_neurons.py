@@ -178,7 +178,88 @@ def _check_rules(values, rules, owner):
                              "that range.")
 
 
-class TunedNeurons(BaseEstimator):
+class _SimulatedNeurons(BaseEstimator):
+    """What every simulator with known rates shares: parameters as one value or one per
+    neuron (``cf_hz`` sets the number), the fitted attributes a model under test has, and
+    batched :meth:`predict` and :meth:`sample` around ``_simulate``."""
+
+    _PARAMETERS = ("cf_hz",)
+
+    def _parameter_arrays(self):
+        """The parameters as finite float arrays of length n_neurons (not yet checked against
+        their rules)."""
+        values = {}
+        for name in self._PARAMETERS:
+            raw = getattr(self, name)
+            try:
+                arr = np.atleast_1d(np.asarray(raw, dtype=float))
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be a number or a sequence of numbers; received "
+                                f"{_describe(raw)}.") from None
+            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+                raise ValueError(f"{name} must be a finite number or a 1-D sequence of finite "
+                                 f"numbers; received {raw!r}.")
+            values[name] = arr
+        n = values["cf_hz"].size
+        for name, arr in values.items():
+            if arr.size not in (1, n):
+                raise ValueError(f"{name} must be one value or one per neuron (len(cf_hz)={n}); "
+                                 f"received {arr.size} values.")
+            values[name] = np.broadcast_to(arr, (n,)).astype(float)
+        return values
+
+    def _validated(self):
+        return self._parameter_arrays()
+
+    @property
+    def samples_per_bin_(self):
+        return samples_per_bin(self.audio_fs, self.dt_ms)
+
+    @property
+    def audio_fs_(self):
+        return float(self.audio_fs)
+
+    @property
+    def dt_ms_(self):
+        return self.samples_per_bin_ * 1000.0 / self.audio_fs_
+
+    @property
+    def n_neurons_(self):
+        return self._validated()["cf_hz"].size
+
+    def __sklearn_is_fitted__(self):
+        return True  # a simulator: nothing to fit
+
+    def predict(self, X):
+        """Expected spike counts per bin.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
+            Waveforms in pascals at ``audio_fs``, a whole number of bins long.
+
+        Returns
+        -------
+        ndarray of shape (n_trials, n_neurons, n_bins), float64
+        """
+        p = self._validated()
+        X = check_waveforms(X, name="X")
+        spb = self.samples_per_bin_
+        n_bins = check_whole_bins(X.shape[1], spb, estimator=type(self).__name__)
+        out = np.empty((X.shape[0], p["cf_hz"].size, n_bins))
+        for lo in range(0, X.shape[0], 64):  # bounded memory: 64 trials at a time
+            out[lo: lo + 64] = self._simulate(X[lo: lo + 64].astype(np.float64), p, spb)
+        return out
+
+    def sample(self, X, random_state=None):
+        """Poisson spike counts around :meth:`predict`; int64 of the same shape."""
+        return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
+
+    def _simulate(self, X, p, spb):
+        raise NotImplementedError
+
+
+class TunedNeurons(_SimulatedNeurons):
     """Simulated inferior-colliculus neurons with known classic tuning parameters.
 
     A ground truth for :mod:`sk_icnet.insilico`: it has :meth:`predict` (the
@@ -288,24 +369,7 @@ class TunedNeurons(BaseEstimator):
     # -- parameters ---------------------------------------------------------------------------
     def _validated(self):
         """The parameters as float arrays of length n_neurons, checked."""
-        values = {}
-        for name in self._PARAMETERS:
-            raw = getattr(self, name)
-            try:
-                arr = np.atleast_1d(np.asarray(raw, dtype=float))
-            except (TypeError, ValueError):
-                raise TypeError(f"{name} must be a number or a sequence of numbers; received "
-                                f"{_describe(raw)}.") from None
-            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-                raise ValueError(f"{name} must be a finite number or a 1-D sequence of finite "
-                                 f"numbers; received {raw!r}.")
-            values[name] = arr
-        n = values["cf_hz"].size
-        for name, arr in values.items():
-            if arr.size not in (1, n):
-                raise ValueError(f"{name} must be one value or one per neuron (len(cf_hz)={n}); "
-                                 f"received {arr.size} values.")
-            values[name] = np.broadcast_to(arr, (n,)).astype(float)
+        values = self._parameter_arrays()
         fs = check_positive_number(self.audio_fs, "audio_fs")
         rules = {
             "cf_hz": (lambda a: (a > 0) & (a < fs / 2), f"in (0, audio_fs / 2 = {fs / 2:g})"),
@@ -324,22 +388,6 @@ class TunedNeurons(BaseEstimator):
         return values
 
     @property
-    def samples_per_bin_(self):
-        return samples_per_bin(self.audio_fs, self.dt_ms)
-
-    @property
-    def audio_fs_(self):
-        return float(self.audio_fs)
-
-    @property
-    def dt_ms_(self):
-        return self.samples_per_bin_ * 1000.0 / self.audio_fs_
-
-    @property
-    def n_neurons_(self):
-        return self._validated()["cf_hz"].size
-
-    @property
     def tuning_(self):
         values = self._validated()
         table = pd.DataFrame(values)
@@ -347,35 +395,7 @@ class TunedNeurons(BaseEstimator):
         table.index.name = "neuron"
         return table
 
-    def __sklearn_is_fitted__(self):
-        return True  # a simulator: nothing to fit
-
     # -- simulation ---------------------------------------------------------------------------
-    def predict(self, X):
-        """Expected spike counts per bin.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
-            Waveforms in pascals at ``audio_fs``, a whole number of bins long.
-
-        Returns
-        -------
-        ndarray of shape (n_trials, n_neurons, n_bins), float64
-        """
-        p = self._validated()
-        X = check_waveforms(X, name="X")
-        spb = self.samples_per_bin_
-        n_bins = check_whole_bins(X.shape[1], spb, estimator=type(self).__name__)
-        out = np.empty((X.shape[0], p["cf_hz"].size, n_bins))
-        for lo in range(0, X.shape[0], 64):  # bounded memory: 64 trials at a time
-            out[lo: lo + 64] = self._simulate(X[lo: lo + 64].astype(np.float64), p, spb)
-        return out
-
-    def sample(self, X, random_state=None):
-        """Poisson spike counts around :meth:`predict`; int64 of the same shape."""
-        return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
-
     def _simulate(self, X, p, spb):
         level = band_levels(X, float(self.audio_fs), spb, p["cf_hz"], p["q10"],
                             p["envelope_cutoff_hz"])

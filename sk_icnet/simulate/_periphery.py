@@ -6,19 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import signal
-from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from .._core.signal import P_REF
 from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, samples_per_bin
-from .._core.validation import (
-    _describe,
-    check_positive_int,
-    check_positive_number,
-    check_waveforms,
-    check_whole_bins,
-)
-from ._neurons import _check_rules
+from .._core.validation import check_positive_int, check_positive_number
+from ._neurons import _check_rules, _SimulatedNeurons
 
 __all__ = ["PeripheryNeurons", "make_periphery_neurons", "erb_number"]
 
@@ -37,7 +30,7 @@ def _erb_to_hz(number):
     return (10 ** (np.asarray(number, dtype=float) / 21.4) - 1.0) / 0.00437
 
 
-class PeripheryNeurons(BaseEstimator):
+class PeripheryNeurons(_SimulatedNeurons):
     """Simulated IC neurons driven by a model of the auditory periphery.
 
     Unlike :class:`~sk_icnet.simulate.TunedNeurons` and its relatives, which
@@ -132,24 +125,7 @@ class PeripheryNeurons(BaseEstimator):
         self.dt_ms = dt_ms
 
     def _validated(self):
-        values = {}
-        for name in self._PARAMETERS:
-            raw = getattr(self, name)
-            try:
-                arr = np.atleast_1d(np.asarray(raw, dtype=float))
-            except (TypeError, ValueError):
-                raise TypeError(f"{name} must be a number or a sequence of numbers; received "
-                                f"{_describe(raw)}.") from None
-            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-                raise ValueError(f"{name} must be a finite number or a 1-D sequence of finite "
-                                 f"numbers; received {raw!r}.")
-            values[name] = arr
-        n = values["cf_hz"].size
-        for name, arr in values.items():
-            if arr.size not in (1, n):
-                raise ValueError(f"{name} must be one value or one per neuron (len(cf_hz)={n}); "
-                                 f"received {arr.size} values.")
-            values[name] = np.broadcast_to(arr, (n,)).astype(float)
+        values = self._parameter_arrays()
         fs = check_positive_number(self.audio_fs, "audio_fs")
         positive = (lambda a: a > 0, "> 0")
         rules = {
@@ -168,22 +144,6 @@ class PeripheryNeurons(BaseEstimator):
         return values
 
     @property
-    def samples_per_bin_(self):
-        return samples_per_bin(self.audio_fs, self.dt_ms)
-
-    @property
-    def audio_fs_(self):
-        return float(self.audio_fs)
-
-    @property
-    def dt_ms_(self):
-        return self.samples_per_bin_ * 1000.0 / self.audio_fs_
-
-    @property
-    def n_neurons_(self):
-        return self._validated()["cf_hz"].size
-
-    @property
     def tuning_(self):
         table = pd.DataFrame(self._validated())
         table.index.name = "neuron"
@@ -195,27 +155,6 @@ class PeripheryNeurons(BaseEstimator):
         fs = float(self.audio_fs)
         lo, hi = erb_number(_LOWEST_HZ), erb_number(0.45 * fs)
         return _erb_to_hz(np.arange(lo, hi + 1e-9, 1.0 / _CHANNELS_PER_ERB))
-
-    def __sklearn_is_fitted__(self):
-        return True  # a simulator: nothing to fit
-
-    def predict(self, X):
-        """Expected spike counts per bin, ``(n_trials, n_neurons, n_bins)`` float64.
-
-        ``X``: waveforms in pascals at ``audio_fs``, a whole number of bins long.
-        """
-        p = self._validated()
-        X = check_waveforms(X, name="X")
-        spb = self.samples_per_bin_
-        n_bins = check_whole_bins(X.shape[1], spb, estimator=type(self).__name__)
-        out = np.empty((X.shape[0], p["cf_hz"].size, n_bins))
-        for lo in range(0, X.shape[0], 32):  # bounded memory: 32 trials at a time
-            out[lo: lo + 32] = self._simulate(X[lo: lo + 32].astype(np.float64), p, spb)
-        return out
-
-    def sample(self, X, random_state=None):
-        """Poisson spike counts around :meth:`predict`; int64 of the same shape."""
-        return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
 
     def _simulate(self, X, p, spb):
         fs = float(self.audio_fs)

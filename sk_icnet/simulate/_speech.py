@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 
 from .._core.signal import P_REF
 from .._core.validation import _describe, check_positive_int, check_positive_number
+from ._stimuli import _trial_levels
 
 __all__ = ["espeak_available", "make_espeak_speech", "HARVARD_SENTENCES"]
 
@@ -98,9 +99,7 @@ def make_espeak_speech(n_trials, duration_s, audio_fs, *, level_db=65.0, words_p
     n_trials = check_positive_int(n_trials, "n_trials")
     fs = check_positive_number(audio_fs, "audio_fs")
     n = int(round(check_positive_number(duration_s, "duration_s") * fs))
-    levels = np.broadcast_to(np.asarray(level_db, dtype=float), (n_trials,))
-    if not np.isfinite(levels).all():
-        raise ValueError(f"level_db must be finite dB SPL values; received {level_db!r}.")
+    levels = _trial_levels(level_db, n_trials)
     wpm = check_positive_int(words_per_minute, "words_per_minute")
     if not 80 <= wpm <= 450:
         raise ValueError(f"words_per_minute must be within espeak-ng's 80-450; received {wpm}.")
