@@ -484,6 +484,6 @@ def _quieter_than_trained(coverage, X, fs, margin_db):
     if not quiet.any():
         return None
     return (f"{int(quiet.sum())} of {len(levels)} stimuli at levels down to "
-            f"{levels[quiet].min():.0f} dB SPL (99 % of the training sound's "
+            f"{int(round(levels[quiet].min()))} dB SPL (99 % of the training sound's "
             f"{coverage.get('frame_ms', _COVERAGE_FRAME_MS):g} ms frames are louder than "
-            f"{floor:.0f} dB SPL: thresholds measured there are extrapolated)")
+            f"{int(round(floor))} dB SPL: thresholds measured there are extrapolated)")
