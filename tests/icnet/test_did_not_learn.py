@@ -64,12 +64,14 @@ def test_a_fit_that_never_moves_stays_at_the_mean_rate_and_is_caught(driven):
 
 def test_retries_fit_again_from_another_seed_and_keep_that_seed(sound_blind):
     X, y = sound_blind
+    y = y[:, 0]  # one neuron, (n_trials, n_bins): predictions keep that layout after a retry
     est = checked(max_epochs=1, check=DidNotLearnCheck(retries=1))
     with pytest.warns(DidNotLearnWarning, match="also after 1 retry from other seeds"):
         est.fit(X, y)
     assert est.retries_ == 1 and est.learned_ is False
     assert est.random_state != 0  # the retried seed, so that clone reproduces the kept fit
     assert len(est.history) == 1  # the history of the kept fit only
+    assert est.predict(X[:2]).shape == y[:2].shape
 
 
 def test_without_a_validation_split_the_check_says_nothing(driven):
