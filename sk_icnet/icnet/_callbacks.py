@@ -395,7 +395,8 @@ class DidNotLearnCheck(Callback):
 
     At the end of training the net gets ``learned_`` (whether the best
     ``valid_d2`` reached ``min_valid_d2``; None when the check could not run:
-    no validation split, no epoch, a categorical head or recordings),
+    no validation split, no epoch, a categorical head, recordings, or a
+    distributed fit),
     ``valid_d2_`` (the best) and ``mean_rate_valid_loss_`` (the baseline). A
     fit that did not learn warns with :class:`~sk_icnet.exceptions.DidNotLearnWarning`,
     or, with ``retries``, is fitted again from another seed (up to ``retries``
@@ -438,6 +439,9 @@ class DidNotLearnCheck(Callback):
         self._first_row = len(net.history)
         self._fresh = self._first_row == 0
         self._data = (X, y)
+        # under torchrun each rank sees only its share of the validation batches, while the
+        # history's losses are everyone's: the baselines would not compare
+        self._unsupported = getattr(net, "dist_", None) is not None
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         if self._unsupported or self._epochs > 0 or batch is None:
