@@ -414,14 +414,15 @@ def _octave_bands(fs):
 
 
 def _coverage(waves, fs, frame_ms=_COVERAGE_FRAME_MS):
-    n = max(1, int(round(frame_ms * fs / 1000.0)))
+    # trials shorter than a frame (tabular input) are one frame each
+    n = max(1, min(int(round(frame_ms * fs / 1000.0)), waves.shape[1]))
     usable = (waves.shape[1] // n) * n
     frames = waves[:, :usable].reshape(-1, n)
     mean_square = np.mean(frames**2, axis=1)
     with np.errstate(divide="ignore"):
         level = 10 * np.log10(mean_square / P_REF**2)
     active = np.isfinite(level) & (level >= 0.0) & (level >= level.max() - _ACTIVE_RANGE_DB)
-    report = {"frame_ms": float(frame_ms), "n_frames": int(level.size),
+    report = {"frame_ms": n * 1000.0 / fs, "n_frames": int(level.size),
               "active_fraction": float(active.mean())}
     if not active.any():
         report.update(level_db_spl_percentiles=None, bands=[], trusted_level_db_spl=None,
@@ -452,7 +453,7 @@ def _coverage(waves, fs, frame_ms=_COVERAGE_FRAME_MS):
             and trusted_band and trusted_band[0] < b["centre_hz"] < trusted_band[1]]
     advice = (f"In-silico experiments on a model trained on this sound can be trusted for sounds "
               f"of {trusted_levels[0]:.0f}-{trusted_levels[1]:.0f} dB SPL (5th-95th percentile "
-              f"of its {frame_ms:g} ms frames)")
+              f"of its {report['frame_ms']:g} ms frames)")
     advice += (f" in {trusted_band[0]:,.0f}-{trusted_band[1]:,.0f} Hz" if trusted_band
                else " (no octave band reaches 20 dB SPL in 5 % of its frames)")
     if gaps:
