@@ -344,7 +344,7 @@ def checked_path(path, what, argument="path"):
     path (its ``repr``, cut to :data:`MAX_QUOTE` characters)."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{argument} must be a str or path-like naming {what}; received "
-                        f"{type(path).__name__} {quote(path)}.")
+                        f"{quote(path)} ({type(path).__name__}).")
     try:
         where = os.fspath(path)
     except TypeError as exc:

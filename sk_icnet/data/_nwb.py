@@ -280,15 +280,24 @@ def _observed_mask(units, centres, where):
 
 
 def _open_nwb(pynwb, where):
-    """An open ``NWBHDF5IO`` reading the regular file ``where``."""
-    import stat
+    """An open ``NWBHDF5IO`` reading the regular file ``where``, refused first (the core's
+    reader rule) when it is not a regular file or links outside itself (external links,
+    external or virtual storage), which pynwb would follow while it reads the file."""
+    import h5py
 
+    from .._core.files import check_hdf5_links, regular_file
+
+    where, _ = regular_file(where, "an NWB file")  # a FIFO would block the open, a device never end
     try:
-        mode = os.stat(where).st_mode
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"path {where!r} is not a readable NWB file ({exc}).") from None
-    if not stat.S_ISREG(mode):  # a FIFO would block the open, a device never end
-        raise ValueError(f"path {where!r} is not a regular file, so not an NWB file.")
+        f = h5py.File(where, "r")
+    except Exception as exc:
+        raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") from None
+    with f:
+        try:
+            check_hdf5_links(f, f"the NWB file {where!r}", soft_links=True, references=True)
+        except OSError as exc:
+            raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") \
+                from None
     try:
         return pynwb.NWBHDF5IO(where, mode="r")
     except Exception as exc:
