@@ -457,18 +457,21 @@ def check_tree(folder, what, *, max_entries=MAX_TREE_ENTRIES):
                 raise ValueError(f"{what} {_path(os.fspath(folder))} holds more than "
                                  f"{max_entries:,} entries; it is not read.")
             try:
-                mode = entry.stat(follow_symlinks=False).st_mode
-                if stat.S_ISLNK(mode):
+                if entry.is_symlink():
                     _check_inside(entry.path, root, what, "the entry")
                     mode = os.stat(entry.path).st_mode
+                elif entry.is_dir(follow_symlinks=False):  # the kind from the listing: no stat
+                    stack.append(entry.path)
+                    continue
+                elif entry.is_file(follow_symlinks=False):
+                    continue
+                else:
+                    mode = entry.stat(follow_symlinks=False).st_mode
             except OSError as exc:
                 raise ValueError(f"the entry {_path(entry.path)} of {what} "
                                  f"{_path(os.fspath(folder))} is a link to nothing readable "
                                  f"({exc.strerror or exc}).") from None
-            if stat.S_ISDIR(mode):
-                if not entry.is_symlink():
-                    stack.append(entry.path)
-            elif not stat.S_ISREG(mode):
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):  # links to folders: not walked
                 raise ValueError(f"the entry {_path(entry.path)} of {what} "
                                  f"{_path(os.fspath(folder))} is {file_kind(mode)}: only "
                                  "regular files and folders are read.")
