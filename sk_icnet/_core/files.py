@@ -515,21 +515,25 @@ def check_hdf5_links(f, where, *, soft_links=False, references=False,
         return next((name for name in obj.attrs
                      if _holds_reference(obj.attrs.get_id(name).dtype)), None)
 
-    def visit(raw):
+    def visit(raw):  # never raises: h5py's iteration turns an exception into a SystemError
         name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        link = f.get(name, getlink=True)  # its parents were visited first: hard links
+        try:
+            check(name, f.get(name, getlink=True))  # its parents were visited first: hard links
+        except Exception as exc:  # noqa: BLE001 - an object h5py cannot describe is refused
+            problem.append(f"object {quote(name)} cannot be read ({quote(str(exc))})")
+        return True if problem else None
+
+    def check(name, link):
         count[0] += 1
         if count[0] > max_links:
             problem.append(f"holds more than {max_links:,} HDF5 links; it is not read")
-            return True
-        if isinstance(link, h5py.ExternalLink):
+        elif isinstance(link, h5py.ExternalLink):
             problem.append(f"object {quote(name)} is an external link (to "
                            f"{quote(link.filename)}); only what is stored in the file is read")
         elif isinstance(link, h5py.SoftLink):
-            if soft_links:
-                return None
-            problem.append(f"object {quote(name)} is a soft link (to {quote(link.path)}), so "
-                           "it would read another object's data; this format has none")
+            if not soft_links:
+                problem.append(f"object {quote(name)} is a soft link (to {quote(link.path)}), "
+                               "so it would read another object's data; this format has none")
         elif not isinstance(link, h5py.HardLink):
             problem.append(f"object {quote(name)} is a {type(link).__name__}; only objects "
                            "stored in the file are read")
@@ -547,7 +551,6 @@ def check_hdf5_links(f, where, *, soft_links=False, references=False,
                 if attr is not None:
                     problem.append(f"attribute {quote(attr)} of {quote(name)} holds HDF5 "
                                    "object references; this format has none")
-        return True if problem else None
 
     if not references:
         attr = attrs_hold_references(f)

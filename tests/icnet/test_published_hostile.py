@@ -347,8 +347,21 @@ def test_integer_cfs_in_a_matlab_v73_file_are_read_as_hz(tmp_path):
     path = Path(folder, "channel_CFs.mat")
     with h5py.File(path, "w", userblock_size=512) as f:
         f.create_dataset("channel_CFs", data=np.arange(1, 7, dtype=np.uint32)[:, None] * 1000)
+        # MATLAB stores a cell array as object references: they stay inside the file
+        f.create_dataset("#refs#/cell", data=[f["channel_CFs"].ref], dtype=h5py.ref_dtype)
     est = load_published_icnet(folder)
     np.testing.assert_array_equal(est.neurons_["animal_1"]["cf_hz"], [1000.0, 2000.0, 3000.0])
+
+
+def test_a_matlab_v73_cf_file_linking_outside_itself_is_refused(tmp_path):
+    folder = release(tmp_path)
+    path = Path(folder, "channel_CFs.mat")
+    with h5py.File(tmp_path / "other.mat", "w") as f:
+        f.create_dataset("channel_CFs", data=np.full((6, 1), 1000.0))
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["channel_CFs"] = h5py.ExternalLink(str(tmp_path / "other.mat"), "/channel_CFs")
+    raised, _ = refusal(load_published_icnet, folder)
+    assert_refused(raised, ValueError, "channel_CFs.mat", "'channel_CFs' is an external link")
 
 
 def test_a_cf_matrix_is_refused_as_a_matrix_not_for_its_count(tmp_path):

@@ -333,6 +333,14 @@ def describe_keras(path):
         ``inputs`` (the layers it reads), ``weights`` (name and shape of each
         stored variable), ``supported`` (whether :func:`load_published_icnet`
         knows the class).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the rule, for a path that is not a regular file (a
+        FIFO, a device, a directory), a file h5py cannot open (not HDF5, empty,
+        truncated), or a file holding links or references (to another file, to
+        another layer of the same file), which a Keras file never holds.
     """
     import pandas as pd
 

@@ -125,7 +125,7 @@ def _cfs_v73(f, n_units, where):
             from None
     with h5:
         try:
-            check_hdf5_links(h5, where)
+            check_hdf5_links(h5, where, references=True)  # MATLAB keeps cells as references
             link = h5.get("channel_CFs", getlink=True)
             ds = h5.get("channel_CFs") if isinstance(link, h5py.HardLink) else None
             if not isinstance(ds, h5py.Dataset):
