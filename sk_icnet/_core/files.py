@@ -21,7 +21,7 @@ import sys
 
 __all__ = ["atomic_path", "rename_noreplace", "directory_lock", "read_json_file", "loads_json",
            "json_value", "require", "quote", "checked_path", "open_regular", "regular_file",
-           "check_tree", "check_hdf5_links"]
+           "resolve_inside", "check_tree", "check_hdf5_links"]
 
 #: largest JSON nesting accepted in a model file's header or a checkpoint's JSON files
 MAX_JSON_DEPTH = 64
@@ -358,14 +358,20 @@ def checked_path(path, what, argument="path"):
     return where
 
 
+def resolve_inside(where, root):
+    """``(full, inside)``: the real path of ``where`` (symbolic links followed) and whether it
+    lies inside the folder ``root`` (a real path)."""
+    full = os.path.realpath(where)
+    try:
+        return full, os.path.commonpath([root, full]) == root
+    except ValueError:  # another drive (Windows)
+        return full, False
+
+
 def _check_inside(where, within, what, argument):
     """Refuse ``where`` unless it resolves (symbolic links followed) inside folder ``within``."""
     root = os.path.realpath(within)
-    full = os.path.realpath(where)
-    try:
-        inside = os.path.commonpath([root, full]) == root
-    except ValueError:  # another drive (Windows)
-        inside = False
+    full, inside = resolve_inside(where, root)
     if not inside:
         raise ValueError(f"{argument} {_path(where)} is a link that resolves to {_path(full)}, "
                          f"outside its folder {_path(root)}: a file found in a folder is read "

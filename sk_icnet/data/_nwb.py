@@ -184,11 +184,9 @@ def _sound_path(name, root, where, i):
     if os.path.isabs(name) or os.path.splitdrive(name)[0]:
         raise ValueError(f"trial {i} of {where!r} names the absolute path {name!r}: sound files must "
                          f"be named relative to sound_dir ({root!r}).")
-    full = os.path.realpath(os.path.join(root, name))  # symlinks resolved
-    try:
-        inside = os.path.commonpath([root, full]) == root
-    except ValueError:  # another drive (Windows)
-        inside = False
+    from .._core.files import resolve_inside
+
+    full, inside = resolve_inside(os.path.join(root, name), root)  # symlinks resolved
     if not inside:
         raise ValueError(f"trial {i} of {where!r} names {name!r}, which resolves to {full!r}, "
                          f"outside sound_dir ({root!r}): only files inside sound_dir are read.")

@@ -3,8 +3,6 @@ only, no link that leaves the folder a file was found in or the HDF5 file that h
 and values quoted in messages as short prefixes."""
 
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -19,22 +17,10 @@ from sk_icnet._core.files import (
     quote,
     regular_file,
 )
+from tests._fifo import refusal
 
 fifo_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 dev_zero = pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
-
-UNBLOCK = """
-import os, sys, time
-time.sleep(float(sys.argv[1]))
-end = time.monotonic() + 20
-while time.monotonic() < end:  # a reader blocked in open() waits for a writer
-    try:
-        os.close(os.open(sys.argv[2], os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # ENXIO: nobody is reading
-        pass
-    time.sleep(0.2)
-"""
-
 
 # ------------------------------------------------------------ quote
 def test_quote_summarises_a_value_that_would_format_to_gigabytes_in_microseconds():
@@ -68,16 +54,9 @@ def test_a_path_with_a_nul_character_is_refused_naming_the_argument_and_the_path
 def test_a_fifo_is_refused_at_once_never_opened_for_a_writer(tmp_path):
     fifo = tmp_path / "f.wav"
     os.mkfifo(fifo)
-    helper = subprocess.Popen([sys.executable, "-c", UNBLOCK, "5", str(fifo)])
-    start = time.monotonic()
-    try:
-        with pytest.raises(ValueError, match="f.wav' is a FIFO \\(named pipe\\), not a sound "
-                                             "file: only regular files are read"):
-            open_regular(fifo, "a sound file")
-    finally:
-        elapsed = time.monotonic() - start
-        helper.kill()
-        helper.wait()
+    raised, elapsed = refusal(open_regular, fifo, "a sound file", fifos=[fifo], after_s=5)
+    assert isinstance(raised, ValueError) and "f.wav' is a FIFO (named pipe), not a sound file: " \
+        "only regular files are read" in str(raised), raised
     assert elapsed < 4
 
 

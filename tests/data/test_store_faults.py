@@ -25,6 +25,7 @@ from sk_icnet._core import files as files_module
 from sk_icnet.data import FORMAT_VERSION, Recording, WindowDataset, collate_windows
 from sk_icnet.data import _batches as batches_module
 from sk_icnet.data import _store as store_module
+from tests._fifo import refusal
 
 zarr = pytest.importorskip("zarr")
 
@@ -551,42 +552,6 @@ def test_open_finishes_a_save_killed_after_writing_its_store_but_not_one_still_r
 
 
 # ------------------------------------------------------------ files that are not files
-UNBLOCK_FIFO = """
-import os, sys, time
-time.sleep(float(sys.argv[1]))
-end = time.monotonic() + 20
-while time.monotonic() < end:  # a reader blocked in open() waits for a writer
-    try:
-        os.close(os.open(sys.argv[2], os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # ENXIO: nobody is reading
-        pass
-    time.sleep(0.2)
-"""
-
-
-def _open_with_deadline(path, fifo, after_s=6.0):
-    """``(exception, seconds)`` of ``Recording.open(path)`` that must raise; a helper process
-    unblocks a reader waiting on ``fifo`` after ``after_s`` seconds, so a regression fails
-    on its time instead of hanging the suite."""
-    import subprocess
-    import sys
-    import time
-
-    helper = subprocess.Popen([sys.executable, "-c", UNBLOCK_FIFO, str(after_s), str(fifo)])
-    start = time.monotonic()
-    try:
-        Recording.open(path)
-    except Exception as exc:  # noqa: BLE001 - returned for the test to check
-        raised = exc
-    else:
-        raised = None
-    finally:
-        elapsed = time.monotonic() - start
-        helper.kill()
-        helper.wait()
-    return raised, elapsed
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 @pytest.mark.parametrize("entry", ["counts/c/0/0", "audio/zarr.json"])
 def test_a_store_holding_a_fifo_is_refused_at_open_without_waiting(tmp_path, entry):
@@ -594,7 +559,7 @@ def test_a_store_holding_a_fifo_is_refused_at_open_without_waiting(tmp_path, ent
     make_recording().save(path)
     os.remove(os.path.join(path, entry))
     os.mkfifo(os.path.join(path, entry))
-    raised, elapsed = _open_with_deadline(path, os.path.join(path, entry))
+    raised, elapsed = refusal(Recording.open, path, fifos=[os.path.join(path, entry)])
     assert isinstance(raised, ValueError), raised
     assert f"{entry}' of the recording store" in str(raised)
     assert "is a FIFO (named pipe): only regular files and folders are read" in str(raised)

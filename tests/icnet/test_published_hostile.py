@@ -9,9 +9,6 @@ FIFO after a few seconds, so a regression fails on its time instead of hanging t
 """
 
 import os
-import subprocess
-import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -22,6 +19,7 @@ h5py = pytest.importorskip("h5py")
 pytest.importorskip("yaml")
 
 from sk_icnet import describe_keras, load_published_icnet  # noqa: E402
+from tests._fifo import refusal  # noqa: E402
 
 from ._keras_fixtures import keras_icnet, release_config, write_keras, write_release  # noqa: E402
 
@@ -29,22 +27,8 @@ fifo_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on th
 
 #: a refusal's message is at most this long, whatever the file holds
 MAX_MESSAGE = 2000
-#: seconds after which the helper process unblocks a reader waiting on a FIFO
+#: seconds after which a helper process unblocks a reader waiting on a FIFO (tests/_fifo.py)
 UNBLOCK_AFTER_S = 6.0
-
-UNBLOCK = """
-import os, sys, time
-time.sleep(float(sys.argv[1]))
-end = time.monotonic() + 20
-while time.monotonic() < end:  # a reader blocked in open() waits for a writer
-    for fifo in sys.argv[2:]:
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:  # ENXIO: nobody is reading
-            pass
-    time.sleep(0.2)
-"""
-
 
 def model_of(strides=(2, 2)):
     return keras_icnet(np.random.default_rng(0), strides=strides)
@@ -56,28 +40,6 @@ def release(tmp_path, model=None, **kwargs):
 
 def weights_file(folder):
     return Path(folder, "model_weights.hdf5")
-
-
-def refusal(fn, *args, fifos=(), **kwargs):
-    """``(exception, seconds)`` of a call that must raise; with ``fifos``, a helper process
-    unblocks readers waiting on them after ``UNBLOCK_AFTER_S`` seconds."""
-    helper = None
-    if fifos:
-        helper = subprocess.Popen([sys.executable, "-c", UNBLOCK, str(UNBLOCK_AFTER_S),
-                                   *map(str, fifos)])
-    start = time.monotonic()
-    try:
-        fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - returned for the test to check
-        raised = exc
-    else:
-        raised = None
-    finally:
-        elapsed = time.monotonic() - start
-        if helper is not None:
-            helper.kill()
-            helper.wait()
-    return raised, elapsed
 
 
 def assert_refused(raised, kind, *fragments):
@@ -160,7 +122,7 @@ def test_a_layer_linked_to_a_fifo_is_refused_without_waiting(tmp_path):
     os.mkfifo(fifo)
     _link(weights_file(folder), "model_weights/encoder_1", h5py.ExternalLink(str(fifo), "/g"))
     for call in (load_published_icnet, describe_keras):
-        raised, elapsed = refusal(call, folder, fifos=[fifo])
+        raised, elapsed = refusal(call, folder, fifos=[fifo], after_s=UNBLOCK_AFTER_S)
         assert elapsed < UNBLOCK_AFTER_S - 1, elapsed  # refused, the FIFO never opened
         assert_refused(raised, ValueError, "external link", "pipe.hdf5")
 
@@ -179,7 +141,8 @@ def test_a_fifo_that_the_folder_search_finds_is_refused_without_waiting(tmp_path
     folder = release(tmp_path)
     os.remove(weights_file(folder))
     os.mkfifo(Path(folder, name))
-    raised, elapsed = refusal(load_published_icnet, folder, fifos=[Path(folder, name)])
+    raised, elapsed = refusal(load_published_icnet, folder, fifos=[Path(folder, name)],
+                              after_s=UNBLOCK_AFTER_S)
     assert elapsed < UNBLOCK_AFTER_S - 1, elapsed
     assert_refused(raised, ValueError, name, "is a FIFO (named pipe)", "only regular files")
 
@@ -191,7 +154,8 @@ def test_a_fifo_as_config_or_cf_file_is_refused_without_waiting(tmp_path, name, 
     folder = release(tmp_path)
     os.remove(Path(folder, name))
     os.mkfifo(Path(folder, name))
-    raised, elapsed = refusal(load_published_icnet, folder, fifos=[Path(folder, name)])
+    raised, elapsed = refusal(load_published_icnet, folder, fifos=[Path(folder, name)],
+                              after_s=UNBLOCK_AFTER_S)
     assert elapsed < UNBLOCK_AFTER_S - 1, elapsed
     assert_refused(raised, ValueError, f"{argument} ", name, "is a FIFO (named pipe)")
 
