@@ -228,7 +228,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
 
 
 @pytest.mark.parametrize("value, received", [
-    ("[" + ", ".join(["512"] * 50_000) + "]", "list [512, 512, 512"),
+    ("[" + ", ".join(["512"] * 5_000) + "]", "list [512, 512, 512"),
     ("{a: 1}", "dict {'a': 1}"),
     ("'" + "9" * 100_000 + "'", "str '9999"),
     ("1" * 4000, "int 1111"),
