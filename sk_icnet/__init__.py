@@ -4,9 +4,20 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import data, datasets, exceptions, icnet, insilico, interpret, metrics, recordings, simulate
+from . import (
+    compare,
+    data,
+    datasets,
+    exceptions,
+    icnet,
+    insilico,
+    interpret,
+    metrics,
+    recordings,
+    simulate,
+)
 from ._version import __version__
-from .compare import compare
+from .compare import compare_models
 from .data import Recording, WindowDataset, load_trials
 from .exceptions import RatesAssumedWarning
 from .icnet import (
@@ -34,6 +45,7 @@ __all__ = [
     "Recording",
     "WindowDataset",
     "compare",
+    "compare_models",
     "data",
     "datasets",
     "describe_keras",
