@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 
 from sk_icnet import LinearSTRFRegressor, PoissonSTRFRegressor
-from sk_icnet.compare import compare
-from sk_icnet.compare import plot_neuron_scatter, plot_psth, plot_strf, summarize
+from sk_icnet.compare import compare, plot_neuron_scatter, plot_psth, plot_strf, summarize
 from sk_icnet.simulate import make_auditory_dataset
 
 from .conftest import tiny_estimator

@@ -6,8 +6,7 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupKFold, KFold, RepeatedKFold
 
-from sk_icnet.compare import compare
-from sk_icnet.compare import PairedStatistics, holm, paired_statistics, plot_paired
+from sk_icnet.compare import PairedStatistics, compare, holm, paired_statistics, plot_paired
 
 matplotlib.use("Agg")
 
