@@ -13,7 +13,8 @@ Commands (from the repository root)::
     python docs/_results.py sync          # rewrite marked figures and run lines from the results files
     python docs/_results.py rerun --max-seconds 60   # rerun the fast ones, compare within tolerance
 
-**Results file** ``docs/results/<name>.json``: the figures the script left in its module-level
+**Results file** ``docs/results/<name>.json`` (and ``<name>.txt``, what the script printed, which
+a page can show with MyST's ``literalinclude``): the figures the script left in its module-level
 ``RESULTS`` dict (nested dicts of numbers, booleans and short strings), their run-to-run
 tolerance (the script's ``RESULTS_TOLERANCE``, else :data:`DEFAULT_TOLERANCE`), the command,
 the run (UTC date, commit, whether the tree had uncommitted changes, wall and CPU time, peak
@@ -21,15 +22,17 @@ RSS, the load average sampled during the run), the machine (CPU model, cores, to
 versions) and the code that made it.
 
 **Which code, and when a results file is stale.** While the script runs, a C profiler
-(``cProfile``, on every thread the script starts) records each Python function that runs. The results file keeps, per source file of
-``sk_icnet`` that ran, a hash of each function and method that ran, plus one of the file's
-module-level statements (constants, imports, class statements: the ``<module>`` unit), and a
-hash of the whole script. A hash is taken of the normalised syntax tree with docstrings
-removed, so comments, docstrings, formatting and moved code do not change it. A results file is
-*stale* when any of these hashes differs from the current code's, or a unit is gone: a change
-to a function the script never ran (another estimator, a reader it did not use) leaves it fresh.
-Work done in other processes (``torchrun``, Dask workers) is not traced: such scripts must
-list the modules they rely on in ``RESULTS_CODE`` (whole files are then hashed).
+(``cProfile``, on every thread the script starts) records each Python function that runs. The
+results file keeps, per source file of ``sk_icnet`` that ran, a hash of each function and
+method that ran, plus one of the file's module-level statements (constants, imports, class
+statements: the ``<module>`` unit), and a hash of the whole script. A hash is taken of the
+normalised syntax tree with docstrings removed, so comments, docstrings, formatting and moved
+code do not change it. A results file is *stale* when any of these hashes differs from the
+current code's, or a unit is gone: a change to a function the script never ran (another
+estimator, a reader it did not use) leaves it fresh. Work done in other processes
+(``torchrun``, Dask workers, a test run) is not traced: such scripts list what they rely on in
+``RESULTS_CODE``, glob patterns of whole files (``["sk_icnet/**/*.py", "tests/**/*.py"]``),
+each hashed whole.
 
 **Marking figures in a page.** Write the figure, then an HTML comment naming its key (the
 results name, then the keys inside ``RESULTS``)::
@@ -88,7 +91,7 @@ PAGES = ("README.md", "docs/*.md", "docs/user_guide/*.md")
 #: run-to-run tolerance of a figure, by key pattern (first match wins); see development.md
 DEFAULT_TOLERANCE = {
     "*_s": "timing", "*_gb": "timing", "*_mb": "timing", "*.time*": "timing",
-    "*": {"abs": 0.02, "rel": 0.05},
+    "*": {"abs": 0.01, "rel": 0.02},
 }
 #: how far a page's timing figure may be from the results file's
 TIMING_PAGE_REL = 0.10
@@ -219,8 +222,12 @@ def _code_record(codes, script, extra_files=()):
         units = _file_units(filename)
         names = sorted({_unit_of(c, units) for c in file_codes} | {"<module>"})
         record[str(Path(filename).relative_to(ROOT))] = {n: _hash(units[n]) for n in names}
-    for rel in extra_files:
-        record[rel] = unit_hashes(ROOT / rel)
+    for pattern in extra_files:  # whole files, by glob: what ran in other processes
+        matches = sorted(p for p in ROOT.glob(pattern) if p.is_file())
+        if not matches:
+            raise ValueError(f"RESULTS_CODE pattern {pattern!r} matches no file under {ROOT}.")
+        for path in matches:
+            record[_relative(path)] = {"<file>": script_hash(path)}
     record[_relative(script)] = {"<script>": script_hash(script)}
     return record
 
@@ -242,8 +249,8 @@ def stale_units(results):
         if not path.is_file():
             changed.append((rel, "<file gone>"))
             continue
-        if list(units) == ["<script>"]:
-            now = {"<script>": script_hash(path)}
+        if list(units) in (["<script>"], ["<file>"]):
+            now = dict.fromkeys(units, script_hash(path))
         else:
             now = unit_hashes(path, list(units))
         changed.extend((rel, u) for u, h in units.items() if now[u] != h)
@@ -273,9 +280,12 @@ def _flatten(figures, prefix=""):
 
 
 def tolerance_of(key, tolerance):
-    for pattern, tol in {**tolerance, **DEFAULT_TOLERANCE}.items():
-        if fnmatch.fnmatchcase(key, pattern):
-            return tol
+    """The tolerance of figure ``key``: the script's first matching pattern, else the
+    default's."""
+    for patterns in (tolerance, DEFAULT_TOLERANCE):
+        for pattern, tol in patterns.items():
+            if fnmatch.fnmatchcase(key, pattern):
+                return tol
     return DEFAULT_TOLERANCE["*"]
 
 
@@ -346,8 +356,9 @@ def run(script, args=(), name=None, out_dir=RESULTS_DIR):
     sampler = _LoadSampler()
     sampler.start()
     t0, cpu0 = time.perf_counter(), time.process_time()
-    argv = sys.argv
+    argv, stdout = sys.argv, sys.stdout
     sys.argv = [str(script), *args]
+    sys.stdout = _Tee(stdout)
     try:
         with _Tracer() as tracer:
             namespace = runpy.run_path(str(script), run_name="__main__")
@@ -356,7 +367,8 @@ def run(script, args=(), name=None, out_dir=RESULTS_DIR):
             raise
         raise RuntimeError(f"{script} exited before it defined RESULTS") from exc
     finally:
-        sys.argv = argv
+        printed = sys.stdout.getvalue()
+        sys.argv, sys.stdout = argv, stdout
         sys.path[:] = saved_path
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     load = sampler.stop()
@@ -391,7 +403,32 @@ def run(script, args=(), name=None, out_dir=RESULTS_DIR):
         json.dump(record, fh, indent=1, sort_keys=False)
         fh.write("\n")
     os.replace(tmp, target)
+    _write_atomic(out_dir / f"{name}.txt", printed)  # what it printed, for literalinclude
     return record
+
+
+def _write_atomic(target, text):
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+
+
+class _Tee:
+    """A stdout that also keeps what was written (the script's printed output)."""
+
+    def __init__(self, stream):
+        self._stream, self._parts = stream, []
+
+    def write(self, text):
+        self._parts.append(text)
+        return self._stream.write(text)
+
+    def getvalue(self):
+        return "".join(self._parts)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 # --------------------------------------------------------------------------- reading
@@ -469,6 +506,9 @@ def lookup(results, key):
     name, _, inner = key.partition(".")
     if name not in results:
         raise KeyError(f"no results file docs/results/{name}.json")
+    section, _, field = inner.partition(".")
+    if section in ("run", "machine") and field in results[name].get(section, {}):
+        return results[name][section][field]  # the run's own record: run.wall_s, run.cpu_s, ...
     figures = results[name]["figures"]
     if inner not in figures:
         close = [k for k in figures if k.split(".")[-1] == inner.split(".")[-1]][:5]
@@ -570,6 +610,10 @@ def page_problems(path, results, pending=()):
     def line_of(pos):
         return text.count("\n", 0, pos) + 1
 
+    for m in re.finditer(r"^[ \t]*<!--\s*(?:result|check|run)\s*:", text, re.M):
+        problems.append(("markup", f"{rel}:{line_of(m.start())}: a marker starts the line, so "
+                         "Markdown reads the line as an HTML block and hides it: move it after "
+                         "a word", ""))
     for m in FIGURE.finditer(text):
         key, name = m.group("key"), m.group("key").split(".")[0]
         try:
