@@ -70,6 +70,7 @@ import fnmatch
 import hashlib
 import json
 import math
+import operator
 import os
 import platform
 import re
@@ -436,7 +437,7 @@ class _Tee:
 def load_results(directory=RESULTS_DIR):
     out = {}
     for path in sorted(Path(directory).glob("*.json")):
-        if path.name == PENDING.name:
+        if path.name in (PENDING.name, UNMARKED.name):
             continue
         with open(path, encoding="utf-8") as fh:
             out[path.stem] = json.load(fh)
@@ -564,9 +565,8 @@ def evaluate_claim(expr, results):
             return {ast.Not: lambda v: not v, ast.USub: lambda v: -v,
                     ast.UAdd: lambda v: v}[type(node.op)](value)
         if isinstance(node, ast.BinOp):
-            a, b = ev(node.left), ev(node.right)
-            return {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__,
-                    ast.Div: a.__truediv__}[type(node.op)](b)
+            return {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+                    ast.Div: operator.truediv}[type(node.op)](ev(node.left), ev(node.right))
         if isinstance(node, ast.BoolOp):
             values = [ev(v) for v in node.values]
             return all(values) if isinstance(node.op, ast.And) else any(values)
@@ -574,10 +574,9 @@ def evaluate_claim(expr, results):
             left = ev(node.left)
             for op, right_node in zip(node.ops, node.comparators, strict=True):
                 right = ev(right_node)
-                ok = {ast.Lt: left < right, ast.LtE: left <= right, ast.Gt: left > right,
-                      ast.GtE: left >= right, ast.Eq: left == right,
-                      ast.NotEq: left != right}[type(op)]
-                if not ok:
+                compare = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+                           ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
+                if not compare[type(op)](left, right):
                     return False
                 left = right
             return True
@@ -598,6 +597,34 @@ def run_line(record):
 def _strip_code(text):
     """The text with fenced code blocks blanked (markers there are examples, not figures)."""
     return re.sub(r"^(```|~~~).*?^\1", lambda m: " " * len(m.group(0)), text, flags=re.S | re.M)
+
+
+UNMARKED = RESULTS_DIR / "unmarked.json"
+#: what reads as a measured figure in prose: a decimal number, a percentage, a duration in
+#: seconds, minutes or hours, a size in GB/MB/GiB/MiB, a factor ("4.9x")
+MEASURED = re.compile(
+    r"(?<![\w.\-/#=@])(?:\d[\d,]*\.\d+(?![\d.])(?:\s?(?:x|×|%|s|GB|MB|GiB|MiB)\b)?"
+    r"|\d[\d,]*(?:\s?%|\s?(?:s|GB|MB|GiB|MiB|minutes?|hours?)\b|x\b|×))")
+
+
+def unmarked_figures(path):
+    """The figures a page states without a results key (``MEASURED`` outside code, links and
+    markers), in order: the work left to the pages listed in ``docs/results/unmarked.json``."""
+    text = _strip_code(Path(path).read_text(encoding="utf-8"))
+    text = FIGURE.sub(" ", text)  # marked figures
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", " ", text)  # inline code
+    text = re.sub(r"\]\([^)]*\)", "]", text)  # link targets
+    text = re.sub(r"\{[a-z]+\}`[^`]*`", " ", text)  # roles
+    text = re.sub(r"\b\d+\.\d+\.\d+\b", " ", text)  # versions
+    return [m.group(0).strip() for m in MEASURED.finditer(text)]
+
+
+def load_unmarked():
+    if not UNMARKED.is_file():
+        return {}
+    with open(UNMARKED, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def page_problems(path, results, pending=()):
@@ -725,6 +752,8 @@ def _main(argv=None):
     sub.add_parser("status", help="fresh, stale or pending, per results file")
     sub.add_parser("check", help="every page against the results files")
     sub.add_parser("sync", help="rewrite marked figures and run lines from the results")
+    sub.add_parser("unmarked", help="write docs/results/unmarked.json: each page's figures "
+                                    "without a results key (the work left)")
     p_rerun = sub.add_parser("rerun", help="rerun fast results, compare within tolerance")
     p_rerun.add_argument("--max-seconds", type=float, default=60.0)
     opts = parser.parse_args(argv)
@@ -759,6 +788,16 @@ def _main(argv=None):
             n = sync_page(page, results)
             if n:
                 print(f"{page.relative_to(ROOT)}: {n} figure(s) or run line(s) updated")
+        return 0
+    if opts.command == "unmarked":
+        listing = {}
+        for page in pages():
+            found = unmarked_figures(page)
+            if found:
+                listing[_relative(page)] = found
+        _write_atomic(UNMARKED, json.dumps(listing, indent=1, ensure_ascii=False) + "\n")
+        for page, found in listing.items():
+            print(f"{page}: {len(found)} unmarked figure(s)")
         return 0
     if opts.command == "rerun":
         failed = 0
