@@ -12,6 +12,7 @@ Commands (from the repository root)::
     python docs/_results.py check         # every page against the results files
     python docs/_results.py sync          # rewrite marked figures and run lines from the results files
     python docs/_results.py rerun --max-seconds 60   # rerun the fast ones, compare within tolerance
+    python docs/_results.py unmarked      # rewrite docs/results/unmarked.json (figures without a key)
 
 **Results file** ``docs/results/<name>.json`` (and ``<name>.txt``, what the script printed, which
 a page can show with MyST's ``literalinclude``): the figures the script left in its module-level
