@@ -25,12 +25,14 @@ versions) and the code that made it.
 **Which code, and when a results file is stale.** While the script runs, a C profiler
 (``cProfile``, on every thread the script starts) records each Python function that runs. The
 results file keeps, per source file of ``sk_icnet`` that ran, a hash of each function and
-method that ran, plus one of the file's module-level statements (constants, imports, class
+method that ran, plus one of the file's module-level statements (constants, class
 statements: the ``<module>`` unit), and a hash of the whole script. A hash is taken of the
 normalised syntax tree with docstrings removed, so comments, docstrings, formatting and moved
 code do not change it. A results file is *stale* when any of these hashes differs from the
 current code's, or a unit is gone: a change to a function the script never ran (another
-estimator, a reader it did not use) leaves it fresh. Work done in other processes
+estimator, a reader it did not use) leaves it fresh, and so does moving a function unchanged to
+another file (the same name and hash found elsewhere in the package). Import statements are not
+hashed: what a name is bound to is hashed where it is defined. Work done in other processes
 (``torchrun``, Dask workers, a test run) is not traced: such scripts list what they rely on in
 ``RESULTS_CODE``, glob patterns of whole files (``["sk_icnet/**/*.py", "tests/**/*.py"]``),
 each hashed whole.
@@ -149,8 +151,8 @@ def _file_units(path):
                     shell.append(sub)
             rest.append(ast.ClassDef(name=node.name, bases=node.bases, keywords=node.keywords,
                                      body=shell, decorator_list=node.decorator_list))
-        else:
-            rest.append(node)
+        elif not isinstance(node, (ast.Import, ast.ImportFrom)):  # what a name is bound to is
+            rest.append(node)                                      # hashed where it is defined
     units["<module>"] = rest
     return units
 
@@ -243,19 +245,38 @@ def _relative(path):
         return str(path)
 
 
+_PACKAGE_UNITS = {}
+
+
+def _package_units():
+    """``{(unit, hash)}`` of every unit of the package now (where moved code can be found)."""
+    key = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(PACKAGE.rglob("*.py")))
+    if key not in _PACKAGE_UNITS:
+        _PACKAGE_UNITS.clear()
+        _PACKAGE_UNITS[key] = {(u, h) for p, _ in key for u, h in unit_hashes(p).items()
+                               if u != "<module>"}
+    return _PACKAGE_UNITS[key]
+
+
 def stale_units(results):
-    """The units whose code changed since ``results`` was written: ``[(file, unit), ...]``."""
+    """The units whose code changed since ``results`` was written: ``[(file, unit), ...]``.
+
+    A function or method that is gone from its file but exists unchanged (same name within its
+    file, same hash) in another file of the package was moved, not changed; so was the
+    ``<module>`` unit of a file that is gone when all its other units were moved."""
     changed = []
     for rel, units in results["code"].items():
         path = ROOT / rel
-        if not path.is_file():
-            changed.append((rel, "<file gone>"))
-            continue
         if list(units) in (["<script>"], ["<file>"]):
-            now = dict.fromkeys(units, script_hash(path))
-        else:
-            now = unit_hashes(path, list(units))
-        changed.extend((rel, u) for u, h in units.items() if now[u] != h)
+            if not path.is_file() or script_hash(path) != next(iter(units.values())):
+                changed.append((rel, next(iter(units))))
+            continue
+        now = unit_hashes(path, list(units)) if path.is_file() else dict.fromkeys(units)
+        moved = {u for u, h in units.items()
+                 if u != "<module>" and now[u] is None and (u, h) in _package_units()}
+        if not path.is_file() and moved == set(units) - {"<module>"}:
+            moved.add("<module>")
+        changed.extend((rel, u) for u, h in units.items() if now[u] != h and u not in moved)
     return changed
 
 

@@ -189,3 +189,26 @@ def test_sync_rewrites_marked_figures_at_the_page_precision(tmp_path, monkeypatc
     results["t"]["figures"]["cf"] = 2100.0
     (problem,) = results_tool.page_problems(page, results)
     assert "states 2,066 for t.cf" in problem[1]
+
+
+def test_code_moved_unchanged_to_another_file_keeps_a_results_file_fresh(tmp_path, monkeypatch):
+    package = tmp_path / "sk_icnet"
+    package.mkdir()
+    monkeypatch.setattr(results_tool, "ROOT", tmp_path)
+    monkeypatch.setattr(results_tool, "PACKAGE", package)
+    f_src, g_src = "def f(x):\n    return x + 1\n", "def g(x):\n    return 2 * x\n"
+    (package / "a.py").write_text("import os\nA = 1\n" + f_src + g_src)
+    record = {"code": {"sk_icnet/a.py": results_tool.unit_hashes(package / "a.py")}}
+    # g moves to b.py unchanged, a.py's imports change: fresh
+    (package / "a.py").write_text("import sys\nA = 1\n" + f_src)
+    (package / "b.py").write_text(g_src)
+    assert results_tool.stale_units(record) == []
+    (package / "b.py").write_text(g_src.replace("2 * x", "3 * x"))  # then changed: stale
+    assert results_tool.stale_units(record) == [("sk_icnet/a.py", "g")]
+    (package / "b.py").write_text(g_src)
+    (package / "a.py").unlink()  # the whole file moved
+    (package / "c.py").write_text("B = 2\n" + f_src)
+    assert results_tool.stale_units(record) == []
+    (package / "c.py").write_text("B = 2\n" + f_src.replace("def f", "def f2"))  # renamed: stale
+    assert set(results_tool.stale_units(record)) == {("sk_icnet/a.py", "f"),
+                                                     ("sk_icnet/a.py", "<module>")}
