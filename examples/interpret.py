@@ -30,7 +30,7 @@ from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare_models, insili
 from sk_icnet.compare import paired_statistics, plot_paired  # noqa: E402
 from sk_icnet.interpret import ReceptiveField, dynamic_strf, optimal_sound, plot_strf  # noqa: E402
 from sk_icnet.simulate import make_auditory_dataset  # noqa: E402
-from sk_icnet.strf import log_mel_spectrogram  # noqa: E402
+from sk_icnet.spectral import log_mel_spectrogram  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", default="interpret.png", help="where to write the figure")

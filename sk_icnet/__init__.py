@@ -4,18 +4,9 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import (
-    compare,
-    data,
-    datasets,
-    exceptions,
-    icnet,
-    insilico,
-    interpret,
-    metrics,
-    recordings,
-    simulate,
-)
+import importlib
+
+from . import compare, data, exceptions, icnet, insilico, interpret, metrics, simulate, spectral, strf
 from ._version import __version__
 from .compare import compare_models
 from .data import Recording, WindowDataset, load_trials
@@ -47,7 +38,6 @@ __all__ = [
     "compare",
     "compare_models",
     "data",
-    "datasets",
     "describe_keras",
     "exceptions",
     "icnet",
@@ -56,9 +46,21 @@ __all__ = [
     "load_published_icnet",
     "load_trials",
     "metrics",
-    "recordings",
     "small_data_params",
     "transfer_params",
     "simulate",
+    "spectral",
+    "strf",
     "__version__",
 ]
+
+#: 0.3's modules, kept until 0.6: each warns when a name is taken from it (FutureWarning)
+_DEPRECATED_MODULES = frozenset({"estimator", "model", "losses", "callbacks", "features", "published",
+                                 "distributed", "trials", "recordings", "datasets"})
+
+
+def __getattr__(name):
+    """``sk_icnet.datasets`` and the other 0.3 modules, imported on first use."""
+    if name in _DEPRECATED_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,14 @@
-"""This module moved to :mod:`sk_icnet.simulate` in 0.4; this import path keeps working."""
+"""Deprecated since 0.5 and removed in 0.6: this 0.3 module moved to :mod:`sk_icnet.simulate` in 0.4."""
 
-from .simulate import (
-    NEURON_KINDS,
-    TunedNeurons,
-    make_auditory_dataset,
-    make_random_chords,
-    make_stimuli,
-    make_tuned_neurons,
-    q10_to_octaves,
-)
+from . import simulate as _simulate
+from ._core.deprecation import moved_module
 
-__all__ = ["make_stimuli", "make_random_chords", "make_auditory_dataset", "make_tuned_neurons",
-           "TunedNeurons", "q10_to_octaves", "NEURON_KINDS"]
+#: each name this module served -> the module it is taken from now
+_HOMES = {
+    "make_stimuli": _simulate, "make_random_chords": _simulate, "make_auditory_dataset": _simulate,
+    "make_tuned_neurons": _simulate, "TunedNeurons": _simulate, "q10_to_octaves": _simulate,
+    "NEURON_KINDS": _simulate,
+}
+
+__all__ = list(_HOMES)
+__getattr__, __dir__ = moved_module(__name__, _HOMES)

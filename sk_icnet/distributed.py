@@ -1,14 +1,17 @@
-"""This module moved to :mod:`sk_icnet.icnet` in 0.4; this import path keeps working."""
+"""Deprecated since 0.5 and removed in 0.6: this 0.3 module moved to :mod:`sk_icnet.icnet` in 0.4.
 
-from .icnet._distributed import (
-    DistributedContext,
-    broadcast_object,
-    check_ranks_agree,
-    check_same_data,
-    gather_objects,
-    setup_distributed,
-    teardown_distributed,
-)
+Its names are internal from 0.5 on: none has a public replacement.
+"""
 
-__all__ = ["DistributedContext", "setup_distributed", "teardown_distributed", "gather_objects",
-           "broadcast_object", "check_ranks_agree", "check_same_data"]
+from ._core.deprecation import moved_module
+from .icnet import _distributed
+
+#: each name this module served -> the module it is taken from now
+_HOMES = {
+    "DistributedContext": _distributed, "setup_distributed": _distributed,
+    "teardown_distributed": _distributed, "gather_objects": _distributed,
+    "broadcast_object": _distributed, "check_ranks_agree": _distributed, "check_same_data": _distributed,
+}
+
+__all__ = list(_HOMES)
+__getattr__, __dir__ = moved_module(__name__, _HOMES)

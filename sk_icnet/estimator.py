@@ -1,5 +1,12 @@
-"""This module moved to :mod:`sk_icnet.icnet` in 0.4; this import path keeps working."""
+"""Deprecated since 0.5 and removed in 0.6: this 0.3 module moved to :mod:`sk_icnet.icnet` in 0.4."""
 
-from .icnet._estimator import ICNetRegressor
+from . import icnet as _icnet
+from ._core.deprecation import moved_module
 
-__all__ = ["ICNetRegressor"]
+#: each name this module served -> the module it is taken from now
+_HOMES = {
+    "ICNetRegressor": _icnet,
+}
+
+__all__ = list(_HOMES)
+__getattr__, __dir__ = moved_module(__name__, _HOMES)

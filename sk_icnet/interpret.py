@@ -11,7 +11,7 @@ lag), so that ICNet and an STRF can be looked at side by side.
 The spectro-temporal space
 --------------------------
 The front end is the one of :class:`~sk_icnet.strf.LinearSTRFRegressor`
-(:func:`~sk_icnet.strf.log_mel_spectrogram`: Hann-windowed STFT with a hop of
+(:func:`~sk_icnet.spectral.log_mel_spectrogram`: Hann-windowed STFT with a hop of
 one bin, frame ``t`` ending on the last sample of bin ``t``, mel triangles,
 natural log of the band power). It is the package's own front end, the one its
 STRF baselines and its simulated neurons use, so a receptive field measured here

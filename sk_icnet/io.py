@@ -21,10 +21,11 @@ This module knows the container (header, format version, tensor layout,
 provenance) and no estimator. Each estimator family registers how its payload
 is written and read with :func:`register_model_format`, keyed by the class
 name the header records: ``ICNetRegressor`` in ``sk_icnet.icnet._model_file``,
-the STRF baselines in ``sk_icnet._strf_file``. A new estimator is saved by
-registering it; this module is not edited. The parameter rules (``_int``,
-``_real``, ``_one_of``, ...) and :func:`check_fitted_rates` are the toolkit
-the registered readers and writers share.
+the STRF baselines in ``sk_icnet.strf._model_file``. A new estimator is saved by
+registering it; this module is not edited. The parameter rules of
+``sk_icnet._core.rules`` (``integer``, ``real``, ``one_of``, ...), :func:`stored_params`,
+:func:`model_provenance` and :func:`check_fitted_rates` are the toolkit the registered
+readers and writers share.
 
 NWB recordings are read and written by :mod:`sk_icnet.data`; ``read_nwb``,
 ``write_nwb`` and ``atomic_path`` stay importable from here for older code.
@@ -43,8 +44,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._core.files import atomic_path, json_value, loads_json
+from ._core.rules import MAX_SIZE
 from ._core.timebase import Timebase, rates_agree
-from ._core.validation import is_json_int, is_json_real
+from ._core.validation import is_json_real
 from ._version import __version__
 from .data._nwb import read_nwb, write_nwb
 
@@ -60,53 +62,10 @@ _NOT_STORED = {"module", "criterion", "optimizer", "callbacks", "checkpoint_dir"
                "train_split", "dataset", "iterator_train", "iterator_valid", "torch_load_kwargs"}
 _NOT_STORED_PREFIXES = ("callbacks__", "iterator_", "optimizer__", "dataset__", "train_split")
 
-#: largest size (channels, filters, kernel, samples per bin) read from a model file
-_MAX_SIZE = 1 << 20
-#: largest number of layers, classes or lags read from a model file
-_MAX_COUNT = 1 << 12
-_INT_LIMIT = 2 ** 31 - 1
 #: safetensors dtypes of floating-point tensors
 _FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
 #: provenance entries every model file may hold, each a JSON object or null
 _PROVENANCE_OBJECTS = ("validation", "training_summary")
-
-
-# ------------------------------------------------------------ parameter rules
-def _int(low, high=_INT_LIMIT):
-    return (lambda v: is_json_int(v, low, high)), f"an integer from {low} to {high}"
-
-
-def _real(low=0.0, *, strict=True):
-    def rule(v):
-        return is_json_real(v) and (v > low if strict else v >= low)
-    return rule, f"a finite number {'>' if strict else '>='} {low:g}"
-
-
-def _one_of(*values):
-    def rule(v):
-        return any(v is x or (type(v) is type(x) and v == x) for x in values)
-    return rule, "one of " + ", ".join(map(repr, values))
-
-
-def _either(*rules):
-    return (lambda v: any(rule(v) for rule, _ in rules)), " or ".join(d for _, d in rules)
-
-
-def _list_of(item, min_len=1, max_len=_MAX_COUNT):
-    rule, description = item
-    return ((lambda v: isinstance(v, list) and min_len <= len(v) <= max_len
-             and all(rule(x) for x in v)),
-            f"a list of {min_len} to {max_len} values, each {description}")
-
-
-def _text(max_len=64):
-    return ((lambda v: isinstance(v, str) and 0 < len(v) <= max_len),
-            f"a string of 1 to {max_len} characters")
-
-
-_BOOL = _one_of(True, False)
-_NONE = _one_of(None)
-_POSITIVE = _real()
 
 
 # ------------------------------------------------------------ the registry
@@ -116,7 +75,7 @@ class ModelPayload(NamedTuple):
     Attributes
     ----------
     params : dict
-        The estimator's parameters, as :func:`_stored_params` gives them.
+        The estimator's parameters, as :func:`stored_params` gives them.
     fitted : dict
         Fitted attributes stored in the header (JSON scalars and lists).
     tensors : dict of str to torch.Tensor
@@ -153,7 +112,7 @@ def register_model_format(cls, *, params, write, read, provenance=()):
         The estimator class; a model file names it by ``cls.__name__``.
     params : dict
         The parameters a file may hold: name -> ``(rule, description)``, built
-        from this module's rules (``_int``, ``_real``, ``_one_of``, ...). The
+        from the rules of ``sk_icnet._core.rules`` (``integer``, ``real``, ``one_of``, ...). The
         loader refuses any other key and any value its rule rejects.
     write : callable
         ``write(est) -> ModelPayload``; checks that ``est`` is fitted and can be
@@ -245,7 +204,7 @@ def _format_of(est):
 
 
 # ------------------------------------------------------------ parameters
-def _stored_params(est, rules, training_only=None):
+def stored_params(est, rules, training_only=None):
     """The parameters save_model writes: the allow-listed ones, checked as the loader checks
     them; others only when at their default (nothing to store). ``training_only`` maps the
     parameters that describe how a model was trained, not what it is, to the value stored."""
@@ -331,7 +290,7 @@ def _history_summary(est):
     return summary
 
 
-def _provenance(est, extras):
+def model_provenance(est, extras):
     """The header's provenance: the writer's version, the fit's validation scores, the
     estimator's ``training_summary_``, and the entries its format's writer added."""
     summary = getattr(est, "training_summary_", None)
@@ -403,7 +362,7 @@ def save_model(est, path, *, overwrite=False):
         raise TypeError(f"overwrite must be True or False; received {overwrite!r}.")
     payload = _format_of(est).write(est)
     header = {"estimator": type(est).__name__, "params": payload.params,
-              "fitted": payload.fitted, "provenance": _provenance(est, payload.provenance)}
+              "fitted": payload.fitted, "provenance": model_provenance(est, payload.provenance)}
     metadata = {"format": MODEL_FORMAT, "format_version": str(MODEL_FORMAT_VERSION),
                 "sk_icnet_version": __version__, "header": json.dumps(header, allow_nan=False)}
     path = os.path.abspath(os.fspath(path))
@@ -560,8 +519,8 @@ def _check_rates(audio_fs, dt_ms, spb, source):
         raise ValueError(f"{source}: audio_fs_={audio_fs!r} Hz and dt_ms_={dt_ms!r} ms give "
                          f"{implied} samples per bin, but samples_per_bin_={spb}; the rates or the "
                          "bin size were changed, and the model would predict on another bin grid.")
-    if spb > _MAX_SIZE:
-        raise ValueError(f"{source}: samples_per_bin_={spb} is more than {_MAX_SIZE}.")
+    if spb > MAX_SIZE:
+        raise ValueError(f"{source}: samples_per_bin_={spb} is more than {MAX_SIZE}.")
 
 
 def check_fitted_rates(meta, source):

@@ -1,6 +1,12 @@
-"""This module moved to :mod:`sk_icnet.data` in 0.4; this import path keeps working."""
+"""Deprecated since 0.5 and removed in 0.6: this 0.3 module moved to :mod:`sk_icnet.data` in 0.4."""
 
-from .data._spikes import bin_spike_times, spike_trains
-from .data._windows import make_windows
+from . import data as _data
+from ._core.deprecation import moved_module
 
-__all__ = ["bin_spike_times", "spike_trains", "make_windows"]
+#: each name this module served -> the module it is taken from now
+_HOMES = {
+    "bin_spike_times": _data, "spike_trains": _data, "make_windows": _data,
+}
+
+__all__ = list(_HOMES)
+__getattr__, __dir__ = moved_module(__name__, _HOMES)

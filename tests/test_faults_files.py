@@ -406,6 +406,19 @@ def test_optimizer_state_with_nan_moments_is_refused(checkpoint):
         resume(checkpoint)
 
 
+def test_optimizer_state_of_a_model_of_another_size_is_refused_at_load(checkpoint):
+    def other_size(state):  # as a model with 12 encoder channels (this one has 16) saves it
+        moments = state["state"][2]  # encoder.0.conv.weight, the optimizer's third parameter
+        for key in ("exp_avg", "exp_avg_sq"):
+            moments[key] = torch.zeros((12, *moments[key].shape[1:]))
+
+    _tamper_optimizer(checkpoint, other_size)
+    with pytest.raises(ValueError, match=r"optimizer.pt holds state 'exp_avg' of shape "
+                                         r"\(12, 8, 8\) for the parameter encoder.0.conv.weight, "
+                                         r"which has shape \(16, 8, 8\)"):
+        resume(checkpoint)
+
+
 # ---------------------------------------------------------------- 4. full disk in a fit
 def test_a_full_disk_in_torchs_serializer_warns_and_training_goes_on(small_xy, tmp_path,
                                                                     monkeypatch):
@@ -656,3 +669,80 @@ def test_strf_files_keep_a_fitted_audio_fs_and_check_it(tiny_data, tmp_path):
     with pytest.raises(ValueError, match=r"parameter audio_fs=8000.0 differs from the fitted "
                                          r"audio_fs_=16000.0"):
         PoissonSTRFRegressor.load_model(path)
+
+
+# ---------------------------------------------------------------- killed saves (issue 28.7)
+#: a process saving through sk_icnet's atomic_path (the files module alone: it imports nothing of
+#: the package, so the process starts in milliseconds), stopped mid-write until it is killed
+KILLED_WRITER = r"""
+import importlib.util, os, sys, time
+spec = importlib.util.spec_from_file_location("files", sys.argv[1])
+files = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(files)
+with files.atomic_path(sys.argv[2], ".safetensors", overwrite=True) as tmp:
+    with open(tmp, "wb") as f:
+        f.write(b"\0" * 4096)  # the part written so far
+    # safetensors writes its own hidden temporary beside the name it is given, then renames
+    hidden = os.path.join(os.path.dirname(tmp), f".tmp{os.getpid()}")
+    with open(hidden, "wb") as f:
+        f.write(b"\0" * 65536)
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def _writers(path, n):
+    """``n`` processes each stopped in the middle of saving to ``path``."""
+    import subprocess
+    import sys
+
+    from sk_icnet._core import files
+
+    procs = [subprocess.Popen([sys.executable, "-c", KILLED_WRITER, files.__file__, str(path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "writing"
+    except BaseException:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=30)
+        raise
+    return procs
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kill -9 of a writer process (POSIX)")
+def test_four_killed_saves_leave_nothing_on_disk_after_the_next_save(fitted, tmp_path):
+    import signal
+
+    path = tmp_path / "m.safetensors"
+    fitted[0].save_model(path)
+    before = path.read_bytes()
+    for proc in _writers(path, 4):
+        os.kill(proc.pid, signal.SIGKILL)  # kill -9: no cleanup runs
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert len(list(tmp_path.iterdir())) > 1  # what the killed saves left
+    assert path.read_bytes() == before  # the old file survived each kill
+    fitted[0].save_model(path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    np.testing.assert_allclose(load_model(path).predict(fitted[1][:2]), fitted[0].predict(fitted[1][:2]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a writer process (POSIX)")
+def test_the_next_save_leaves_the_temporary_of_a_save_still_running(fitted, tmp_path):
+    import signal
+
+    path = tmp_path / "m.safetensors"
+    (live,) = _writers(path, 1)
+    try:
+        fitted[0].save_model(path)
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert "m.safetensors" in left and len(left) == 2  # the live writer's is kept
+    finally:
+        os.kill(live.pid, signal.SIGKILL)
+        live.wait(timeout=30)
+        live.stdout.close()
+    fitted[0].save_model(path, overwrite=True)  # now it is dead: removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]

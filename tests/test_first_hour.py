@@ -259,7 +259,7 @@ def test_insilico_flags_implausible_rates():
 
 # ------------------------------------------- scikit-learn scoring strings, 3-D y
 def test_scikit_learn_scoring_strings_on_3d_y_are_refused_with_a_pointer(small_xy):
-    from sklearn.metrics import get_scorer
+    from sklearn.metrics import get_scorer, make_scorer
 
     from sk_icnet.metrics import SCORERS
 
@@ -269,6 +269,8 @@ def test_scikit_learn_scoring_strings_on_3d_y_are_refused_with_a_pointer(small_x
         with pytest.raises(ValueError, match=r"3-D y.*sk_icnet.metrics.SCORERS"):
             get_scorer(name)(est, X[:4], y[:4])
     assert np.isfinite(SCORERS["d2_poisson"](est, X[:4], y[:4]))  # sk_icnet's scorers pass
+    own = make_scorer(lambda y_true, y_pred: float(np.mean(y_pred)))  # and a user's own scorer
+    assert own(est, X[:4], y[:4]) == pytest.approx(float(est.predict(X[:4]).mean()))
     assert est.predict(X[:2]).shape == (2, 3, 125)  # direct calls too
     one = tiny_estimator(max_epochs=0).fit(X, y[:, 0])  # 2-D y: scikit-learn's strings work
     assert np.isfinite(get_scorer("r2")(one, X[:4], y[:4, 0]))

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor, io
+from sk_icnet._core import rules
 from sk_icnet.io import load_model, save_model
 
 from .conftest import TINY_DT, TINY_FS, rewrite_model_file, tiny_estimator
@@ -153,19 +154,19 @@ class ToyScaler(BaseEstimator):
         return np.asarray(X, dtype=np.float64) @ self.weights_
 
 
-_TOY_PARAMS = {"scale": io._real()}
+_TOY_PARAMS = {"scale": rules.real()}
 
 
 def _write_toy(est):
     check_is_fitted(est, ["weights_"])
-    return io.ModelPayload(io._stored_params(est, _TOY_PARAMS),
+    return io.ModelPayload(io.stored_params(est, _TOY_PARAMS),
                            {"n_features_in_": est.n_features_in_},
                            {"attr.weights_": torch.from_numpy(est.weights_)})
 
 
 def _read_toy(cls, file):
     est = cls(**file.params())
-    if not io._int(1)[0](file.fitted.get("n_features_in_")):
+    if not rules.integer(1)[0](file.fitted.get("n_features_in_")):
         raise ValueError(f"{file.source}: n_features_in_ must be an integer >= 1.")
     est.n_features_in_ = file.fitted["n_features_in_"]
     est.weights_ = file.tensors()["attr.weights_"].numpy()

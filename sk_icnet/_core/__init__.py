@@ -11,6 +11,10 @@
     Sound-pressure reference, ramps, frame levels and the mel scale.
 ``files``
     Atomic, no-clobber writes, bounded JSON reads and optional imports.
+``rules``
+    What a model file's header may hold: the parameter rules every registered format uses.
+``deprecation``
+    Modules kept at an old import path for one deprecation cycle.
 ``plotting``
     Matplotlib, imported on first use.
 """

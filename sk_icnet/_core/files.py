@@ -4,7 +4,9 @@ and optional imports.
 Every writer of the package publishes through here: a file is written under a temporary
 name beside its destination and published by :func:`atomic_path` (a hard link when nothing
 may be replaced, a rename over an existing file only when asked), a directory by
-:func:`rename_noreplace`. Nothing a user wrote is half-written or silently replaced.
+:func:`rename_noreplace`. Nothing a user wrote is half-written or silently replaced, and
+nothing a killed writer left stays on disk past the next save of the same path
+(:func:`remove_dead_temporaries`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import errno
 import importlib
 import json
 import os
+import re
 import secrets
+import shutil
 import stat
 import sys
 
-__all__ = ["atomic_path", "rename_noreplace", "directory_lock", "read_json_file", "loads_json",
-           "json_value", "require"]
+__all__ = ["atomic_path", "rename_noreplace", "directory_lock", "remove_dead_temporaries",
+           "read_json_file", "loads_json", "json_value", "require"]
 
 #: largest JSON nesting accepted in a model file's header or a checkpoint's JSON files
 MAX_JSON_DEPTH = 64
@@ -72,6 +76,77 @@ def _link_no_clobber(tmp, path):
     os.rename(tmp, path)
 
 
+def _temporary_names(path):
+    """The names of the temporary folders of saves to ``path``: ``<name>.tmp-<pid>-<token>``."""
+    parent, base = os.path.split(path)
+    pattern = re.compile(re.escape(base) + r"\.tmp-[0-9]+-[0-9a-f]{16}")
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    return sorted(name for name in names if pattern.fullmatch(name))
+
+
+def _lock_nonblocking(dirname):
+    """An open descriptor of ``dirname`` holding an exclusive ``flock``; None when another
+    process holds it, or where a lock cannot be taken (no ``fcntl``, no locks on this file
+    system): then nothing tells a live writer from a dead one."""
+    try:
+        import fcntl
+        fd = os.open(dirname, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (ImportError, OSError):  # pragma: no cover - Windows, or not ours to open
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_dead_temporaries(path):
+    """Remove the temporary folders that killed saves to ``path`` left beside it.
+
+    :func:`atomic_path` writes in a folder ``<path>.tmp-<pid>-<token>`` that its
+    process holds locked (``flock``) while it writes: the lock dies with the process,
+    so a folder whose lock is free belongs to a save that was killed (``kill -9``, a
+    power cut) and is removed with everything in it (a writer's own hidden temporaries
+    included). Folders of live saves are left alone, and so is everything where locks
+    are unavailable. Returns the names removed.
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    removed = []
+    with directory_lock(parent):  # a save makes and locks its folder under this lock too
+        for name in _temporary_names(path):
+            where = os.path.join(parent, name)
+            if os.path.islink(where) or not os.path.isdir(where):
+                continue
+            fd = _lock_nonblocking(where)
+            if fd is None:
+                continue
+            try:
+                shutil.rmtree(where, ignore_errors=True)
+            finally:
+                os.close(fd)
+            removed.append(name)
+    return removed
+
+
+def _new_temporary_folder(path):
+    """Make the locked folder a save to ``path`` writes in; return it and its lock (or None)."""
+    parent, base = os.path.split(path)
+    with directory_lock(parent):  # made and locked at once: never taken for a dead one
+        for _ in range(100):
+            folder = os.path.join(parent, f"{base}.tmp-{os.getpid()}-{secrets.token_hex(8)}")
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:
+                continue
+            return folder, _lock_nonblocking(folder)
+    raise FileExistsError(errno.EEXIST, "could not create a temporary folder", parent)
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix="", *, overwrite=True, replaceable=None):
     """A temporary path in ``path``'s directory to write to, published at ``path`` when the
@@ -96,9 +171,22 @@ def atomic_path(path, suffix="", *, overwrite=True, replaceable=None):
     -----
     A new file gets the permissions that the process's umask gives new files
     (``0o666 & ~umask``), not the ``0o600`` of :func:`tempfile.mkstemp`.
+
+    The temporary file is in a folder ``<path>.tmp-<pid>-<token>`` beside ``path``,
+    locked while this process writes (a writer that makes temporaries of its own
+    beside the name it is given, as safetensors does, makes them there). The
+    folder is removed when the block ends, and a save killed before then leaves
+    it unlocked: the next save to ``path`` removes it
+    (:func:`remove_dead_temporaries`).
     """
     path = os.path.abspath(os.fspath(path))
-    tmp, new_mode = _new_temporary(os.path.dirname(path), suffix)
+    remove_dead_temporaries(path)
+    folder, folder_lock = _new_temporary_folder(path)
+    try:
+        tmp, new_mode = _new_temporary(folder, suffix)
+    except BaseException:
+        _remove_folder(folder, folder_lock)
+        raise
     try:
         yield tmp
         for _ in range(3):  # in overwrite mode, a file appearing meanwhile is checked, replaced
@@ -125,8 +213,13 @@ def atomic_path(path, suffix="", *, overwrite=True, replaceable=None):
             raise FileExistsError(errno.EEXIST, "the path kept changing while it was written",
                                   path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+        _remove_folder(folder, folder_lock)
+
+
+def _remove_folder(folder, lock):
+    shutil.rmtree(folder, ignore_errors=True)
+    if lock is not None:
+        os.close(lock)
 
 
 def _libc_rename_noreplace():

@@ -14,10 +14,19 @@ zarr store and opened lazily; a :class:`WindowDataset` cuts windows only when th
 Readers: :func:`load_trials` (a folder of sounds and a spike table), :func:`read_nwb` and
 :func:`write_nwb` (NWB files), :func:`bin_spike_times` (spike times to counts) and
 :func:`make_windows` (one long recording to in-memory training windows).
+
+Public datasets, with their published splits: :func:`load_ns1` / :func:`fetch_ns1`
+(NS1, ferret A1) and :func:`load_gerbil_a1` (gerbil A1, diracproject.org), returning
+:class:`BenchmarkTrials`; the cache folder of downloads is
+:func:`get_data_home`.
 """
 
 from ._batches import WindowBatchSampler, collate_windows
+from ._download import get_data_home
+from ._gerbil import load_gerbil_a1
+from ._ns1 import fetch_ns1, load_ns1
 from ._nwb import read_nwb, write_nwb
+from ._public import BenchmarkTrials
 from ._recording import Recording
 from ._routing import decoder_index, decoder_indices
 from ._spikes import bin_spike_times, spike_trains
@@ -27,4 +36,5 @@ from ._windows import WindowDataset, make_windows
 
 __all__ = ["Recording", "WindowDataset", "WindowBatchSampler", "collate_windows",
            "decoder_index", "decoder_indices", "make_windows", "bin_spike_times", "spike_trains",
-           "load_trials", "TrialData", "read_nwb", "write_nwb", "FORMAT", "FORMAT_VERSION"]
+           "load_trials", "TrialData", "read_nwb", "write_nwb", "FORMAT", "FORMAT_VERSION",
+           "BenchmarkTrials", "load_ns1", "fetch_ns1", "load_gerbil_a1", "get_data_home"]

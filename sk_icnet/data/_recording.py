@@ -65,7 +65,7 @@ def _check_audio_values(audio, what):
 
 
 def _bin_spikes(spike_times, n_bins, dt_ms, name):
-    """:func:`~sk_icnet.recordings.bin_spike_times`, except that a spike outside the recording
+    """:func:`~sk_icnet.data.bin_spike_times`, except that a spike outside the recording
     raises instead of being dropped (times in s from the first audio sample)."""
 
     trains = spike_trains(spike_times)

@@ -40,10 +40,12 @@ How the arrays are made:
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import os
 import stat
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +68,8 @@ MAX_BYTES = 8 * 2**30
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3}
 #: fraction of a bin within which a spike before a bin edge counts as on it (float rounding)
 _EDGE_TOLERANCE = 1e-6
+#: largest repeat number: integers beyond it are not all distinct as float64
+_MAX_REPEAT = 2**53
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -186,9 +190,12 @@ def _read_table(spikes):
         path = os.fspath(spikes)
         try:
             mode = os.lstat(path).st_mode
-        except OSError:
-            raise ValueError(f"spikes {path!r} does not exist; give a CSV file of spike times or a "
-                             "pandas DataFrame.") from None
+        except FileNotFoundError:
+            raise FileNotFoundError(f"spikes {path!r} does not exist; give a CSV file of spike "
+                                    "times or a pandas DataFrame.") from None
+        except OSError as exc:
+            raise ValueError(f"spikes {path!r} cannot be read ({exc.strerror or exc}); give a CSV "
+                             "file of spike times or a pandas DataFrame.") from None
         if not stat.S_ISREG(mode):
             raise ValueError(f"spikes {path!r} is not a regular file (a folder, link or device); "
                              "give a CSV file of spike times.")
@@ -217,12 +224,55 @@ def _resolve_columns(columns, table):
     missing = {role: name for role, name in cols.items()
                if name is not None and name not in table.columns}
     if missing:
-        raise ValueError(
-            f"the spike table has no column {sorted(missing.values())} (for "
-            f"{sorted(missing)}); its columns are {list(table.columns)}. Rename them with "
-            "columns={'time': 'spike_time', ...}; columns={'repeat': None} (or 'neuron': None) "
-            "means one repeat (one neuron).")
+        raise ValueError(_missing_columns_message(missing, cols, list(table.columns)))
     return cols
+
+
+def _missing_columns_message(missing, cols, columns):
+    """What the table lacks (each name once, with its roles) and a ``columns=`` built from the
+    table's own columns: for each role, its closest column that no other role uses."""
+    roles_of = {}
+    for role, name in sorted(missing.items()):
+        roles_of.setdefault(name, []).append(role)
+    lacking = " or ".join(f"{name!r} (for {' and '.join(roles)})"
+                          for name, roles in roles_of.items())
+    free = [c for c in columns if c not in cols.values()]
+    proposal = {}
+    for role, name in sorted(missing.items()):
+        match = _closest_column(name, role, [c for c in free if c not in proposal.values()])
+        if match is not None:
+            proposal[role] = match
+    unmatched = sorted(set(missing) - set(proposal))
+    remedy = f" Pass columns={proposal!r} (the closest of its columns)" if proposal else \
+        " Name the table's columns in columns={'<role>': '<column>'}"
+    if unmatched:
+        remedy += f"; none of its columns resembles {' or '.join(map(repr, unmatched))}"
+    optional = [role for role in unmatched if role in ("repeat", "neuron")]
+    if optional:
+        remedy += (f"; columns={{{optional[0]!r}: None}} means one "
+                   f"{'presentation' if optional[0] == 'repeat' else 'neuron'}")
+    return (f"the spike table has no column {lacking}; its columns are {_short_list(columns)}."
+            f"{remedy}.")
+
+
+def _closest_column(name, role, columns):
+    """The column most like ``name`` or ``role`` (case-insensitive; containment counts), or
+    None when none is close."""
+    def score(column):
+        text = str(column).lower()
+        ratios = [difflib.SequenceMatcher(None, word.lower(), text).ratio()
+                  for word in (str(name), role)]
+        contained = any(word.lower() in text or text in word.lower()
+                        for word in (str(name), role) if word and text)
+        return max(ratios + [0.8 if contained else 0.0])
+
+    scored = sorted(((score(c), i) for i, c in enumerate(columns)), key=lambda p: (-p[0], p[1]))
+    return columns[scored[0][1]] if scored and scored[0][0] >= 0.6 else None
+
+
+def _short_list(values, limit=20):
+    values = list(values)
+    return repr(values) if len(values) <= limit else f"{values[:limit]!r} ... ({len(values)})"
 
 
 def _check_no_nan(values, column):
@@ -234,6 +284,11 @@ def _check_no_nan(values, column):
 
 
 def _numeric_column(series, column, what):
+    if pd.api.types.is_complex_dtype(series):
+        raise TypeError(f"column {column!r} of the spike table must hold real numbers ({what}); "
+                        f"received dtype {series.dtype} (first value {series.iloc[0]!r}): the "
+                        "imaginary part would be dropped. Give the real values (.real) if they "
+                        "are right.")
     if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
         raise TypeError(f"column {column!r} of the spike table must hold numbers ({what}); "
                         f"received dtype {series.dtype} (first value {series.iloc[0]!r}).")
@@ -246,7 +301,9 @@ def _numeric_column(series, column, what):
 
 
 def _labels(series, column, what):
-    """Labels as strings; refuses missing values and distinct values that print alike."""
+    """Labels as strings; refuses missing values, distinct values that print alike, equal
+    values that print differently (1.0 and 1, True and 1 in an object column) and text that
+    differs only in Unicode normalisation."""
     _check_no_nan(series.to_numpy(), column)
     raw = pd.unique(series)
     text = [str(v) for v in raw]
@@ -258,7 +315,59 @@ def _labels(series, column, what):
                                  f"are both {name!r} as text ({seen[name]!r} and {value!r}); give "
                                  "each one name.")
             seen[name] = value
-    return series.map(str).to_numpy(dtype=object)
+    labels = series.map(str).to_numpy(dtype=object)
+    firsts = np.flatnonzero(~pd.Series(labels).duplicated().to_numpy())  # a row per label
+    _check_label_values(series.iloc[firsts], labels[firsts], column, what)
+    _check_normalisation(labels[firsts], column, what)
+    return labels
+
+
+def _check_label_values(values, names, column, what):
+    """Distinct labels must be distinct values (a column of objects can hold 1.0 and 1, or
+    True and 1, which are one value to pandas and two names as text)."""
+    seen = {}
+    for value, name in zip(values, names, strict=True):
+        try:
+            other = seen.setdefault(value, name)
+        except TypeError:
+            raise TypeError(f"column {column!r} of the spike table must hold text or numbers as "
+                            f"{what} labels; received {_describe(value)}.") from None
+        if other != name:
+            raise ValueError(f"column {column!r} of the spike table has two {what} labels that are "
+                             f"equal as values but not as text ({other!r} and {name!r}): pandas "
+                             "takes them for one, their names are two. Give each one type, e.g. "
+                             f"table[{column!r}] = table[{column!r}].astype(str) (two labels) or "
+                             ".astype(int) (one).")
+
+
+def _plain(value):
+    """A numpy scalar as the Python number it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _nfc(name):
+    return unicodedata.normalize("NFC", name)
+
+
+def _normal_form(name):
+    return next((form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, name)),
+                "neither NFC nor NFD")
+
+
+def _same_text_message(first, second):
+    return (f"{first!r} and {second!r} look the same but differ only in Unicode normalisation "
+            f"({_normal_form(first)}: {ascii(first)}; {_normal_form(second)}: {ascii(second)})")
+
+
+def _check_normalisation(names, column, what):
+    seen = {}
+    for name in names:
+        other = seen.setdefault(_nfc(name), name)
+        if other != name:
+            raise ValueError(f"column {column!r} of the spike table has two {what} labels that "
+                             f"differ only in Unicode normalisation: {_same_text_message(other, name)}"
+                             f". Normalise the column: table[{column!r}] = table[{column!r}].map("
+                             "lambda s: unicodedata.normalize('NFC', s)).")
 
 
 def _check_names(names, what):
@@ -483,6 +592,14 @@ def _spike_rows(table, cols, extension, time_unit, neurons):
             bad = rep_values[rep_values != np.round(rep_values)][0]
             raise ValueError(f"column {cols['repeat']!r} of the spike table must hold integer "
                              f"repeat numbers; received {float(bad)!r}.")
+        huge = np.flatnonzero(np.abs(rep_values) >= _MAX_REPEAT)
+        if huge.size:  # as float64 (or int64) such numbers merge into one repeat
+            raise ValueError(f"column {cols['repeat']!r} of the spike table must hold integer "
+                             "repeat numbers from -2**53 to 2**53; received "
+                             f"{_plain(table[cols['repeat']].iloc[huge[0]])!r} (row "
+                             f"{int(huge[0])}), "
+                             "beyond which numbers can no longer be told apart. Number the "
+                             "presentations 1, 2, ...")
         reps = rep_values.astype(np.int64)
     if cols["neuron"] is None:
         neuron_col = np.full(n_rows, "0" if neurons is None else neurons[0], dtype=object)
@@ -498,6 +615,14 @@ def _resolve_stimuli(stimuli, table_stimuli, sounds, folder, extension):
     """The stimuli to read: every sound file, or those listed; each with a file, and every
     stimulus of the table among them."""
     unknown = sorted(table_stimuli - set(sounds))
+    by_form = {_nfc(name): name for name in sounds}
+    twins = [(name, by_form[_nfc(name)]) for name in unknown if _nfc(name) in by_form]
+    if twins:
+        name, twin = twins[0]
+        raise ValueError(f"stimulus {name!r} of the spike table has no {extension} file in "
+                         f"{folder!r}, but the file {sounds[twin][0]!r} has its name: "
+                         f"{_same_text_message(name, twin)}. Normalise the table's names "
+                         "(unicodedata.normalize('NFC', name)) or rename the file.")
     if unknown:
         raise ValueError(f"stimuli {unknown[:5]}{' ...' if len(unknown) > 5 else ''} of the spike "
                          f"table have no {extension} file in {folder!r} (it holds "
@@ -651,6 +776,7 @@ def _report_dropped(stimuli, s_idx, before, after, times, time_unit, durations, 
         raise ValueError(f"none of the {n_rows} spikes falls inside its trial ({n_before} before "
                          f"the start, {n_after} after the end): check time_unit={time_unit!r} "
                          "(times are from each stimulus onset) and the stimulus names.")
+    _refuse_most_outside_every_trial(times, before, time_unit, grid)
     if n_before or n_after:
         hint = ""
         if time_unit == "s" and n_after > 0.5 * n_rows and np.nanmax(times) > 10 * max(durations):
@@ -664,6 +790,28 @@ def _report_dropped(stimuli, s_idx, before, after, times, time_unit, durations, 
             f"the result's .dropped; include them with pre_s=/post_s=.{hint}",
             UserWarning, stacklevel=3)
     return dropped
+
+
+def _refuse_most_outside_every_trial(times, before, time_unit, grid):
+    """Refuse a table most of whose spikes fall before the onset or past the end of the longest
+    trial: times in another unit than ``time_unit`` (ms read as s), not a few stray spikes."""
+    n_rows = len(times)
+    longest_s = (int(grid.real_bins.max()) - grid.pre_bins) * grid.dt_s
+    past = ~before & (times >= longest_s)
+    n_before, n_past = int(before.sum()), int(past.sum())
+    if 2 * (n_before + n_past) <= n_rows:
+        return
+    if n_past >= n_before:
+        hint = (" Are the times in ms? Pass time_unit='ms'." if time_unit == "s" else
+                " Check that the times are in ms (time_unit='ms') from each stimulus onset.")
+    else:
+        hint = " Times are from each stimulus onset: pre_s= includes spikes before it."
+    raise ValueError(
+        f"{n_before + n_past} of {n_rows} spikes ({100 * (n_before + n_past) / n_rows:.1f} %) fall "
+        f"outside every stimulus: {n_before} before the onset, {n_past} past the end of every "
+        f"stimulus (the longest trial lasts {longest_s:g} s with time_unit={time_unit!r}). "
+        f"Most of the table does not fit these sounds.{hint} If it is right, leave those spikes "
+        "out of the table (or widen the trials with pre_s=/post_s=).")
 
 
 def _sorted_labels(series):

@@ -21,7 +21,8 @@ from .._core.timebase import Timebase, rates_agree
 from .._core.validation import is_json_int, is_json_real
 
 __all__ = ["METADATA_FILE", "FITTED_METADATA", "CHECKPOINT_FILES", "load_checkpoint",
-           "adapt_to_params", "RefusedPickle", "check_checkpoint_history"]
+           "adapt_to_params", "RefusedPickle", "check_checkpoint_history",
+           "check_optimizer_state_shapes"]
 
 #: the file of a checkpoint directory that holds :data:`FITTED_METADATA`
 METADATA_FILE = "sk_icnet_metadata.json"
@@ -165,6 +166,42 @@ def _load_checkpoint_state(est, dirname):
                     and not torch.isfinite(value).all():
                 raise ValueError(f"the checkpoint in {dirname!r}: the optimizer state {key!r} in "
                                  "optimizer.pt holds NaN or infinite values.")
+    names = {id(p): name for name, p in est.module_.named_parameters()}
+    params = [p for group in est.optimizer_.param_groups for p in group["params"]]
+    check_optimizer_state_shapes(
+        [(names.get(id(p), f"#{i}"), tuple(p.shape)) for i, p in enumerate(params)],
+        [{key: tuple(value.shape) for key, value in est.optimizer_.state.get(p, {}).items()
+          if torch.is_tensor(value)} for p in params], dirname)
+
+
+#: optimizer state entries that hold one value per weight (torch's optimizers): their shape
+#: is the parameter's
+_PER_WEIGHT_STATE = frozenset(("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf",
+                               "momentum_buffer", "sum", "square_avg", "acc_delta", "grad_avg",
+                               "ax", "prev", "step_size"))
+
+
+def check_optimizer_state_shapes(parameters, states, dirname):
+    """Refuse optimizer state of another model: each per-weight entry must have its parameter's
+    shape (torch loads any shape, and the next step fails with a raw size mismatch).
+
+    Parameters
+    ----------
+    parameters : list of (str, tuple)
+        Name and shape of each parameter, in the optimizer's order.
+    states : list of dict
+        Each parameter's optimizer state: entry name -> shape.
+    dirname : str
+        The checkpoint directory, for the message.
+    """
+    for (name, shape), state in zip(parameters, states, strict=True):
+        for key, got in state.items():
+            if key in _PER_WEIGHT_STATE and tuple(got) != tuple(shape):
+                raise ValueError(
+                    f"the checkpoint in {dirname!r}: optimizer.pt holds state {key!r} of shape "
+                    f"{tuple(got)} for the parameter {name}, which has shape {tuple(shape)}; it "
+                    "was saved by a model of another size. Resume with the module__ parameters "
+                    "of the fit that wrote it, or fit anew.")
 
 
 def check_checkpoint_rates(est, meta):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import reprlib
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -23,7 +24,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import ValidSplit
 
-from .._core.validation import _describe
+from .._core.timebase import rates_agree
+from .._core.validation import _describe, is_json_real
 from ._estimator import ICNetRegressor
 from ._inference import score_arrays
 
@@ -32,6 +34,68 @@ __all__ = ["ICNetEnsemble"]
 #: fitted attributes copied from the first member (all members share them)
 _SHARED = ("audio_fs_", "dt_ms_", "samples_per_bin_", "n_neurons_", "n_features_in_", "y_ndim_",
            "neurons_per_recording_", "recording_names_", "training_summary_")
+
+
+#: what every member of an ensemble must share, by kind: fitted attributes (ending in ``_``)
+#: and the parameters that shape the input and output (their default where not given). A
+#: mean over members that disagree would be a wrong average (neurons broadcast into others,
+#: rates mixed), so an ensemble of such members is refused at fit and at load.
+MEMBER_AGREEMENT = {
+    "rates": ("audio_fs_", "dt_ms_", "samples_per_bin_"),
+    "neurons": ("n_neurons_", "neurons_per_recording_"),
+    "recordings": ("recording_names_",),
+    "input and output layout": ("n_features_in_", "y_ndim_", "head", "module__n_classes",
+                                "module__time_input"),
+}
+_RATES = frozenset(("audio_fs_", "dt_ms_"))
+_DEFAULTS = {"head": "poisson", "module__n_classes": None, "module__time_input": False}
+
+
+def member_record(fitted, params):
+    """The values :data:`MEMBER_AGREEMENT` compares, from a member's fitted attributes and
+    parameters (plain mappings: a model file's records, or an estimator's ``vars``)."""
+    return {key: fitted.get(key) if key.endswith("_") else params.get(key, _DEFAULTS[key])
+            for keys in MEMBER_AGREEMENT.values() for key in keys}
+
+
+def _same(key, a, b):
+    if key in _RATES and is_json_real(a) and is_json_real(b):
+        return rates_agree(a, b)
+    return isinstance(a, bool) == isinstance(b, bool) and bool(a == b)
+
+
+def check_members_agree(records, source):
+    """Refuse members that disagree with member 0 on anything in :data:`MEMBER_AGREEMENT`.
+
+    Parameters
+    ----------
+    records : list of dict
+        :func:`member_record` of each member, in order.
+    source : str
+        What holds them, for the message (``"the model file 'x'"``, ``"ICNetEnsemble"``).
+    """
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60  # values from a file: quoted short
+    short = short.repr
+    first = records[0]
+    for index, record in enumerate(records[1:], start=1):
+        for kind, keys in MEMBER_AGREEMENT.items():
+            for key in keys:
+                if not _same(key, record[key], first[key]):
+                    raise ValueError(
+                        f"{source}, member {index}: its {key} is {short(record[key])}, but member "
+                        f"0's is {short(first[key])}. Every member of an ensemble must agree on "
+                        f"rates, neurons, recordings and output layout (here: {kind}), or their "
+                        "mean mixes different outputs; build the ensemble from members fitted to "
+                        "the same data with the same rates and head (ICNetEnsemble.fit).")
+
+
+def _estimator_record(est):
+    fitted = {key: getattr(est, key, None) for keys in MEMBER_AGREEMENT.values() for key in keys
+              if key.endswith("_")}
+    fitted = {k: v.tolist() if isinstance(v, (np.ndarray, np.generic))
+              else list(v) if isinstance(v, tuple) else v for k, v in fitted.items()}
+    return member_record(fitted, est.get_params(deep=False))
 
 
 def _fit_member(estimator, X, y, fit_params):
@@ -85,7 +149,7 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
     --------
     >>> from sk_icnet import ICNetRegressor
     >>> from sk_icnet.icnet import ICNetEnsemble
-    >>> from sk_icnet.datasets import make_auditory_dataset
+    >>> from sk_icnet.simulate import make_auditory_dataset
     >>> data = make_auditory_dataset(n_trials=10, duration_s=0.25, audio_fs=8000, dt_ms=4.0,
     ...                              n_neurons=2, random_state=0)
     >>> member = ICNetRegressor(audio_fs=8000, dt_ms=4.0, max_epochs=1, verbose=0,
@@ -162,6 +226,7 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
         return self
 
     def _set_members(self, fitted, seeds):
+        check_members_agree([_estimator_record(m) for m in fitted], type(self).__name__)
         self.estimators_ = list(fitted)
         self.seeds_ = list(seeds)
         first = self.estimators_[0]

@@ -72,7 +72,7 @@ def _short_repr(value):
 class ICNetRegressor(NeuralNetRegressor):
     """ICNet encoding model from sound waveforms to spike counts.
 
-    A :class:`skorch.NeuralNetRegressor` around :class:`~sk_icnet.model.ICNet`
+    A :class:`skorch.NeuralNetRegressor` around :class:`~sk_icnet.icnet.ICNet`
     trained with a Poisson negative log-likelihood on rates. With no arguments
     it is the paper configuration (Drakopoulos et al. 2025): 24,414.0625 Hz
     audio, 1.31072 ms bins (32 samples), 48 SincNet filters, five stride-2
@@ -116,7 +116,7 @@ class ICNetRegressor(NeuralNetRegressor):
     skip_bins : int, default=0
         Leave the first ``skip_bins`` bins of every trial out of the loss and of
         ``score``: the left context of training windows (the paper used 64 bins
-        of 2,048 samples; see :func:`sk_icnet.recordings.make_windows`).
+        of 2,048 samples; see :func:`sk_icnet.data.make_windows`).
     precision : {"float32", "bfloat16"}, default="float32"
         ``"bfloat16"`` runs the encoder under ``torch.autocast`` with bfloat16
         (on CPUs that support it and on CUDA); the SincNet front end, the
@@ -146,7 +146,7 @@ class ICNetRegressor(NeuralNetRegressor):
     distributed : {"auto", True, False}, default="auto"
         Data-parallel training when the script runs under ``torchrun`` with
         several processes (``"auto"``: whenever ``WORLD_SIZE > 1``; ``True``:
-        required; ``False``: never). See :mod:`sk_icnet.distributed`;
+        required; ``False``: never). See the user guide's *Training on several devices*;
         ``batch_size`` is then per process.
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter: ``device`` ("cpu",
@@ -199,7 +199,7 @@ class ICNetRegressor(NeuralNetRegressor):
     :mod:`sk_icnet.metrics`.
 
     Training adds no host synchronisation per batch: batch losses stay on the
-    device as :class:`~sk_icnet.callbacks.PendingLoss` until the epoch ends,
+    device as :class:`~sk_icnet.icnet.PendingLoss` until the epoch ends,
     when one transfer turns them into floats (``float()`` of a pending entry
     reads it at once); on CUDA, batches come from pinned memory and are copied
     asynchronously. Prediction runs without autograd.
@@ -207,7 +207,7 @@ class ICNetRegressor(NeuralNetRegressor):
     Examples
     --------
     >>> from sk_icnet import ICNetRegressor
-    >>> from sk_icnet.datasets import make_auditory_dataset
+    >>> from sk_icnet.simulate import make_auditory_dataset
     >>> data = make_auditory_dataset(n_trials=8, duration_s=0.25, audio_fs=8000,
     ...                              dt_ms=4.0, n_neurons=2, random_state=0)
     >>> est = ICNetRegressor(audio_fs=8000, dt_ms=4.0, max_epochs=1, verbose=0,
@@ -371,7 +371,7 @@ class ICNetRegressor(NeuralNetRegressor):
 
         skorch records every batch loss with ``.item()``, which would wait for
         the GPU after each batch; the losses of an epoch are read back together
-        at its end instead (:class:`~sk_icnet.callbacks.ResolvePendingLosses`).
+        at its end instead (:class:`~sk_icnet.icnet.ResolvePendingLosses`).
         """
         return _training.defer(self, super().train_step(batch, **fit_params))
 

@@ -8,11 +8,13 @@ no directory is created.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 
 import numpy as np
 import torch
+from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_numpy
@@ -66,33 +68,39 @@ def check_finite_predictions(rates):
 
 
 def _refuse_a_tabular_scorer(max_depth=8):
-    """Inside a scikit-learn scorer built on one of scikit-learn's own metrics (``scoring="r2"``,
-    ``"neg_mean_squared_error"``, ...), refuse 3-D responses with a clear error: those metrics
-    take 1-D or 2-D targets, and the scorer would fail with a message about dimensions (a NaN
-    score in ``cross_val_score``). Scorers on sk_icnet's metrics and direct calls pass."""
-    try:  # private to scikit-learn: without it, scikit-learn's own error stands
-        from sklearn.metrics._scorer import _BaseScorer
-    except ImportError:
-        return
+    """Inside one of scikit-learn's named scorers (``scoring="r2"``, ``"neg_mean_squared_error"``,
+    ...), refuse 3-D responses with a clear error: their metrics take 1-D or 2-D targets, and
+    the scorer would fail with a message about dimensions (a NaN score in ``cross_val_score``).
+    Scorers on sk_icnet's metrics, a user's own scorers and direct calls pass."""
+    kinds, names = _named_scorers()
     frame = sys._getframe(2)
     for _ in range(max_depth):
         if frame is None:
             return
         scorer = frame.f_locals.get("self")
-        if isinstance(scorer, _BaseScorer):
-            func = getattr(scorer, "_score_func", None)
-            module = getattr(func, "__module__", "") or ""
-            if module.startswith("sklearn."):
-                name = getattr(func, "__name__", repr(func))
+        if isinstance(scorer, kinds):
+            name = names.get(repr(scorer))
+            if name is not None:
                 raise ValueError(
-                    f"scikit-learn's {name} (a scoring string such as 'r2') takes 1-D or 2-D "
-                    "targets, but this model predicts (n_trials, n_neurons, n_bins), the layout "
-                    "of its 3-D y. Use sk_icnet's scorers, which score each neuron over its "
-                    "observed bins: scoring=sk_icnet.metrics.SCORERS (or one of its entries, "
-                    "'d2_poisson', 'pearson_r', 'neg_poisson_deviance', by "
-                    "sk_icnet.metrics.get_scorer), or fit on 2-D y (one neuron).")
+                    f"scikit-learn's scoring={name!r} takes 1-D or 2-D targets, but this model "
+                    "predicts (n_trials, n_neurons, n_bins), the layout of its 3-D y. Use "
+                    "sk_icnet's scorers, which score each neuron over its observed bins: "
+                    "scoring=sk_icnet.metrics.SCORERS (or one of its entries, 'd2_poisson', "
+                    "'pearson_r', 'neg_poisson_deviance', by sk_icnet.metrics.get_scorer), or fit "
+                    "on 2-D y (one neuron).")
             return
         frame = frame.f_back
+
+
+@functools.cache
+def _named_scorers():
+    """scikit-learn's named scorers through its public API (``get_scorer_names``,
+    ``get_scorer``): the classes they are, and each one's ``repr`` -> its name. A scorer shows
+    its metric and options in its repr (``make_scorer(r2_score, response_method='predict')``),
+    so a scorer a user made the same way from the same metric is recognised too."""
+    scorers = {name: get_scorer(name) for name in get_scorer_names()}
+    return (tuple({type(scorer) for scorer in scorers.values()}),
+            {repr(scorer): name for name, scorer in scorers.items()})
 
 
 # ----------------------------------------------------------------------- outputs, routing

@@ -36,7 +36,7 @@ class PoissonLoss(nn.Module):
 
     Unlike :class:`torch.nn.PoissonNLLLoss` (whose default ``log_input=True``
     expects log-rates), this criterion takes the non-negative rates that
-    :class:`~sk_icnet.model.ICNet` outputs. Bins where the target is NaN are
+    :class:`~sk_icnet.icnet.ICNet` outputs. Bins where the target is NaN are
     ignored; the mean is over observed bins only.
 
     Parameters

@@ -16,6 +16,7 @@ weights' dtypes and values.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -25,11 +26,23 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .. import io
+from .._core.rules import (
+    BOOL,
+    MAX_COUNT,
+    MAX_SIZE,
+    NONE,
+    POSITIVE,
+    either,
+    integer,
+    list_of,
+    one_of,
+    real,
+    text,
+)
 from .._core.timebase import rates_agree
 from .._core.validation import check_fitted_metadata, is_json_int
-from ..io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
 from ._checkpoints import FITTED_METADATA
-from ._ensemble import ICNetEnsemble
+from ._ensemble import ICNetEnsemble, check_members_agree, member_record
 from ._estimator import ICNetRegressor
 
 __all__ = ["ICNET_PARAMS", "ENSEMBLE_PARAMS"]
@@ -45,50 +58,50 @@ _TRAINING_ONLY = {"encoder_from": None, "freeze_encoder": False, "distributed": 
 #: what save_model writes for ICNetRegressor, with the type and range of each value: the
 #: loader refuses any other key (a file cannot set callbacks, torch_load_kwargs, ...)
 ICNET_PARAMS = {
-    "audio_fs": _either(_POSITIVE, _one_of("auto")),
-    "dt_ms": _either(_POSITIVE, _one_of("auto", None)),
-    "lr": _POSITIVE,
-    "max_epochs": _int(0),
-    "batch_size": _either(_int(1), _one_of(-1)),
-    "random_state": _either(_NONE, _int(0, 2 ** 32 - 1)),
-    "head": _one_of("poisson", "categorical"),
-    "skip_bins": _int(0),
-    "precision": _one_of("float32", "bfloat16"),
-    "predict_chunk_bins": _int(1),
-    "early_stopping_patience": _either(_NONE, _int(1)),
-    "distributed": _one_of("auto", True, False),
-    "encoder_from": _NONE,
-    "freeze_encoder": _one_of(False),
-    "predict_nonlinearity": _one_of("auto", None),
-    "warm_start": _BOOL,
-    "verbose": _either(_BOOL, _int(0, 100)),
-    "compile": _one_of(False),
-    "use_caching": _one_of("auto", True, False),
-    "module__out_neurons": _either(_int(1, _MAX_SIZE), _list_of(_int(1, _MAX_SIZE))),
-    "module__n_filters": _int(1, _MAX_SIZE),
-    "module__sincnet_kernel_size": _int(1, _MAX_KERNEL),
-    "module__encoder_channels": _int(1, _MAX_SIZE),
-    "module__encoder_kernel_size": _int(1, _MAX_SIZE),
-    "module__n_encoder_layers": _int(1, io._MAX_COUNT),
-    "module__bottleneck_channels": _int(1, _MAX_SIZE),
-    "module__encoder_strides": _either(_NONE, _list_of(_int(1, _MAX_SIZE))),
-    "module__sincnet_min_low_hz": _real(0.0, strict=False),
-    "module__sincnet_min_band_hz": _real(0.0, strict=False),
-    "module__n_classes": _either(_NONE, _int(2, io._MAX_COUNT)),
-    "module__time_input": _BOOL,
-    "module__time_scale_s": _POSITIVE,
+    "audio_fs": either(POSITIVE, one_of("auto")),
+    "dt_ms": either(POSITIVE, one_of("auto", None)),
+    "lr": POSITIVE,
+    "max_epochs": integer(0),
+    "batch_size": either(integer(1), one_of(-1)),
+    "random_state": either(NONE, integer(0, 2 ** 32 - 1)),
+    "head": one_of("poisson", "categorical"),
+    "skip_bins": integer(0),
+    "precision": one_of("float32", "bfloat16"),
+    "predict_chunk_bins": integer(1),
+    "early_stopping_patience": either(NONE, integer(1)),
+    "distributed": one_of("auto", True, False),
+    "encoder_from": NONE,
+    "freeze_encoder": one_of(False),
+    "predict_nonlinearity": one_of("auto", None),
+    "warm_start": BOOL,
+    "verbose": either(BOOL, integer(0, 100)),
+    "compile": one_of(False),
+    "use_caching": one_of("auto", True, False),
+    "module__out_neurons": either(integer(1, MAX_SIZE), list_of(integer(1, MAX_SIZE))),
+    "module__n_filters": integer(1, MAX_SIZE),
+    "module__sincnet_kernel_size": integer(1, _MAX_KERNEL),
+    "module__encoder_channels": integer(1, MAX_SIZE),
+    "module__encoder_kernel_size": integer(1, MAX_SIZE),
+    "module__n_encoder_layers": integer(1, MAX_COUNT),
+    "module__bottleneck_channels": integer(1, MAX_SIZE),
+    "module__encoder_strides": either(NONE, list_of(integer(1, MAX_SIZE))),
+    "module__sincnet_min_low_hz": real(0.0, strict=False),
+    "module__sincnet_min_band_hz": real(0.0, strict=False),
+    "module__n_classes": either(NONE, integer(2, MAX_COUNT)),
+    "module__time_input": BOOL,
+    "module__time_scale_s": POSITIVE,
     # parameters of ICNet variants (the published models' layout): types here, values by ICNet
-    "module__padding": _either(io._text(), _list_of(io._text())),
-    "module__sincnet_style": io._text(),
-    "module__sincnet_stride": _int(1, _MAX_SIZE),
-    "module__input_scale": _real(-math.inf),
-    "module__context_samples": _int(0, _MAX_SIZE),
-    "module__crop_bins": _either(_NONE, _int(0, _MAX_SIZE)),
-    "module__time_layer": io._text(),
-    "module__time_combine": io._text(),
-    "module__window_samples": _either(_NONE, _int(1, 2 ** 40)),
-    "criterion__eps": _POSITIVE,
-    "criterion__full": _BOOL,
+    "module__padding": either(text(), list_of(text())),
+    "module__sincnet_style": text(),
+    "module__sincnet_stride": integer(1, MAX_SIZE),
+    "module__input_scale": real(-math.inf),
+    "module__context_samples": integer(0, MAX_SIZE),
+    "module__crop_bins": either(NONE, integer(0, MAX_SIZE)),
+    "module__time_layer": text(),
+    "module__time_combine": text(),
+    "module__window_samples": either(NONE, integer(1, 2 ** 40)),
+    "criterion__eps": POSITIVE,
+    "criterion__full": BOOL,
 }
 
 #: provenance entries of the published model: per-decoder neuron tables, Keras layer names
@@ -110,7 +123,7 @@ def _write_icnet(est):
     if est.criterion not in (PoissonLoss, CategoricalCountLoss):
         raise TypeError("save_model stores the Poisson and categorical criteria; received "
                         f"criterion={est.criterion!r}.")
-    params = io._stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
+    params = io.stored_params(est, ICNET_PARAMS, _TRAINING_ONLY)
     fitted = {key: getattr(est, key) for key in FITTED_METADATA if hasattr(est, key)}
     tensors = {f"module.{k}": v.detach().to("cpu").contiguous()
                for k, v in module.state_dict().items()}
@@ -283,28 +296,68 @@ io.register_model_format(ICNetRegressor, params=ICNET_PARAMS, write=_write_icnet
 # ------------------------------------------------------------------ seed ensembles
 #: what save_model writes for ICNetEnsemble (the member estimator is stored member by member)
 ENSEMBLE_PARAMS = {
-    "n_members": _int(1, 1 << 12),
-    "random_state": _either(_NONE, _int(0)),
-    "vary_split": _BOOL,
+    "n_members": integer(1, 1 << 12),
+    "random_state": either(NONE, integer(0)),
+    "vary_split": BOOL,
 }
 
 
 class _MemberFile(io.ModelFile):
-    """One member of an ensemble's model file, as the ICNetRegressor reader sees a whole file."""
+    """One member of an ensemble's model file, as the ICNetRegressor reader sees a whole file:
+    its tensor layout, and its tensors out of the file's, which are read once for all members."""
 
-    def __init__(self, file, record, prefix):
-        layout = {key[len(prefix):]: value for key, value in file.layout.items()
-                  if key.startswith(prefix)}
+    def __init__(self, file, record, index, layout, all_tensors):
         header = {"estimator": "ICNetRegressor", "params": record["params"],
                   "fitted": record["fitted"], "provenance": record.get("provenance")}
         super().__init__(file.path, header, layout, file.device)
-        self.where = f"{file.where}, member {prefix[len('member.'):-1]}"
+        self.where = f"{file.where}, member {index}"
         self.source = f"the model file {self.where!r}"
-        self._parent, self._prefix = file, prefix
+        self._prefix, self._all_tensors = f"member.{index}.", all_tensors
 
     def tensors(self):
-        return {key[len(self._prefix):]: value for key, value in self._parent.tensors().items()
-                if key.startswith(self._prefix)}
+        prefix = self._prefix
+        return {key[len(prefix):]: value for key, value in self._all_tensors().items()
+                if key.startswith(prefix)}
+
+
+def _member_layouts(layout, n_members, source):
+    """Each member's tensor layout (names without ``member.<i>.``), the file's keys parsed
+    once; the header's member count must be what the file holds."""
+    layouts = {}
+    stray = []
+    for key, value in layout.items():
+        head, _, rest = key.partition(".")
+        index, _, name = rest.partition(".")
+        if head != "member" or not index.isascii() or not index.isdigit() or not name \
+                or str(int(index)) != index or int(index) >= n_members:
+            stray.append(key)
+            continue
+        layouts.setdefault(int(index), {})[name] = value
+    if stray:
+        raise ValueError(f"{source} has tensors outside its members: {sorted(stray)[:3]}.")
+    if sorted(layouts) != list(range(n_members)):
+        raise ValueError(f"{source}: its header lists n_members={n_members} members, but it holds "
+                         f"the weights of {len(layouts)} members "
+                         f"({_index_summary(sorted(layouts))}); the header does not describe "
+                         "this file.")
+    return [layouts[i] for i in range(n_members)]
+
+
+def _check_same_network(layouts, source):
+    """Every member must store the tensors of member 0 (names, shapes and dtypes)."""
+    first = layouts[0]
+    for index in range(1, len(layouts)):
+        if layouts[index] != first:
+            names = sorted(set(first) ^ set(layouts[index])) or sorted(
+                key for key in first if first[key] != layouts[index][key])
+            key = names[0]
+            raise ValueError(f"{source}, member {index}: its weights differ from member 0's (first: "
+                             f"{key}, {layouts[index].get(key)} against {first.get(key)}); every "
+                             "member of an ensemble must be the same network.")
+
+
+def _index_summary(indices):
+    return ", ".join(map(str, indices[:5])) + (" ..." if len(indices) > 5 else "")
 
 
 def _write_ensemble(model):
@@ -314,7 +367,7 @@ def _write_ensemble(model):
     for i, member in enumerate(model.estimators_):
         payload = _write_icnet(member)
         members.append({"params": payload.params, "fitted": payload.fitted,
-                        "provenance": io._provenance(member, payload.provenance)})
+                        "provenance": io.model_provenance(member, payload.provenance)})
         tensors.update({f"member.{i}.{key}": value for key, value in payload.tensors.items()})
     seed = model.random_state if isinstance(model.random_state, (int, np.integer)) \
         and not isinstance(model.random_state, bool) else None
@@ -334,15 +387,16 @@ def _read_ensemble(cls, file):
         raise ValueError(f"{source} has a damaged ensemble header: fitted must hold n_members="
                          f"{params['n_members']} member records and as many seeds.")
     if not all(is_json_int(s, 0) for s in seeds) or not all(
-            isinstance(r, dict) and {"params", "fitted"} <= set(r) for r in members):
+            isinstance(r, dict) and {"params", "fitted"} <= set(r)
+            and isinstance(r["params"], dict) and isinstance(r["fitted"], dict) for r in members):
         raise ValueError(f"{source} has a damaged ensemble header: seeds must be integers >= 0 and "
                          "each member a record with params and fitted.")
-    prefixes = [f"member.{i}." for i in range(len(members))]
-    stray = sorted(key for key in file.layout if not key.startswith(tuple(prefixes)))
-    if stray:
-        raise ValueError(f"{source} has tensors outside its members: {stray[:3]}.")
-    fitted_members = [_read_icnet(ICNetRegressor, _MemberFile(file, record, prefix))
-                      for record, prefix in zip(members, prefixes, strict=True)]
+    layouts = _member_layouts(file.layout, len(members), source)
+    check_members_agree([member_record(r["fitted"], r["params"]) for r in members], source)
+    _check_same_network(layouts, source)
+    all_tensors = functools.cache(file.tensors)  # read once, for every member
+    fitted_members = [_read_icnet(ICNetRegressor, _MemberFile(file, record, i, layout, all_tensors))
+                      for i, (record, layout) in enumerate(zip(members, layouts, strict=True))]
     model = cls(clone(fitted_members[0]).set_params(random_state=None), **params)
     model._set_members(fitted_members, seeds)
     return model

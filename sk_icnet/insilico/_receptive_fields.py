@@ -21,7 +21,7 @@ from .._core.validation import (
     check_waveforms,
     check_whole_bins,
 )
-from ..strf import _mel_design
+from ..spectral import mel_design
 from ._differentiable import _Differentiable
 
 __all__ = ["dynamic_strf", "gradient_strf", "strf_receptive_field", "ReceptiveField",
@@ -90,12 +90,12 @@ def _check_neurons(neurons, n_neurons):
 
 # -- front end -----------------------------------------------------------------------------------
 class _FrontEnd:
-    """The log-mel front end of :func:`sk_icnet.strf.log_mel_spectrogram`, frame by frame."""
+    """The log-mel front end of :func:`sk_icnet.spectral.log_mel_spectrogram`, frame by frame."""
 
     def __init__(self, audio_fs, spb, *, n_bands, fmin, fmax, win_ms, log_floor=1e-8):
         self.spb = spb
-        self.n_fft, self.weights, self.center_hz = _mel_design(audio_fs, spb, n_bands, fmin, fmax,
-                                                               win_ms)
+        self.n_fft, self.weights, self.center_hz = mel_design(audio_fs, spb, n_bands, fmin, fmax,
+                                                              win_ms)
         self.n_bands = self.weights.shape[0]
         self.window = torch.hann_window(self.n_fft, dtype=torch.float64).numpy()
         self.norm = float((self.window**2).sum())

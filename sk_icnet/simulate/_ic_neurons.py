@@ -1,6 +1,6 @@
 """Inferior-colliculus-like ground-truth neurons and natural-like stimuli for learning curves.
 
-:class:`ICNeurons` extends :class:`~sk_icnet.datasets.TunedNeurons` (frequency
+:class:`ICNeurons` extends :class:`~sk_icnet.simulate.TunedNeurons` (frequency
 tuning, thresholds, level-dependent adaptation, forward suppression) with
 **band-pass modulation tuning**: the driven rate of each neuron is followed by
 delayed, slower inhibition of itself (the same-frequency inhibition-excitation
@@ -9,8 +9,8 @@ and envelope fluctuations near the neuron's best modulation frequency pass
 best. Every parameter is known, so models fitted to their spike counts can be
 checked against the truth with :mod:`sk_icnet.insilico`.
 
-Two natural-like stimuli complement :func:`~sk_icnet.datasets.make_stimuli`
-and :func:`~sk_icnet.datasets.make_random_chords`:
+Two natural-like stimuli complement :func:`~sk_icnet.simulate.make_stimuli`
+and :func:`~sk_icnet.simulate.make_random_chords`:
 :func:`make_speech_like` (voiced syllables with a gliding pitch and moving
 formants, fricatives, pauses, a syllable rate of 3-6 Hz) and
 :func:`make_natural_mix` (speech-like and random-chord trials at roved levels).
@@ -34,7 +34,7 @@ __all__ = ["ICNeurons", "make_ic_neurons", "make_speech_like", "make_natural_mix
 class ICNeurons(TunedNeurons):
     """Simulated IC neurons with frequency, level and band-pass modulation tuning.
 
-    Each neuron is a :class:`~sk_icnet.datasets.TunedNeurons` neuron (steps 1-6
+    Each neuron is a :class:`~sk_icnet.simulate.TunedNeurons` neuron (steps 1-6
     there: band-pass filter, envelope, level adaptation, rate-level function,
     forward suppression, latency) whose driven rate ``d(t)`` (expected counts
     per bin above spontaneous) then passes through delayed self-inhibition:
@@ -51,7 +51,7 @@ class ICNeurons(TunedNeurons):
     cf_hz, q10, threshold_db, dynamic_range_db, spont_rate_hz, max_rate_hz, latency_ms, \
 envelope_cutoff_hz, suppression, suppression_tau_ms, adaptation_db_per_db, adaptation_tau_ms, \
 audio_fs, dt_ms
-        As in :class:`~sk_icnet.datasets.TunedNeurons`.
+        As in :class:`~sk_icnet.simulate.TunedNeurons`.
     inhibition : float or sequence in [0, 1), default=0.0
         Strength of the delayed inhibition (0: none, a low-pass MTF).
     inhibition_delay_ms : float or sequence >= 0, default=2.0
@@ -115,7 +115,7 @@ def make_ic_neurons(n_neurons=8, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, 
                     random_state=None):
     """Random :class:`ICNeurons`: IC-like tuning with adaptation and band-pass modulation tuning.
 
-    Frequency and level tuning as :func:`~sk_icnet.datasets.make_tuned_neurons`
+    Frequency and level tuning as :func:`~sk_icnet.simulate.make_tuned_neurons`
     with ``adaptation=True`` (0.3-0.7 dB per dB, 100-300 ms), then maximum rates
     of 150-400 spikes/s, inhibition of strength 0.8-0.95, delay 1-4 ms and time
     constant 1.5-15 ms. Measured (8 neurons, 8 kHz audio, 2 ms bins, one minute
@@ -240,7 +240,7 @@ def make_natural_mix(n_trials, duration_s, audio_fs, *, level_range_db=(40.0, 80
         Each trial's RMS level is drawn uniformly in this range (dB SPL).
     chord_fraction : float in [0, 1], default=0.5
         Fraction of trials that are random chords
-        (:func:`~sk_icnet.datasets.make_random_chords`, 16 tones from 200 Hz to
+        (:func:`~sk_icnet.simulate.make_random_chords`, 16 tones from 200 Hz to
         ``0.4 * audio_fs``); the rest are :func:`make_speech_like`.
     random_state : int, RandomState instance or None
 

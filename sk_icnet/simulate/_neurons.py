@@ -22,7 +22,7 @@ from .._core.validation import (
     check_waveforms,
     check_whole_bins,
 )
-from ..strf import log_mel_spectrogram
+from ..spectral import log_mel_spectrogram
 from ._stimuli import make_stimuli
 
 __all__ = ["make_auditory_dataset", "make_tuned_neurons", "TunedNeurons", "q10_to_octaves",

@@ -203,7 +203,7 @@ def test_stimulus_files_and_table_must_match(sounds):
 
 
 def test_bad_columns_are_refused_naming_the_column(sounds):
-    with pytest.raises(ValueError, match=r"no column \['time'\] .* its columns are"):
+    with pytest.raises(ValueError, match=r"no column 'time' \(for time\); its columns are"):
         load_trials(sounds, SPIKES.drop(columns="time"), audio_fs=FS, dt_ms=DT)
     with pytest.raises(TypeError, match="column 'time' of the spike table must hold numbers"):
         load_trials(sounds, SPIKES.assign(time="0.1"), audio_fs=FS, dt_ms=DT)
@@ -254,7 +254,7 @@ def test_folder_table_and_rates_are_checked(sounds, tmp_path):
         load_trials(tmp_path / "nowhere", SPIKES, audio_fs=FS, dt_ms=DT)
     with pytest.raises(ValueError, match="holds no .flac file"):
         load_trials(sounds, SPIKES, audio_fs=FS, dt_ms=DT, extension=".flac")
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         load_trials(sounds, tmp_path / "none.csv", audio_fs=FS, dt_ms=DT)
     with pytest.raises(TypeError, match="spikes must be a pandas DataFrame or the path"):
         load_trials(sounds, SPIKES.to_numpy(), audio_fs=FS, dt_ms=DT)
@@ -332,3 +332,73 @@ def test_padding_is_not_trained_on_and_fit_compare_and_ceilings_run_on_the_trial
     assert np.isfinite(pred[mask3]).all()
     ceiling = split_half_ceiling(complete, random_state=0)
     assert 0.0 < ceiling <= 1.0
+
+
+# ------------------------------------------------------------ labels that lie (issue 28.11)
+@pytest.mark.parametrize("first, second", [(-2.0**63, 2.0**63), (1e19, 2e19),
+                                           (2**63, 2**63 + 1)])
+def test_repeat_numbers_beyond_exact_integers_are_refused_not_merged(sounds, first, second):
+    repeats = pd.Series([first, first, first, second, first, first, second])
+    if isinstance(first, int) and first >= 0:
+        repeats = repeats.astype(np.uint64)  # both fit a uint64 column, not a float
+    with pytest.raises(ValueError, match=r"column 'repeat' .* integer repeat numbers from "
+                                         r"-2\*\*53 to 2\*\*53; received "):
+        load_trials(sounds, SPIKES.assign(repeat=repeats), audio_fs=FS, dt_ms=DT)
+
+
+def test_complex_spike_times_are_refused(sounds):
+    with pytest.raises(TypeError, match=r"column 'time' of the spike table must hold real numbers "
+                                        r"\(spike times\); received dtype complex128"):
+        load_trials(sounds, SPIKES.assign(time=SPIKES.time + 1e-3j), audio_fs=FS, dt_ms=DT)
+
+
+@pytest.mark.parametrize("one, other, texts", [(1.0, 1, r"'1.0' and '1'"),
+                                               (True, 1, r"'True' and '1'")])
+def test_neuron_labels_equal_as_values_but_not_as_text_are_refused_clearly(sounds, one, other,
+                                                                            texts):
+    labels = pd.Series([one, one, other, other, one, other, one], dtype=object)
+    with pytest.raises(ValueError, match=rf"column 'neuron' .* two neuron labels that are equal "
+                                         rf"as values but not as text \({texts}\)"):
+        load_trials(sounds, SPIKES.assign(neuron=labels), audio_fs=FS, dt_ms=DT)
+
+
+def test_stimulus_names_that_differ_only_in_unicode_normalisation_are_named_as_such(sounds):
+    import unicodedata
+
+    nfc, nfd = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+    _wav(sounds, f"{nfc}.wav", 0.05, 8000)
+    table = pd.concat([SPIKES, _table([(nfd, 1, "n1", 0.01)])], ignore_index=True)
+    with pytest.raises(ValueError, match=r"differ only in Unicode normalisation.*NFD.*NFC"):
+        load_trials(sounds, table, audio_fs=FS, dt_ms=DT)
+    both = pd.concat([table, _table([(nfc, 1, "n1", 0.01)])], ignore_index=True)
+    with pytest.raises(ValueError, match=r"column 'stimulus' .* two stimulus labels that differ "
+                                         r"only in Unicode normalisation"):
+        load_trials(sounds, both, audio_fs=FS, dt_ms=DT)
+
+
+# ------------------------------------------------------------ first-hour mistakes (issue 30.3)
+def test_the_column_error_proposes_the_tables_closest_columns_and_names_each_missing_once(sounds):
+    table = SPIKES.rename(columns={"time": "spike_times", "neuron": "unit_id"})
+    with pytest.raises(ValueError) as info:
+        load_trials(sounds, table, audio_fs=FS, dt_ms=DT,
+                    columns={"time": "spike_time", "neuron": "unit"})
+    message = str(info.value)
+    assert "columns={'neuron': 'unit_id', 'time': 'spike_times'}" in message
+    assert message.count("'spike_time'") == 1 and "{'time': 'spike_time', ...}" not in message
+    with pytest.raises(ValueError) as info:  # one missing name for two roles: said once
+        load_trials(sounds, SPIKES, audio_fs=FS, dt_ms=DT,
+                    columns={"time": "t", "stimulus": "t"})
+    assert str(info.value).count("'t'") == 1
+
+
+def test_spike_times_in_ms_read_as_seconds_are_refused_with_the_unit_hint(sounds):
+    in_ms = SPIKES.assign(time=SPIKES.time * 1000)  # 1 to 199: only the 1 ms spike... as 1 s
+    in_ms.loc[0, "time"] = 0.001  # one spike happens to fall inside
+    with pytest.raises(ValueError, match=r"6 of 7 spikes .* past the end of every stimulus.*"
+                                         r"time_unit='ms'"):
+        load_trials(sounds, in_ms, audio_fs=FS, dt_ms=DT)
+
+
+def test_a_missing_csv_is_a_file_not_found_error(sounds, tmp_path):
+    with pytest.raises(FileNotFoundError, match="none.csv' does not exist"):
+        load_trials(sounds, tmp_path / "none.csv", audio_fs=FS, dt_ms=DT)

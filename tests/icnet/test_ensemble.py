@@ -162,3 +162,118 @@ def test_a_damaged_ensemble_model_file_is_refused(fitted, tmp_path):
 
     with pytest.raises(ValueError, match="NaN or infinite"):
         ICNetEnsemble.load_model(damaged(tensors=nan_weight))
+
+
+# ------------------------------------------------------------ members that disagree (28.5, 28.6)
+def _splice_member(path, donor_path, index):
+    """Put member 0 of the ensemble file ``donor_path`` in place of member ``index`` of ``path``."""
+    import json
+
+    from safetensors import safe_open
+
+    from tests.conftest import rewrite_model_file
+
+    with safe_open(str(donor_path), framework="pt") as f:
+        record = json.loads(f.metadata()["header"])["fitted"]["members"][0]
+        donor = {k[len("member.0."):]: f.get_tensor(k) for k in f.keys()
+                 if k.startswith("member.0.")}
+
+    def header(h):
+        h["fitted"]["members"][index] = record
+
+    def tensors(t):
+        for key in [k for k in t if k.startswith(f"member.{index}.")]:
+            del t[key]
+        t.update({f"member.{index}.{k}": v for k, v in donor.items()})
+
+    rewrite_model_file(path, header=header, tensors=tensors)
+
+
+def test_an_ensemble_file_with_a_member_of_another_neuron_count_is_refused(fitted, tiny_data,
+                                                                            tmp_path):
+    path, donor = tmp_path / "mixed.safetensors", tmp_path / "two.safetensors"
+    fitted.save_model(path)
+    ICNetEnsemble(tiny_estimator(max_epochs=1), n_members=1, random_state=1).fit(
+        tiny_data.X[:16], tiny_data.y[:16, :2]).save_model(donor)
+    _splice_member(path, donor, 2)
+    with pytest.raises(ValueError, match=r"member 2: its n_neurons_ is 2, but member 0's is 3.*"
+                                         r"agree on rates, neurons, recordings and output layout"):
+        ICNetEnsemble.load_model(path)
+
+
+def _edit_member(index, **fitted_changes):
+    def header(h):
+        record = h["fitted"]["members"][index]
+        for key, value in fitted_changes.items():
+            if key.endswith("_"):
+                record["fitted"][key] = value
+            else:
+                record["params"][key] = value
+    return header
+
+
+@pytest.mark.parametrize("changes, match", [
+    # the issue's case: 16 kHz / 2 ms among 8 kHz / 4 ms (both 32 samples per bin)
+    (dict(audio_fs=16000.0, dt_ms=2.0, audio_fs_=16000.0, dt_ms_=2.0),
+     r"member 1: its audio_fs_ is 16000.0, but member 0's is 8000.0"),
+    (dict(recording_names_=["gerbil_7"]),
+     r"member 1: its recording_names_ is \['gerbil_7'\], but member 0's is None"),
+])
+def test_an_ensemble_file_whose_members_disagree_on_rates_or_recordings_is_refused(
+        fitted, tmp_path, changes, match):
+    from tests.conftest import rewrite_model_file
+
+    path = tmp_path / "mixed.safetensors"
+    fitted.save_model(path)
+    rewrite_model_file(path, header=_edit_member(1, **changes))
+    with pytest.raises(ValueError, match=match):
+        ICNetEnsemble.load_model(path)
+
+
+def test_an_ensemble_file_whose_members_disagree_on_the_output_layout_is_refused(tiny_data,
+                                                                                 tmp_path):
+    from tests.conftest import rewrite_model_file
+
+    path = tmp_path / "mixed.safetensors"
+    ICNetEnsemble(tiny_estimator(max_epochs=1), n_members=2, random_state=0).fit(
+        tiny_data.X[:16], tiny_data.y[:16, :1]).save_model(path)  # (n, 1, T) targets
+    rewrite_model_file(path, header=_edit_member(1, y_ndim_=2))  # this member: (n, T)
+    with pytest.raises(ValueError, match=r"member 1: its y_ndim_ is 2, but member 0's is 3"):
+        ICNetEnsemble.load_model(path)
+
+
+def test_members_that_disagree_are_refused_when_an_ensemble_is_put_together(fitted, tiny_data):
+    other = tiny_estimator(max_epochs=1).fit(tiny_data.X[:16], tiny_data.y[:16, :2])
+    ens = ICNetEnsemble(tiny_estimator(), n_members=2)
+    with pytest.raises(ValueError, match=r"member 1: its n_neurons_ is 2, but member 0's is 3"):
+        ens._set_members([fitted.estimators_[0], other], [0, 1])
+    assert not hasattr(ens, "estimators_")
+
+
+def test_an_ensemble_file_is_read_once_whatever_its_member_count(fitted, tmp_path, monkeypatch):
+    from sk_icnet import io
+
+    path = tmp_path / "ensemble.safetensors"
+    fitted.save_model(path)
+    reads = []
+    real = io._load_tensors
+    monkeypatch.setattr(io, "_load_tensors", lambda *a: reads.append(a) or real(*a))
+    back = ICNetEnsemble.load_model(path)
+    assert len(back.estimators_) == 3 and len(reads) == 1
+
+
+def test_an_ensemble_header_listing_more_members_than_the_file_holds_is_refused(fitted,
+                                                                                 tmp_path):
+    from tests.conftest import rewrite_model_file
+
+    path = tmp_path / "ensemble.safetensors"
+    fitted.save_model(path)
+
+    def many(h):
+        h["fitted"]["members"] = [h["fitted"]["members"][0]] * 4096
+        h["fitted"]["seeds"] = [0] * 4096
+        h["params"]["n_members"] = 4096
+
+    rewrite_model_file(path, header=many)
+    with pytest.raises(ValueError, match=r"n_members=4096 .* weights of 3 members"):
+        ICNetEnsemble.load_model(path)

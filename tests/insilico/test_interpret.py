@@ -23,7 +23,7 @@ from sk_icnet.interpret import (
     strf_receptive_field,
 )
 from sk_icnet.simulate import TunedNeurons, make_random_chords
-from sk_icnet.strf import log_mel_spectrogram
+from sk_icnet.spectral import log_mel_spectrogram
 from tests.conftest import tiny_estimator
 
 matplotlib.use("Agg")

@@ -10,7 +10,7 @@ research); it reads the copy a user obtained:
 >>> est.predict_proba(sound_pa, recording="animal_1", time_s=7200)   # doctest: +SKIP
 
 The file is untrusted input: the graph is read as JSON and mapped onto
-:class:`~sk_icnet.model.ICNet` (nothing in the file is executed; a ``Lambda``
+:class:`~sk_icnet.icnet.ICNet` (nothing in the file is executed; a ``Lambda``
 layer, marshalled code or a pickle is refused by name), every weight's shape is
 checked against the graph before anything is read, and ``config.yaml`` is read
 with ``yaml.safe_load``. Reading needs h5py and PyYAML

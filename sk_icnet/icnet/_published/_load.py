@@ -18,12 +18,12 @@ from ._release import _number, _read_cfs, _read_yaml
 
 def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, device="cpu",
                          max_parameters=100_000_000):
-    """Load the authors' published ICNet as a fitted :class:`~sk_icnet.estimator.ICNetRegressor`.
+    """Load the authors' published ICNet as a fitted :class:`~sk_icnet.icnet.ICNetRegressor`.
 
     The Keras model is rebuilt from the file's own graph (its ``model_config``):
     the SincNet layer, the encoder stages, the bottleneck and its crop (the
     authors' ``cropped_output``), and per output a decoder with its time layer.
-    Each becomes the matching part of :class:`~sk_icnet.model.ICNet` with the
+    Each becomes the matching part of :class:`~sk_icnet.icnet.ICNet` with the
     options that reproduce the Keras computation (``padding``, the Keras
     SincNet filters, ``input_scale``, ``context_samples``, the PReLU time
     layer). The result is a fitted estimator with the categorical head and one

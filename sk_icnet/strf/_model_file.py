@@ -7,7 +7,7 @@ fitted arrays (coefficients, intercepts, lags, band centres) are tensors named `
 Reading checks the set of attributes, their types, shapes and dtypes, the rates against the
 samples per bin and the parameters, and that the stored lags and band centres are those the
 parameters give (``predict`` recomputes the spectrogram from the parameters).
-:mod:`sk_icnet.strf` registers both classes with :func:`register_strf`.
+``sk_icnet.strf._estimators`` registers both classes with :func:`register_strf`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import io
-from ._core.signal import hz_to_mel, mel_to_hz
-from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, RATE_RTOL
-from .io import _BOOL, _MAX_SIZE, _NONE, _POSITIVE, _either, _int, _list_of, _one_of, _real
+from .. import io
+from .._core.rules import BOOL, MAX_SIZE, NONE, POSITIVE, either, integer, list_of, one_of, real
+from .._core.signal import hz_to_mel, mel_to_hz
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, RATE_RTOL
 
 __all__ = ["register_strf", "STRF_PARAMS", "STRF_FITTED"]
 
@@ -37,29 +37,29 @@ STRF_FITTED = {
 _STRF_OPTIONAL = ("audio_fs_",)
 
 _STRF_COMMON = {
-    "audio_fs": _either(_POSITIVE, _one_of("auto")),
-    "dt_ms": _either(_NONE, _POSITIVE, _one_of("auto")),
-    "n_bands": _int(1, _MAX_SIZE),
-    "fmin": _POSITIVE,
-    "fmax": _either(_NONE, _POSITIVE),
-    "win_ms": _POSITIVE,
-    "lags_ms": _either(_NONE, _POSITIVE),
-    "n_lags": _either(_NONE, _int(1, _MAX_SIZE)),
+    "audio_fs": either(POSITIVE, one_of("auto")),
+    "dt_ms": either(NONE, POSITIVE, one_of("auto")),
+    "n_bands": integer(1, MAX_SIZE),
+    "fmin": POSITIVE,
+    "fmax": either(NONE, POSITIVE),
+    "win_ms": POSITIVE,
+    "lags_ms": either(NONE, POSITIVE),
+    "n_lags": either(NONE, integer(1, MAX_SIZE)),
 }
 #: what save_model writes for each STRF, with the type and range of each value
 STRF_PARAMS = {
     "LinearSTRFRegressor": {**_STRF_COMMON,
-                            "alphas": _either(_NONE, _POSITIVE, _list_of(_POSITIVE, 1, _MAX_SIZE)),
-                            "alpha_per_neuron": _BOOL, "cv": _int(2), "fit_intercept": _BOOL},
-    "PoissonSTRFRegressor": {**_STRF_COMMON, "alpha": _real(0.0, strict=False),
-                             "max_iter": _int(1), "tol": _POSITIVE},
+                            "alphas": either(NONE, POSITIVE, list_of(POSITIVE, 1, MAX_SIZE)),
+                            "alpha_per_neuron": BOOL, "cv": integer(2), "fit_intercept": BOOL},
+    "PoissonSTRFRegressor": {**_STRF_COMMON, "alpha": real(0.0, strict=False),
+                             "max_iter": integer(1), "tol": POSITIVE},
 }
 
 #: rules for the fitted scalars in the header (every other fitted attribute is a tensor)
-_SCALAR_RULES = {"samples_per_bin_": _int(1, _MAX_SIZE), "dt_ms_": _POSITIVE,
-                 "audio_fs_": _POSITIVE, "n_features_in_": _int(1, 2 ** 62),
-                 "n_neurons_": _int(1, _MAX_SIZE), "y_ndim_": _int(1, 3),
-                 "n_lags_": _int(1, _MAX_SIZE)}
+_SCALAR_RULES = {"samples_per_bin_": integer(1, MAX_SIZE), "dt_ms_": POSITIVE,
+                 "audio_fs_": POSITIVE, "n_features_in_": integer(1, 2 ** 62),
+                 "n_neurons_": integer(1, MAX_SIZE), "y_ndim_": integer(1, 3),
+                 "n_lags_": integer(1, MAX_SIZE)}
 _INT_DTYPES = {"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"}
 
 
@@ -74,7 +74,7 @@ def _write_strf(est):
     """``io.ModelPayload`` of a fitted STRF: arrays as ``attr.`` tensors, the rest in the header."""
     check_is_fitted(est, ["coef_"])
     name = type(est).__name__
-    params = io._stored_params(est, STRF_PARAMS[name])
+    params = io.stored_params(est, STRF_PARAMS[name])
     fitted, tensors = {}, {}
     keys = STRF_FITTED[name] + tuple(k for k in _STRF_OPTIONAL if hasattr(est, k))
     for key in keys:
@@ -97,9 +97,9 @@ def _read_strf(cls, file):
     _check_arrays(arrays, n, n_lags, n_bands, source)
     audio_fs = _check_strf_rates(params, fitted, source)
     window = params.get("win_ms", 20.0) * audio_fs / 1000.0
-    if window > _MAX_SIZE:
+    if window > MAX_SIZE:
         raise ValueError(f"{source}: win_ms={params.get('win_ms')!r} is a window of {window:.4g} "
-                         f"samples, more than {_MAX_SIZE}.")
+                         f"samples, more than {MAX_SIZE}.")
     est = cls(**params)
     try:
         lags = est._n_lags(fitted["dt_ms_"])

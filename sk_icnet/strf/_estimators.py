@@ -1,40 +1,24 @@
-"""Linear spectro-temporal receptive field (STRF) baselines on the ICNet data contract.
+"""The STRF estimators: the shared base (front end, lags, validation, layout), the ridge
+STRF with its closed-form cross-validation, and the linear-nonlinear Poisson STRF.
 
-Both estimators share a front end: a log-compressed mel spectrogram at the
-neural bin rate (``torch.stft`` with a hop of one bin, mel triangles), whose
-frame for bin ``t`` ends on the last audio sample of bin ``t``; and strictly
-causal lags ``0 .. n_lags - 1`` bins that never cross trial boundaries (each
-trial's lagged features are zero-padded at its start, as in MNE-Python's
-``ReceptiveField``).
-
-* :class:`LinearSTRFRegressor`: ridge regression, penalty chosen in closed
-  form by K-fold cross-validation over trials from accumulated normal
-  equations (one eigendecomposition per fold, all neurons and penalties at once).
-* :class:`PoissonSTRFRegressor`: the linear-nonlinear Poisson model (GLM with an
-  exponential link), fitted with scikit-learn's ``PoissonRegressor``
-  (``solver="newton-cholesky"``).
-
-Both are registered for model files (:func:`sk_icnet.io.save_model`); their payload is
-written and read by ``sk_icnet._strf_file``.
+The front end is :func:`sk_icnet.spectral.log_mel_spectrogram` and :func:`~sk_icnet.spectral.lag_features`;
+the model-file payload is written and read by :mod:`sk_icnet.strf._model_file`, which
+registers both classes at the end of this module.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
-import warnings
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from . import io as _io
-from ._core.exceptions import _rates_note, _reworded, _warn_rates_assumed
-from ._core.signal import hz_to_mel, mel_to_hz
-from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, resolve_samples_per_bin, samples_per_bin
-from ._core.validation import (
+from .. import io as _io
+from .._core.exceptions import _rates_note, _reworded, _warn_rates_assumed
+from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, resolve_samples_per_bin
+from .._core.validation import (
     MAX_COUNT,
     check_consistent_trials,
     check_positive_int,
@@ -45,119 +29,11 @@ from ._core.validation import (
     check_whole_bins,
     to_layout,
 )
-from ._strf_file import register_strf
-from .metrics import d2_poisson_score
+from ..metrics import d2_poisson_score
+from ..spectral import lag_features, log_mel_spectrogram
+from ._model_file import register_strf
 
-__all__ = [
-    "log_mel_spectrogram",
-    "mel_filterbank",
-    "lag_features",
-    "LinearSTRFRegressor",
-    "PoissonSTRFRegressor",
-]
-
-
-def mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax):
-    """Triangular mel filters (peak 1) on the ``n_fft // 2 + 1`` FFT frequencies.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_bands, n_fft // 2 + 1)
-    center_hz : ndarray of shape (n_bands,)
-    """
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_bands + 2))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / audio_fs)
-    lo, center, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs[None, :] - lo) / (center - lo)
-    falling = (hi - freqs[None, :]) / (hi - center)
-    weights = np.clip(np.minimum(rising, falling), 0.0, None)
-    # a band narrower than the FFT resolution takes its nearest FFT bin
-    empty = weights.sum(axis=1) == 0
-    if empty.any():
-        warnings.warn(
-            f"{int(empty.sum())} of the n_bands={n_bands} mel bands between {fmin:g} and {fmax:g} Hz "
-            f"are narrower than the FFT resolution ({audio_fs / n_fft:.3g} Hz: n_fft={n_fft}, set by "
-            "win_ms) and take their nearest FFT bin, so neighbouring bands repeat the same "
-            "frequencies; lower n_bands, raise fmin or raise win_ms.", UserWarning, stacklevel=3)
-    for i in np.flatnonzero(empty):
-        weights[i, np.argmin(np.abs(freqs - center[i, 0]))] = 1.0
-    return weights, edges[1:-1]
-
-
-def _mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms):
-    """The checked design of :func:`log_mel_spectrogram`: ``(n_fft, weights, center_hz)``."""
-    n_bands = check_positive_int(n_bands, "n_bands")
-    fmax = audio_fs / 2.0 if fmax is None else check_positive_number(fmax, "fmax")
-    fmin = check_positive_number(fmin, "fmin")
-    if not fmin < fmax <= audio_fs / 2.0:
-        raise ValueError(f"fmin < fmax <= audio_fs / 2 is required; received fmin={fmin!r}, "
-                         f"fmax={fmax!r}, audio_fs={audio_fs!r}.")
-    win = check_positive_number(win_ms, "win_ms") * audio_fs / 1000.0
-    n_fft = 1 << max(int(math.ceil(math.log2(max(win, spb, 2)))), 1)
-    weights, center = mel_filterbank(audio_fs, n_fft, n_bands, fmin, fmax)
-    return n_fft, weights, center
-
-
-def log_mel_spectrogram(X, audio_fs, dt_ms, *, n_bands=32, fmin=50.0, fmax=None, win_ms=20.0,
-                        log_floor=1e-8):
-    """Causal log-mel spectrogram at the neural bin rate.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_trials, n_samples)
-        Waveforms; ``n_samples`` a whole number of bins.
-    audio_fs : float
-    dt_ms : float
-        Bin width; the STFT hop is ``audio_fs * dt_ms / 1000`` samples.
-    n_bands : int, default=32
-    fmin, fmax : float, default=50.0 and audio_fs / 2
-        Frequency range of the mel bands in Hz.
-    win_ms : float, default=20.0
-        Analysis window (Hann) length; rounded up to a power of two in samples
-        and to at least one bin.
-    log_floor : float, default=1e-8
-        Added to the band power (Pa² per bin) before the log.
-
-    Returns
-    -------
-    S : ndarray of shape (n_trials, n_bins, n_bands), float32
-        ``log(band power + log_floor)``; frame ``t`` covers the ``n_fft``
-        samples ending on the last sample of bin ``t`` (zero-padded on the left).
-    center_hz : ndarray of shape (n_bands,)
-    """
-    spb = samples_per_bin(audio_fs, dt_ms)
-    X = check_waveforms(X, name="X")
-    check_whole_bins(X.shape[1], spb, estimator="log_mel_spectrogram")
-    n_fft, weights, center = _mel_design(audio_fs, spb, n_bands, fmin, fmax, win_ms)
-    x = torch.from_numpy(X)
-    x = torch.nn.functional.pad(x, (n_fft - spb, 0))
-    window = torch.hann_window(n_fft, dtype=x.dtype)
-    spec = torch.stft(x, n_fft=n_fft, hop_length=spb, window=window, center=False,
-                      return_complex=True)  # (n_trials, n_freq, n_bins)
-    power = spec.real ** 2 + spec.imag ** 2
-    power = power / (window ** 2).sum()
-    mel = torch.einsum("bf,nft->ntb", torch.from_numpy(weights).to(power.dtype), power)
-    return torch.log(mel + log_floor).numpy(), center
-
-
-def lag_features(F, n_lags):
-    """Causally lagged copies of ``F``, zero-padded at the start of each trial.
-
-    Parameters
-    ----------
-    F : ndarray of shape (n_trials, n_bins, n_features)
-    n_lags : int
-
-    Returns
-    -------
-    ndarray of shape (n_trials, n_bins, n_features, n_lags)
-        ``out[:, t, :, l] = F[:, t - l, :]`` for ``t >= l``, zero before.
-    """
-    n_trials, n_bins, n_feat = F.shape
-    out = np.zeros((n_trials, n_bins, n_feat, n_lags), dtype=F.dtype)
-    for lag in range(min(n_lags, n_bins)):  # loop over lags, as in MNE
-        out[:, lag:, :, lag] = F[:, : n_bins - lag, :]
-    return out
+__all__ = ["LinearSTRFRegressor", "PoissonSTRFRegressor"]
 
 
 class _BaseSTRF(RegressorMixin, BaseEstimator):
