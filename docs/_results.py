@@ -421,11 +421,7 @@ def run(script, args=(), name=None, out_dir=RESULTS_DIR):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, target)
+    _write_atomic(target, json.dumps(record, indent=1) + "\n")
     _write_atomic(out_dir / f"{name}.txt", printed)  # what it printed, for literalinclude
     return record
 
@@ -434,6 +430,7 @@ def _write_atomic(target, text):
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, target)
 
 
