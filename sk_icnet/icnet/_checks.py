@@ -28,7 +28,7 @@ from .._core.timebase import (
     resolve_samples_per_bin,
 )
 from ..data import decoder_indices
-from ._module import cpu_supports_bf16
+from ._layers import cpu_supports_bf16
 
 __all__ = ["check_params", "check_fit_options", "resolve_rates", "check_data_rates",
            "validate_fit_data", "validate_dataset", "validate_X", "check_sample_weight",

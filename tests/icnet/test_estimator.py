@@ -432,7 +432,7 @@ def test_bfloat16_fit_matches_float32_quality(tiny_data):
 def test_bfloat16_gradients_follow_float32_at_the_paper_configuration():
     # one batch of 4 paper-sized windows (10,240 samples, 64 context bins) through the
     # estimator's own hooks: bf16 autocast must give the float32 gradient directions
-    from sk_icnet.icnet._module import cpu_supports_bf16
+    from sk_icnet.icnet._layers import cpu_supports_bf16
 
     # where the CPU emulates bf16 (several times slower) one window keeps the suite short
     n_windows = 4 if cpu_supports_bf16() is not False else 1

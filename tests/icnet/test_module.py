@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sk_icnet.icnet._module import ICNet, SincFilterbank, factor_strides, symlog
+from sk_icnet.icnet._layers import SincFilterbank, factor_strides, symlog
+from sk_icnet.icnet._module import ICNet
 
 PAPER_FS = 24414.0625
 PAPER_DT = 1.31072

@@ -523,7 +523,7 @@ def test_a_file_without_a_graph_or_with_broken_wiring_is_refused(tmp_path):
 def test_each_padding_mode_convolves_as_keras_for_odd_and_even_kernels(mode, kernel, stride):
     import torch
 
-    from sk_icnet.icnet._module import CausalConvBlock
+    from sk_icnet.icnet._layers import CausalConvBlock
 
     torch.manual_seed(0)
     block = CausalConvBlock(2, 3, kernel, stride, mode)
