@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .._core.timebase import Timebase, rates_agree
+from .._core.timebase import Timebase
 from .._core.validation import is_json_int, is_json_real
 
 __all__ = ["METADATA_FILE", "FITTED_METADATA", "CHECKPOINT_FILES", "load_checkpoint",
@@ -93,13 +93,11 @@ def load_checkpoint(est, dirname):
 
     dirname = os.fspath(dirname)
     meta, history, source = _read_checkpoint(est, dirname)
-    for key, value in meta.items():
-        setattr(est, key, value)
+    est._set_fitted(meta)
     est._resume_dir = dirname
     est.initialize()
     module = est.module_
-    if getattr(module, "samples_per_bin", meta["samples_per_bin_"]) != meta["samples_per_bin_"] \
-            or not rates_agree(getattr(module, "audio_fs", meta["audio_fs_"]), meta["audio_fs_"]):
+    if not module_runs_at(module, est.timebase_):
         raise ValueError(f"{source}: the network runs at {module.audio_fs!r} Hz with "
                          f"{module.samples_per_bin} samples per bin, but the checkpoint was "
                          f"fitted at {meta['audio_fs_']!r} Hz with {meta['samples_per_bin_']}.")
@@ -181,15 +179,20 @@ def check_checkpoint_rates(est, meta):
         meta["dt_ms_"] = dt_ms if dt_ms is not None else \
             Timebase.from_samples_per_bin(audio_fs, meta["samples_per_bin_"]).dt_ms
         return
-    for name in ("audio_fs", "dt_ms"):
-        value = getattr(est, name)
-        if isinstance(value, str) or value is None:
-            continue
-        fitted = meta[name + "_"]
-        if not rates_agree(value, fitted):
-            raise ValueError(f"the checkpoint was fitted with {name}={fitted!r}, but this estimator "
-                             f"has {name}={value!r}; build it with the checkpoint's rate or "
-                             f"{name}='auto'.")
+    explicit = {name: None if isinstance(value, str) else value
+                for name, value in (("audio_fs", est.audio_fs), ("dt_ms", est.dt_ms))}
+    fitted = Timebase(meta["audio_fs_"], meta["dt_ms_"])
+    for name, fitted_value, value in fitted.mismatches(**explicit)[:1]:
+        raise ValueError(f"the checkpoint was fitted with {name}={fitted_value!r}, but this "
+                         f"estimator has {name}={value!r}; build it with the checkpoint's rate or "
+                         f"{name}='auto'.")
+
+
+def module_runs_at(module, timebase):
+    """Whether ``module`` runs at ``timebase`` (a module without rates runs at any)."""
+    if not hasattr(module, "audio_fs") or not hasattr(module, "samples_per_bin"):
+        return True
+    return Timebase.from_samples_per_bin(module.audio_fs, module.samples_per_bin).agrees(timebase)
 
 
 # ------------------------------------------------------------------------ skorch load_params
@@ -219,15 +222,12 @@ def adapt_to_params(est, f_params):
                          f"was fitted on {est.n_neurons_}; load them into a new estimator "
                          "(initialize(), then load_params).")
     if not fitted:  # initialize() without fit: what predict needs, from the module and file
-        est.samples_per_bin_ = est.module_.samples_per_bin
-        est.audio_fs_, est.dt_ms_ = est.module_.audio_fs, est.module_.dt_ms
-        est.n_neurons_ = n_neurons
-        est.neurons_per_recording_ = [n_neurons]
-        est.recording_names_ = None
-        est.y_ndim_ = 3
+        est._set_fitted({"audio_fs_": est.module_.audio_fs, "dt_ms_": est.module_.dt_ms,
+                         "samples_per_bin_": est.module_.samples_per_bin,
+                         "recording_names_": None, "y_ndim_": 3})
+    if not fitted or n_neurons != est.module_.out_neurons:
+        est._set_fitted({"n_neurons_": n_neurons, "neurons_per_recording_": [n_neurons]})
     if n_neurons != est.module_.out_neurons:
-        est.n_neurons_ = n_neurons
-        est.neurons_per_recording_ = [n_neurons]
         est.initialize()  # the module, and an optimizer over its new parameters
     return f_params
 

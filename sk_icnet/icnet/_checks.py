@@ -24,7 +24,6 @@ from .._core.timebase import (
     PAPER_AUDIO_FS,
     PAPER_DT_MS,
     Timebase,
-    rates_agree,
     resolve_samples_per_bin,
 )
 from ..data import decoder_indices
@@ -124,22 +123,18 @@ def resolve_rates(est, data=None):
     if data is None:
         return (PAPER_AUDIO_FS if est.audio_fs == "auto" else explicit["audio_fs"],
                 PAPER_DT_MS if est.dt_ms == "auto" else explicit["dt_ms"])
-    for name, value in explicit.items():
-        carried = getattr(data, name)
-        if value is not None and not rates_agree(value, carried):
-            raise ValueError(
-                f"{name}={value!r} was set on {type(est).__name__}, but the data carry "
-                f"{name}={carried!r}; leave {name}='auto' to use the data's, or resample the data.")
+    for name, carried, value in Timebase(data.audio_fs, data.dt_ms).mismatches(**explicit)[:1]:
+        raise ValueError(
+            f"{name}={value!r} was set on {type(est).__name__}, but the data carry "
+            f"{name}={carried!r}; leave {name}='auto' to use the data's, or resample the data.")
     return data.audio_fs, data.dt_ms
 
 
 def check_data_rates(est, data):
     """Data given after fit must have the fitted rates."""
-    for name in ("audio_fs", "dt_ms"):
-        fitted, carried = getattr(est, name + "_"), getattr(data, name)
-        if not rates_agree(fitted, carried):
-            raise ValueError(f"the data carry {name}={carried!r}, but this model was fitted "
-                             f"with {name}={fitted!r}.")
+    for name, fitted, carried in est.timebase_.mismatches(data.audio_fs, data.dt_ms)[:1]:
+        raise ValueError(f"the data carry {name}={carried!r}, but this model was fitted "
+                         f"with {name}={fitted!r}.")
 
 
 def _fitted_note(est):
@@ -168,15 +163,11 @@ def validate_fit_data(est, X, y, reset):
     check_skip_bins(est, y3.shape[2])
     if reset:
         check_no_time_input(est)
-        timebase = Timebase.from_samples_per_bin(audio_fs, spb) if dt_ms is None else None
-        est.n_features_in_ = X.shape[1]
-        est.samples_per_bin_ = spb
-        est.audio_fs_ = audio_fs
-        est.dt_ms_ = dt_ms if timebase is None else timebase.dt_ms
-        est.n_neurons_ = y3.shape[1]
-        est.neurons_per_recording_ = [est.n_neurons_]
-        est.recording_names_ = None
-        est.y_ndim_ = y_ndim
+        timebase = Timebase.from_samples_per_bin(audio_fs, spb) if dt_ms is None \
+            else Timebase(audio_fs, dt_ms)
+        est._set_fitted({"timebase_": timebase, "n_features_in_": X.shape[1],
+                         "n_neurons_": y3.shape[1], "neurons_per_recording_": [y3.shape[1]],
+                         "recording_names_": None, "y_ndim_": y_ndim})
     else:
         if getattr(est, "recording_names_", None) is not None:
             raise ValueError("this model was fitted on recordings (a WindowDataset); continue "
@@ -208,14 +199,14 @@ def validate_dataset(est, data, reset, training):
     else:
         check_params(est)
     if reset:
-        est.audio_fs_, est.dt_ms_ = resolve_rates(est, data)
+        audio_fs, dt_ms = resolve_rates(est, data)
         check_skip_bins(est, data.window_bins)
-        est.samples_per_bin_ = data.samples_per_bin
-        est.n_features_in_ = data.window_samples
-        est.recording_names_ = data.recording_names
-        est.neurons_per_recording_ = data.neurons_per_recording
-        est.n_neurons_ = sum(est.neurons_per_recording_)
-        est.y_ndim_ = 3
+        est._set_fitted({"audio_fs_": audio_fs, "dt_ms_": dt_ms,
+                         "samples_per_bin_": data.samples_per_bin,
+                         "n_features_in_": data.window_samples,
+                         "recording_names_": data.recording_names,
+                         "neurons_per_recording_": data.neurons_per_recording,
+                         "n_neurons_": sum(data.neurons_per_recording), "y_ndim_": 3})
     else:
         check_is_fitted(est, ["samples_per_bin_"])
         check_data_rates(est, data)

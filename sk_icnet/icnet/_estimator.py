@@ -17,8 +17,9 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNetRegressor
 
+from .._core.timebase import Timebase
 from . import _checkpoints, _checks, _inference, _training
-from ._checkpoints import FITTED_METADATA as _FITTED_METADATA  # noqa: F401  (io reads it here)
+from ._checkpoints import FITTED_METADATA as _FITTED_METADATA  # io reads it here too
 from ._losses import PoissonLoss
 from ._module import ICNet
 
@@ -161,10 +162,13 @@ class ICNetRegressor(NeuralNetRegressor):
         The fitted network.
     n_neurons_ : int
         Number of neurons, inferred from ``y`` at fit (all recordings' together).
+    timebase_ : Timebase
+        The rates used (:class:`~sk_icnet._core.timebase.Timebase`): resolved from
+        ``audio_fs``/``dt_ms`` and the data.
     audio_fs_, dt_ms_ : float
-        The rates used: resolved from ``audio_fs``/``dt_ms`` and the data.
+        ``timebase_.audio_fs`` and ``timebase_.dt_ms`` (read-only).
     samples_per_bin_ : int
-        Audio samples per response bin.
+        Audio samples per response bin, ``timebase_.samples_per_bin`` (read-only).
     recording_names_ : list of str or None
         Recordings of a :class:`~sk_icnet.data.WindowDataset` fit, one decoder
         each (``None`` after a fit on arrays).
@@ -269,6 +273,53 @@ class ICNetRegressor(NeuralNetRegressor):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+    # ------------------------------------------------------------ fitted state
+    @property
+    def audio_fs_(self):
+        """The fitted audio rate in Hz (read-only: ``timebase_.audio_fs``)."""
+        return self.timebase_.audio_fs
+
+    @property
+    def dt_ms_(self):
+        """The fitted bin width in ms (read-only: ``timebase_.dt_ms``)."""
+        return self.timebase_.dt_ms
+
+    @property
+    def samples_per_bin_(self):
+        """Audio samples per bin (read-only: ``timebase_.samples_per_bin``)."""
+        return self.timebase_.samples_per_bin
+
+    def _set_fitted(self, values):
+        """Write the fitted attributes: the one place they are set, from the one list
+        :data:`FITTED_METADATA` (what checkpoints and model files record). The rates,
+        ``audio_fs_`` and ``dt_ms_`` (or a ``timebase_``), become ``timebase_``; names
+        left out are left as they are."""
+        values = dict(values)
+        unknown = set(values) - {*_FITTED_METADATA, "timebase_"}
+        if unknown:
+            raise AssertionError(f"not fitted metadata: {sorted(unknown)}")
+        timebase = values.pop("timebase_", None)
+        audio_fs, dt_ms = values.pop("audio_fs_", None), values.pop("dt_ms_", None)
+        spb = values.pop("samples_per_bin_", None)
+        if timebase is None and audio_fs is not None:
+            timebase = Timebase(audio_fs, dt_ms)
+        if timebase is not None:
+            if spb is not None and spb != timebase.samples_per_bin:
+                raise ValueError(f"samples_per_bin_={spb} disagrees with the rates "
+                                 f"{timebase!r} ({timebase.samples_per_bin} samples per bin).")
+            self.timebase_ = timebase
+        for name in _FITTED_METADATA:
+            if name in values:
+                setattr(self, name, values[name])
+        return self
+
+    def __setstate__(self, state):
+        # pickles of 0.4 hold the rates as three loose attributes, now one timebase_
+        rates = [state.pop(name, None) for name in ("audio_fs_", "dt_ms_", "samples_per_bin_")]
+        if rates[0] is not None and "timebase_" not in state:
+            state["timebase_"] = Timebase(rates[0], rates[1])
+        super().__setstate__(state)
 
     # ------------------------------------------------------------ parameters
     def _resolve_rates(self, data=None):

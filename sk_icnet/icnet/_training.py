@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, Subset
 
 from .._core.exceptions import _warn_rates_assumed
-from .._core.timebase import Timebase, rates_agree
+from .._core.timebase import Timebase
 from .._core.validation import check_positive_int
 from ..audio import _SPECTRUM_TRIALS, _sound_summary
 from ..data import Recording, WindowBatchSampler, WindowDataset, collate_windows
@@ -297,10 +297,10 @@ def transfer_encoder(est, module, estimator_cls):
     source = _encoder_source(est, estimator_cls)
     if source is None:
         return
-    for name in ("audio_fs", "dt_ms"):
-        if not rates_agree(getattr(source, name), getattr(module, name)):
-            raise ValueError(f"encoder_from was fitted with {name}={getattr(source, name)!r}, "
-                             f"but this model has {name}={getattr(module, name)!r}.")
+    ours = Timebase(module.audio_fs, module.dt_ms)
+    for name, here, there in ours.mismatches(source.audio_fs, source.dt_ms)[:1]:
+        raise ValueError(f"encoder_from was fitted with {name}={there!r}, "
+                         f"but this model has {name}={here!r}.")
     theirs = {k: v for k, v in source.state_dict().items() if k.startswith(_ENCODER_PREFIXES)}
     ours = {k: v for k, v in module.state_dict().items() if k.startswith(_ENCODER_PREFIXES)}
     wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
@@ -577,13 +577,9 @@ def training_summary(est, X=None, y3=None, data=None):
     summary.update(_sound_summary(waves, est.audio_fs_))
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(y3, axis=(0, 2), dtype=np.float64) / _timebase(est).dt_s
+        mean = np.nanmean(y3, axis=(0, 2), dtype=np.float64) / est.timebase_.dt_s
     summary["mean_rate_hz"] = [float(v) if np.isfinite(v) else None for v in mean]
     return summary
-
-
-def _timebase(est):
-    return Timebase(est.audio_fs_, est.dt_ms_)
 
 
 def _windows_summary(est, data):
@@ -604,6 +600,6 @@ def _windows_summary(est, data):
         sums[first: first + y.shape[0]] += np.where(observed, y, 0.0).sum(axis=1)
         counts[first: first + y.shape[0]] += np.asarray(observed).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts / _timebase(est).dt_s
+        mean = sums / counts / est.timebase_.dt_s
     summary["mean_rate_hz"] = [float(v) if np.isfinite(v) else None for v in mean]
     return summary

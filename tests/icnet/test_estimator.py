@@ -271,6 +271,26 @@ def test_pickle_and_save_load_params_round_trip(small_xy, tmp_path):
     assert len(fresh.history) == 1
 
 
+def test_fitted_rates_are_one_timebase_and_read_only(small_xy):
+    from sk_icnet._core.timebase import Timebase
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0).fit(X, y)
+    assert est.timebase_ == Timebase(8000.0, 4.0)
+    assert (est.audio_fs_, est.dt_ms_, est.samples_per_bin_) == (8000.0, 4.0, 32)
+    with pytest.raises(AttributeError):
+        est.audio_fs_ = 16000.0
+    assert not hasattr(tiny_estimator(), "samples_per_bin_")  # unfitted: no rates
+    # a pickle of 0.4 held the three rates as loose attributes: they become timebase_
+    state = est.__getstate__()
+    del state["timebase_"]
+    state.update(audio_fs_=8000.0, dt_ms_=4.0, samples_per_bin_=32)
+    old = ICNetRegressor.__new__(ICNetRegressor)
+    old.__setstate__(state)
+    assert old.timebase_ == est.timebase_
+    np.testing.assert_array_equal(old.predict(X[:2]), est.predict(X[:2]))
+
+
 def test_warm_start_and_partial_fit_continue_training(small_xy):
     X, y = small_xy
     est = tiny_estimator(max_epochs=1, warm_start=True).fit(X, y)
