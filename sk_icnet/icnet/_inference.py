@@ -17,7 +17,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_numpy
 
-from .._core.timebase import Timebase
 from .._core.validation import (
     check_prediction_shape,
     check_responses,
@@ -161,7 +160,7 @@ def stream_chunks(est, read, n_bins, convert, decoder, t0, encode=False):
     worth of left context (and right context for non-causal padding); ``read(first,
     stop)`` gives the waveform of those bins. ``encode=True`` yields the bottleneck
     latents instead of the network's output."""
-    module, dt_s = est.module_, Timebase(est.audio_fs_, est.dt_ms_).dt_s
+    module, dt_s = est.module_, est.timebase_.dt_s
     context, right = module.context_bins, getattr(module, "right_context_bins", 0)
     step = getattr(module, "chunk_multiple_bins", 1)  # whole windows in windowed mode
     chunk = max(step, est.predict_chunk_bins - est.predict_chunk_bins % step)
@@ -179,7 +178,7 @@ def stream_chunks(est, read, n_bins, convert, decoder, t0, encode=False):
             if encode:
                 out = module.encode(x.to(est.device), **kwargs).float()
             else:
-                out = convert(module(x.to(est.device), recording=decoder,
+                out = convert(module(x.to(est.device), decoder=decoder,
                                      time_s=t0 + lead * dt_s, **kwargs))
         yield start, stop, check_finite_predictions(
             to_numpy(out[0, ..., start - lead: stop - lead].float()).astype(np.float32))
@@ -190,7 +189,7 @@ def _forward_numpy(est, X, convert, decoder=0, time_s=None):
     times = _trial_times(est, time_s, X.shape[0])
     n_bins = X.shape[-1] // est.samples_per_bin_
     if n_bins <= est.predict_chunk_bins:
-        inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
+        inputs = {"x": X, "decoder": np.full(X.shape[0], decoder), "time_s": times}
         return np.concatenate([to_numpy(convert(out))
                                for out in est.forward_iter(inputs, training=False)], axis=0)
     bar = _progress(est, n_bins * X.shape[0], "predict")
@@ -230,7 +229,7 @@ def _predict_windows(est, data):
     outputs, n_per = [], est.neurons_per_recording_
     for batch, rates in _window_rates(est, loader):
         check_finite_predictions(rates)
-        for row, d in zip(rates, batch[0]["recording"].tolist(), strict=True):
+        for row, d in zip(rates, batch[0]["decoder"].tolist(), strict=True):
             outputs.append(row[: n_per[d]].astype(np.float32))
     result = [None] * len(order)
     for i, out in zip(order, outputs, strict=True):
@@ -351,7 +350,7 @@ def _score_data(est, data):
         if skip:
             observed = observed.copy()
             observed[..., :skip] = False
-        for k, d in enumerate(batch[0]["recording"].tolist()):
+        for k, d in enumerate(batch[0]["decoder"].tolist()):
             n = est.neurons_per_recording_[d]
             acc.update(counts[k: k + 1, :n], rates[k: k + 1, :n],
                        observed[k: k + 1, : min(n, observed.shape[1])],

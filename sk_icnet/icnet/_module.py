@@ -19,6 +19,7 @@ sample after ``(t+1)*S - 1``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -41,6 +42,9 @@ from ._layers import (
 
 __all__ = ["ICNet"]
 
+
+#: marks a keyword argument that was not passed
+_NOT_GIVEN = object()
 
 #: how the recording time enters each decoder (see ICNet's ``time_layer``)
 TIME_LAYERS = ("gain", "prelu", "linear")
@@ -142,8 +146,8 @@ class ICNet(nn.Module):
         Audio sampling rate in Hz.
     out_neurons : int or sequence of int, default=1
         Number of output neurons ``N``; a sequence gives one decoder per
-        recording (routed decoders: ``forward`` sends each window through the
-        decoder of its ``recording`` only), sharing one encoder.
+        recording (routed decoders: ``forward`` sends each window through its
+        ``decoder`` only), sharing one encoder.
     dt_ms : float, default=1.31072
         Neural bin width in ms; ``audio_fs * dt_ms / 1000`` must be an integer,
         the samples per bin (32 at the paper configuration).
@@ -464,26 +468,26 @@ class ICNet(nn.Module):
             g = torch.where(g > 0, g, self.time_alpha[index][:, :, None] * g)
         return z.float() * g if self.time_combine == "multiply" else z.float() + g
 
-    def _decoders(self, recording, batch):
+    def _decoders(self, decoder, batch):
         """Decoder index of every window as a host list, checked against the decoders."""
         n_dec = len(self.neurons_per_decoder)
-        if recording is None:
+        if decoder is None:
             if n_dec > 1:
                 raise ValueError(f"this ICNet has {n_dec} decoders (one per recording): pass "
-                                 "recording, the decoder index of each window.")
+                                 "decoder, the decoder index of each window, or 'all'.")
             return [0] * batch
-        if isinstance(recording, torch.Tensor):
-            recording = recording.reshape(-1).tolist()  # a host tensor: no device sync
-        recording = [int(r) for r in np.asarray(recording).reshape(-1)]
-        if len(recording) == 1:
-            recording = recording * batch
-        if len(recording) != batch:
-            raise ValueError(f"recording must have one entry per window ({batch}); received "
-                             f"{len(recording)}.")
-        bad = [r for r in recording if not 0 <= r < n_dec]
+        if isinstance(decoder, torch.Tensor):
+            decoder = decoder.reshape(-1).tolist()  # a host tensor: no device sync
+        decoder = [int(r) for r in np.asarray(decoder).reshape(-1)]
+        if len(decoder) == 1:
+            decoder = decoder * batch
+        if len(decoder) != batch:
+            raise ValueError(f"decoder must have one entry per window ({batch}); received "
+                             f"{len(decoder)}.")
+        bad = [r for r in decoder if not 0 <= r < n_dec]
         if bad:
-            raise ValueError(f"recording indices must be in [0, {n_dec}); received {bad[0]}.")
-        return recording
+            raise ValueError(f"decoder indices must be in [0, {n_dec}); received {bad[0]}.")
+        return decoder
 
     def _decode(self, z, first, last):
         """Decoder rows of neurons ``first .. last - 1`` applied to ``z``: rates or logits."""
@@ -496,35 +500,54 @@ class ICNet(nn.Module):
         B, T = out.shape[:2]
         return out.reshape(B, T, last - first, C).permute(0, 2, 3, 1)
 
-    def forward(self, x, recording=None, time_s=None, prepend_context=True):
+    def forward(self, x, decoder=None, time_s=None, prepend_context=True, *,
+                recording=_NOT_GIVEN):
         """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``.
 
         Parameters
         ----------
         x : Tensor of shape (B, T) or (B, 1, T)
-        recording : int, sequence or host tensor of shape (B,), optional
-            Decoder (recording) of each window; needed with several decoders.
-            ``N`` is then that recording's neuron count; a batch that mixes
-            recordings is padded to the largest count (padding rates are 0).
+        decoder : int, sequence or host tensor of shape (B,), or "all", optional
+            The decoder index of each window (one decoder per recording); needed
+            with several decoders. ``N`` is then that decoder's neuron count; a
+            batch that mixes decoders is padded to the largest count (padding
+            rates are 0). ``"all"``: every decoder applied to every window in one
+            encoder pass, ``N = out_neurons`` (decoder 0's neurons first).
         time_s : float or Tensor of shape (B,), optional
             Recording time (s) of each window's first bin; needed with
-            ``time_input=True``.
+            ``time_input=True`` (with ``"all"``, each window's time applies to
+            every decoder).
         prepend_context : bool, default=True
             See :meth:`encode` (only matters with ``context_samples``).
+        recording : deprecated
+            The former name of ``decoder`` (0.4); it warns and will be removed in 0.6.
 
         Under ``torch.autocast`` the encoder runs in the reduced precision, while the
         SincNet front end, the time gain and the decoder (about 1.5 % of the
         FLOPs) stay float32.
         """
+        if recording is not _NOT_GIVEN:
+            if decoder is not None:
+                raise TypeError("pass the decoder index as decoder= only; received both "
+                                "decoder= and its former name recording=.")
+            warnings.warn("ICNet.forward(recording=...) is now decoder=...: the index of each "
+                          "window's decoder; recording= will be removed in 0.6.",
+                          FutureWarning, stacklevel=2)
+            decoder = recording
         z = self.encode(x, prepend_context)
-        decoders = self._decoders(recording, z.shape[0])
+        if isinstance(decoder, str):
+            if decoder != "all":
+                raise ValueError(f"decoder must be an index, one per window, or 'all'; "
+                                 f"received {decoder!r}.")
+            return torch.cat([self._decoded(z, [d] * z.shape[0], time_s)
+                              for d in range(len(self.neurons_per_decoder))], dim=1)
+        decoders = self._decoders(decoder, z.shape[0])
+        used = sorted(set(decoders))
+        if len(used) == 1:
+            return self._decoded(z, decoders, time_s)
         if self.time_input:
             with _float32(z):
                 z = self._time_gain(z, decoders, time_s)
-        used = sorted(set(decoders))
-        if len(used) == 1:
-            d = used[0]
-            return self._decode(z, self._offsets[d], self._offsets[d + 1])
         n_max = max(self.neurons_per_decoder[d] for d in used)
         C = self.n_classes or 1
         shape = (z.shape[0], n_max, z.shape[-1]) if C == 1 else (z.shape[0], n_max, C, z.shape[-1])
@@ -535,3 +558,11 @@ class ICNet(nn.Module):
             out[sel, : self.neurons_per_decoder[d]] = self._decode(
                 z[sel], self._offsets[d], self._offsets[d + 1])
         return out
+
+    def _decoded(self, z, decoders, time_s):
+        """The output of one decoder, ``decoders[0]``, for every window of ``z``."""
+        if self.time_input:
+            with _float32(z):
+                z = self._time_gain(z, decoders, time_s)
+        d = decoders[0]
+        return self._decode(z, self._offsets[d], self._offsets[d + 1])
