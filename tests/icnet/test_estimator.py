@@ -437,6 +437,7 @@ def test_categorical_head(tiny_data):
         tiny_estimator(head="gaussian").fit(X[:8], y[:8])
 
 
+@pytest.mark.slow
 def test_bfloat16_fit_matches_float32_quality(tiny_data):
     X, y = tiny_data.X, tiny_data.y
     scores = {}
@@ -644,6 +645,7 @@ def test_grouped_search_and_cross_validation_on_windows(tmp_path):
     assert np.isfinite(search.score(ds))
 
 
+@pytest.mark.slow
 def test_recording_time_input_fits_a_drifting_neuron_better():
     dur = 120.0
     sim = make_auditory_dataset(n_trials=1, duration_s=dur, audio_fs=8000, dt_ms=4.0, n_neurons=2,
@@ -856,6 +858,7 @@ def test_icnet_features_feed_a_pipeline(small_xy):
         ICNetFeatures(est, output="max").fit(X)
 
 
+@pytest.mark.slow
 def test_new_neurons_on_a_frozen_fitted_encoder_beat_a_fit_from_scratch():
     big = make_auditory_dataset(n_trials=96, duration_s=0.5, audio_fs=TINY_FS, dt_ms=TINY_DT,
                                 n_neurons=6, neuron_kinds="mixed", random_state=0)

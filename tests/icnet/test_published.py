@@ -619,6 +619,7 @@ def test_graphs_that_icnet_cannot_express_are_refused_naming_the_layer(tmp_path,
         load_published_icnet(release(tmp_path, model))
 
 
+@pytest.mark.slow
 def test_the_published_icnet_example_runs_end_to_end_on_a_stand_in_release(tmp_path):
     import subprocess
     import sys
