@@ -53,8 +53,8 @@ def collate_windows(items):
     Returns
     -------
     X : dict
-        ``"x"`` float32 ``(B, 1, window_samples)``, ``"decoder"`` int64 ``(B,)`` (each window's decoder index),
-        ``"time_s"`` float64 ``(B,)``.
+        ``"x"`` float32 ``(B, 1, window_samples)``, ``"decoder"`` int64 ``(B,)`` (each
+        window's decoder index), ``"time_s"`` float64 ``(B,)``.
     y : tuple
         counts ``(B, N, window_bins)`` (uint8, or int32 when wider), observed
         bool ``(B, 1 or N, window_bins)``.

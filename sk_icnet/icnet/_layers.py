@@ -20,7 +20,7 @@ from .._core.signal import hz_to_mel, mel_to_hz
 from .._core.validation import check_positive_int
 
 __all__ = ["SincFilterbank", "CausalConvBlock", "conv_padding", "factor_strides", "symlog",
-           "cpu_supports_bf16", "PADDINGS", "SINCNET_STYLES"]
+           "cpu_supports_bf16", "autocast", "PADDINGS", "SINCNET_STYLES"]
 
 
 def factor_strides(total, n_layers):
@@ -133,6 +133,15 @@ def _extent(mode, kernel_size, stride):
     left = {"causal": kernel_size - stride, "keras_causal": kernel_size - 1, "valid": 0,
             "same": max(kernel_size - stride, 0) // 2}[mode]
     return left, kernel_size - stride - left
+
+
+def autocast(precision, device):
+    """``torch.autocast`` to bfloat16 on ``device`` (None: the CPU) for ``precision="bfloat16"``;
+    a no-op for ``"float32"``. The estimator's training steps and streamed prediction use it."""
+    if precision != "bfloat16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device if device else "cpu").type,
+                          dtype=torch.bfloat16)
 
 
 def _float32(x):

@@ -360,6 +360,27 @@ class ICNet(nn.Module):
         return from_deepstrf(cls, state_dict, audio_fs=audio_fs, dt_ms=dt_ms,
                              encoder_strides=encoder_strides, **kwargs)
 
+    #: the state-dict key prefixes of the encoder: what ``encoder_from`` transfers
+    encoder_prefixes = ("sincnet.", "encoder.", "bottleneck.")
+
+    def encoder_config(self):
+        """Everything that must match for this encoder's weights to be copied into another
+        module (rates, sizes, strides, paddings, input scaling, context), as a JSON-able dict."""
+        first = self.encoder[0]
+        bank = self.sincnet
+        return {"audio_fs": float(self.audio_fs), "dt_ms": float(self.dt_ms),
+                "samples_per_bin": int(self.samples_per_bin), "n_filters": bank.n_filters,
+                "sincnet_kernel_size": bank.kernel_size, "sincnet_stride": bank.stride,
+                "sincnet_style": bank.style, "sincnet_min_low_hz": bank.min_low_hz,
+                "sincnet_min_band_hz": bank.min_band_hz,
+                "encoder_channels": int(first.conv.out_channels),
+                "encoder_kernel_size": first.kernel_size,
+                "encoder_strides": [int(v) for v in self.encoder_strides],
+                "bottleneck_channels": int(self.bottleneck.conv.out_channels),
+                "padding": list(self.padding), "input_scale": float(self.input_scale),
+                "context_samples": self.context_samples, "crop_bins": self.crop_bins,
+                "window_samples": self.window_samples}
+
     def n_frames(self, n_samples):
         """Bottleneck frames (before the crop) out of ``n_samples`` input samples."""
         length = _frames(self.padding[0], self.sincnet.kernel_size, self.sincnet.stride, n_samples)

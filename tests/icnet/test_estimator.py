@@ -139,20 +139,18 @@ def test_bad_input_names_the_argument(X, y, exc, match):
         tiny_estimator(max_epochs=1).fit(X, y)
 
 
-def test_bad_parameters_are_reported_at_fit(small_xy):
+@pytest.mark.parametrize("params, message", [
+    ({"dt_ms": 1.01}, "whole number of audio samples.*dt_ms=1.01"),
+    ({"audio_fs": -1.0}, r"The 'audio_fs' parameter of ICNetRegressor must be a float in the "
+                         r"range \(0.0, inf\) or a str among \{'auto'\}. Got -1.0 instead"),
+    ({"module__audio_fs": 16000.0}, r"not as module__audio_fs"),
+    ({"module__out_neurons": 5}, "module__out_neurons=5 disagrees with y"),
+    ({"module__encoder_strides": [2, 2, 2]}, "encoder_strides.*multiply"),
+])
+def test_bad_parameters_are_reported_at_fit(small_xy, params, message):
     X, y = small_xy
-    with pytest.raises(ValueError, match="whole number of audio samples.*dt_ms=1.01"):
-        tiny_estimator(dt_ms=1.01).fit(X, y)
-    with pytest.raises(ValueError, match=r"The 'audio_fs' parameter of ICNetRegressor must be a "
-                                         r"float in the range \(0.0, inf\) or a str among "
-                                         r"\{'auto'\}. Got -1.0 instead"):
-        tiny_estimator(audio_fs=-1.0).fit(X, y)
-    with pytest.raises(ValueError, match=r"not as module__audio_fs"):
-        tiny_estimator(module__audio_fs=16000.0).fit(X, y)
-    with pytest.raises(ValueError, match="module__out_neurons=5 disagrees with y"):
-        tiny_estimator(module__out_neurons=5).fit(X, y)
-    with pytest.raises(ValueError, match="encoder_strides.*multiply"):
-        tiny_estimator(module__encoder_strides=[2, 2, 2]).fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        tiny_estimator(**params).fit(X, y)
 
 
 def test_score_and_predict_check_inputs(small_xy):
@@ -335,9 +333,7 @@ def test_cuda_placement_and_cpu_reload(small_xy):
 
 def _run_epoch(est, X, y, train_step=None):
     """One training and one validation epoch through skorch's own loop."""
-    from sk_icnet.icnet._checks import validate_fit_data
-
-    X, y = validate_fit_data(est, X, y, reset=True)
+    X, y = est._take_arrays(X, y, reset=True)
     est.initialize()
     est.history.new_epoch()
     loader = est.get_iterator(Dataset(X, y), training=True)
@@ -618,6 +614,14 @@ def test_unknown_recordings_and_arrays_on_a_multi_recording_model():
         est.predict(audio, recording="x")
     np.testing.assert_allclose(est.predict(audio, recording="animal1")[0],
                                est.predict(recs[1])[:, :100], rtol=1e-5, atol=1e-7)
+    # a position in recording_names_ names the same decoder, in every method that takes one
+    np.testing.assert_array_equal(est.predict(audio, recording=1),
+                                  est.predict(audio, recording="animal1"))
+    counts = np.asarray(recs[1].counts)[None, :, :100]
+    assert est.score(audio, counts, recording=1) == est.score(audio, counts, recording="animal1")
+    with pytest.raises(ValueError, match=r"recording=2 is not a position in recording_names_ "
+                                         r"\['animal0', 'animal1'\]: pass a name or a position"):
+        est.predict(audio, recording=2)
     with pytest.raises(ValueError, match="y must be None when X is a WindowDataset"):
         est.fit(_windows(recs), np.zeros(3))
     with pytest.raises(ValueError, match="fitted on recordings .* not on arrays"):

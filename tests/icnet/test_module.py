@@ -323,3 +323,19 @@ def test_import_a_deepstrf_checkpoint():
     broken = {k: v for k, v in state.items() if k != "wav2spec.encoder.1.conv.bias"}
     with pytest.raises(ValueError, match=r"no tensor for \['encoder.1.conv.bias'\]"):
         ICNet.from_deepstrf(broken, audio_fs=8000.0, dt_ms=4.0)
+
+
+def test_the_encoder_config_names_what_encoder_transfer_needs_equal():
+    import json
+
+    a = _routed()
+    b = ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=4, n_filters=4, sincnet_kernel_size=16,
+              encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
+              bottleneck_channels=4, n_classes=5)  # other decoders, the same encoder
+    assert ICNet.encoder_prefixes == ("sincnet.", "encoder.", "bottleneck.")
+    assert a.encoder_config() == b.encoder_config()
+    config = json.loads(json.dumps(a.encoder_config()))
+    assert config["encoder_strides"] == a.encoder_strides and config["samples_per_bin"] == 32
+    assert config["padding"] == ["causal"] * 4 and config["n_filters"] == 4
+    other = _routed(padding="same").encoder_config()
+    assert {k for k in config if config[k] != other[k]} == {"padding"}
