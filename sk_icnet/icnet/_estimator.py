@@ -35,7 +35,7 @@ from .._core.timebase import Timebase
 from .._core.validation import to_layout
 from ..data import Recording
 from . import _checkpoints, _checks, _inference, _training
-from ._checkpoints import FITTED_METADATA as _FITTED_METADATA  # io reads it here too
+from ._checkpoints import FITTED_METADATA as _FITTED_METADATA
 from ._inference import _refuse_a_tabular_scorer
 from ._layers import autocast
 from ._losses import PoissonLoss
