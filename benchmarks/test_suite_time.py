@@ -2,7 +2,7 @@
 
     python docs/_results.py run benchmarks/test_suite_time.py     # about 3 minutes, 2-core CPU
 
-Runs the README's test command (``python -m pytest -q tests sk_icnet``, the command CI runs) in
+Runs the README's test command (``python -m pytest -q --durations=15 tests sk_icnet``, the command CI runs) in
 a subprocess and leaves the counts of passed, skipped, expected failures and failures, and the
 wall time, in ``RESULTS``. Only this script's own code makes the results file stale (the
 suite changes with every commit, and its time only slowly): rerun it before a release.
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_TOLERANCE = dict.fromkeys(("passed", "skipped", "xfailed", "failed"), {"abs": 0})
 
 start = time.perf_counter()
-proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests", "sk_icnet"], cwd=ROOT,
+proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--durations=15", "tests", "sk_icnet"], cwd=ROOT,
                       capture_output=True, text=True)
 wall = time.perf_counter() - start
 summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""

@@ -649,6 +649,7 @@ DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ranks_given_different_numbers_of_trials_fail_at_once_naming_them(tmp_path):
     import socket
 

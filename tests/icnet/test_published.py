@@ -523,7 +523,7 @@ def test_a_file_without_a_graph_or_with_broken_wiring_is_refused(tmp_path):
 def test_each_padding_mode_convolves_as_keras_for_odd_and_even_kernels(mode, kernel, stride):
     import torch
 
-    from sk_icnet.icnet._module import CausalConvBlock
+    from sk_icnet.icnet._layers import CausalConvBlock
 
     torch.manual_seed(0)
     block = CausalConvBlock(2, 3, kernel, stride, mode)
@@ -619,6 +619,7 @@ def test_graphs_that_icnet_cannot_express_are_refused_naming_the_layer(tmp_path,
         load_published_icnet(release(tmp_path, model))
 
 
+@pytest.mark.slow
 def test_the_published_icnet_example_runs_end_to_end_on_a_stand_in_release(tmp_path):
     import subprocess
     import sys

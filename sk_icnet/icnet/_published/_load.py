@@ -234,7 +234,7 @@ def _fitted_estimator(plan, cfg, device, window_samples, where):
     est = ICNetRegressor(head="categorical", audio_fs=fs, dt_ms=dt_ms, verbose=0,
                          train_split=None, device=device,
                          **{f"module__{k}": v for k, v in plan.module.items()})
-    est.audio_fs_, est.dt_ms_, est.samples_per_bin_ = fs, dt_ms, spb
+    est.timebase_ = Timebase.from_samples_per_bin(fs, spb)
     est.n_neurons_, est.neurons_per_recording_ = sum(units), units
     est.recording_names_ = [f"animal_{i + 1}" for i in range(len(units))]
     est.y_ndim_ = 3
