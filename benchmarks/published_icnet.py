@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 from tests._keras_fixtures import keras_icnet, write_release  # noqa: E402
 
 from sk_icnet import ICNetRegressor, load_published_icnet  # noqa: E402
+from sk_icnet._core.timebase import Timebase  # noqa: E402
 from sk_icnet.icnet import cpu_supports_bf16  # noqa: E402
 
 FS = 24414.0625
@@ -76,7 +77,7 @@ def main(argv=None):
     n = int(args.seconds * FS) // 32 * 32
     sound = (rng.standard_normal((1, n)) * 0.02).astype(np.float32)  # ~60 dB SPL noise
     own = ICNetRegressor(audio_fs=FS, dt_ms=1.31072, head="categorical", verbose=0)
-    own.audio_fs_, own.dt_ms_, own.samples_per_bin_ = FS, 1.31072, 32
+    own.timebase_ = Timebase(FS, 1.31072)
     own.n_neurons_, own.neurons_per_recording_, own.recording_names_ = 512, [512], None
     own.y_ndim_, own.n_features_in_ = 3, 32
     own.initialize()

@@ -1,6 +1,7 @@
 """Fit time of the ridge STRF against MNE-Python's TimeDelayingRidge, same features.
 
 Run:  python benchmarks/strf_fit_time.py [--trials 100 --bins 2000 --bands 32 --lags 20 --neurons 10]
+      (``python docs/_results.py run benchmarks/strf_fit_time.py`` writes docs/results/strf_fit_time.json)
 
 Default size: 200,000 bins (100 trials x 2,000) x 32 bands x 20 lags x 10 neurons,
 float64. Prints the fit time of MNE ``ReceptiveField(estimator=alpha)`` and of
@@ -63,3 +64,7 @@ print(f"MNE ReceptiveField (TimeDelayingRidge)      {t_mne:7.2f} s")
 print(f"LinearSTRFRegressor, fixed alpha            {t_fixed:7.2f} s   "
       f"(max relative coef difference from MNE: {rel:.1e})")
 print(f"LinearSTRFRegressor, 5-fold CV of 13 alphas {t_cv:7.2f} s")
+# the figures the docs quote (python docs/_results.py run benchmarks/strf_fit_time.py)
+RESULTS = {"mne_s": t_mne, "fixed_alpha_s": t_fixed, "cv_s": t_cv,
+           "max_relative_coef_difference": float(rel)}
+RESULTS_TOLERANCE = {"max_relative_coef_difference": {"abs": 1e-6}}  # the test's rtol

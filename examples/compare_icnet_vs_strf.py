@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor, compare
+from sk_icnet import ICNetRegressor, LinearSTRFRegressor, PoissonSTRFRegressor, compare_models
 from sk_icnet.compare import plot_neuron_scatter, plot_psth, plot_strf
 from sk_icnet.simulate import make_auditory_dataset
 
@@ -42,8 +42,8 @@ models = {
     "ridge STRF": LinearSTRFRegressor(**strf_front_end),
     "Poisson STRF": PoissonSTRFRegressor(**strf_front_end, alpha=1e-3),
 }
-result = compare(models, data.X, data.y, cv=3,
-                 scoring=["d2_poisson", "pearson_r", "ccnorm"], y_repeats=data.y_repeats)
+result = compare_models(models, data.X, data.y, cv=3,
+                        scoring=["d2_poisson", "pearson_r", "ccnorm"], y_repeats=data.y_repeats)
 
 kinds = np.asarray(data.neuron_kinds)
 scores = result.scores.assign(kind=kinds[result.scores.neuron])
@@ -52,6 +52,11 @@ table = (scores.groupby(["kind", "model", "neuron", "metric"])["value"].mean()
          [["d2_poisson", "pearson_r", "ccnorm"]])
 print("Held-out (3-fold CV) scores, mean over the neurons of each kind:")
 print(table.round(3).to_string())
+# the figures the docs quote (docs/_results.py writes them to docs/results/)
+RESULTS = {kind: {model.replace(" ", "_"): {m: float(table.loc[(kind, model), m])
+                                            for m in ("d2_poisson", "pearson_r", "ccnorm")}
+                  for model in models}
+           for kind in ("linear", "onoff")}
 print("\nSummary over all neurons:")
 print(result.summary.round(3).to_string(index=False))
 
@@ -81,4 +86,5 @@ psth_ax2.set_title("neuron 0 (linear)")
 psth_ax2.set_xlim(0, 250)
 psth_ax2.get_legend().remove()
 fig.savefig(args.out, dpi=100)
-print(f"\nfigure saved to {args.out}; total time {time.perf_counter() - start:.0f} s")
+RESULTS["total_s"] = round(time.perf_counter() - start, 1)
+print(f"\nfigure saved to {args.out}; total time {RESULTS['total_s']:.0f} s")

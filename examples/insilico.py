@@ -77,8 +77,10 @@ est = ICNetRegressor(
 )
 est.fit(X[n_test:], y[n_test:])
 ceiling = d2_poisson_score(y[:n_test], neurons.predict(X[:n_test]))
+RESULTS = {"training_s": len(X) - n_test, "d2": {"icnet": est.score(X[:n_test], y[:n_test]),
+                                                 "truth": ceiling}}  # the figures the docs quote
 print(f"ICNet fitted in {time.perf_counter() - start:.0f} s; held-out D2 "
-      f"{est.score(X[:n_test], y[:n_test]):.3f} (true rates: {ceiling:.3f})")
+      f"{RESULTS['d2']['icnet']:.3f} (true rates: {ceiling:.3f})")
 
 models = {"true neuron": neurons, "ICNet": est}
 cf_true = neurons.tuning_.cf_hz.to_numpy()
@@ -118,6 +120,17 @@ print(f"\nICNet vs truth: CF error median {cf_err.median():.2f} octave (max {cf_
       f"threshold error median {thr_err.median():.1f} dB (max {thr_err.max():.1f}); forward "
       f"masking fitted for {int(table['tau ICNet'].notna().sum())} of {len(table)} neurons")
 
+dr_err = np.abs(table["DR ICNet"] - table["DR true"])
+RESULTS["neurons"] = {f"n{j}": {col.replace(" ", "_"): (None if pd.isna(v) else float(v))
+                                for col, v in row.items()}
+                      for j, row in table.iterrows()}
+RESULTS["errors"] = {"cf_octave_median": cf_err.median(), "cf_octave_max": cf_err.max(),
+                     "threshold_db_median": thr_err.median(), "threshold_db_min": thr_err.min(),
+                     "threshold_db_max": thr_err.max(),
+                     "dr_within_10db": int((dr_err <= 10).sum()),
+                     "sbmf_match": int((table["sBMF ICNet"] == table["sBMF true"]).sum()),
+                     "tau_fitted": int(table["tau ICNet"].notna().sum())}
+
 neuron = 0
 fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
 insilico.plot_fra(results["true neuron"]["fra"], neuron, ax=axes[0, 0])
@@ -134,4 +147,5 @@ axes[1, 1].set_title("rate MTF")
 insilico.plot_forward_masking({k: r["fm"] for k, r in results.items()}, neuron, ax=axes[1, 2])
 axes[1, 2].set_title("forward masking (tones at CF)")
 fig.savefig(args.out, dpi=110)
-print(f"\nfigure: {args.out}; total time {time.perf_counter() - start:.0f} s")
+RESULTS["total_s"] = round(time.perf_counter() - start, 1)
+print(f"\nfigure: {args.out}; total time {RESULTS['total_s']:.0f} s")

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare, insilico  # noqa: E402
+from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare_models, insilico  # noqa: E402
 from sk_icnet.compare import paired_statistics, plot_paired  # noqa: E402
 from sk_icnet.interpret import ReceptiveField, dynamic_strf, optimal_sound, plot_strf  # noqa: E402
 from sk_icnet.simulate import make_auditory_dataset  # noqa: E402
@@ -53,7 +53,7 @@ def icnet():
 
 
 models = {"ICNet": icnet(), "ridge STRF": LinearSTRFRegressor(FS, DT, lags_ms=40.0, **FRONT)}
-result = compare(models, data.X, data.y, cv=3, scoring=["pearson_r", "d2_poisson"], verbose=0)
+result = compare_models(models, data.X, data.y, cv=3, scoring=["pearson_r", "d2_poisson"], verbose=0)
 stats = paired_statistics(result, n_bootstrap=1000)
 kinds = np.asarray(data.neuron_kinds)
 print("Per neuron, Pearson r on held-out trials, ICNet - ridge STRF with its 95 % bootstrap CI:")
@@ -68,8 +68,9 @@ fitted = icnet().fit(data.X, data.y)
 strf = LinearSTRFRegressor(FS, DT, lags_ms=40.0, **FRONT).fit(data.X, data.y)
 t0 = time.perf_counter()
 dyn = dynamic_strf(fitted, data.X[:4], like=strf, step=2)
+dstrf_s = time.perf_counter() - t0
 print(f"\ndSTRFs of {dyn.dstrf.shape[0]} trials x {dyn.dstrf.shape[1]} bins x 6 neurons in "
-      f"{time.perf_counter() - t0:.1f} s")
+      f"{dstrf_s:.1f} s")
 # two independent views of each neuron's best frequency: the peak band of the gradient STRF
 # and the characteristic frequency of an in-silico tone experiment; the STRF's peak band and
 # the simulated neuron's own tuning centre for reference
@@ -94,6 +95,38 @@ power = np.abs(np.fft.rfft(sound.sound)) ** 2
 print(f"\noptimal sound of neuron 0 (its tuning curve is centred on {true_best[0]:.0f} Hz): rate "
       f"{sound.objective[0]:.1f} -> {sound.objective[-1]:.1f} spikes/s, spectral peak "
       f"{freqs[np.argmax(power)]:.0f} Hz")
+
+# the figures the docs quote (docs/_results.py writes them to docs/results/)
+linear, onoff = kinds == "linear", kinds == "onoff"
+
+
+def per_neuron(values):
+    return {f"n{j}": float(v) for j, v in enumerate(values)}
+
+
+RESULTS = {
+    "pearson_r": {col: per_neuron(per[col]) for col in ("value_a", "value_b", "difference",
+                                                        "ci_low", "ci_high")},
+    "icnet_r": {"min": float(per.value_a.min()), "max": float(per.value_a.max())},
+    "pairs": {row.metric: {col: float(getattr(row, col)) for col in
+                           ("median_difference", "p_value", "p_holm", "n_a_better", "n_b_better")}
+              for row in stats.pairs.itertuples()},
+    "nli": {**per_neuron(dyn.nonlinearity_index),
+            "linear_min": float(dyn.nonlinearity_index[linear].min()),
+            "linear_max": float(dyn.nonlinearity_index[linear].max()),
+            "onoff_min": float(dyn.nonlinearity_index[onoff].min()),
+            "onoff_max": float(dyn.nonlinearity_index[onoff].max())},
+    "gain_cv": {**per_neuron(dyn.gain_cv), "min": float(np.min(dyn.gain_cv)),
+                "max": float(np.max(dyn.gain_cv))},
+    "explained": {"min": float(np.nanmin([np.nanmean(dyn.explained[..., j]) for j in range(6)])),
+                  "max": float(np.nanmax([np.nanmean(dyn.explained[..., j]) for j in range(6)]))},
+    "best_hz": {"true": per_neuron(true_best), "strf": per_neuron(strf_peak),
+                "dstrf": per_neuron(peak), "fra_cf": per_neuron(fra.summary.cf_hz)},
+    "strf_within_015_octave": int(np.sum(np.abs(np.log2(strf_peak / true_best)) <= 0.15)),
+    "optimal": {"rate_start": float(sound.objective[0]), "rate_end": float(sound.objective[-1]),
+                "peak_hz": float(freqs[np.argmax(power)])},
+    "dstrf_s": round(dstrf_s, 1),
+}
 
 fig, axes = plt.subplots(3, 4, figsize=(15, 10), constrained_layout=True)
 for row, j in enumerate((0, 1)):  # neuron 0 is linear, neuron 1 on-off
@@ -121,4 +154,5 @@ axes[2, 3].set_xlabel("frequency (Hz)")
 axes[2, 3].set_ylabel("power (dB re max)")
 axes[2, 3].legend(frameon=False, fontsize="small")
 fig.savefig(args.out, dpi=110)
-print(f"\nwrote {args.out}; total {time.perf_counter() - start:.0f} s")
+RESULTS["total_s"] = round(time.perf_counter() - start, 1)
+print(f"\nwrote {args.out}; total {RESULTS['total_s']:.0f} s")

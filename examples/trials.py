@@ -31,7 +31,7 @@ import soundfile
 import torch
 from sklearn.model_selection import KFold
 
-from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare, load_trials
+from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare_models, load_trials
 from sk_icnet.audio import level_db_spl, resample
 from sk_icnet.metrics import d2_poisson_score, pearson_r, split_half_ceiling
 from sk_icnet.simulate import make_stimuli, make_tuned_neurons
@@ -79,6 +79,10 @@ def write_experiment(folder, seed=0):
     return len(table), true_rates
 
 
+RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
+KEYS = {"ICNet": "icnet", "linear STRF": "strf", "true rates": "truth"}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--folder", default=os.path.join(tempfile.gettempdir(),
@@ -106,8 +110,14 @@ def main():
           f"{sorted({int(n) for n in data.n_repeats})}")
 
     complete = data.y_repeats[:, : data.n_repeats.min()]  # repeats every stimulus has
+    ceiling = split_half_ceiling(complete, random_state=0)
     print(f"split_half_ceiling of the {complete.shape[1]} complete repeats (Pearson r, "
-          f"Spearman-Brown): {split_half_ceiling(complete, random_state=0):.3f}")
+          f"Spearman-Brown): {ceiling:.3f}")
+    RESULTS.update(n_spikes=n_spikes, n_trials=int(data.X.shape[0]), max_bins=int(data.y.shape[2]),
+                   stimulus_bins=int(data.mask.sum()), padding_bins=int((~data.mask).sum()),
+                   dropped=int(data.dropped[["before", "after"]].to_numpy().sum())
+                   if len(data.dropped) else 0,
+                   complete_repeats=int(complete.shape[1]), split_half_ceiling=ceiling)
     truth = np.zeros(data.y.shape)  # the simulated neurons' rates, on the trials' bins
     for i, name in enumerate(data.stimulus_names):
         n = min(true_rates[name].shape[1], truth.shape[2])
@@ -118,17 +128,21 @@ def main():
                                 random_state=0, verbose=0, **SMALL),
         "linear STRF": LinearSTRFRegressor(**data.rates),
     }
-    result = compare(models, data.X, data.y, cv=KFold(3, shuffle=True, random_state=0),
-                     y_repeats=complete, scoring=["d2_poisson", "pearson_r", "ccnorm"])
+    result = compare_models(models, data.X, data.y, cv=KFold(3, shuffle=True, random_state=0),
+                            y_repeats=complete, scoring=["d2_poisson", "pearson_r", "ccnorm"])
     print("\nHeld-out stimuli (3-fold CV), mean over neurons:")
     print(result.summary[["model", "metric", "mean", "sem", "fit_time"]].round(3)
           .to_string(index=False))
     # out-of-fold predictions of every stimulus, scored on the real bins (NaN padding left out),
     # next to the true rates: the best any model can do on these repeats
     for name, pred in {**result.predictions, "true rates": truth}.items():
-        print(f"{name:>12}: D2 {d2_poisson_score(data.y, pred):.3f}, "
-              f"Pearson r {pearson_r(data.y, pred):.3f} over all stimuli")
-    print(f"\nfiles kept in {folder}; total time {time.perf_counter() - start:.0f} s")
+        d2, r = d2_poisson_score(data.y, pred), pearson_r(data.y, pred)
+        print(f"{name:>12}: D2 {d2:.3f}, Pearson r {r:.3f} over all stimuli")
+        RESULTS[KEYS[name]] = {"d2": d2, "r": r}
+    for row in result.summary.itertuples():  # compare's summary: the mean of the folds
+        RESULTS[KEYS[row.model]][f"fold_mean_{row.metric}"] = row.mean
+    RESULTS["total_s"] = round(time.perf_counter() - start, 1)
+    print(f"\nfiles kept in {folder}; total time {RESULTS['total_s']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ sound waveforms to spike counts of inferior-colliculus neurons.
 
 import importlib
 
-from . import data, exceptions, icnet, insilico, interpret, metrics, simulate, spectral, strf
+from . import compare, data, exceptions, icnet, insilico, interpret, metrics, simulate, spectral, strf
 from ._version import __version__
-from .compare import compare
+from .compare import compare_models
 from .data import Recording, WindowDataset, load_trials
 from .exceptions import RatesAssumedWarning
 from .icnet import (
@@ -36,6 +36,7 @@ __all__ = [
     "Recording",
     "WindowDataset",
     "compare",
+    "compare_models",
     "data",
     "describe_keras",
     "exceptions",

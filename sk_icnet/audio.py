@@ -25,14 +25,12 @@ cut-off at the lower of the two Nyquist frequencies.
 
 from __future__ import annotations
 
-import os
-import stat
 from fractions import Fraction
 
 import numpy as np
 from scipy import signal
 
-from ._core.files import require
+from ._core.files import open_regular, require
 from ._core.signal import P_REF, frames_rms, ramp_envelope
 from ._core.validation import _as_numeric_array, _describe, check_positive_int, check_positive_number
 
@@ -85,39 +83,15 @@ def resample(x, from_fs, to_fs, *, max_ratio_terms=100_000):
                          "resample shorter pieces.") from None
 
 
-#: what ``os.stat`` calls the kinds of file that are not sound files (for error messages)
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-               (stat.S_ISSOCK, "a socket"))
-
-
 def _open_regular_file(path, what="sound file"):
     """``(file object, where)`` of the regular file at ``path``, opened for reading.
 
-    The file is opened without blocking and checked (``fstat``) before anything
-    reads it, so a FIFO, a device (``/dev/zero``) or a directory is refused at
-    once instead of hanging or being read without end.
+    The core's rule for every reader (:func:`sk_icnet._core.files.open_regular`): the
+    file is opened without blocking and checked (``fstat``) before anything reads it, so
+    a FIFO, a device (``/dev/zero``) or a directory is refused at once instead of hanging
+    or being read without end.
     """
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be a str or path-like naming a {what}; received "
-                        f"{_describe(path)}.")
-    where = os.fspath(path)
-    where = os.fsdecode(where) if isinstance(where, bytes) else where
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(where, flags)
-    except (OSError, ValueError) as exc:  # ValueError: an embedded NUL
-        raise ValueError(f"path {where!r} is not a readable {what} ({exc}).") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
-            raise ValueError(f"path {where!r} is {kind}, not a {what}: only regular files are "
-                             "read.")
-        return os.fdopen(fd, "rb"), where
-    except BaseException:
-        os.close(fd)
-        raise
+    return open_regular(path, f"a {what}")
 
 
 def load_audio(path, audio_fs=24414.0625, *, channel=None, scale=1.0, max_duration_s=None):

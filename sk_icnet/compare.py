@@ -1,9 +1,15 @@
 """Side-by-side cross-validated comparison of encoding models, and plots.
 
->>> from sk_icnet import compare, ICNetRegressor, LinearSTRFRegressor
->>> result = compare({"ICNet": ICNetRegressor(...), "STRF": LinearSTRFRegressor(...)},
-...                  X, y, cv=3)                                      # doctest: +SKIP
+>>> from sk_icnet import compare_models, ICNetRegressor, LinearSTRFRegressor
+>>> result = compare_models({"ICNet": ICNetRegressor(...), "STRF": LinearSTRFRegressor(...)},
+...                         X, y, cv=3)                               # doctest: +SKIP
 >>> result.summary                                                    # doctest: +SKIP
+
+The function is :func:`compare` in this module, also exported as
+``sk_icnet.compare_models``; ``sk_icnet.compare`` is this module, so
+``sk_icnet.compare.paired_statistics`` and the plots resolve as written. Calling
+the module itself (``sk_icnet.compare(...)``, the spelling of 0.4) still works
+and gives a ``FutureWarning``; it will stop working in 0.6.
 
 Statistics a reviewer accepts (:func:`paired_statistics`): per neuron, a paired
 bootstrap confidence interval of the difference between two models' scores
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import sys
 import time
+import types
 import warnings
 from collections import namedtuple
 
@@ -31,7 +38,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import clone
-from sklearn.model_selection import KFold, check_cv
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    LeaveOneOut,
+    LeavePOut,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    TimeSeriesSplit,
+    check_cv,
+)
 from sklearn.utils import check_random_state
 
 from ._core.plotting import pyplot as _pyplot
@@ -44,7 +63,7 @@ from ._core.validation import (
 )
 from .metrics import ccnorm, d2_poisson_score, feve, pearson_r, poisson_deviance
 
-__all__ = ["compare", "summarize", "CompareResult", "paired_statistics", "PairedStatistics",
+__all__ = ["compare", "compare_models", "summarize", "CompareResult", "paired_statistics", "PairedStatistics",
            "holm", "plot_neuron_scatter", "plot_paired", "plot_psth", "plot_strf", "METRICS"]
 
 #: per-neuron metrics available to :func:`compare`; ``"ccnorm"`` and ``"feve"`` need ``y_repeats``
@@ -55,6 +74,12 @@ METRICS = {
     "ccnorm": ccnorm,
     "feve": feve,
 }
+#: the most bootstrap samples paired_statistics draws
+_MAX_BOOTSTRAP = 100_000
+#: scikit-learn splitters that accept ``groups`` and ignore them
+_GROUP_BLIND_SPLITTERS = (KFold, StratifiedKFold, ShuffleSplit, StratifiedShuffleSplit,
+                          RepeatedKFold, RepeatedStratifiedKFold, TimeSeriesSplit, LeaveOneOut,
+                          LeavePOut)
 #: the metrics computed against the repeats themselves
 REPEAT_METRICS = ("ccnorm", "feve")
 
@@ -134,6 +159,29 @@ def summarize(scores):
     return summary
 
 
+def _check_splitter(cv, groups, verbose):
+    """The splitter of ``cv``: ``GroupKFold`` for an int with groups; a splitter that would
+    ignore given groups is refused (scikit-learn only warns that it ignores them)."""
+    if groups is None:
+        return check_cv(cv)
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        n_groups = np.unique(groups).size
+        if n_groups < cv:
+            raise ValueError(f"cv={cv} folds need at least {cv} groups, but groups has "
+                             f"{n_groups}; use fewer folds or finer groups.")
+        if verbose:
+            print(f"[compare] groups given with cv={cv}: splitting with GroupKFold({cv}), so "
+                  "no group is split between training and test trials", file=sys.stdout)
+        return GroupKFold(int(cv))
+    splitter = check_cv(cv)
+    if isinstance(splitter, _GROUP_BLIND_SPLITTERS) and "Group" not in type(splitter).__name__:
+        raise ValueError(f"groups were given but cv={splitter!r} ignores them, so trials of one "
+                         "group would land in both training and test folds; pass a grouped "
+                         "splitter (cv=GroupKFold(k), LeaveOneGroupOut(), GroupShuffleSplit(...)) "
+                         "or an int, or leave groups out.")
+    return splitter
+
+
 def _warn_if_ordered(splitter, y3, groups):
     """Warn when unshuffled K-fold splits trials whose responses trend with their order."""
     if groups is not None or not isinstance(splitter, KFold) or splitter.shuffle:
@@ -171,7 +219,10 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
     y : array-like of shape (n_trials, n_bins) or (n_trials, n_neurons, n_bins)
         NaN marks missing bins, which every metric leaves out.
     cv : int or cross-validation splitter, default=5
-        Folds over trials (``KFold`` without shuffling for an int).
+        Folds over trials: for an int, ``KFold`` without shuffling, or
+        ``GroupKFold`` when ``groups`` are given (so that no group is split
+        between training and test trials; the choice is printed when
+        ``verbose``).
     scoring : sequence of str, default=("d2_poisson", "pearson_r")
         Names from :data:`METRICS`; all are computed per neuron on held-out trials.
     y_repeats : array-like of shape (n_trials, n_repeats, n_neurons, n_bins), optional
@@ -182,7 +233,9 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
         and FEVE use the repeats themselves for the noise correction.
     groups : array-like of shape (n_trials,), optional
         Group labels for grouped splitters (``cv=GroupKFold(k)``), e.g. the
-        stimulus block or recording of each trial.
+        stimulus block or recording of each trial. With an int ``cv`` they
+        select ``GroupKFold(cv)``; a splitter that ignores groups (``KFold``,
+        ``ShuffleSplit``, ...) is refused, as it would silently mix the groups.
     verbose : int, default=1
         Show a progress bar (tqdm, on stderr) and print one line per model and
         fold with its fit and score times; 0 is silent.
@@ -225,7 +278,7 @@ def compare(estimators, X, y, *, cv=5, scoring=("d2_poisson", "pearson_r"), y_re
             raise ValueError(f"groups must have one label per trial ({X.shape[0]},); received "
                              f"shape {groups.shape}.")
     y_fit = to_layout(y3, ndim)
-    splitter = check_cv(cv)
+    splitter = _check_splitter(cv, groups, verbose)
     _warn_if_ordered(splitter, y3, groups)
     rows = []
     folds = list(splitter.split(X, y_fit, groups))
@@ -319,7 +372,7 @@ def _metric_values(metric, y3, y_repeats, pred, idx):
 
 
 def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, confidence=0.95,
-                      resample=None, groups=None, alpha=0.05, random_state=0):
+                      resample=None, groups=None, alpha=0.05, random_state=0, max_seconds=300.0):
     """Paired comparisons of the models of a :func:`compare` result, per neuron and overall.
 
     For each pair of models and each neuron: the metric of each model on the
@@ -354,6 +407,12 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
     alpha : float, default=0.05
         For the ``significant`` column.
     random_state : int, RandomState instance or None, default=0
+    max_seconds : float or None, default=300.0
+        Before resampling, the time of one bootstrap sample is measured (the
+        metrics of every model on all held-out trials) and multiplied by
+        ``n_bootstrap``; above ``max_seconds`` the call is refused with that
+        estimate (``None``: no limit). ``n_bootstrap`` is at most 100,000 and
+        the resampled trial indices at most 1 GiB, whatever the limit.
 
     Returns
     -------
@@ -370,16 +429,25 @@ def paired_statistics(result, *, metric=None, pairs=None, n_bootstrap=1000, conf
     metrics = _check_metrics(result, metric)
     pairs = _check_pairs(pairs, models)
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 100)
+    if n_bootstrap > _MAX_BOOTSTRAP:
+        raise ValueError(f"n_bootstrap must be at most {_MAX_BOOTSTRAP:,}; received {n_bootstrap:,}. "
+                         "10,000 samples already give the 2.5 % and 97.5 % percentiles to about "
+                         "0.3 percentile points.")
     if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a number in (0, 1); received {confidence!r}.")
+    if max_seconds is not None and (isinstance(max_seconds, bool)
+                                    or not isinstance(max_seconds, (int, float))
+                                    or not max_seconds > 0):
+        raise ValueError(f"max_seconds must be a positive number or None; received {max_seconds!r}.")
     resample, members, held = _resampling_units(result, resample, groups)
+    points = _check_bootstrap_cost(result, held, metrics, pairs, members, n_bootstrap, max_seconds)
     n_units = len(members)
     rng = check_random_state(random_state)
     draws = [rng.randint(0, n_units, n_units) for _ in range(n_bootstrap)]
     samples = [np.concatenate([members[u] for u in d]) for d in draws]
     per_neuron, summary = [], []
     for m in metrics:
-        point, boot = _bootstrap_values(result, held, m, pairs, samples)
+        point, boot = points[m], _bootstrap_samples(result, held, m, points[m], samples)
         for a, b in pairs:
             rows, ci = _pair_intervals(m, a, b, point, boot, confidence)
             per_neuron.extend(rows)
@@ -413,7 +481,15 @@ def _check_pairs(pairs, models):
     """The model pairs ``(a, b)`` to compare; default every pair, in the order of ``models``."""
     if pairs is None:
         pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    if isinstance(pairs, str) or not hasattr(pairs, "__iter__"):
+        raise ValueError(f"pairs must be a list of (model_a, model_b) tuples of models among "
+                         f"{models}; received {pairs!r}.")
+    received = pairs
     pairs = [tuple(p) for p in pairs]
+    if not pairs:
+        raise ValueError(f"pairs must name at least one (model_a, model_b) pair of models among "
+                         f"{models}; received {received!r}. Leave pairs=None to compare every "
+                         "pair.")
     for pair in pairs:
         if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(models):
             raise ValueError(f"pairs must be (model_a, model_b) of two different models among "
@@ -474,14 +550,39 @@ def _repetition_mean(result, held, name, metric, idx):
         return np.nanmean(out, axis=0)
 
 
-def _bootstrap_values(result, held, metric, pairs, samples):
-    """Per model of ``pairs``: the metric on all trials, and on each bootstrap sample."""
+def _point_values(result, held, metric, pairs):
+    """Per model of ``pairs``: the metric on all held-out trials."""
     everyone = np.arange(result.y.shape[0])
-    point = {name: _repetition_mean(result, held, name, metric, everyone)
-             for name in {x for p in pairs for x in p}}
-    boot = {name: np.array([_repetition_mean(result, held, name, metric, idx) for idx in samples])
+    return {name: _repetition_mean(result, held, name, metric, everyone)
+            for name in dict.fromkeys(x for p in pairs for x in p)}
+
+
+def _bootstrap_samples(result, held, metric, point, samples):
+    """Per model of ``point``: the metric on each bootstrap sample."""
+    return {name: np.array([_repetition_mean(result, held, name, metric, idx) for idx in samples])
             for name in point}
-    return point, boot
+
+
+def _check_bootstrap_cost(result, held, metrics, pairs, members, n_bootstrap, max_seconds):
+    """The point values of every metric, timed: one bootstrap sample costs about as much, so
+    ``n_bootstrap`` times that time is refused above ``max_seconds``; the sample indices are
+    refused above 1 GiB."""
+    index_bytes = n_bootstrap * sum(m.size for m in members) * 8
+    if index_bytes > 2**30:
+        raise ValueError(f"n_bootstrap={n_bootstrap:,} samples of {sum(m.size for m in members):,} "
+                         f"held-out trials need {index_bytes / 2**30:.1f} GiB of indices (at most "
+                         "1 GiB); use fewer samples, or resample stimulus blocks (groups=).")
+    t0 = time.perf_counter()
+    points = {m: _point_values(result, held, m, pairs) for m in metrics}
+    per_sample = time.perf_counter() - t0
+    estimate = per_sample * n_bootstrap
+    if max_seconds is not None and estimate > max_seconds:
+        raise ValueError(f"n_bootstrap={n_bootstrap:,} would take about {estimate:,.0f} s here "
+                         f"({per_sample * 1e3:.1f} ms per sample for {len(metrics)} metric(s) and "
+                         f"{len(next(iter(points.values())))} models), more than "
+                         f"max_seconds={max_seconds}; use fewer samples (1,000 give 95 % intervals), "
+                         "fewer metrics or pairs, or raise max_seconds (None: no limit).")
+    return points
 
 
 def _pair_intervals(metric, a, b, point, boot, confidence):
@@ -582,7 +683,7 @@ def plot_paired(stats_result, model_a, model_b, metric=None, *, ax=None):
     yerr = np.abs(np.vstack([y - rows[f"{xb}_low"], rows[f"{xb}_high"] - y]))
     separated = ((rows.ci_low > 0) | (rows.ci_high < 0)).to_numpy()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 4))
+        _, ax = plt.subplots(figsize=(4, 4), layout="constrained")
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8)
     ax.scatter(x[separated], y[separated], s=30, color="C0", zorder=3,
                label="difference CI excludes 0")
@@ -632,7 +733,7 @@ def plot_neuron_scatter(scores, x_model, y_model, metric="d2_poisson", *, ax=Non
         if model not in table.columns:
             raise ValueError(f"model {model!r} is not in scores (models: {list(table.columns)}).")
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 4))
+        _, ax = plt.subplots(figsize=(4, 4), layout="constrained")
     xs, ys = table[x_model].to_numpy(), table[y_model].to_numpy()
     if hue is None:
         ax.scatter(xs, ys, s=25)
@@ -672,7 +773,7 @@ def plot_psth(y, predictions, *, neuron=0, trial=0, dt_ms=None, ax=None, y_repea
     plt = _pyplot()
     y3, _ = check_responses(y, name="y")
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 2.5))
+        _, ax = plt.subplots(figsize=(8, 2.5), layout="constrained")
     t = np.arange(y3.shape[2]) * (dt_ms if dt_ms else 1.0)
     if y_repeats is not None:
         observed = np.nanmean(np.asarray(y_repeats, dtype=float)[trial, :, neuron], axis=0)
@@ -690,21 +791,48 @@ def plot_psth(y, predictions, *, neuron=0, trial=0, dt_ms=None, ax=None, y_repea
     return ax
 
 
-def plot_strf(estimator, neuron=0, *, ax=None):
-    """Image of a fitted STRF (``coef_[neuron]``): lag (ms) by band frequency (Hz)."""
+def plot_strf(estimator, neuron=0, *, ax=None, colorbar=True):
+    """Image of a fitted STRF (``coef_[neuron]``): lag (ms) by band frequency (Hz).
+
+    The colour scale is symmetric about 0; ``colorbar=True`` draws it beside the
+    axes, in the units of ``coef_`` (the response per bin per unit of log band
+    power). Returns the axes.
+    """
     plt = _pyplot()
     coef = estimator.coef_[neuron]
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
+        _, ax = plt.subplots(figsize=(4, 3), layout="constrained")
     lim = np.abs(coef).max() or 1.0
     lags = estimator.lags_ms_
     freqs = estimator.band_frequencies_hz_
-    ax.imshow(coef, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim,
-              extent=[lags[0], lags[-1] + (lags[1] - lags[0] if len(lags) > 1 else 1), 0,
-                      len(freqs)])
+    image = ax.imshow(coef, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                      extent=[lags[0], lags[-1] + (lags[1] - lags[0] if len(lags) > 1 else 1), 0,
+                              len(freqs)])
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="weight (per log power)")
     ticks = np.linspace(0, len(freqs) - 1, min(5, len(freqs))).astype(int)
     ax.set_yticks(ticks + 0.5)
     ax.set_yticklabels([f"{freqs[i]:.0f}" for i in ticks])
     ax.set_xlabel("lag (ms)")
     ax.set_ylabel("band centre (Hz)")
     return ax
+
+
+#: :func:`compare` under the name the package exports (``sk_icnet.compare`` is this module)
+compare_models = compare
+
+
+class _CallableModule(types.ModuleType):
+    """This module, still callable as ``sk_icnet.compare(...)`` (0.4's spelling), with a
+    ``FutureWarning``: in 0.4 the package bound ``compare`` to the function, which hid the
+    module and its statistics and plots."""
+
+    def __call__(self, *args, **kwargs):
+        warnings.warn("calling the module sk_icnet.compare(...) is deprecated since 0.5 and stops "
+                      "working in 0.6: call sk_icnet.compare_models(...) (the same function as "
+                      "sk_icnet.compare.compare); sk_icnet.compare is the module that holds "
+                      "paired_statistics and the plots.", FutureWarning, stacklevel=2)
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

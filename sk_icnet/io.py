@@ -385,15 +385,9 @@ def _open_model(path):
     """``(metadata, tensor shapes and dtypes)`` of a safetensors file, without its tensors."""
     from safetensors import SafetensorError, safe_open
 
-    where = os.fspath(path)
-    try:
-        info = os.stat(where)
-    except OSError as exc:
-        raise ValueError(f"path {where!r} is not a readable sk_icnet model file "
-                         f"({exc.strerror or exc}).") from None
-    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-        raise ValueError(f"path {where!r} is not a readable sk_icnet model file (not a regular "
-                         "file).")
+    from ._core.files import regular_file
+
+    where, _ = regular_file(path, "an sk_icnet model file")  # a FIFO would block, a device never end
     try:
         with safe_open(where, framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}
@@ -410,7 +404,9 @@ def _load_tensors(path, layout):
     """The tensors of a model file whose layout was checked; re-checked against it."""
     from safetensors import SafetensorError, safe_open
 
-    where = os.fspath(path)
+    from ._core.files import regular_file
+
+    where, _ = regular_file(path, "an sk_icnet model file")
     try:
         with safe_open(where, framework="pt", device="cpu") as f:
             if set(f.keys()) != set(layout):
@@ -427,8 +423,8 @@ def _load_tensors(path, layout):
 def _read_header(path):
     """``(header, metadata, layout)`` of an sk_icnet model file, validated as far as the file
     alone allows (format, version, header structure); no tensor is read."""
-    where = os.fspath(path)
     metadata, layout = _open_model(path)
+    where = os.fspath(path)
     if metadata.get("format") != MODEL_FORMAT:
         raise ValueError(f"path {where!r} is not an sk_icnet model file: its format is "
                          f"{metadata.get('format')!r}, expected {MODEL_FORMAT!r}.")

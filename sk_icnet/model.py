@@ -7,13 +7,13 @@
 from . import icnet as _icnet
 from . import spectral as _spectral
 from ._core.deprecation import moved_module
-from .icnet import _module
+from .icnet import _layers
 
 #: each name this module served -> the module it is taken from now
 _HOMES = {
     "ICNet": _icnet, "SincFilterbank": _icnet, "cpu_supports_bf16": _icnet,
     "hz_to_mel": _spectral, "mel_to_hz": _spectral,
-    "conv_padding": _module, "factor_strides": _module, "symlog": _module,
+    "conv_padding": _layers, "factor_strides": _layers, "symlog": _layers,
 }
 
 __all__ = list(_HOMES)

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sk_icnet import LinearSTRFRegressor, PoissonSTRFRegressor, compare
-from sk_icnet.compare import plot_neuron_scatter, plot_psth, plot_strf, summarize
+from sk_icnet import LinearSTRFRegressor, PoissonSTRFRegressor
+from sk_icnet.compare import compare, plot_neuron_scatter, plot_psth, plot_strf, summarize
 from sk_icnet.simulate import make_auditory_dataset
 
 from .conftest import tiny_estimator
@@ -119,3 +119,76 @@ def test_compare_reports_progress_groups_and_ordered_trials(data, capsys):
                 verbose=0)
     with pytest.raises(ValueError, match="groups must have one label per trial"):
         compare(model, data.X, data.y, cv=GroupKFold(2), groups=groups[:5])
+
+
+def test_the_compare_module_holds_its_functions_and_calling_it_is_deprecated(data):
+    import sk_icnet
+    import sk_icnet.compare as cm
+
+    assert sk_icnet.compare is cm  # the module, not the function that hid it in 0.4
+    assert sk_icnet.compare.paired_statistics is cm.paired_statistics
+    assert sk_icnet.compare_models is cm.compare is compare
+    model = {"ridge": LinearSTRFRegressor(**front(data))}
+    with pytest.warns(FutureWarning, match="sk_icnet.compare_models"):
+        old = sk_icnet.compare(model, data.X, data.y, cv=3, verbose=0)
+    new = sk_icnet.compare_models(model, data.X, data.y, cv=3, verbose=0)
+    pd.testing.assert_frame_equal(old.scores.drop(columns=["fit_time", "score_time"]),
+                                  new.scores.drop(columns=["fit_time", "score_time"]))
+
+
+def test_groups_with_an_integer_cv_split_by_group_and_group_blind_splitters_are_refused(data,
+                                                                                        capsys):
+    import warnings
+
+    from sklearn.model_selection import GroupKFold, KFold, ShuffleSplit
+
+    model = {"ridge": LinearSTRFRegressor(**front(data))}
+    groups = np.repeat(np.arange(6), 5)
+    with warnings.catch_warnings():  # scikit-learn's "groups parameter is ignored" would fail
+        warnings.filterwarnings("error", message=".*groups parameter is ignored")
+        res = compare(model, data.X, data.y, cv=3, groups=groups)
+    assert "GroupKFold(3)" in capsys.readouterr().out
+    grouped = compare(model, data.X, data.y, cv=GroupKFold(3), groups=groups, verbose=0)
+    pd.testing.assert_frame_equal(res.scores.drop(columns=["fit_time", "score_time"]),
+                                  grouped.scores.drop(columns=["fit_time", "score_time"]))
+    assert res.scores.fold.nunique() == 3
+    for cv in (KFold(3), ShuffleSplit(2, random_state=0)):
+        with pytest.raises(ValueError, match="ignores them.*GroupKFold"):
+            compare(model, data.X, data.y, cv=cv, groups=groups, verbose=0)
+    with pytest.raises(ValueError, match="cv=10 folds need at least 10 groups, but groups has 6"):
+        compare(model, data.X, data.y, cv=10, groups=groups, verbose=0)
+
+
+def _canvas_overflow(fig):
+    """How far (inches) the drawn artists reach beyond each edge of the canvas, once saved."""
+    import io
+
+    fig.savefig(io.BytesIO(), format="png")  # at the default size, no bbox_inches="tight"
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width, height = fig.get_size_inches()
+    return max(-box.x0, -box.y0, box.x1 - width, box.y1 - height)
+
+
+def test_saved_plots_keep_every_label_inside_the_canvas_and_strfs_have_a_colour_bar(data):
+    import matplotlib.pyplot as plt
+
+    from sk_icnet.compare import paired_statistics, plot_paired
+
+    models = {"ridge STRF": LinearSTRFRegressor(**front(data)),
+              "Poisson STRF": PoissonSTRFRegressor(**front(data))}
+    res = compare(models, data.X, data.y, cv=5, verbose=0)
+    stats = paired_statistics(res, metric="pearson_r", n_bootstrap=100)
+    strf = LinearSTRFRegressor(**front(data)).fit(data.X, data.y)
+    axes = {
+        "plot_paired": plot_paired(stats, "ridge STRF", "Poisson STRF"),
+        "plot_neuron_scatter": plot_neuron_scatter(res.scores, "ridge STRF", "Poisson STRF"),
+        "plot_psth": plot_psth(data.y, res.predictions, dt_ms=data.dt_ms),
+        "plot_strf": plot_strf(strf),
+    }
+    for name, ax in axes.items():
+        assert _canvas_overflow(ax.figure) <= 0.01, name
+        plt.close(ax.figure)
+    colour_bars = [a for a in axes["plot_strf"].figure.axes if a is not axes["plot_strf"]]
+    assert len(colour_bars) == 1 and "per log power" in colour_bars[0].get_ylabel()
+    lim = np.abs(strf.coef_[0]).max()
+    assert colour_bars[0].get_ylim() == pytest.approx((-lim, lim))

@@ -6,8 +6,7 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupKFold, KFold, RepeatedKFold
 
-from sk_icnet import compare
-from sk_icnet.compare import PairedStatistics, holm, paired_statistics, plot_paired
+from sk_icnet.compare import PairedStatistics, compare, holm, paired_statistics, plot_paired
 
 matplotlib.use("Agg")
 
@@ -176,3 +175,20 @@ def test_plot_paired_draws_points_intervals_and_the_identity_line(data):
     assert ax.get_xlabel() == "blurred pearson_r"
     with pytest.raises(ValueError, match="no statistics for"):
         plot_paired(stats, "truth", "nope")
+
+
+def test_paired_statistics_refuses_no_pairs_and_bootstraps_it_cannot_afford(data):
+    X, y, _, rates = data
+    res = compare(models(rates), X, y, cv=3, scoring="pearson_r", verbose=0)
+    with pytest.raises(ValueError, match=r"pairs must name at least one .*received \[\]"):
+        paired_statistics(res, pairs=[])
+    with pytest.raises(ValueError, match="n_bootstrap must be at most 100,000; received 1,000,000,000"):
+        paired_statistics(res, n_bootstrap=10**9)
+    # the time of one sample is measured and multiplied: refused before resampling
+    with pytest.raises(ValueError, match=r"n_bootstrap=50,000 would take about [\d,]+ s here "
+                                         r"\([\d.]+ ms per sample .*max_seconds=0.001"):
+        paired_statistics(res, n_bootstrap=50_000, max_seconds=0.001)
+    with pytest.raises(ValueError, match="max_seconds must be a positive number or None"):
+        paired_statistics(res, max_seconds=0)
+    stats = paired_statistics(res, n_bootstrap=100, max_seconds=None, pairs=[("truth", "wrong")])
+    assert list(stats.pairs.model_b) == ["wrong"]

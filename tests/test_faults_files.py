@@ -543,12 +543,31 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     helper = subprocess.Popen([sys.executable, "-c", UNBLOCK_FIFO, str(fifo)])
     try:
         start = time.perf_counter()
-        with pytest.raises(ValueError, match="not a regular file"):
+        with pytest.raises(ValueError, match="is a FIFO \\(named pipe\\), not an sk_icnet model "
+                                             "file: only regular files are read"):
             load_model(fifo)
         assert time.perf_counter() - start < 2.0
     finally:
         helper.kill()  # needed only when the loader blocked
         helper.wait(timeout=30)
+
+
+@pytest.mark.parametrize("reader", [read_model_info, load_model])
+def test_a_model_path_with_a_nul_byte_is_refused_naming_the_path_and_the_rule(reader):
+    with pytest.raises(ValueError) as info:
+        reader("models/m\x00.safetensors")
+    assert "'models/m\\x00.safetensors'" in str(info.value)  # the path, as its repr
+    assert "holds a NUL character" in str(info.value)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_model_path_linked_to_dev_zero_is_refused_at_once(tmp_path):
+    os.symlink("/dev/zero", tmp_path / "m.safetensors")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="m.safetensors' is a character device, not an sk_icnet "
+                                         "model file: only regular files are read"):
+        read_model_info(tmp_path / "m.safetensors")
+    assert time.perf_counter() - start < 2.0
 
 
 def test_strf_fitted_attributes_of_the_wrong_kind_raise_value_errors(strf_files, tmp_path):

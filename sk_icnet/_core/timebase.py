@@ -4,8 +4,9 @@ A :class:`Timebase` is the pair ``(audio_fs, dt_ms)`` checked once: both rates p
 and finite, and a whole number of audio samples in a bin. Everything that needs the bin
 width in seconds, the samples per bin or the number of bins in a duration asks the
 timebase, and every comparison of rates (a checkpoint against its estimator, a dataset
-against a model, a model file against its header) goes through :meth:`Timebase.agrees`,
-so one tolerance rule holds everywhere.
+against a model, a model file against its header) goes through :meth:`Timebase.agrees`
+or :meth:`Timebase.mismatches` (which names both sides of each rate that differs), so one
+tolerance rule holds everywhere.
 
 >>> from sk_icnet._core.timebase import PAPER, Timebase
 >>> PAPER.samples_per_bin
@@ -118,7 +119,19 @@ class Timebase:
     def agrees(self, other):
         """Whether ``other`` (a :class:`Timebase`) has the same audio rate and bin width,
         each within :data:`RATE_RTOL` relative."""
-        return rates_agree(self.audio_fs, other.audio_fs) and rates_agree(self.dt_ms, other.dt_ms)
+        return not self.mismatches(other.audio_fs, other.dt_ms)
+
+    def mismatches(self, audio_fs=None, dt_ms=None):
+        """The rates given that differ from this timebase's, both sides named: a list of
+        ``(name, here, there)`` in the order ``audio_fs``, ``dt_ms`` (empty when they agree).
+
+        The one agreement check of the package (:meth:`agrees` asks it too): a rate left out
+        (None, e.g. a parameter left to ``"auto"``) agrees with anything; a rate given agrees
+        within :data:`RATE_RTOL` relative. Each caller words its error from the pair.
+        """
+        given = (("audio_fs", self.audio_fs, audio_fs), ("dt_ms", self.dt_ms, dt_ms))
+        return [(name, here, there) for name, here, there in given
+                if there is not None and not rates_agree(here, there)]
 
     def check_agrees(self, other, what, theirs="the data"):
         """Raise a ValueError naming ``what`` unless ``other`` :meth:`agrees`."""

@@ -53,8 +53,8 @@ def collate_windows(items):
     Returns
     -------
     X : dict
-        ``"x"`` float32 ``(B, 1, window_samples)``, ``"recording"`` int64 ``(B,)``,
-        ``"time_s"`` float64 ``(B,)``.
+        ``"x"`` float32 ``(B, 1, window_samples)``, ``"decoder"`` int64 ``(B,)`` (each
+        window's decoder index), ``"time_s"`` float64 ``(B,)``.
     y : tuple
         counts ``(B, N, window_bins)`` (uint8, or int32 when wider), observed
         bool ``(B, 1 or N, window_bins)``.
@@ -68,7 +68,7 @@ def collate_windows(items):
         _check_batch_counts(counts)
     uniform = all(c.shape[0] == n_max for c in counts) and len({m.shape[0] for m in masks}) == 1
     n_mask = masks[0].shape[0] if uniform else n_max
-    x, y, observed, recording, time_s = _batch_buffers([
+    x, y, observed, decoder, time_s = _batch_buffers([
         ((B,) + items[0][0]["x"].shape, torch.float32),
         ((B, n_max, T), torch.uint8 if uint8 else torch.int32),
         ((B, n_mask, T), torch.bool), ((B,), torch.int64), ((B,), torch.float64)])
@@ -82,9 +82,9 @@ def collate_windows(items):
         for k, (c, m) in enumerate(zip(counts, masks, strict=True)):
             y.numpy()[k, : c.shape[0]] = c
             observed.numpy()[k, : c.shape[0]] = m
-    recording.numpy()[:] = [item[0]["recording"] for item in items]
+    decoder.numpy()[:] = [item[0]["decoder"] for item in items]
     time_s.numpy()[:] = [item[0]["time_s"] for item in items]
-    return {"x": x, "recording": recording, "time_s": time_s}, (y, observed)
+    return {"x": x, "decoder": decoder, "time_s": time_s}, (y, observed)
 
 
 class WindowBatchSampler(torch.utils.data.Sampler):

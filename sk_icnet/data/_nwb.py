@@ -184,11 +184,9 @@ def _sound_path(name, root, where, i):
     if os.path.isabs(name) or os.path.splitdrive(name)[0]:
         raise ValueError(f"trial {i} of {where!r} names the absolute path {name!r}: sound files must "
                          f"be named relative to sound_dir ({root!r}).")
-    full = os.path.realpath(os.path.join(root, name))  # symlinks resolved
-    try:
-        inside = os.path.commonpath([root, full]) == root
-    except ValueError:  # another drive (Windows)
-        inside = False
+    from .._core.files import resolve_inside
+
+    full, inside = resolve_inside(os.path.join(root, name), root)  # symlinks resolved
     if not inside:
         raise ValueError(f"trial {i} of {where!r} names {name!r}, which resolves to {full!r}, "
                          f"outside sound_dir ({root!r}): only files inside sound_dir are read.")
@@ -280,15 +278,24 @@ def _observed_mask(units, centres, where):
 
 
 def _open_nwb(pynwb, where):
-    """An open ``NWBHDF5IO`` reading the regular file ``where``."""
-    import stat
+    """An open ``NWBHDF5IO`` reading the regular file ``where``, refused first (the core's
+    reader rule) when it is not a regular file or links outside itself (external links,
+    external or virtual storage), which pynwb would follow while it reads the file."""
+    import h5py
 
+    from .._core.files import check_hdf5_links, regular_file
+
+    where, _ = regular_file(where, "an NWB file")  # a FIFO would block the open, a device never end
     try:
-        mode = os.stat(where).st_mode
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"path {where!r} is not a readable NWB file ({exc}).") from None
-    if not stat.S_ISREG(mode):  # a FIFO would block the open, a device never end
-        raise ValueError(f"path {where!r} is not a regular file, so not an NWB file.")
+        f = h5py.File(where, "r")
+    except Exception as exc:
+        raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") from None
+    with f:
+        try:
+            check_hdf5_links(f, f"the NWB file {where!r}", soft_links=True, references=True)
+        except OSError as exc:
+            raise ValueError(f"path {where!r} is not a readable NWB file ({_short(exc)}).") \
+                from None
     try:
         return pynwb.NWBHDF5IO(where, mode="r")
     except Exception as exc:

@@ -591,6 +591,9 @@ def open_store(path):
         _recover_interrupted_save(local)
     identity = store_identity(local) if local is not None else None
     if local is not None:
+        from .._core.files import check_tree
+
+        check_tree(local, "the recording store")  # no FIFO, device or link out of the store
         _check_metadata_sizes(local)
     try:
         group = zarr.open_group(where, mode="r")

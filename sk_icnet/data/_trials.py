@@ -54,7 +54,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from .._core.files import require
+from .._core.files import open_regular, require
 from .._core.timebase import Timebase
 from .._core.validation import _describe, check_positive_number
 from ..audio import load_audio, set_level
@@ -199,8 +199,10 @@ def _read_table(spikes):
         if not stat.S_ISREG(mode):
             raise ValueError(f"spikes {path!r} is not a regular file (a folder, link or device); "
                              "give a CSV file of spike times.")
+        f, _ = open_regular(path, "a CSV file of spike times", argument="spikes")
         try:
-            return pd.read_csv(path)
+            with f:
+                return pd.read_csv(f)
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise ValueError(f"spikes {path!r} is not a readable CSV file ({exc}).") from None
     raise TypeError("spikes must be a pandas DataFrame or the path of a CSV file with columns "
@@ -416,8 +418,10 @@ def _read_sound(folder, name, is_regular, audio_fs, channel, scale, max_duration
         raise ValueError(f"{path!r} is not a regular file (a link, folder or device): only regular "
                          "files inside sound_dir are read; copy the sound into sound_dir.")
     soundfile = require("soundfile", "audio", "load_trials")
+    f, _ = open_regular(path, "a sound file", within=folder)  # still regular, still inside
     try:
-        info = soundfile.info(path)
+        with f:
+            info = soundfile.info(f)
     except (RuntimeError, OSError, soundfile.LibsndfileError) as exc:
         raise ValueError(f"{path!r} is not a readable sound file ({exc}).") from None
     if info.frames <= 0 or info.samplerate <= 0:

@@ -52,7 +52,7 @@ class WindowDataset(torch.utils.data.Dataset):
 
     Item ``i`` is ``(X, y)`` with ``X`` a dict (``"x"``: the waveform of the
     window with its left context, ``(1, window_samples)`` float32;
-    ``"recording"``: the index of its recording; ``"time_s"``: the experiment
+    ``"decoder"``: the index of its recording's decoder; ``"time_s"``: the experiment
     time of its first bin, ``start_s + start_bin * dt``) and ``y`` a pair
     (counts ``(n_neurons, window_bins)`` as stored, unsigned; observed mask
     ``(1 or n_neurons, window_bins)``, False on the context bins, outside the
@@ -263,7 +263,7 @@ class WindowDataset(torch.utils.data.Dataset):
                         mask[:, :ctx] = False
                     x = audio[off * spb: (off + win) * spb][None]
                     time_s = recording.start_s + float(s[j]) * dt_s
-                    items[pos[j]] = ({"x": x, "recording": int(self._decoder[r]), "time_s": time_s},
+                    items[pos[j]] = ({"x": x, "decoder": int(self._decoder[r]), "time_s": time_s},
                                      (counts[:, off: off + win], mask))
         return items
 

@@ -30,8 +30,9 @@ from ._callbacks import (
 from ._ensemble import ICNetEnsemble
 from ._estimator import ICNetRegressor
 from ._features import ICNetFeatures
+from ._layers import SincFilterbank, cpu_supports_bf16
 from ._losses import CategoricalCountLoss, PoissonLoss, masked_mean
-from ._module import ICNet, SincFilterbank, cpu_supports_bf16
+from ._module import ICNet
 from ._published import describe_keras, load_published_icnet
 from ._recipe import estimate_fit_seconds, small_data_params, transfer_params
 

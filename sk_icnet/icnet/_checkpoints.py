@@ -17,12 +17,12 @@ from collections.abc import Mapping
 
 import torch
 
-from .._core.timebase import Timebase, rates_agree
+from .._core.timebase import Timebase
 from .._core.validation import is_json_int, is_json_real
 
 __all__ = ["METADATA_FILE", "FITTED_METADATA", "CHECKPOINT_FILES", "load_checkpoint",
-           "adapt_to_params", "RefusedPickle", "check_checkpoint_history",
-           "check_optimizer_state_shapes"]
+           "read_checkpoint", "adapt_to_params", "neurons_in_state", "module_runs_at",
+           "RefusedPickle", "check_checkpoint_history", "check_optimizer_state_shapes"]
 
 #: the file of a checkpoint directory that holds :data:`FITTED_METADATA`
 METADATA_FILE = "sk_icnet_metadata.json"
@@ -93,14 +93,12 @@ def load_checkpoint(est, dirname):
     from skorch.history import History
 
     dirname = os.fspath(dirname)
-    meta, history, source = _read_checkpoint(est, dirname)
-    for key, value in meta.items():
-        setattr(est, key, value)
+    meta, history, source = read_checkpoint(dirname, est.audio_fs, est.dt_ms, type(est).__name__)
+    est._set_fitted(meta)
     est._resume_dir = dirname
     est.initialize()
     module = est.module_
-    if getattr(module, "samples_per_bin", meta["samples_per_bin_"]) != meta["samples_per_bin_"] \
-            or not rates_agree(getattr(module, "audio_fs", meta["audio_fs_"]), meta["audio_fs_"]):
+    if not module_runs_at(module, est.timebase_):
         raise ValueError(f"{source}: the network runs at {module.audio_fs!r} Hz with "
                          f"{module.samples_per_bin} samples per bin, but the checkpoint was "
                          f"fitted at {meta['audio_fs_']!r} Hz with {meta['samples_per_bin_']}.")
@@ -109,8 +107,9 @@ def load_checkpoint(est, dirname):
     return est
 
 
-def _read_checkpoint(est, dirname):
-    """The checked metadata and history of a checkpoint directory, and the metadata's name."""
+def read_checkpoint(dirname, audio_fs, dt_ms, owner):
+    """The checked metadata and history of a checkpoint directory, and the metadata's name; the
+    estimator's rate parameters ``audio_fs``, ``dt_ms``, where set, must be the checkpoint's."""
     from .._core.files import read_json_file
     from .._core.validation import check_fitted_metadata
     from ..io import check_fitted_rates
@@ -127,7 +126,7 @@ def _read_checkpoint(est, dirname):
     source = f"the checkpoint metadata {meta_path!r}"
     raw = read_json_file(meta_path, "checkpoint metadata", allow_nan=True)
     meta = check_fitted_metadata(raw, FITTED_METADATA, source)
-    check_checkpoint_rates(est, meta)
+    check_checkpoint_rates(audio_fs, dt_ms, owner, meta)
     check_fitted_rates(meta, source)
     history_path = os.path.join(dirname, "history.json")
     history = check_checkpoint_history(
@@ -204,12 +203,14 @@ def check_optimizer_state_shapes(parameters, states, dirname):
                     "of the fit that wrote it, or fit anew.")
 
 
-def check_checkpoint_rates(est, meta):
-    """The estimator's rates, where set, must be those the checkpoint was fitted with."""
+def check_checkpoint_rates(audio_fs, dt_ms, owner, meta):
+    """The estimator's rate parameters, where set, must be those the checkpoint was fitted with;
+    a checkpoint written before the rates were recorded gets them from the parameters."""
     from ._checks import resolve_rates
 
+    params = {"audio_fs": audio_fs, "dt_ms": dt_ms}
     if "audio_fs_" not in meta:  # written before the rates were recorded
-        audio_fs, dt_ms = resolve_rates(est)
+        audio_fs, dt_ms = resolve_rates(audio_fs, dt_ms, owner)
         spb = None if dt_ms is None else Timebase(audio_fs, dt_ms).samples_per_bin
         if spb is not None and spb != meta["samples_per_bin_"]:
             raise ValueError(f"the checkpoint was fitted with {meta['samples_per_bin_']} samples "
@@ -218,15 +219,19 @@ def check_checkpoint_rates(est, meta):
         meta["dt_ms_"] = dt_ms if dt_ms is not None else \
             Timebase.from_samples_per_bin(audio_fs, meta["samples_per_bin_"]).dt_ms
         return
-    for name in ("audio_fs", "dt_ms"):
-        value = getattr(est, name)
-        if isinstance(value, str) or value is None:
-            continue
-        fitted = meta[name + "_"]
-        if not rates_agree(value, fitted):
-            raise ValueError(f"the checkpoint was fitted with {name}={fitted!r}, but this estimator "
-                             f"has {name}={value!r}; build it with the checkpoint's rate or "
-                             f"{name}='auto'.")
+    explicit = {name: None if isinstance(value, str) else value for name, value in params.items()}
+    fitted = Timebase(meta["audio_fs_"], meta["dt_ms_"])
+    for name, fitted_value, value in fitted.mismatches(**explicit)[:1]:
+        raise ValueError(f"the checkpoint was fitted with {name}={fitted_value!r}, but this "
+                         f"estimator has {name}={value!r}; build it with the checkpoint's rate or "
+                         f"{name}='auto'.")
+
+
+def module_runs_at(module, timebase):
+    """Whether ``module`` runs at ``timebase`` (a module without rates runs at any)."""
+    if not hasattr(module, "audio_fs") or not hasattr(module, "samples_per_bin"):
+        return True
+    return Timebase.from_samples_per_bin(module.audio_fs, module.samples_per_bin).agrees(timebase)
 
 
 # ------------------------------------------------------------------------ skorch load_params
@@ -249,30 +254,27 @@ def adapt_to_params(est, f_params):
     if not isinstance(state, Mapping) or "decoder.weight" not in state \
             or not isinstance(est.module_, ICNet):
         return f_params
-    n_neurons = _neurons_in_file(est, state)
+    n_neurons = neurons_in_state(est.module_, state)
     fitted = hasattr(est, "samples_per_bin_")
     if fitted and n_neurons != est.n_neurons_:
         raise ValueError(f"f_params has decoders for {n_neurons} neuron(s), but this estimator "
                          f"was fitted on {est.n_neurons_}; load them into a new estimator "
                          "(initialize(), then load_params).")
     if not fitted:  # initialize() without fit: what predict needs, from the module and file
-        est.samples_per_bin_ = est.module_.samples_per_bin
-        est.audio_fs_, est.dt_ms_ = est.module_.audio_fs, est.module_.dt_ms
-        est.n_neurons_ = n_neurons
-        est.neurons_per_recording_ = [n_neurons]
-        est.recording_names_ = None
-        est.y_ndim_ = 3
+        est._set_fitted({"audio_fs_": est.module_.audio_fs, "dt_ms_": est.module_.dt_ms,
+                         "samples_per_bin_": est.module_.samples_per_bin,
+                         "recording_names_": None, "y_ndim_": 3})
+    if not fitted or n_neurons != est.module_.out_neurons:
+        est._set_fitted({"n_neurons_": n_neurons, "neurons_per_recording_": [n_neurons]})
     if n_neurons != est.module_.out_neurons:
-        est.n_neurons_ = n_neurons
-        est.neurons_per_recording_ = [n_neurons]
         est.initialize()  # the module, and an optimizer over its new parameters
     return f_params
 
 
-def _neurons_in_file(est, state):
-    """The neuron count of the decoder in ``state``, after checking every other weight has
-    the shape of this architecture."""
-    ours = est.module_.state_dict()
+def neurons_in_state(module, state):
+    """The neuron count of the decoder in ``state`` (weights for ``module``'s architecture),
+    after checking every other weight has the shape of ``module``'s."""
+    ours = module.state_dict()
     resized = ("decoder.weight", "decoder.bias")
     wrong = [k for k in ours if k not in resized and (
         k not in state or tuple(state[k].shape) != tuple(ours[k].shape))]
@@ -282,7 +284,7 @@ def _neurons_in_file(est, state):
                          f"{first}); build the estimator with the module__ parameters and "
                          "rates of the one that saved them.")
     weight, bias = state["decoder.weight"], state["decoder.bias"]
-    per_neuron = est.module_.n_classes or 1
+    per_neuron = module.n_classes or 1
     rows = weight.shape[0] if weight.ndim == 2 else -1
     if weight.ndim != 2 or weight.shape[1] != ours["decoder.weight"].shape[1] \
             or tuple(bias.shape) != (rows,) or rows < 1 or rows % per_neuron:
@@ -291,8 +293,8 @@ def _neurons_in_file(est, state):
                          f"model ({per_neuron} output(s) per neuron, "
                          f"{ours['decoder.weight'].shape[1]} bottleneck channels).")
     n_neurons = rows // per_neuron
-    if len(est.module_.neurons_per_decoder) > 1 and n_neurons != est.module_.out_neurons:
+    if len(module.neurons_per_decoder) > 1 and n_neurons != module.out_neurons:
         raise ValueError(f"f_params has decoders for {n_neurons} neurons, but this model has "
-                         f"{est.module_.out_neurons} over several recordings; use "
+                         f"{module.out_neurons} over several recordings; use "
                          "load_checkpoint or load_model, which know the recordings.")
     return n_neurons

@@ -1,26 +1,46 @@
 """``ICNetRegressor``: ICNet as a scikit-learn estimator, through skorch.
 
-The class holds the parameters, skorch's hooks and the public API, each a short call into a
-private room: ``_checks`` (parameters, rates, data), ``_training`` (the module,
+The class owns its state: its parameters, skorch's hooks, the public API and every fitted
+attribute (written in one place, ``_set_fitted``, from one list, ``FITTED_METADATA``). Its
+methods call private module functions that take values (arrays, parameters, a timebase,
+torch modules) and return values, as scikit-learn's estimators call ``_ridge._solve_*``:
+``_checks`` (parameters, rates, data), ``_training`` (module parameters, encoder transfer,
 loaders, split, sharding, seeding, weights, loss, summary), ``_inference`` (streamed
-predict, embed, sample, score) and ``_checkpoints`` (checkpoint files and metadata).
+prediction, sampling, scores) and ``_checkpoints`` (checkpoint files and metadata).
 """
 
 from __future__ import annotations
 
-import numbers
 import os
+import warnings
+from collections.abc import Mapping
 from numbers import Integral, Real
 
+import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
+from skorch.utils import to_tensor
 
+from .._core.exceptions import _warn_rates_assumed
+from .._core.timebase import Timebase
+from .._core.validation import to_layout
+from ..data import Recording
 from . import _checkpoints, _checks, _inference, _training
-from ._checkpoints import FITTED_METADATA as _FITTED_METADATA  # noqa: F401  (io reads it here)
+from ._checkpoints import FITTED_METADATA as _FITTED_METADATA
+from ._inference import _refuse_a_tabular_scorer
+from ._layers import autocast
 from ._losses import PoissonLoss
 from ._module import ICNet
+from ._repr import params_repr
 
 __all__ = ["ICNetRegressor"]
 
@@ -30,43 +50,6 @@ _PRECISIONS = ("float32", "bfloat16")
 
 def _is_categorical(self):
     return self.head == "categorical"
-
-
-def _same_param(a, b):
-    """Whether two parameter values are equal (estimators and plain objects by their state)."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, type):
-        return False
-    if hasattr(a, "get_params") and not isinstance(a, type):
-        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
-        return pa.keys() == pb.keys() and all(_same_param(pa[k], pb[k]) for k in pa)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same_param(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, (numbers.Number, str, bytes, os.PathLike, type(None))):
-        return a == b
-    if hasattr(a, "__dict__") and not isinstance(a, torch.nn.Module):
-        return vars(a).keys() == vars(b).keys() and all(
-            _same_param(vars(a)[k], vars(b)[k]) for k in vars(a))
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
-def _short_repr(value):
-    """A parameter value for ``repr``: classes by name, plain objects by their state."""
-    if isinstance(value, type):
-        return value.__name__
-    text = repr(value)
-    if " object at 0x" in text and hasattr(value, "__dict__"):  # the default repr
-        state = ", ".join(f"{k}={_short_repr(v)}" for k, v in vars(value).items()
-                          if not k.startswith("_"))
-        return f"{type(value).__name__}({state})"
-    return text
-
 
 
 class ICNetRegressor(NeuralNetRegressor):
@@ -161,10 +144,13 @@ class ICNetRegressor(NeuralNetRegressor):
         The fitted network.
     n_neurons_ : int
         Number of neurons, inferred from ``y`` at fit (all recordings' together).
+    timebase_ : Timebase
+        The rates used (:class:`~sk_icnet._core.timebase.Timebase`): resolved from
+        ``audio_fs``/``dt_ms`` and the data.
     audio_fs_, dt_ms_ : float
-        The rates used: resolved from ``audio_fs``/``dt_ms`` and the data.
+        ``timebase_.audio_fs`` and ``timebase_.dt_ms`` (read-only).
     samples_per_bin_ : int
-        Audio samples per response bin.
+        Audio samples per response bin, ``timebase_.samples_per_bin`` (read-only).
     recording_names_ : list of str or None
         Recordings of a :class:`~sk_icnet.data.WindowDataset` fit, one decoder
         each (``None`` after a fit on arrays).
@@ -270,20 +256,127 @@ class ICNetRegressor(NeuralNetRegressor):
         tags.non_deterministic = False
         return tags
 
+    # ------------------------------------------------------------ fitted state
+    @property
+    def audio_fs_(self):
+        """The fitted audio rate in Hz (read-only: ``timebase_.audio_fs``)."""
+        return self.timebase_.audio_fs
+
+    @property
+    def dt_ms_(self):
+        """The fitted bin width in ms (read-only: ``timebase_.dt_ms``)."""
+        return self.timebase_.dt_ms
+
+    @property
+    def samples_per_bin_(self):
+        """Audio samples per bin (read-only: ``timebase_.samples_per_bin``)."""
+        return self.timebase_.samples_per_bin
+
+    def _set_fitted(self, values):
+        """Write the fitted attributes: the one place they are set, from the one list
+        :data:`FITTED_METADATA` (what checkpoints and model files record). The rates,
+        ``audio_fs_`` and ``dt_ms_`` (or a ``timebase_``), become ``timebase_``; names
+        left out are left as they are."""
+        values = dict(values)
+        timebase = values.pop("timebase_", None)
+        audio_fs, dt_ms = values.pop("audio_fs_", None), values.pop("dt_ms_", None)
+        spb = values.pop("samples_per_bin_", None)
+        if timebase is None and audio_fs is not None:
+            timebase = Timebase(audio_fs, dt_ms)
+        if timebase is not None:
+            if spb is not None and spb != timebase.samples_per_bin:
+                raise ValueError(f"samples_per_bin_={spb} disagrees with the rates "
+                                 f"{timebase!r} ({timebase.samples_per_bin} samples per bin).")
+            self.timebase_ = timebase
+        for name in _FITTED_METADATA:
+            if name in values:
+                setattr(self, name, values[name])
+        return self
+
+    def __setstate__(self, state):
+        # pickles of 0.4 hold the rates as three loose attributes, now one timebase_
+        rates = [state.pop(name, None) for name in ("audio_fs_", "dt_ms_", "samples_per_bin_")]
+        if rates[0] is not None and "timebase_" not in state:
+            state["timebase_"] = Timebase(rates[0], rates[1])
+        super().__setstate__(state)
+
     # ------------------------------------------------------------ parameters
     def _resolve_rates(self, data=None):
         """``(audio_fs, dt_ms)`` from the parameters and, when it carries them, the data."""
-        return _checks.resolve_rates(self, data)
+        return _checks.resolve_rates(self.audio_fs, self.dt_ms, type(self).__name__, data)
 
     def _check_options(self):
         """Validate the parameters (own and inherited); reads only, creates nothing."""
-        _checks.check_params(self)
+        params = {key: getattr(self, key) for key in self._parameter_constraints}
+        validate_parameter_constraints(self._parameter_constraints, params,
+                                       caller_name=type(self).__name__)
+        _checks.check_device(self.device)
+
+    def _check_fit_options(self):
+        """:meth:`_check_options`, and what only a fit needs: a writable checkpoint directory
+        (created here) and a precision this CPU runs at speed (a warning otherwise)."""
+        self._check_options()
+        _checks.check_checkpoint_dir(self.checkpoint_dir)
+        _checks.warn_slow_bfloat16(self.precision, self.device, stacklevel=4)
 
     def _validate_X(self, X):
-        return _checks.validate_X(self, X)
+        """Waveforms for the fitted model, ``(n_trials, 1, n_samples)``, in whole bins."""
+        check_is_fitted(self, ["module_", "samples_per_bin_"])
+        return _checks.check_X(X, self.timebase_, type(self).__name__)
 
-    def _device_type(self):
-        return _checks.device_type(self)
+    def _check_data_rates(self, data):
+        _checks.check_data_rates(self.timebase_, data)
+
+    def _take_arrays(self, X, y, reset):
+        """Take arrays for training: checked, and at a fresh fit (``reset``) the fitted
+        attributes set from them; else checked against the fitted model. Returns ``(X (n, 1,
+        T), y (n, N, T))``."""
+        self._check_fit_options()  # the parameters first, then the data
+        keep = not reset and hasattr(self, "samples_per_bin_")
+        X, y3, y_ndim, timebase = _checks.check_fit_arrays(
+            X, y, self.audio_fs, self.dt_ms, self.skip_bins, type(self).__name__,
+            self.timebase_ if keep else None)
+        if reset:
+            _checks.check_no_time_input(self.get_params_for("module"))
+            self._set_fitted({"timebase_": timebase, "n_features_in_": X.shape[2],
+                              "n_neurons_": y3.shape[1], "neurons_per_recording_": [y3.shape[1]],
+                              "recording_names_": None, "y_ndim_": y_ndim})
+            return X, y3
+        if getattr(self, "recording_names_", None) is not None:
+            raise ValueError("this model was fitted on recordings (a WindowDataset); continue "
+                             "training it on a WindowDataset, not on arrays.")
+        if y3.shape[1] != self.n_neurons_:
+            raise ValueError(f"y has {y3.shape[1]} neuron(s), but {type(self).__name__} "
+                             f"was fitted with {self.n_neurons_}.")
+        return X, y3
+
+    def _take_dataset(self, data, reset, training):
+        """Take a WindowDataset: checked, and at a fresh fit (``reset``) the fitted attributes
+        set from it; else checked against the fitted model. ``training`` adds the fit's checks."""
+        _checks.check_has_windows(data)
+        if training:
+            self._check_fit_options()
+        else:
+            self._check_options()
+        if not reset:
+            check_is_fitted(self, ["samples_per_bin_"])
+            return _checks.check_dataset(data, self.skip_bins, (
+                self.timebase_, getattr(self, "recording_names_", None),
+                self.neurons_per_recording_))
+        audio_fs, dt_ms = self._resolve_rates(data)
+        _checks.check_dataset(data, self.skip_bins)
+        self._set_fitted({"audio_fs_": audio_fs, "dt_ms_": dt_ms,
+                          "samples_per_bin_": data.samples_per_bin,
+                          "n_features_in_": data.window_samples,
+                          "recording_names_": data.recording_names,
+                          "neurons_per_recording_": data.neurons_per_recording,
+                          "n_neurons_": sum(data.neurons_per_recording), "y_ndim_": 3})
+        return data
+
+    def _warn_rates_assumed(self):
+        """Warn, pointing at the user's fit, if the fit on arrays assumed the paper's rates."""
+        _warn_rates_assumed(self.audio_fs, self.dt_ms, self.audio_fs_, self.dt_ms_,
+                            self.samples_per_bin_, type(self).__name__)
 
     def get_params(self, deep=True, **kwargs):
         """Parameters of the estimator (skorch's bookkeeping attributes left out).
@@ -306,22 +399,20 @@ class ICNetRegressor(NeuralNetRegressor):
             defaults = type(self)().get_params(deep=False)
         except Exception:  # a subclass with required arguments: print them all  # noqa: BLE001
             defaults = {}
-        parts = [f"{key}={_short_repr(value)}"
-                 for key, value in self.get_params(deep=False).items()
-                 if key not in defaults or not _same_param(value, defaults[key])]
-        head = f"{type(self).__name__}("
-        one_line = head + ", ".join(parts) + ")"
-        if len(one_line) <= 100:
-            return one_line
-        return head + (",\n" + " " * len(head)).join(parts) + ")"
+        return params_repr(type(self).__name__, self.get_params(deep=False), defaults)
 
     # ------------------------------------------------------------ skorch hooks
     def initialize(self):
         """Initialise the module, criterion and optimizer (seeded by ``random_state``); under
         ``torchrun``, join the process group and wrap the module for data-parallel training."""
-        _training.begin_initialize(self)
+        self.dist_, self.random_seed_, self.checkpoint_dir_ = _training.fit_state(
+            self.distributed, self.device, self.random_state, self.checkpoint_dir,
+            self.__dict__.pop("_resume_dir", None))
         super().initialize()
-        _training.end_initialize(self)
+        # a view of module_ for training steps, not a component of the net: skorch does not
+        # save, move or re-initialise it, so it is set past skorch's attribute checks
+        object.__setattr__(self, "_ddp_module_",
+                           _training.data_parallel(self.module_, self.dist_, self.device))
         return self
 
     def __getstate__(self):
@@ -332,25 +423,60 @@ class ICNetRegressor(NeuralNetRegressor):
     def get_default_callbacks(self):
         """skorch's defaults plus pending-loss resolution (first), heap trimming (long fits
         keep a flat memory footprint), best-weight tracking, early stopping and checkpoints."""
-        return _training.default_callbacks(self, super().get_default_callbacks())
+        return _training.default_callbacks(
+            super().get_default_callbacks(), getattr(self, "dist_", None),
+            _training.monitor(self), self.early_stopping_patience,
+            getattr(self, "checkpoint_dir_", None))
 
     def initialize_module(self):
         """Build ICNet with the estimator's ``audio_fs``, ``dt_ms`` and neuron count."""
-        self.module_ = _training.build_module(self, ICNetRegressor)
+        module_params = self.get_params_for("module")
+        _training.check_owned_params(module_params)
+        if hasattr(self, "audio_fs_"):
+            audio_fs, dt_ms = self.audio_fs_, self.dt_ms_
+        else:
+            audio_fs, dt_ms = self._resolve_rates()
+            if dt_ms is None:
+                raise ValueError("dt_ms=None infers the bin width from the data: call fit(X, y) "
+                                 "rather than initialize().")
+        self._check_options()
+        names = getattr(self, "recording_names_", None)
+        kwargs = _training.module_kwargs(
+            module_params, audio_fs, dt_ms, self.head, getattr(self, "n_neurons_", None),
+            None if names is None else self.neurons_per_recording_)
+        if isinstance(self.module, torch.nn.Module):
+            module = self.module
+        else:
+            with _training.seeded(self._seed()):
+                module = self.module(**kwargs)
+        source = _training.encoder_source(self.encoder_from, self.freeze_encoder, ICNetRegressor)
+        if source is not None:
+            _training.transfer_encoder(source, module, self.freeze_encoder)
+        self.module_ = module
         return self
 
     def initialize_criterion(self):
         """The criterion; the default Poisson loss becomes cross-entropy for the categorical head."""
-        self.criterion_ = self.initialized_instance(_training.criterion_class(self),
-                                                    self.get_params_for("criterion"))
+        self.criterion_ = self.initialized_instance(
+            _training.criterion_class(self.head, self.criterion), self.get_params_for("criterion"))
         return self
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's loop; records the epochs asked for (``BestWeights`` tells a run that
         ended early from ``partial_fit(epochs=k)``)."""
-        return _training.fit_loop(
-            self, lambda: super(ICNetRegressor, self).fit_loop(X, y, epochs=epochs, **fit_params),
-            epochs)
+        self._epochs_requested_ = epochs if epochs is not None else self.max_epochs
+        self._in_fit_loop_ = True
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:  # early stopping or Ctrl-C: an orderly end of training
+            raise
+        except BaseException as exc:  # a distributed fit leaves the group, naming the rank
+            error = _training.distributed_failure(exc, getattr(self, "dist_", None))
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            self._in_fit_loop_ = False
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Loss on one batch; the first ``skip_bins`` bins of each trial are left out.
@@ -359,12 +485,27 @@ class ICNetRegressor(NeuralNetRegressor):
         observed)``: unsigned counts converted to float on the device, and the
         mask of observed bins (context, padding and missing bins excluded).
         """
-        return _training.get_loss(self, y_pred, y_true, X)
+        return _training.batch_loss(self.criterion_, y_pred, y_true, X, self.skip_bins)
 
     def infer(self, x, **fit_params):
         """Module forward on one batch, under bfloat16 autocast if ``precision="bfloat16"``."""
-        return _training.infer(self, x, fit_params,
-                               lambda x: super(ICNetRegressor, self).infer(x, **fit_params))
+        module = self._training_module()
+        with autocast(self.precision, self.device):
+            if isinstance(x, Mapping):  # windows: the decoder index stays on the host (routing)
+                return module(**_training.window_inputs(x, fit_params, self.device or "cpu"))
+            if self.device is not None and isinstance(x, torch.Tensor):  # else skorch's to_tensor
+                x = _training.to_device(x, self.device)
+            if module is not self.module_:
+                return module(to_tensor(x, device=self.device), **fit_params)
+            return super().infer(x, **fit_params)
+
+    def _training_module(self):
+        """The DDP wrapper for training steps of a data-parallel fit (it averages the gradients
+        over ranks), the plain module otherwise."""
+        ddp = getattr(self, "_ddp_module_", None)
+        if ddp is not None and self.module_.training and torch.is_grad_enabled():
+            return ddp
+        return self.module_
 
     def train_step(self, batch, **fit_params):
         """One optimisation step; the batch loss stays on the device (:class:`PendingLoss`).
@@ -373,11 +514,11 @@ class ICNetRegressor(NeuralNetRegressor):
         the GPU after each batch; the losses of an epoch are read back together
         at its end instead (:class:`~sk_icnet.icnet.ResolvePendingLosses`).
         """
-        return _training.defer(self, super().train_step(batch, **fit_params))
+        return _training.defer(super().train_step(batch, **fit_params), self.callbacks)
 
     def validation_step(self, batch, **fit_params):
         """Loss on one validation batch, left on the device like :meth:`train_step`'s."""
-        return _training.defer(self, super().validation_step(batch, **fit_params))
+        return _training.defer(super().validation_step(batch, **fit_params), self.callbacks)
 
     def get_iterator(self, dataset, training=False):
         """DataLoader for ``dataset``; training batches are shuffled (seeded) by default.
@@ -385,13 +526,31 @@ class ICNetRegressor(NeuralNetRegressor):
         With an int ``random_state`` every loader gets its own seeded generator,
         so the global torch random state is never consumed.
         """
-        return _training.get_iterator(self, dataset, training)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        iterator = self.iterator_train if training else self.iterator_valid
+        seed = self._seed(len(self.history_) if self.history_ is not None else 0)
+        ctx = getattr(self, "dist_", None) if getattr(self, "_in_fit_loop_", False) else None
+        windows = _checks.as_data(dataset)
+        if windows is not None:  # every window to its recording's decoder
+            windows = windows.route(getattr(self, "recording_names_", None),
+                                    self.neurons_per_recording_)
+            return iterator(windows, **_training.window_loader_kwargs(
+                kwargs, windows, training, self.batch_size, seed, ctx, self.device))
+        return iterator(dataset, **_training.array_loader_kwargs(
+            kwargs, dataset, training, self.batch_size, seed, ctx, self.device))
+
+    def _seed(self, offset=0):
+        """The fit's seed (from ``random_state``) moved by ``offset``; None without one."""
+        return _training.offset_seed(getattr(self, "random_seed_", None), offset)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """Train/validation split; a WindowDataset under the default ``ValidSplit`` holds out
         the first fraction of every recording's windows (so every decoder trains)."""
-        return _training.split_datasets(
-            self, X, y, lambda: super(ICNetRegressor, self).get_split_datasets(X, y, **fit_params))
+        split = _training.split_windows(X, self.train_split)
+        train_set, valid_set = split if split is not None else \
+            super().get_split_datasets(X, y, **fit_params)
+        _training.check_shards(getattr(self, "dist_", None), train_set, valid_set, self.batch_size)
+        return train_set, valid_set
 
     # ------------------------------------------------------------- public API
     def fit(self, X, y=None, sample_weight=None, **fit_params):
@@ -427,7 +586,30 @@ class ICNetRegressor(NeuralNetRegressor):
         an arbitrary one. ``training_summary_`` records what the model was
         trained on.
         """
-        return _training.fit(self, X, y, sample_weight, fit_params)
+        data = _checks.as_data(X)
+        if data is not None:
+            _checks.check_no_target(y)
+            _checks.check_no_weights(sample_weight)
+            X, y = data, None
+        if self.warm_start and self.initialized_ and hasattr(self, "n_neurons_"):
+            return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
+        weights = None
+        if data is not None:
+            self._take_dataset(data, reset=True, training=True)
+            self.training_summary_ = _training.training_summary(
+                self.timebase_, self.n_neurons_, data=data, names=self.recording_names_,
+                neurons_per_recording=self.neurons_per_recording_)
+        else:
+            X, y = self._take_arrays(X, y, reset=True)
+            self._warn_rates_assumed()
+            weights = _checks.check_sample_weight(sample_weight, X.shape[0])
+            self.training_summary_ = _training.training_summary(self.timebase_, self.n_neurons_,
+                                                                X, y)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+            if data is None:
+                _training.init_decoder_bias(self.module_, y, weights, self.skip_bins)
+        return self._train(_training.with_weights(X, weights), y, fit_params)
 
     def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
         """Continue training on ``X, y`` (or recordings) without re-initialising the network.
@@ -436,7 +618,32 @@ class ICNetRegressor(NeuralNetRegressor):
         parameters, as :meth:`fit` does). ``sample_weight`` as for :meth:`fit`; ``classes``
         is accepted for scikit-learn's API and unused.
         """
-        return _training.partial_fit(self, X, y, sample_weight, fit_params)
+        data = _checks.as_data(X)
+        reset = not (self.initialized_ and hasattr(self, "n_neurons_"))
+        if data is not None:
+            _checks.check_no_target(y)
+            _checks.check_no_weights(sample_weight)
+            X = self._take_dataset(data, reset=reset, training=True)
+        else:
+            X, y = self._take_arrays(X, y, reset=reset)
+            if reset:
+                self._warn_rates_assumed()
+            X = _training.with_weights(X, _checks.check_sample_weight(sample_weight, X.shape[0]))
+        return self._train(X, y, fit_params)
+
+    def _train(self, X, y, fit_params):
+        """Train on validated data with skorch's public hooks: ``initialize`` (if needed),
+        ``on_train_begin``, :meth:`fit_loop`, ``on_train_end``; an interrupt ends training in
+        order. What ``skorch.NeuralNet.partial_fit`` does, without its private arguments."""
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            pass
+        self.notify("on_train_end", X=X, y=y)
+        return self
 
     def predict(self, X, *, recording=None, time_s=None):
         """Predict spike rates (expected counts per bin).
@@ -448,9 +655,10 @@ class ICNetRegressor(NeuralNetRegressor):
             fit; trials longer than ``predict_chunk_bins`` are streamed), a
             :class:`~sk_icnet.data.Recording` (streamed from its store), or a
             :class:`~sk_icnet.data.WindowDataset`.
-        recording : str, optional
+        recording : str or int, optional
             For arrays and a model fitted on several recordings: whose decoder
-            to use.
+            to use, a name in ``recording_names_`` or its position there (an int).
+            Recordings and windows carry their own.
         time_s : float or array-like, optional
             With ``module__time_input=True``: the recording time (s) of the
             first bin to simulate (for arrays, one per trial or one for all).
@@ -465,11 +673,22 @@ class ICNetRegressor(NeuralNetRegressor):
             A WindowDataset: a list with one ``(n_neurons, window_bins)``
             float32 array per window (context bins included).
         """
-        return _inference.predict(self, X, recording, time_s)
+        if isinstance(X, Recording):
+            return np.concatenate([out for _, _, out in _inference.recording_chunks(
+                self, X, time_s)], axis=-1)
+        data = _checks.as_data(X)
+        if data is not None:
+            return _inference.predict_windows(self, data)
+        if getattr(self, "y_ndim_", None) == 3:
+            _refuse_a_tabular_scorer()
+        return to_layout(self.predict_rates(X, recording=recording, time_s=time_s), self.y_ndim_)
 
     def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
-        return _inference.predict_rates(self, X, recording, time_s)
+        X = self._validate_X(X)
+        rates = _inference.forward_arrays(self, X, self._expected_counts,
+                                          self._decoder_of(recording), time_s)
+        return _inference.check_finite_predictions(rates.astype(np.float64))
 
     @available_if(_is_categorical)
     def predict_proba(self, X, *, recording=None, time_s=None):
@@ -483,7 +702,10 @@ class ICNetRegressor(NeuralNetRegressor):
             For a 2-D ``y`` at fit, ``(n_trials, n_bins, n_classes)``. Class ``c``
             is a count of ``c`` spikes; the last class is ``>= n_classes - 1``.
         """
-        return _inference.predict_proba(self, X, recording, time_s)
+        X = self._validate_X(X)
+        proba = np.moveaxis(_inference.forward_arrays(
+            self, X, _inference.probabilities, self._decoder_of(recording), time_s), 2, -1)
+        return proba[:, 0] if self.y_ndim_ < 3 and proba.shape[1] == 1 else proba
 
     def embed(self, X):
         """Bottleneck latents, the shared representation of all recordings' decoders.
@@ -499,7 +721,12 @@ class ICNetRegressor(NeuralNetRegressor):
             chunk like :meth:`predict` (equal to one full pass). With the
             recording-time input, these are the latents before the time gain.
         """
-        return _inference.embed(self, X)
+        check_is_fitted(self, ["module_", "samples_per_bin_"])
+        if isinstance(X, Recording):
+            self._check_data_rates(X)
+        else:
+            X = self._validate_X(X)
+        return _inference.embed(self._runner(), X)
 
     def sample(self, X, random_state=None, *, recording=None, time_s=None):
         """Spike counts drawn from the fitted distribution, to simulate responses to new sounds.
@@ -521,7 +748,19 @@ class ICNetRegressor(NeuralNetRegressor):
         ndarray of int64
             The layout of :meth:`predict`.
         """
-        return _inference.sample(self, X, random_state, recording, time_s)
+        rng = check_random_state(random_state)
+        if self.head != "categorical":
+            return rng.poisson(self.predict(X, recording=recording, time_s=time_s)).astype(np.int64)
+        if isinstance(X, Recording):
+            proba = np.concatenate([out for _, _, out in _inference.recording_chunks(
+                self, X, time_s, _inference.probabilities)], axis=-1)[None]  # (1, N, C, T)
+            layout = 3
+        else:
+            proba = _inference.forward_arrays(self, self._validate_X(X), _inference.probabilities,
+                                              self._decoder_of(recording), time_s)
+            layout = self.y_ndim_
+        counts = _inference.draw_counts(np.moveaxis(proba, 2, -1), rng)  # (n, N, T, C) -> counts
+        return counts[0] if isinstance(X, Recording) else to_layout(counts, layout)
 
     def score(self, X, y=None, sample_weight=None, *, recording=None, time_s=None):
         """Poisson D², per neuron over observed bins, averaged over neurons.
@@ -537,7 +776,8 @@ class ICNetRegressor(NeuralNetRegressor):
         sample_weight : array-like of shape (n_trials,), optional
         recording : str or int, optional
             For arrays and a model with several decoders: the decoder whose
-            neurons ``y`` holds, as in :meth:`predict`.
+            neurons ``y`` holds, a name in ``recording_names_`` or its position
+            there, as in :meth:`predict`.
         time_s : float or array-like of shape (n_trials,), optional
             For arrays and a model with a time input: the recording time of the
             first bin of each trial, as in :meth:`predict`.
@@ -548,16 +788,35 @@ class ICNetRegressor(NeuralNetRegressor):
             1 is a perfect prediction, 0 is a constant rate; NaN if no neuron fires.
             The first ``skip_bins`` bins of each trial are left out.
         """
-        return _inference.score(self, X, y, sample_weight, recording, time_s)
+        data = X if isinstance(X, Recording) else _checks.as_data(X)
+        if data is None:
+            return _inference.score_arrays(self.predict(X, recording=recording, time_s=time_s), y,
+                                           self.skip_bins, sample_weight)
+        _checks.check_no_target(y)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for recordings; received one.")
+        if recording is not None or time_s is not None:
+            raise ValueError("recording= and time_s= are for arrays: recordings carry their "
+                             f"own name and start time; received recording={recording!r}, "
+                             f"time_s={time_s!r}.")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return _inference.score_data(self, data)
 
     # used by interpret (a model's rates and decoders) and the features transformer
     def _expected_counts(self, out):
         """Module output -> expected counts, time last: (B, N, T)."""
-        return _inference.expected_counts(self, out)
+        return _inference.expected_counts(out, self.module_.n_classes)
 
     def _decoder_of(self, recording):
-        """Decoder index for array input: ``recording`` names one of ``recording_names_``."""
-        return _inference.decoder_of(self, recording)
+        """Decoder index for array input: ``recording`` is one of ``recording_names_`` or its
+        position there (None for a model with one decoder)."""
+        return _inference.decoder_of(recording, getattr(self, "recording_names_", None))
+
+    def _runner(self):
+        """The fitted module and how it runs, for streamed prediction."""
+        return _inference.Runner(self.module_, self.timebase_, self.predict_chunk_bins,
+                                 self.device, self.precision, self.verbose, type(self).__name__)
 
     # -------------------------------------------------------- files, checkpoints
     def load_checkpoint(self, dirname):

@@ -2,37 +2,52 @@
 samples and scores, chunk by chunk with the receptive field's worth of context, each
 recording routed to its decoder.
 
-Everything here reads the fitted estimator and changes nothing outside it: no file is written,
-no directory is created.
+The estimator's public methods own the fitted state; the functions here take a
+:class:`Runner` (the fitted module and how it runs), arrays and plain values. Only four
+read the estimator itself, where skorch's batching runs (:func:`forward_arrays`,
+:func:`predict_windows`, :func:`score_data`) or a recording is streamed
+(:func:`recording_chunks`). Nothing here writes a file or creates a directory.
 """
 
 from __future__ import annotations
 
 import functools
+import numbers
 import sys
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from sklearn.metrics import get_scorer, get_scorer_names
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_numpy
 
-from .._core.timebase import Timebase
 from .._core.validation import (
     check_prediction_shape,
     check_responses,
     recording_time_ok,
-    to_layout,
 )
 from ..data import Recording, decoder_index
 from ..metrics import PoissonD2Accumulator, d2_poisson_score
-from . import _checks
-from ._training import as_data, autocast
+from ._layers import autocast
 
-__all__ = ["predict", "predict_rates", "predict_proba", "score", "embed", "sample",
-           "expected_counts", "probabilities", "decoder_of"]
+__all__ = ["Runner", "expected_counts", "probabilities", "decoder_of", "trial_times", "stream",
+           "stream_chunks", "embed", "forward_arrays", "recording_chunks", "predict_windows",
+           "draw_counts", "score_arrays", "score_data", "check_finite_predictions"]
+
+
+class Runner(NamedTuple):
+    """How a fitted model runs: its module and timebase, the chunk length of streamed input
+    (``predict_chunk_bins``), the device, the precision and whether progress is shown."""
+
+    module: torch.nn.Module
+    timebase: object
+    chunk_bins: int
+    device: object
+    precision: str
+    verbose: bool
+    name: str
 
 
 class _ReadProgress:
@@ -104,9 +119,9 @@ def _named_scorers():
 
 
 # ----------------------------------------------------------------------- outputs, routing
-def expected_counts(est, out):
+def expected_counts(out, n_classes):
     """Module output -> expected counts, time last: (B, N, T)."""
-    if est.module_.n_classes is None:
+    if n_classes is None:
         return out.float()
     p = probabilities(out)
     counts = torch.arange(p.shape[2], dtype=p.dtype, device=p.device)
@@ -117,18 +132,23 @@ def probabilities(out):
     return torch.softmax(out.float(), dim=2)
 
 
-def decoder_of(est, recording):
-    """Decoder index for array input: ``recording`` names one of ``recording_names_``."""
-    return decoder_index(recording, getattr(est, "recording_names_", None))
+def decoder_of(recording, names):
+    """Decoder index for array input: ``recording`` names one of ``names`` (a model's
+    ``recording_names_``) or is its position there; None for a one-decoder model."""
+    if isinstance(recording, numbers.Integral) and not isinstance(recording, (bool, np.bool_)):
+        n_decoders = 1 if names is None else len(names)
+        if not 0 <= recording < n_decoders:
+            raise ValueError(
+                f"recording={recording!r} is not a position in recording_names_ "
+                f"{None if names is None else list(names)}: pass a name or a position from 0 "
+                f"to {n_decoders - 1}.")
+        return int(recording)
+    return decoder_index(recording, names)
 
 
-def _decoder_of_recording(est, rec):
-    return decoder_index(rec, getattr(est, "recording_names_", None), est.neurons_per_recording_)
-
-
-def _trial_times(est, time_s, n_trials):
+def trial_times(time_input, time_s, n_trials):
     """Recording time of each trial's first bin (only for a model with a time input)."""
-    if not est.module_.time_input:
+    if not time_input:
         if time_s is not None:
             raise ValueError("time_s is used only by a model with module__time_input=True; "
                              f"received time_s={time_s!r}.")
@@ -145,35 +165,34 @@ def _trial_times(est, time_s, n_trials):
 
 
 # ------------------------------------------------------------------------------- streaming
-def _progress(est, n_bins, desc):
+def progress(runner, n_bins, desc):
     """A progress bar over ``n_bins`` streamed bins (tqdm on stderr), shown when ``verbose``
     and the input is streamed (longer than ``predict_chunk_bins``)."""
-    return _ReadProgress(n_bins, f"{type(est).__name__}.{desc}",
-                         enabled=bool(est.verbose) and n_bins > est.predict_chunk_bins)
+    return _ReadProgress(n_bins, f"{runner.name}.{desc}",
+                         enabled=bool(runner.verbose) and n_bins > runner.chunk_bins)
 
 
-def _trial_reader(est, trial):
+def trial_reader(trial, samples_per_bin):
     """``read(first, stop)`` over one validated trial ``(1, n_samples)``, for streaming."""
-    spb = est.samples_per_bin_
-    return lambda first, stop: trial[:, first * spb: stop * spb]
+    return lambda first, stop: trial[:, first * samples_per_bin: stop * samples_per_bin]
 
 
-def stream(est, read, n_bins, convert, decoder, t0, encode=False):
+def stream(runner, read, n_bins, convert, decoder, t0, encode=False):
     """Predict (or with ``encode``, embed) one long waveform chunk by chunk, float32."""
     return np.concatenate([out for _, _, out in stream_chunks(
-        est, read, n_bins, convert, decoder, t0, encode=encode)], axis=-1)
+        runner, read, n_bins, convert, decoder, t0, encode=encode)], axis=-1)
 
 
-def stream_chunks(est, read, n_bins, convert, decoder, t0, encode=False):
+def stream_chunks(runner, read, n_bins, convert, decoder, t0, encode=False):
     """Yield ``(start, stop, output)`` chunk by chunk, each with the receptive field's
     worth of left context (and right context for non-causal padding); ``read(first,
     stop)`` gives the waveform of those bins. ``encode=True`` yields the bottleneck
     latents instead of the network's output."""
-    module, dt_s = est.module_, Timebase(est.audio_fs_, est.dt_ms_).dt_s
+    module, dt_s, spb = runner.module, runner.timebase.dt_s, runner.timebase.samples_per_bin
     context, right = module.context_bins, getattr(module, "right_context_bins", 0)
     step = getattr(module, "chunk_multiple_bins", 1)  # whole windows in windowed mode
-    chunk = max(step, est.predict_chunk_bins - est.predict_chunk_bins % step)
-    inside = getattr(module, "context_samples", 0) // est.samples_per_bin_
+    chunk = max(step, runner.chunk_bins - runner.chunk_bins % step)
+    inside = getattr(module, "context_samples", 0) // spb
     module.eval()
     for start in range(0, n_bins, chunk):
         stop = min(start + chunk, n_bins)
@@ -183,62 +202,84 @@ def stream_chunks(est, read, n_bins, convert, decoder, t0, encode=False):
             else ({}, first)
         x = torch.as_tensor(np.asarray(read(first, min(n_bins, stop + right)),
                                        np.float32)).reshape(1, 1, -1)
-        with torch.inference_mode(), autocast(est):
+        with torch.inference_mode(), autocast(runner.precision, runner.device):
             if encode:
-                out = module.encode(x.to(est.device), **kwargs).float()
+                out = module.encode(x.to(runner.device), **kwargs).float()
             else:
-                out = convert(module(x.to(est.device), recording=decoder,
+                out = convert(module(x.to(runner.device), decoder=decoder,
                                      time_s=t0 + lead * dt_s, **kwargs))
         yield start, stop, check_finite_predictions(
             to_numpy(out[0, ..., start - lead: stop - lead].float()).astype(np.float32))
 
 
-def _forward_numpy(est, X, convert, decoder=0, time_s=None):
-    """Run the module on validated ``X`` (n, 1, T); ``convert`` maps outputs (time last)."""
-    times = _trial_times(est, time_s, X.shape[0])
-    n_bins = X.shape[-1] // est.samples_per_bin_
-    if n_bins <= est.predict_chunk_bins:
-        inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
+def embed(runner, X):
+    """Bottleneck latents of a Recording ``(C, T)`` or of validated arrays ``(n, C, T)``,
+    streamed chunk by chunk."""
+    if isinstance(X, Recording):
+        read = progress(runner, X.n_bins, "embed").wrap(X.read_audio)
+        return stream(runner, read, X.n_bins, None, 0, 0.0, encode=True)
+    spb = runner.timebase.samples_per_bin
+    n_bins = X.shape[-1] // spb
+    bar = progress(runner, n_bins * X.shape[0], "embed")
+    return np.stack([stream(runner, bar.wrap(trial_reader(trial, spb), k * n_bins), n_bins, None,
+                            0, 0.0, encode=True) for k, trial in enumerate(X)])
+
+
+def forward_arrays(est, X, convert, decoder=0, time_s=None):
+    """Run the module on validated ``X`` (n, 1, T) through skorch's batching (streamed past
+    ``predict_chunk_bins``); ``convert`` maps outputs (time last)."""
+    runner = est._runner()
+    times = trial_times(runner.module.time_input, time_s, X.shape[0])
+    spb = runner.timebase.samples_per_bin
+    n_bins = X.shape[-1] // spb
+    if n_bins <= runner.chunk_bins:
+        inputs = {"x": X, "decoder": np.full(X.shape[0], decoder), "time_s": times}
         return np.concatenate([to_numpy(convert(out))
                                for out in est.forward_iter(inputs, training=False)], axis=0)
-    bar = _progress(est, n_bins * X.shape[0], "predict")
+    bar = progress(runner, n_bins * X.shape[0], "predict")
     return np.concatenate([
-        stream(est, bar.wrap(_trial_reader(est, trial), k * n_bins), n_bins, convert,
+        stream(runner, bar.wrap(trial_reader(trial, spb), k * n_bins), n_bins, convert,
                decoder, t0)[None]
         for k, (trial, t0) in enumerate(zip(X, times, strict=True))], axis=0)
 
 
-def _recording_chunks(est, rec, time_s=None, convert=None):
-    """Expected counts of a recording, chunk by chunk, read from its store as needed."""
+def recording_chunks(est, rec, time_s=None, convert=None):
+    """Expected counts of a recording (or ``convert``'s outputs), chunk by chunk, read from its
+    store as needed, through the decoder of its name."""
     check_is_fitted(est, ["module_", "samples_per_bin_"])
-    _checks.check_data_rates(est, rec)
-    decoder = _decoder_of_recording(est, rec)
-    t0 = rec.start_s if time_s is None else _trial_times(est, time_s, 1)[0]
-    read = _progress(est, rec.n_bins, "predict").wrap(rec.read_audio)
-    return stream_chunks(est, read, rec.n_bins, convert or (lambda out: expected_counts(est, out)),
-                         decoder, t0)
+    est._check_data_rates(rec)
+    runner = est._runner()
+    decoder = decoder_index(rec, getattr(est, "recording_names_", None),
+                            est.neurons_per_recording_)
+    t0 = rec.start_s if time_s is None else trial_times(runner.module.time_input, time_s, 1)[0]
+    read = progress(runner, rec.n_bins, "predict").wrap(rec.read_audio)
+    n_classes = runner.module.n_classes
+    return stream_chunks(runner, read, rec.n_bins,
+                         convert or (lambda out: expected_counts(out, n_classes)), decoder, t0)
 
 
-def _window_loader(est, data):
-    """A loader over the windows of a WindowDataset, checked against the fitted model."""
-    _checks.validate_dataset(est, data, reset=False, training=False)
-    return est.get_iterator(data, training=False)
+def _window_rates(est, data):
+    """``(batch, expected counts)`` for every batch of a WindowDataset checked against the
+    fitted model, and the loader."""
+    est._take_dataset(data, reset=False, training=False)
+    loader = est.get_iterator(data, training=False)
+    n_classes = est.module_.n_classes
+
+    def batches():
+        for batch in loader:
+            out = est.evaluation_step(batch, training=False)
+            yield batch, to_numpy(expected_counts(out, n_classes))
+    return loader, batches()
 
 
-def _window_rates(est, loader):
-    """``(batch, expected counts)`` for every batch of ``loader``."""
-    for batch in loader:
-        yield batch, to_numpy(expected_counts(est, est.evaluation_step(batch, training=False)))
-
-
-def _predict_windows(est, data):
+def predict_windows(est, data):
     """Expected counts of every window of a WindowDataset, in the dataset's order."""
-    loader = _window_loader(est, data)
+    loader, batches = _window_rates(est, data)
     order = [i for batch in loader.batch_sampler for i in batch]
     outputs, n_per = [], est.neurons_per_recording_
-    for batch, rates in _window_rates(est, loader):
+    for batch, rates in batches:
         check_finite_predictions(rates)
-        for row, d in zip(rates, batch[0]["recording"].tolist(), strict=True):
+        for row, d in zip(rates, batch[0]["decoder"].tolist(), strict=True):
             outputs.append(row[: n_per[d]].astype(np.float32))
     result = [None] * len(order)
     for i, out in zip(order, outputs, strict=True):
@@ -246,86 +287,13 @@ def _predict_windows(est, data):
     return result
 
 
-# -------------------------------------------------------------------------------- public
-def predict_rates(est, X, recording=None, time_s=None):
-    """Rates ``(n_trials, n_neurons, n_bins)`` float64 of arrays."""
-    X = _checks.validate_X(est, X)
-    decoder = decoder_of(est, recording)
-    rates = _forward_numpy(est, X, lambda out: expected_counts(est, out), decoder, time_s)
-    return check_finite_predictions(rates.astype(np.float64))
-
-
-def predict(est, X, recording=None, time_s=None):
-    """Rates of arrays (the fit's layout), a Recording (streamed) or a WindowDataset."""
-    if isinstance(X, Recording):
-        return np.concatenate([out for _, _, out in _recording_chunks(est, X, time_s)], axis=-1)
-    data = as_data(X)
-    if data is not None:
-        return _predict_windows(est, data)
-    if getattr(est, "y_ndim_", None) == 3:
-        _refuse_a_tabular_scorer()
-    return to_layout(predict_rates(est, X, recording, time_s), est.y_ndim_)
-
-
-def predict_proba(est, X, recording=None, time_s=None):
-    """Class probabilities ``(n, N, T, C)``, or ``(n, T, C)`` after a fit on 2-D y."""
-    X = _checks.validate_X(est, X)
-    proba = np.moveaxis(_forward_numpy(est, X, probabilities, decoder_of(est, recording),
-                                       time_s), 2, -1)
-    return proba[:, 0] if est.y_ndim_ < 3 and proba.shape[1] == 1 else proba
-
-
-def embed(est, X):
-    """Bottleneck latents of arrays ``(n, C, T)`` or of a Recording ``(C, T)``, streamed."""
-    check_is_fitted(est, ["module_", "samples_per_bin_"])
-    if isinstance(X, Recording):
-        _checks.check_data_rates(est, X)
-        read = _progress(est, X.n_bins, "embed").wrap(X.read_audio)
-        return stream(est, read, X.n_bins, None, 0, 0.0, encode=True)
-    X = _checks.validate_X(est, X)
-    n_bins = X.shape[-1] // est.samples_per_bin_
-    bar = _progress(est, n_bins * X.shape[0], "embed")
-    return np.stack([stream(est, bar.wrap(_trial_reader(est, trial), k * n_bins), n_bins,
-                            None, 0, 0.0, encode=True)
-                     for k, trial in enumerate(X)])
-
-
-def sample(est, X, random_state=None, recording=None, time_s=None):
-    """Counts drawn around the rates (Poisson head) or from the class probabilities."""
-    rng = check_random_state(random_state)
-    if est.head != "categorical":
-        return rng.poisson(est.predict(X, recording=recording, time_s=time_s)).astype(np.int64)
-    if isinstance(X, Recording):
-        proba = np.concatenate([out for _, _, out in _recording_chunks(
-            est, X, time_s, probabilities)], axis=-1)[None]  # (1, N, C, T)
-        layout = 3
-    else:
-        Xv = _checks.validate_X(est, X)
-        proba = _forward_numpy(est, Xv, probabilities, decoder_of(est, recording), time_s)
-        layout = est.y_ndim_
-    proba = np.moveaxis(proba, 2, -1)  # (n, N, T, C)
+# -------------------------------------------------------------------------------- answers
+def draw_counts(proba, rng):
+    """Counts drawn from class probabilities ``(..., n_classes)`` (the last class: that many
+    or more), int64."""
     draws = rng.random_sample(proba.shape[:-1] + (1,))
     counts = np.minimum((draws > np.cumsum(proba, axis=-1)).sum(axis=-1), proba.shape[-1] - 1)
-    counts = counts.astype(np.int64)
-    return counts[0] if isinstance(X, Recording) else to_layout(counts, layout)
-
-
-def score(est, X, y=None, sample_weight=None, recording=None, time_s=None):
-    """Poisson D²: arrays against ``y``, or recordings and windows in a streamed pass."""
-    data = X if isinstance(X, Recording) else as_data(X)
-    if data is not None:
-        _checks.check_no_target(y)
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported for recordings; received one.")
-        if recording is not None or time_s is not None:
-            raise ValueError("recording= and time_s= are for arrays: recordings carry their "
-                             f"own name and start time; received recording={recording!r}, "
-                             f"time_s={time_s!r}.")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return _score_data(est, data)
-    return score_arrays(est.predict(X, recording=recording, time_s=time_s), y, est.skip_bins,
-                        sample_weight)
+    return counts.astype(np.int64)
 
 
 def score_arrays(y_pred, y, skip_bins, sample_weight=None):
@@ -341,25 +309,27 @@ def score_arrays(y_pred, y, skip_bins, sample_weight=None):
         return d2_poisson_score(y, y_pred, sample_weight=sample_weight)
 
 
-def _score_data(est, data):
+def score_data(est, data):
     """Poisson D² over the observed, scored bins of recordings or windows, streamed."""
     check_is_fitted(est, ["module_", "samples_per_bin_"])
     acc = PoissonD2Accumulator(est.n_neurons_)
     offsets = np.concatenate([[0], np.cumsum(est.neurons_per_recording_)])
     skip = est.skip_bins
     if isinstance(data, Recording):  # memory bounded by one chunk, like predict
-        d = _decoder_of_recording(est, data)
+        d = decoder_index(data, getattr(est, "recording_names_", None),
+                          est.neurons_per_recording_)
         neurons = np.arange(offsets[d], offsets[d + 1])
-        for lo, hi, rates in _recording_chunks(est, data):
+        for lo, hi, rates in recording_chunks(est, data):
             _, counts, observed = data.read(lo, hi)
             acc.update(counts[None], rates[None], observed[None], neurons)
         return acc.result()
-    for batch, rates in _window_rates(est, _window_loader(est, data)):
+    _, batches = _window_rates(est, data)
+    for batch, rates in batches:
         counts, observed = (t.numpy() for t in batch[1])
         if skip:
             observed = observed.copy()
             observed[..., :skip] = False
-        for k, d in enumerate(batch[0]["recording"].tolist()):
+        for k, d in enumerate(batch[0]["decoder"].tolist()):
             n = est.neurons_per_recording_[d]
             acc.update(counts[k: k + 1, :n], rates[k: k + 1, :n],
                        observed[k: k + 1, : min(n, observed.shape[1])],

@@ -39,9 +39,8 @@ from .._core.rules import (
     real,
     text,
 )
-from .._core.timebase import rates_agree
 from .._core.validation import check_fitted_metadata, is_json_int
-from ._checkpoints import FITTED_METADATA
+from ._checkpoints import FITTED_METADATA, module_runs_at
 from ._ensemble import ICNetEnsemble, check_members_agree, member_record
 from ._estimator import ICNetRegressor
 
@@ -163,12 +162,10 @@ def _read_icnet(cls, file):
     _check_architecture_bounds(params, fitted, layout, where)
     est = cls(**params, device=file.device)
     est._check_options()
-    for key, value in fitted.items():
-        setattr(est, key, value)
+    est._set_fitted(fitted)
     module, expected = _expected_layout(est, where)
     _check_state(expected, {key: shape for key, (shape, _) in stored.items()}, where)
-    if module.samples_per_bin != fitted["samples_per_bin_"] or not rates_agree(
-            module.audio_fs, fitted["audio_fs_"]):
+    if not module_runs_at(module, est.timebase_):
         raise ValueError(f"the model file {where!r}: the network built from it runs at "
                          f"{module.audio_fs!r} Hz with {module.samples_per_bin} samples per bin, but "
                          f"it was fitted at {fitted['audio_fs_']!r} Hz with "

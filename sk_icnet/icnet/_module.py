@@ -18,283 +18,37 @@ sample after ``(t+1)*S - 1``.
 
 from __future__ import annotations
 
-import contextlib
 import math
+import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._core.signal import hz_to_mel, mel_to_hz
 from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
 from .._core.validation import check_positive_int, check_positive_number
+from ._layers import (
+    PADDINGS,
+    SINCNET_STYLES,
+    CausalConvBlock,
+    SincFilterbank,
+    _check_choice,
+    _extent,
+    _float32,
+    _frames,
+    factor_strides,
+)
 
-__all__ = ["ICNet", "SincFilterbank", "conv_padding", "cpu_supports_bf16", "factor_strides", "hz_to_mel",
-           "mel_to_hz", "symlog"]
-
-
-def factor_strides(total, n_layers):
-    """Split ``total`` downsampling into ``n_layers`` integer strides.
-
-    As many leading strides of 2 as divide ``total`` evenly (up to
-    ``n_layers - 1``), the remaining factor in the last layer; unused layers
-    keep stride 1. ``factor_strides(32, 5) == [2, 2, 2, 2, 2]``,
-    ``factor_strides(240, 5) == [2, 2, 2, 2, 15]``,
-    ``factor_strides(13, 3) == [1, 1, 13]``.
-
-    Parameters
-    ----------
-    total : int
-        Audio samples per neural bin (the product of the strides).
-    n_layers : int
-        Number of strided layers.
-
-    Returns
-    -------
-    list of int
-    """
-    total = check_positive_int(total, "samples per bin")
-    n_layers = check_positive_int(n_layers, "n_encoder_layers")
-    twos = 0
-    remaining = total
-    while twos < n_layers - 1 and remaining % 2 == 0 and remaining > 1:
-        remaining //= 2
-        twos += 1
-    return [2] * twos + [1] * (n_layers - 1 - twos) + [remaining]
+__all__ = ["ICNet"]
 
 
-def symlog(x):
-    """Sign-preserving log compression ``sign(x) * log1p(|x|)``."""
-    return torch.sign(x) * torch.log1p(torch.abs(x))
+#: marks a keyword argument that was not passed
+_NOT_GIVEN = object()
 
-
-def cpu_supports_bf16():
-    """Whether this CPU has native bfloat16 arithmetic (x86 AVX-512 BF16 or AMX, Arm BF16).
-
-    Read from ``/proc/cpuinfo``; None where that cannot be known (other systems).
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set()
-            for line in f:
-                if line.lower().startswith(("flags", "features")):
-                    flags.update(line.split(":", 1)[1].split())
-    except OSError:
-        return None
-    if not flags:
-        return None
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-
-
-#: padding modes of the convolutions: sk_icnet's causal blocks and Keras' three modes
-PADDINGS = ("causal", "same", "keras_causal", "valid")
-#: SincNet parametrisations: sk_icnet's (unit pass-band gain) and the authors' Keras layer
-SINCNET_STYLES = ("sk_icnet", "keras")
 #: how the recording time enters each decoder (see ICNet's ``time_layer``)
 TIME_LAYERS = ("gain", "prelu", "linear")
 TIME_COMBINES = ("multiply", "add")
-
-
-def _check_choice(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}; received {value!r}.")
-    return value
-
-
-def conv_padding(mode, kernel_size, stride, length):
-    """Zeros ``(left, right)`` that a convolution pads its input of ``length`` samples with.
-
-    ``"causal"`` is sk_icnet's causal block: ``kernel_size - stride`` zeros on the
-    left (a negative number: that many leading samples are skipped), so an input
-    of ``L`` samples gives ``L // stride`` frames. The Keras modes follow Keras:
-    ``"keras_causal"`` pads ``kernel_size - 1`` on the left; ``"same"`` gives
-    ``ceil(L / stride)`` frames with a total padding of
-    ``max((ceil(L / stride) - 1) * stride + kernel_size - L, 0)``, its half
-    (rounded down) on the left; ``"valid"`` pads nothing.
-    """
-    if mode == "causal":
-        return kernel_size - stride, 0
-    if mode == "keras_causal":
-        return kernel_size - 1, 0
-    if mode == "valid":
-        return 0, 0
-    if mode == "same":
-        total = max((-(-length // stride) - 1) * stride + kernel_size - length, 0)
-        return total // 2, total - total // 2
-    raise ValueError(f"padding must be one of {list(PADDINGS)}; received {mode!r}.")
-
-
-def _pad(x, mode, kernel_size, stride):
-    left, right = conv_padding(mode, kernel_size, stride, x.shape[-1])
-    if left < 0:  # kernel shorter than the stride: skip the first samples (sk_icnet's causal)
-        x, left = x[..., -left:], 0
-    if left or right:
-        x = F.pad(x, (left, right))
-    return x
-
-
-def _frames(mode, kernel_size, stride, length):
-    """Frames out of a convolution over ``length`` samples (0 when it is too short)."""
-    left, right = conv_padding(mode, kernel_size, stride, length)
-    padded = length + left + right
-    return max((padded - kernel_size) // stride + 1, 0) if padded >= kernel_size else 0
-
-
-def _extent(mode, kernel_size, stride):
-    """Input samples that output frame ``j`` reads before ``j * stride`` and after
-    ``(j + 1) * stride - 1``, for an input whose length is a multiple of the stride."""
-    left = {"causal": kernel_size - stride, "keras_causal": kernel_size - 1, "valid": 0,
-            "same": max(kernel_size - stride, 0) // 2}[mode]
-    return left, kernel_size - stride - left
-
-
-def _float32(x):
-    """A context that turns autocast off for ``x``'s device (a no-op where it cannot be on)."""
-    device_type = x.device.type
-    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
-
-
-class SincFilterbank(nn.Module):
-    """Learnable band-pass filters parametrised by their cut-off frequencies.
-
-    Each filter is the difference of two windowed ideal low-pass sinc filters
-    (Ravanelli & Bengio 2018), so it has two parameters: its lower cut-off
-    and its bandwidth. Cut-offs are initialised evenly on the mel scale from
-    ``min_low_hz`` to ``audio_fs / 2``; the effective lower cut-off is
-    ``min_low_hz + |low|`` and the bandwidth ``min_band_hz + |band|``, the
-    upper cut-off clamped at Nyquist. The pass-band gain is one. Filtering
-    is causal (left padding of ``kernel_size - 1``) with stride 1, followed
-    by ``sign(x) * log1p(|x|)``.
-
-    ``style="keras"`` computes the filters as the authors' Keras layer does:
-    no clamp at Nyquist, each band-pass divided by its largest tap, then a
-    Hamming window ``0.54 - 0.46 cos(2 pi n / kernel_size)`` (``kernel_size``
-    odd: the authors' ``Filt_dim``, their block's ``kernel_size + 1``). The
-    stored parameters are the same (Hz above the floors).
-
-    Parameters
-    ----------
-    audio_fs : float
-        Audio sampling rate in Hz.
-    n_filters : int
-        Number of band-pass filters.
-    kernel_size : int
-        Filter length in samples.
-    min_low_hz, min_band_hz : float, default=50.0
-        Lower bounds of the lower cut-off and of the bandwidth in Hz.
-    style : {"sk_icnet", "keras"}, default="sk_icnet"
-    stride : int, default=1
-    padding : {"causal", "same", "keras_causal", "valid"}, default="causal"
-        See :func:`conv_padding`.
-    """
-
-    def __init__(self, audio_fs, n_filters, kernel_size, min_low_hz=50.0, min_band_hz=50.0,
-                 style="sk_icnet", stride=1, padding="causal"):
-        super().__init__()
-        self.style = _check_choice(style, "sincnet_style", SINCNET_STYLES)
-        self.padding = _check_choice(padding, "padding", PADDINGS)
-        self.stride = check_positive_int(stride, "sincnet_stride")
-        if self.style == "keras" and int(kernel_size) % 2 == 0:
-            raise ValueError("sincnet_kernel_size must be odd with sincnet_style='keras' (the "
-                             "authors' Filt_dim = kernel_size + 1 of their block); received "
-                             f"{kernel_size!r}.")
-        self.audio_fs = float(audio_fs)
-        self.n_filters = int(n_filters)
-        self.kernel_size = int(kernel_size)
-        self.min_low_hz = float(min_low_hz)
-        self.min_band_hz = float(min_band_hz)
-        nyquist = self.audio_fs / 2.0
-        high = nyquist - (self.min_low_hz + self.min_band_hz)
-        if high <= self.min_low_hz:
-            raise ValueError(
-                "audio_fs is too low for the SincNet frequency floor: audio_fs / 2 must "
-                f"exceed 2 * min_low_hz + min_band_hz = {2 * self.min_low_hz + self.min_band_hz} Hz; "
-                f"received audio_fs={self.audio_fs!r}."
-            )
-        edges = torch.from_numpy(
-            mel_to_hz(np.linspace(hz_to_mel(self.min_low_hz), hz_to_mel(high), self.n_filters + 1)))
-        # stored as offsets above the floors, as in SincNet
-        self.low_hz = nn.Parameter((edges[:-1] - self.min_low_hz).float())
-        self.band_hz = nn.Parameter(torch.diff(edges).float())
-        n = torch.arange(self.kernel_size, dtype=torch.float32)
-        self.register_buffer("_n", n - (self.kernel_size - 1) / 2.0, persistent=False)
-        if self.style == "keras":
-            window = 0.54 - 0.46 * torch.cos(2 * math.pi * n.double() / self.kernel_size)
-        elif self.kernel_size > 1:
-            window = 0.54 - 0.46 * torch.cos(2 * math.pi * n / (self.kernel_size - 1))
-        else:
-            window = torch.ones(1)
-        self.register_buffer("_window", window, persistent=False)
-
-    def cutoffs_hz(self):
-        """Return the effective (low, high) cut-off frequencies in Hz."""
-        low = self.min_low_hz + torch.abs(self.low_hz)
-        high = low + self.min_band_hz + torch.abs(self.band_hz)
-        if self.style == "keras":  # the authors' layer does not clamp at Nyquist
-            return low, high
-        return low, torch.clamp(high, self.min_low_hz, self.audio_fs / 2.0)
-
-    def filters(self):
-        """Return the filter bank as a ``(n_filters, 1, kernel_size)`` tensor."""
-        if self.style == "keras":
-            return self._keras_filters()
-        low, high = self.cutoffs_hz()
-        f_low = (low / self.audio_fs)[:, None]
-        f_high = (high / self.audio_fs)[:, None]
-        n = self._n[None, :]
-        band = 2 * f_high * torch.sinc(2 * f_high * n) - 2 * f_low * torch.sinc(2 * f_low * n)
-        return (band * self._window[None, :]).unsqueeze(1)
-
-    def _keras_filters(self):
-        """The authors' filters (float64, then the parameters' dtype): band-pass / max tap x window."""
-        low, high = self.cutoffs_hz()
-        f_low = (low.double() / self.audio_fs)[:, None]
-        f_high = (high.double() / self.audio_fs)[:, None]
-        n = self._n.double()[None, :]
-        band = 2 * f_high * torch.sinc(2 * f_high * n) - 2 * f_low * torch.sinc(2 * f_low * n)
-        band = band / band.max(dim=1, keepdim=True).values
-        return (band * self._window.double()[None, :]).unsqueeze(1).to(self.low_hz.dtype)
-
-    def forward(self, x):
-        x = _pad(x, self.padding, self.kernel_size, self.stride)
-        weight = self.filters().to(x.dtype)
-        return symlog(F.conv1d(x, weight, stride=self.stride))
-
-    def extra_repr(self):
-        extra = "" if (self.style, self.stride, self.padding) == ("sk_icnet", 1, "causal") else \
-            f", style={self.style!r}, stride={self.stride}, padding={self.padding!r}"
-        return (f"audio_fs={self.audio_fs}, n_filters={self.n_filters}, "
-                f"kernel_size={self.kernel_size}, min_low_hz={self.min_low_hz}, "
-                f"min_band_hz={self.min_band_hz}{extra}")
-
-
-class CausalConvBlock(nn.Module):
-    """Strided Conv1d, followed by PReLU; padded on the left only by default.
-
-    With ``padding="causal"`` and ``kernel_size >= stride`` the left padding is
-    ``kernel_size - stride``, so output frame ``j`` sees input samples
-    ``j*stride - (kernel_size - stride) .. (j + 1)*stride - 1`` and the output
-    length is ``T // stride``. The Keras modes (``"same"``, ``"keras_causal"``,
-    ``"valid"``) pad as Keras does (see :func:`conv_padding`).
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding="causal"):
-        super().__init__()
-        self.stride = int(stride)
-        self.kernel_size = int(kernel_size)
-        self.padding = _check_choice(padding, "padding", PADDINGS)
-        # negative when the kernel is shorter than the stride (see forward)
-        self.left_pad = self.kernel_size - self.stride
-        self.conv = nn.Conv1d(in_channels, out_channels, self.kernel_size, stride=self.stride)
-        self.act = nn.PReLU(out_channels)
-
-    def forward(self, x):
-        # "causal" with a kernel shorter than the stride skips the first stride - kernel
-        # samples, so each kernel ends on its frame's last sample (T // stride frames)
-        return self.act(self.conv(_pad(x, self.padding, self.kernel_size, self.stride)))
 
 
 def _check_paddings(padding, n_encoder_layers):
@@ -392,8 +146,8 @@ class ICNet(nn.Module):
         Audio sampling rate in Hz.
     out_neurons : int or sequence of int, default=1
         Number of output neurons ``N``; a sequence gives one decoder per
-        recording (routed decoders: ``forward`` sends each window through the
-        decoder of its ``recording`` only), sharing one encoder.
+        recording (routed decoders: ``forward`` sends each window through its
+        ``decoder`` only), sharing one encoder.
     dt_ms : float, default=1.31072
         Neural bin width in ms; ``audio_fs * dt_ms / 1000`` must be an integer,
         the samples per bin (32 at the paper configuration).
@@ -427,6 +181,8 @@ class ICNet(nn.Module):
     time_scale_s : float, default=36000.0
         Seconds that map to ``tau = 1`` (the authors' 10 h scale; use about the
         length of the recordings to keep ``tau`` of order 1).
+    Other Parameters
+    ----------------
     padding : str or sequence of str, default="causal"
         Padding of the convolutions: ``"causal"`` (sk_icnet's causal blocks),
         or Keras' ``"same"``, ``"keras_causal"`` or ``"valid"`` (see
@@ -477,6 +233,11 @@ class ICNet(nn.Module):
 
     Notes
     -----
+    The Other Parameters (keyword-only) describe the authors' Keras model, so that
+    :func:`~sk_icnet.icnet.load_published_icnet` can rebuild it and model files of
+    such a model (0.4.0's included) read back; an ICNet of sk_icnet's own leaves
+    them at their defaults.
+
     At the paper configuration the module has 5,113,312 + 65 * N parameters.
     ``forward`` takes ``(B, T)`` or ``(B, 1, T)`` with ``T`` a multiple of
     ``samples_per_bin`` and returns rates of shape ``(B, N, T // samples_per_bin)``.
@@ -486,7 +247,7 @@ class ICNet(nn.Module):
                  sincnet_kernel_size=64, encoder_channels=128, encoder_kernel_size=64,
                  n_encoder_layers=5, bottleneck_channels=64, encoder_strides=None,
                  sincnet_min_low_hz=50.0, sincnet_min_band_hz=50.0, n_classes=None,
-                 time_input=False, time_scale_s=36000.0, padding="causal",
+                 time_input=False, time_scale_s=36000.0, *, padding="causal",
                  sincnet_style="sk_icnet", sincnet_stride=1, input_scale=1.0, context_samples=0,
                  crop_bins=None, time_layer="gain", time_combine="multiply", window_samples=None):
         super().__init__()
@@ -594,71 +355,31 @@ class ICNet(nn.Module):
         **kwargs
             Other :class:`ICNet` parameters (e.g. ``sincnet_min_low_hz``).
         """
-        state = {k: torch.as_tensor(v) for k, v in dict(state_dict).items()}
-        prefix = "wav2spec."
-        required = [prefix + "sincnet.low_hz_", prefix + "sincnet.band_hz_", "decoder.weight",
-                    "decoder.bias", prefix + "bottleneck.conv.weight"]
-        missing = [k for k in required if k not in state]
-        if missing:
-            raise ValueError(f"state_dict is not a deepSTRF ICNet checkpoint: {missing} missing.")
-        n_layers = len({k.split(".")[2] for k in state if k.startswith(prefix + "encoder.")})
-        conv = state[prefix + "encoder.0.conv.weight"] if n_layers else None
-        if conv is None:
-            raise ValueError("state_dict is not a deepSTRF ICNet checkpoint: no encoder layers.")
-        window = state.get(prefix + "sincnet._window")
-        config = dict(
-            audio_fs=audio_fs, dt_ms=dt_ms, out_neurons=state["decoder.weight"].shape[0],
-            n_filters=state[prefix + "sincnet.low_hz_"].shape[0],
-            sincnet_kernel_size=(window.numel() if window is not None
-                                 else kwargs.pop("sincnet_kernel_size", 64)),
-            encoder_channels=conv.shape[0], encoder_kernel_size=conv.shape[2],
-            n_encoder_layers=n_layers,
-            bottleneck_channels=state[prefix + "bottleneck.conv.weight"].shape[0],
-            encoder_strides=encoder_strides, **kwargs)
-        model = cls(**config)
-        mapped = {}
-        low = state[prefix + "sincnet.low_hz_"].abs().clamp(1.0, int(audio_fs) / 2.0 - 1.0)
-        band = state[prefix + "sincnet.band_hz_"].abs()
-        bank = model.sincnet
-        for what, values, floor in (("low cut-off", low, bank.min_low_hz),
-                                    ("bandwidth", band, bank.min_band_hz)):
-            below = torch.nonzero(values < floor).reshape(-1)
-            if len(below):
-                raise ValueError(
-                    f"deepSTRF filter {int(below[0])} has a {what} of {float(values[below[0]]):.4g} Hz,"
-                    f" below sk_icnet's floor of {floor:g} Hz ({len(below)} filter(s) in all); "
-                    "this ICNet cannot represent it (pass a lower sincnet_min_low_hz / "
-                    "sincnet_min_band_hz).")
-        mapped["sincnet.low_hz"] = low - bank.min_low_hz
-        mapped["sincnet.band_hz"] = band - bank.min_band_hz
-        names = {"conv.weight": "conv.weight", "conv.bias": "conv.bias",
-                 "activation.weight": "act.weight"}
-        used = {prefix + "sincnet.low_hz_", prefix + "sincnet.band_hz_", prefix + "sincnet._n",
-                prefix + "sincnet._window", "decoder.weight", "decoder.bias", "readout.weight",
-                "readout.bias"}
-        for i in range(n_layers):
-            for theirs, ours in names.items():
-                key = f"{prefix}encoder.{i}.{theirs}"
-                mapped[f"encoder.{i}.{ours}"] = state.get(key)
-                used.add(key)
-        for theirs, ours in names.items():
-            mapped[f"bottleneck.{ours}"] = state.get(f"{prefix}bottleneck.{theirs}")
-            used.add(f"{prefix}bottleneck.{theirs}")
-        mapped["decoder.weight"], mapped["decoder.bias"] = state["decoder.weight"], state["decoder.bias"]
-        unknown = sorted(set(state) - used)
-        if unknown:
-            raise ValueError(f"state_dict has keys a deepSTRF ICNet does not: {unknown}.")
-        absent = sorted(k for k, v in mapped.items() if v is None)
-        if absent:
-            raise ValueError(f"state_dict is not a whole deepSTRF ICNet checkpoint: no tensor for "
-                             f"{absent}.")
-        ours = model.state_dict()
-        for key, value in mapped.items():
-            if tuple(value.shape) != tuple(ours[key].shape):
-                raise ValueError(f"deepSTRF tensor for {key} has shape {tuple(value.shape)}, but the "
-                                 f"ICNet built from the checkpoint needs {tuple(ours[key].shape)}.")
-        model.load_state_dict({k: v.to(ours[k].dtype) for k, v in mapped.items()})
-        return model
+        from ._deepstrf import from_deepstrf
+
+        return from_deepstrf(cls, state_dict, audio_fs=audio_fs, dt_ms=dt_ms,
+                             encoder_strides=encoder_strides, **kwargs)
+
+    #: the state-dict key prefixes of the encoder: what ``encoder_from`` transfers
+    encoder_prefixes = ("sincnet.", "encoder.", "bottleneck.")
+
+    def encoder_config(self):
+        """Everything that must match for this encoder's weights to be copied into another
+        module (rates, sizes, strides, paddings, input scaling, context), as a JSON-able dict."""
+        first = self.encoder[0]
+        bank = self.sincnet
+        return {"audio_fs": float(self.audio_fs), "dt_ms": float(self.dt_ms),
+                "samples_per_bin": int(self.samples_per_bin), "n_filters": bank.n_filters,
+                "sincnet_kernel_size": bank.kernel_size, "sincnet_stride": bank.stride,
+                "sincnet_style": bank.style, "sincnet_min_low_hz": bank.min_low_hz,
+                "sincnet_min_band_hz": bank.min_band_hz,
+                "encoder_channels": int(first.conv.out_channels),
+                "encoder_kernel_size": first.kernel_size,
+                "encoder_strides": [int(v) for v in self.encoder_strides],
+                "bottleneck_channels": int(self.bottleneck.conv.out_channels),
+                "padding": list(self.padding), "input_scale": float(self.input_scale),
+                "context_samples": self.context_samples, "crop_bins": self.crop_bins,
+                "window_samples": self.window_samples}
 
     def n_frames(self, n_samples):
         """Bottleneck frames (before the crop) out of ``n_samples`` input samples."""
@@ -768,26 +489,26 @@ class ICNet(nn.Module):
             g = torch.where(g > 0, g, self.time_alpha[index][:, :, None] * g)
         return z.float() * g if self.time_combine == "multiply" else z.float() + g
 
-    def _decoders(self, recording, batch):
+    def _decoders(self, decoder, batch):
         """Decoder index of every window as a host list, checked against the decoders."""
         n_dec = len(self.neurons_per_decoder)
-        if recording is None:
+        if decoder is None:
             if n_dec > 1:
                 raise ValueError(f"this ICNet has {n_dec} decoders (one per recording): pass "
-                                 "recording, the decoder index of each window.")
+                                 "decoder, the decoder index of each window, or 'all'.")
             return [0] * batch
-        if isinstance(recording, torch.Tensor):
-            recording = recording.reshape(-1).tolist()  # a host tensor: no device sync
-        recording = [int(r) for r in np.asarray(recording).reshape(-1)]
-        if len(recording) == 1:
-            recording = recording * batch
-        if len(recording) != batch:
-            raise ValueError(f"recording must have one entry per window ({batch}); received "
-                             f"{len(recording)}.")
-        bad = [r for r in recording if not 0 <= r < n_dec]
+        if isinstance(decoder, torch.Tensor):
+            decoder = decoder.reshape(-1).tolist()  # a host tensor: no device sync
+        decoder = [int(r) for r in np.asarray(decoder).reshape(-1)]
+        if len(decoder) == 1:
+            decoder = decoder * batch
+        if len(decoder) != batch:
+            raise ValueError(f"decoder must have one entry per window ({batch}); received "
+                             f"{len(decoder)}.")
+        bad = [r for r in decoder if not 0 <= r < n_dec]
         if bad:
-            raise ValueError(f"recording indices must be in [0, {n_dec}); received {bad[0]}.")
-        return recording
+            raise ValueError(f"decoder indices must be in [0, {n_dec}); received {bad[0]}.")
+        return decoder
 
     def _decode(self, z, first, last):
         """Decoder rows of neurons ``first .. last - 1`` applied to ``z``: rates or logits."""
@@ -800,35 +521,54 @@ class ICNet(nn.Module):
         B, T = out.shape[:2]
         return out.reshape(B, T, last - first, C).permute(0, 2, 3, 1)
 
-    def forward(self, x, recording=None, time_s=None, prepend_context=True):
+    def forward(self, x, decoder=None, time_s=None, prepend_context=True, *,
+                recording=_NOT_GIVEN):
         """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``.
 
         Parameters
         ----------
         x : Tensor of shape (B, T) or (B, 1, T)
-        recording : int, sequence or host tensor of shape (B,), optional
-            Decoder (recording) of each window; needed with several decoders.
-            ``N`` is then that recording's neuron count; a batch that mixes
-            recordings is padded to the largest count (padding rates are 0).
+        decoder : int, sequence or host tensor of shape (B,), or "all", optional
+            The decoder index of each window (one decoder per recording); needed
+            with several decoders. ``N`` is then that decoder's neuron count; a
+            batch that mixes decoders is padded to the largest count (padding
+            rates are 0). ``"all"``: every decoder applied to every window in one
+            encoder pass, ``N = out_neurons`` (decoder 0's neurons first).
         time_s : float or Tensor of shape (B,), optional
             Recording time (s) of each window's first bin; needed with
-            ``time_input=True``.
+            ``time_input=True`` (with ``"all"``, each window's time applies to
+            every decoder).
         prepend_context : bool, default=True
             See :meth:`encode` (only matters with ``context_samples``).
+        recording : deprecated
+            The former name of ``decoder`` (0.4); it warns and will be removed in 0.6.
 
         Under ``torch.autocast`` the encoder runs in the reduced precision, while the
         SincNet front end, the time gain and the decoder (about 1.5 % of the
         FLOPs) stay float32.
         """
+        if recording is not _NOT_GIVEN:
+            if decoder is not None:
+                raise TypeError("pass the decoder index as decoder= only; received both "
+                                "decoder= and its former name recording=.")
+            warnings.warn("ICNet.forward(recording=...) is now decoder=...: the index of each "
+                          "window's decoder; recording= will be removed in 0.6.",
+                          FutureWarning, stacklevel=2)
+            decoder = recording
         z = self.encode(x, prepend_context)
-        decoders = self._decoders(recording, z.shape[0])
+        if isinstance(decoder, str):
+            if decoder != "all":
+                raise ValueError(f"decoder must be an index, one per window, or 'all'; "
+                                 f"received {decoder!r}.")
+            return torch.cat([self._decoded(z, [d] * z.shape[0], time_s)
+                              for d in range(len(self.neurons_per_decoder))], dim=1)
+        decoders = self._decoders(decoder, z.shape[0])
+        used = sorted(set(decoders))
+        if len(used) == 1:
+            return self._decoded(z, decoders, time_s)
         if self.time_input:
             with _float32(z):
                 z = self._time_gain(z, decoders, time_s)
-        used = sorted(set(decoders))
-        if len(used) == 1:
-            d = used[0]
-            return self._decode(z, self._offsets[d], self._offsets[d + 1])
         n_max = max(self.neurons_per_decoder[d] for d in used)
         C = self.n_classes or 1
         shape = (z.shape[0], n_max, z.shape[-1]) if C == 1 else (z.shape[0], n_max, C, z.shape[-1])
@@ -839,3 +579,11 @@ class ICNet(nn.Module):
             out[sel, : self.neurons_per_decoder[d]] = self._decode(
                 z[sel], self._offsets[d], self._offsets[d + 1])
         return out
+
+    def _decoded(self, z, decoders, time_s):
+        """The output of one decoder, ``decoders[0]``, for every window of ``z``."""
+        if self.time_input:
+            with _float32(z):
+                z = self._time_gain(z, decoders, time_s)
+        d = decoders[0]
+        return self._decode(z, self._offsets[d], self._offsets[d + 1])

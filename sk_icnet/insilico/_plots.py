@@ -214,6 +214,10 @@ def _as_receptive_field(rf):
                     f"received {_describe(rf)}.")
 
 
+#: the colour bar of a receptive field: the response per bin per unit of log band power
+_COLOUR_LABEL = "rate per log power"
+
+
 def _image(ax, values, freqs, lags, title=None, lim=None):
     lim = lim or float(np.abs(values).max()) or 1.0
     step = lags[1] - lags[0] if len(lags) > 1 else 1.0
@@ -250,9 +254,10 @@ def plot_strf(rf, neuron=0, *, ax=None, title=None):
     if not 0 <= neuron < rf.values.shape[0]:
         raise ValueError(f"neuron must be in [0, {rf.values.shape[0]}); received {neuron!r}.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
-    _image(ax, rf.values[neuron], rf.band_frequencies_hz, rf.lags_ms,
-           rf.kind if title is None else title)
+        _, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    image = _image(ax, rf.values[neuron], rf.band_frequencies_hz, rf.lags_ms,
+                   rf.kind if title is None else title)
+    ax.figure.colorbar(image, ax=ax, label=_COLOUR_LABEL)
     return ax
 
 
@@ -285,11 +290,13 @@ def plot_dstrf(result, neuron=0, *, n_components=3, axes=None):
     if len(axes) < k + 2:
         raise ValueError(f"axes must hold n_components + 2 = {k + 2} Axes; received {len(axes)}.")
     freqs, lags = result.band_frequencies_hz, result.lags_ms
-    _image(axes[0], result.mean.values[neuron], freqs, lags,
-           f"gradient STRF (NLI {result.nonlinearity_index[neuron]:.2f})")
+    image = _image(axes[0], result.mean.values[neuron], freqs, lags,
+                   f"gradient STRF (NLI {result.nonlinearity_index[neuron]:.2f})")
+    axes[0].figure.colorbar(image, ax=axes[0], label=_COLOUR_LABEL)
     for c in range(k):
-        _image(axes[c + 1], result.components[neuron, c], freqs, lags,
-               f"PC {c + 1}: {100 * result.explained_variance_ratio[neuron, c]:.0f} %")
+        image = _image(axes[c + 1], result.components[neuron, c], freqs, lags,
+                       f"PC {c + 1}: {100 * result.explained_variance_ratio[neuron, c]:.0f} %")
+        axes[c + 1].figure.colorbar(image, ax=axes[c + 1], label="weight (unit norm)")
     ax = axes[k + 1]
     dt = lags[1] - lags[0] if len(lags) > 1 else 1.0
     t = result.bins * dt

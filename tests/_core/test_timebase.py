@@ -89,3 +89,13 @@ def test_frozen_and_hashable():
     assert tb == Timebase(8000, 4) and hash(tb) == hash(Timebase(8000, 4))
     assert len({tb, Timebase(8000.0, 4.0), Timebase(16000.0, 2.0)}) == 2
     assert repr(tb) == "Timebase(audio_fs=8000.0, dt_ms=4.0)"
+
+
+def test_mismatches_name_both_sides_of_each_rate_that_differs():
+    tb = Timebase(8000.0, 4.0)
+    assert tb.mismatches(8000.0 * (1 + RATE_RTOL / 2), 4.0) == []
+    assert tb.mismatches(None, None) == []  # a rate left out agrees with anything
+    assert tb.mismatches(16000.0) == [("audio_fs", 8000.0, 16000.0)]
+    assert tb.mismatches(16000.0, 2.0) == [("audio_fs", 8000.0, 16000.0), ("dt_ms", 4.0, 2.0)]
+    assert tb.mismatches(dt_ms=8.0) == [("dt_ms", 4.0, 8.0)]
+    assert not tb.agrees(Timebase(16000.0, 2.0)) and tb.agrees(Timebase(8000.0, 4.0))

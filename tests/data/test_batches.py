@@ -51,5 +51,5 @@ def test_collate_pads_recordings_with_fewer_neurons():
                        window_samples=1280, context_samples=256)
     X, (counts, observed) = collate_windows(ds.__getitems__([0, len(ds) - 1]))
     assert counts.shape == observed.shape == (2, 3, 40)
-    assert X["recording"].tolist() == [0, 1]
+    assert X["decoder"].tolist() == [0, 1]
     assert not observed[1, 1:].any() and observed[1, 0, 8:].any()

@@ -176,8 +176,8 @@ def test_stimulus_data_stored_in_an_external_file_is_not_read(tmp_path):
     path = _stimulus_file(tmp_path / "s.nwb")
     _replace_dataset(path, "stimulus/presentation/sound/data", shape=(800,), dtype="<f4",
                      external=[(str(secret), 0, 3200)])
-    with pytest.raises(ValueError, match="is stored outside the file .HDF5 external or virtual "
-                                         "storage.; read_nwb reads only data held in the NWB file"):
+    with pytest.raises(ValueError, match="'stimulus/presentation/sound/data' is stored outside the "
+                                         "file .virtual or external storage.; only data in the file"):
         read_nwb(path, **RATES)
 
 
@@ -232,9 +232,34 @@ def test_read_nwb_refuses_a_fifo_at_once(tmp_path):
     fifo = tmp_path / "session.nwb"
     os.mkfifo(fifo)
     raised, elapsed = _raises_promptly(fifo, read_nwb, fifo)
-    assert isinstance(raised, ValueError) and "is not a regular file, so not an NWB file" in str(
-        raised), raised
+    assert isinstance(raised, ValueError) and "is a FIFO (named pipe), not an NWB file: only " \
+        "regular files are read" in str(raised), raised
     assert elapsed < 10  # refused, not opened: the FIFO was never waited on
+
+
+@pytest.mark.parametrize("target", ["foreign", "fifo", "/dev/zero"])
+def test_an_nwb_file_linking_outside_itself_is_refused_before_pynwb_follows_the_link(
+        tmp_path, target):
+    path = _stimulus_file(tmp_path / "s.nwb")
+    foreign = _stimulus_file(tmp_path / "foreign.nwb")
+    fifo = tmp_path / "pipe.nwb"
+    os.mkfifo(fifo)
+    link = {"foreign": str(foreign), "fifo": str(fifo), "/dev/zero": "/dev/zero"}[target]
+    with h5py.File(path, "r+") as f:
+        f["acquisition"]["elsewhere"] = h5py.ExternalLink(link, "/acquisition")
+    raised, elapsed = _raises_promptly(fifo, read_nwb, path, **RATES)
+    assert isinstance(raised, ValueError), raised
+    assert "s.nwb': object 'acquisition/elsewhere' is an external link" in str(raised), raised
+    assert elapsed < 10  # refused, not followed: the FIFO was never waited on
+
+
+def test_soft_links_and_references_inside_an_nwb_file_are_read(tmp_path):
+    path = _stimulus_file(tmp_path / "s.nwb")
+    with h5py.File(path, "r+") as f:
+        f["acquisition"]["alias"] = h5py.SoftLink("/stimulus/presentation/sound")
+        f["acquisition"].attrs["pointer"] = f["stimulus/presentation/sound"].ref
+    rec = read_nwb(path, **RATES)
+    assert rec.n_neurons == 1 and rec.audio.shape == (800,)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -624,6 +649,7 @@ DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ranks_given_different_numbers_of_trials_fail_at_once_naming_them(tmp_path):
     import socket
 

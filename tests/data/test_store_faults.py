@@ -25,6 +25,7 @@ from sk_icnet._core import files as files_module
 from sk_icnet.data import FORMAT_VERSION, Recording, WindowDataset, collate_windows
 from sk_icnet.data import _batches as batches_module
 from sk_icnet.data import _store as store_module
+from tests._fifo import refusal
 
 zarr = pytest.importorskip("zarr")
 
@@ -548,3 +549,38 @@ def test_open_finishes_a_save_killed_after_writing_its_store_but_not_one_still_r
         rec = Recording.open(path)
     np.testing.assert_array_equal(rec.read(0, 64)[1], make_recording(seed=2).counts)
     assert sorted(os.listdir(tmp_path)) == ["rec.zarr"]
+
+
+# ------------------------------------------------------------ files that are not files
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("entry", ["counts/c/0/0", "audio/zarr.json"])
+def test_a_store_holding_a_fifo_is_refused_at_open_without_waiting(tmp_path, entry):
+    path = str(tmp_path / "r.zarr")
+    make_recording().save(path)
+    os.remove(os.path.join(path, entry))
+    os.mkfifo(os.path.join(path, entry))
+    raised, elapsed = refusal(Recording.open, path, fifos=[os.path.join(path, entry)])
+    assert isinstance(raised, ValueError), raised
+    assert f"{entry}' of the recording store" in str(raised)
+    assert "is a FIFO (named pipe): only regular files and folders are read" in str(raised)
+    assert elapsed < 5
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_store_chunk_linked_to_a_device_or_outside_the_store_is_refused_at_open(tmp_path):
+    path = str(tmp_path / "r.zarr")
+    make_recording().save(path)
+    chunk = os.path.join(path, "counts", "c", "0", "0")
+    os.replace(chunk, tmp_path / "elsewhere")
+    os.symlink("/dev/zero", chunk)  # read whole, /dev/zero never ends
+    with pytest.raises(ValueError, match="0/0' is a link that resolves to '/dev/zero', outside "
+                                         "its folder"):
+        Recording.open(path)
+    os.remove(chunk)
+    os.symlink(tmp_path / "elsewhere", chunk)  # a store's file read from outside the store
+    with pytest.raises(ValueError, match="elsewhere', outside its folder"):
+        Recording.open(path)
+    os.remove(chunk)
+    os.replace(tmp_path / "elsewhere", chunk + ".kept")
+    os.symlink("0.kept", chunk)  # a link that stays inside the store is followed
+    np.testing.assert_array_equal(counts_at(path), make_recording().counts)

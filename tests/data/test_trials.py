@@ -301,7 +301,8 @@ def _simulated(tmp_path, n_stimuli=6, n_repeats=4, seed=0):
 def test_padding_is_not_trained_on_and_fit_compare_and_ceilings_run_on_the_trials(tmp_path):
     from sklearn.model_selection import KFold
 
-    from sk_icnet import LinearSTRFRegressor, compare
+    from sk_icnet import LinearSTRFRegressor
+    from sk_icnet import compare_models as compare
     from sk_icnet.metrics import split_half_ceiling
 
     table = _simulated(tmp_path)

@@ -43,7 +43,7 @@ def test_batched_reads_equal_single_reads():
         np.testing.assert_array_equal(X["x"], X1["x"])
         np.testing.assert_array_equal(counts, c1)
         np.testing.assert_array_equal(observed, o1)
-        assert X["recording"] == X1["recording"]
+        assert X["decoder"] == X1["decoder"]
 
 
 def test_views_for_scikit_learn_splitters():

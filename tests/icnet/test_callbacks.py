@@ -95,6 +95,7 @@ def test_checkpoints_go_to_a_unique_directory_per_fit(small_xy, tmp_path):
     assert tiny_estimator(max_epochs=1).fit(X, y).checkpoint_dir_ is None
 
 
+@pytest.mark.slow
 def test_parallel_grid_search_checkpoints_do_not_collide(small_xy, tmp_path):
     from sklearn.model_selection import GridSearchCV
 

@@ -106,6 +106,7 @@ def torchrun(tmp_path, cfg, nproc=2, timeout=240):
     return results
 
 
+@pytest.mark.slow
 def test_ranks_hold_identical_weights_after_every_epoch_and_runs_repeat(tmp_path):
     cfg = {"params": {"random_state": 0, "checkpoint_dir": str(tmp_path / "ckpt")}}
     (tmp_path / "a").mkdir()
@@ -119,6 +120,7 @@ def test_ranks_hold_identical_weights_after_every_epoch_and_runs_repeat(tmp_path
     assert again["hashes"] == r0["hashes"]  # reproducible with random_state
 
 
+@pytest.mark.slow
 def test_two_processes_of_batch_b_equal_one_process_of_batch_2b(tmp_path):
     common = {"train_split": None, "iterator_train__shuffle": False, "random_state": 0, "lr": 1e-2}
     r0, _ = torchrun(tmp_path, {"params": {**common, "batch_size": 8}})
@@ -146,6 +148,7 @@ def _launch_plain(tmp_path, cfg, nproc=2):
             for r in range(nproc)]
 
 
+@pytest.mark.slow
 def test_a_dead_rank_makes_the_others_fail_clearly(tmp_path):
     procs = _launch_plain(tmp_path, {"die_rank": 1, "params": {"max_epochs": 50, "random_state": 0}})
     start = time.monotonic()
@@ -162,6 +165,7 @@ def test_a_dead_rank_makes_the_others_fail_clearly(tmp_path):
     assert elapsed < 90
 
 
+@pytest.mark.slow
 def test_bad_launch_configurations(tmp_path):
     # more processes than training trials: every rank refuses, none hangs
     (tmp_path / "few").mkdir()
@@ -197,6 +201,7 @@ def test_distributed_true_needs_several_processes(small_xy, monkeypatch):
     assert est.dist_ is None and est._ddp_module_ is None
 
 
+@pytest.mark.slow
 def test_windows_from_stores_are_sharded_over_ranks(tmp_path):
     from sk_icnet import Recording
     from sk_icnet.simulate import make_auditory_dataset

@@ -20,6 +20,7 @@ def client():
     cluster.close()
 
 
+@pytest.mark.slow
 def test_grid_search_on_dask_matches_serial(client, small_xy):
     X, y = small_xy
     grid = {"lr": [1e-2, 3e-3], "module__encoder_channels": [4, 8]}

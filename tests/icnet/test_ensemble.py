@@ -7,7 +7,8 @@ from joblib import parallel_backend
 from sklearn.base import clone
 from skorch.dataset import ValidSplit
 
-from sk_icnet import ICNetEnsemble, compare, insilico
+from sk_icnet import ICNetEnsemble, insilico
+from sk_icnet import compare_models as compare
 from sk_icnet.metrics import d2_poisson_score
 from tests.conftest import tiny_estimator
 

@@ -139,20 +139,18 @@ def test_bad_input_names_the_argument(X, y, exc, match):
         tiny_estimator(max_epochs=1).fit(X, y)
 
 
-def test_bad_parameters_are_reported_at_fit(small_xy):
+@pytest.mark.parametrize("params, message", [
+    ({"dt_ms": 1.01}, "whole number of audio samples.*dt_ms=1.01"),
+    ({"audio_fs": -1.0}, r"The 'audio_fs' parameter of ICNetRegressor must be a float in the "
+                         r"range \(0.0, inf\) or a str among \{'auto'\}. Got -1.0 instead"),
+    ({"module__audio_fs": 16000.0}, r"not as module__audio_fs"),
+    ({"module__out_neurons": 5}, "module__out_neurons=5 disagrees with y"),
+    ({"module__encoder_strides": [2, 2, 2]}, "encoder_strides.*multiply"),
+])
+def test_bad_parameters_are_reported_at_fit(small_xy, params, message):
     X, y = small_xy
-    with pytest.raises(ValueError, match="whole number of audio samples.*dt_ms=1.01"):
-        tiny_estimator(dt_ms=1.01).fit(X, y)
-    with pytest.raises(ValueError, match=r"The 'audio_fs' parameter of ICNetRegressor must be a "
-                                         r"float in the range \(0.0, inf\) or a str among "
-                                         r"\{'auto'\}. Got -1.0 instead"):
-        tiny_estimator(audio_fs=-1.0).fit(X, y)
-    with pytest.raises(ValueError, match=r"not as module__audio_fs"):
-        tiny_estimator(module__audio_fs=16000.0).fit(X, y)
-    with pytest.raises(ValueError, match="module__out_neurons=5 disagrees with y"):
-        tiny_estimator(module__out_neurons=5).fit(X, y)
-    with pytest.raises(ValueError, match="encoder_strides.*multiply"):
-        tiny_estimator(module__encoder_strides=[2, 2, 2]).fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        tiny_estimator(**params).fit(X, y)
 
 
 def test_score_and_predict_check_inputs(small_xy):
@@ -271,6 +269,26 @@ def test_pickle_and_save_load_params_round_trip(small_xy, tmp_path):
     assert len(fresh.history) == 1
 
 
+def test_fitted_rates_are_one_timebase_and_read_only(small_xy):
+    from sk_icnet._core.timebase import Timebase
+
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=0).fit(X, y)
+    assert est.timebase_ == Timebase(8000.0, 4.0)
+    assert (est.audio_fs_, est.dt_ms_, est.samples_per_bin_) == (8000.0, 4.0, 32)
+    with pytest.raises(AttributeError):
+        est.audio_fs_ = 16000.0
+    assert not hasattr(tiny_estimator(), "samples_per_bin_")  # unfitted: no rates
+    # a pickle of 0.4 held the three rates as loose attributes: they become timebase_
+    state = est.__getstate__()
+    del state["timebase_"]
+    state.update(audio_fs_=8000.0, dt_ms_=4.0, samples_per_bin_=32)
+    old = ICNetRegressor.__new__(ICNetRegressor)
+    old.__setstate__(state)
+    assert old.timebase_ == est.timebase_
+    np.testing.assert_array_equal(old.predict(X[:2]), est.predict(X[:2]))
+
+
 def test_warm_start_and_partial_fit_continue_training(small_xy):
     X, y = small_xy
     est = tiny_estimator(max_epochs=1, warm_start=True).fit(X, y)
@@ -315,9 +333,7 @@ def test_cuda_placement_and_cpu_reload(small_xy):
 
 def _run_epoch(est, X, y, train_step=None):
     """One training and one validation epoch through skorch's own loop."""
-    from sk_icnet.icnet._checks import validate_fit_data
-
-    X, y = validate_fit_data(est, X, y, reset=True)
+    X, y = est._take_arrays(X, y, reset=True)
     est.initialize()
     est.history.new_epoch()
     loader = est.get_iterator(Dataset(X, y), training=True)
@@ -417,6 +433,7 @@ def test_categorical_head(tiny_data):
         tiny_estimator(head="gaussian").fit(X[:8], y[:8])
 
 
+@pytest.mark.slow
 def test_bfloat16_fit_matches_float32_quality(tiny_data):
     X, y = tiny_data.X, tiny_data.y
     scores = {}
@@ -432,7 +449,7 @@ def test_bfloat16_fit_matches_float32_quality(tiny_data):
 def test_bfloat16_gradients_follow_float32_at_the_paper_configuration():
     # one batch of 4 paper-sized windows (10,240 samples, 64 context bins) through the
     # estimator's own hooks: bf16 autocast must give the float32 gradient directions
-    from sk_icnet.icnet._module import cpu_supports_bf16
+    from sk_icnet.icnet._layers import cpu_supports_bf16
 
     # where the CPU emulates bf16 (several times slower) one window keeps the suite short
     n_windows = 4 if cpu_supports_bf16() is not False else 1
@@ -597,6 +614,14 @@ def test_unknown_recordings_and_arrays_on_a_multi_recording_model():
         est.predict(audio, recording="x")
     np.testing.assert_allclose(est.predict(audio, recording="animal1")[0],
                                est.predict(recs[1])[:, :100], rtol=1e-5, atol=1e-7)
+    # a position in recording_names_ names the same decoder, in every method that takes one
+    np.testing.assert_array_equal(est.predict(audio, recording=1),
+                                  est.predict(audio, recording="animal1"))
+    counts = np.asarray(recs[1].counts)[None, :, :100]
+    assert est.score(audio, counts, recording=1) == est.score(audio, counts, recording="animal1")
+    with pytest.raises(ValueError, match=r"recording=2 is not a position in recording_names_ "
+                                         r"\['animal0', 'animal1'\]: pass a name or a position"):
+        est.predict(audio, recording=2)
     with pytest.raises(ValueError, match="y must be None when X is a WindowDataset"):
         est.fit(_windows(recs), np.zeros(3))
     with pytest.raises(ValueError, match="fitted on recordings .* not on arrays"):
@@ -624,6 +649,7 @@ def test_grouped_search_and_cross_validation_on_windows(tmp_path):
     assert np.isfinite(search.score(ds))
 
 
+@pytest.mark.slow
 def test_recording_time_input_fits_a_drifting_neuron_better():
     dur = 120.0
     sim = make_auditory_dataset(n_trials=1, duration_s=dur, audio_fs=8000, dt_ms=4.0, n_neurons=2,
@@ -836,6 +862,7 @@ def test_icnet_features_feed_a_pipeline(small_xy):
         ICNetFeatures(est, output="max").fit(X)
 
 
+@pytest.mark.slow
 def test_new_neurons_on_a_frozen_fitted_encoder_beat_a_fit_from_scratch():
     big = make_auditory_dataset(n_trials=96, duration_s=0.5, audio_fs=TINY_FS, dt_ms=TINY_DT,
                                 n_neurons=6, neuron_kinds="mixed", random_state=0)

@@ -151,6 +151,7 @@ FIT_FOREVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_during_fit_then_resume(small_xy, tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.Popen([sys.executable, "-c", FIT_FOREVER.format(root=root, dir=str(tmp_path))],

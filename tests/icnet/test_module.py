@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sk_icnet.icnet._module import ICNet, SincFilterbank, factor_strides, symlog
+from sk_icnet.icnet._layers import SincFilterbank, factor_strides, symlog
+from sk_icnet.icnet._module import ICNet
 
 PAPER_FS = 24414.0625
 PAPER_DT = 1.31072
@@ -203,25 +204,56 @@ def test_routed_decoders_use_only_their_rows():
     x = torch.randn(4, 1, 320)
     full = torch.nn.functional.softplus(
         model.decoder(model.encode(x).transpose(1, 2))).transpose(1, 2)  # all 5 rows
-    torch.testing.assert_close(model(x, recording=0), full[:, :2])
-    torch.testing.assert_close(model(x, recording=torch.tensor([1, 1, 1, 1])), full[:, 2:])
-    mixed = model(x, recording=[0, 1, 1, 0])  # padded to 3 neurons, padding 0
+    torch.testing.assert_close(model(x, decoder=0), full[:, :2])
+    torch.testing.assert_close(model(x, decoder=torch.tensor([1, 1, 1, 1])), full[:, 2:])
+    mixed = model(x, decoder=[0, 1, 1, 0])  # padded to 3 neurons, padding 0
     assert mixed.shape == (4, 3, 10)
     torch.testing.assert_close(mixed[[0, 3], :2], full[[0, 3], :2])
     torch.testing.assert_close(mixed[[1, 2]], full[[1, 2], 2:])
     assert torch.all(mixed[[0, 3], 2] == 0)
     # a window of recording 1 trains the encoder and rows 2..4 only
     model.zero_grad()
-    model(x[:2], recording=1).sum().backward()
+    model(x[:2], decoder=1).sum().backward()
     assert torch.all(model.decoder.weight.grad[:2] == 0)
     assert model.decoder.weight.grad[2:].abs().sum() > 0
     assert model.encoder[0].conv.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="2 decoders .* pass recording"):
-        model(x)
-    with pytest.raises(ValueError, match=r"recording indices must be in \[0, 2\)"):
-        model(x, recording=2)
-    with pytest.raises(ValueError, match="one entry per window"):
-        model(x, recording=[0, 1])
+
+
+@pytest.mark.parametrize("decoder, message", [
+    (None, "2 decoders .* pass decoder"),
+    (2, r"decoder indices must be in \[0, 2\)"),
+    ([0, 1], "one entry per window"),
+    ("first", "an index, one per window, or 'all'"),
+])
+def test_a_wrong_decoder_index_is_refused(decoder, message):
+    with pytest.raises(ValueError, match=message):
+        _routed()(torch.randn(4, 1, 320), decoder=decoder)
+
+
+def test_all_decoders_in_one_encoder_pass():
+    torch.manual_seed(0)
+    model = _routed(time_input=True, time_scale_s=100.0)
+    with torch.no_grad():
+        model.time_gain.normal_()
+    x, t = torch.randn(3, 1, 320), torch.tensor([0.0, 30.0, 60.0])
+    both = model(x, decoder="all", time_s=t)
+    assert both.shape == (3, 5, 10)  # decoder 0's two neurons, then decoder 1's three
+    torch.testing.assert_close(both[:, :2], model(x, decoder=0, time_s=t))
+    torch.testing.assert_close(both[:, 2:], model(x, decoder=1, time_s=t))
+    logits = ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=(1, 2), n_filters=4,
+                   sincnet_kernel_size=16, encoder_channels=8, encoder_kernel_size=4,
+                   n_encoder_layers=2, bottleneck_channels=4, n_classes=5)(x, decoder="all")
+    assert logits.shape == (3, 3, 5, 10)
+
+
+def test_the_former_recording_keyword_still_routes_with_a_future_warning():
+    torch.manual_seed(0)
+    model, x = _routed(), torch.randn(2, 1, 320)
+    with pytest.warns(FutureWarning, match="recording=.* is now decoder="):
+        old = model(x, recording=1)
+    torch.testing.assert_close(old, model(x, decoder=1))
+    with pytest.raises(TypeError, match="decoder= only"):
+        model(x, decoder=1, recording=1)
 
 
 def test_time_input_starts_as_identity_and_needs_time():
@@ -231,10 +263,10 @@ def test_time_input_starts_as_identity_and_needs_time():
     timed = _routed(time_input=True, time_scale_s=100.0)
     assert timed.time_gain.shape == (2, 4) and not timed.time_gain.any()
     x = torch.randn(2, 1, 320)
-    torch.testing.assert_close(timed(x, recording=1, time_s=torch.tensor([5.0, 50.0])),
-                               plain(x, recording=1))
+    torch.testing.assert_close(timed(x, decoder=1, time_s=torch.tensor([5.0, 50.0])),
+                               plain(x, decoder=1))
     with pytest.raises(ValueError, match="time_input=True.*needs time_s"):
-        timed(x, recording=1)
+        timed(x, decoder=1)
     with torch.no_grad():  # a gain that grows with time: later windows see a scaled bottleneck
         timed.time_gain.fill_(1.0)
     z = timed.encode(x)
@@ -291,3 +323,19 @@ def test_import_a_deepstrf_checkpoint():
     broken = {k: v for k, v in state.items() if k != "wav2spec.encoder.1.conv.bias"}
     with pytest.raises(ValueError, match=r"no tensor for \['encoder.1.conv.bias'\]"):
         ICNet.from_deepstrf(broken, audio_fs=8000.0, dt_ms=4.0)
+
+
+def test_the_encoder_config_names_what_encoder_transfer_needs_equal():
+    import json
+
+    a = _routed()
+    b = ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=4, n_filters=4, sincnet_kernel_size=16,
+              encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
+              bottleneck_channels=4, n_classes=5)  # other decoders, the same encoder
+    assert ICNet.encoder_prefixes == ("sincnet.", "encoder.", "bottleneck.")
+    assert a.encoder_config() == b.encoder_config()
+    config = json.loads(json.dumps(a.encoder_config()))
+    assert config["encoder_strides"] == a.encoder_strides and config["samples_per_bin"] == 32
+    assert config["padding"] == ["causal"] * 4 and config["n_filters"] == 4
+    other = _routed(padding="same").encoder_config()
+    assert {k for k in config if config[k] != other[k]} == {"padding"}

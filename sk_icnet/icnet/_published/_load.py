@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..._core.timebase import Timebase, rates_agree
-from ._hdf5 import _attach_weights, _fail, _read, _read_graph, _require, _resolve
+from ._hdf5 import _attach_weights, _fail, _max_parameters, _read, _read_graph, _require, _resolve
 from ._plan import _check_weights, _expected_weights, _Graph
 from ._release import _number, _read_cfs, _read_yaml
 
@@ -70,7 +70,7 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
         whose rates disagree with the graph.
     """
     h5py = _require("h5py", "load_published_icnet")
-    max_parameters = int(max_parameters)
+    max_parameters = _max_parameters(max_parameters)
     file, folder = _resolve(path)
     where = f"the Keras file {file!r}"
     cfg = _read_config(config, folder)
@@ -106,7 +106,7 @@ class _Config(NamedTuple):
 def _read_config(config, folder):
     """``config.yaml`` (``config``, or the one in ``folder``), read and its numbers checked."""
     config_path = os.fspath(config) if config is not None else os.path.join(folder, "config.yaml")
-    if not os.path.isfile(config_path):
+    if not os.path.lexists(config_path):
         raise ValueError(f"config {config_path!r} does not exist: the model needs the release's "
                          "config.yaml (rates, context, input scaling); pass config=<path>.")
     cfg, cfg_where = _read_yaml(config_path)
@@ -234,7 +234,7 @@ def _fitted_estimator(plan, cfg, device, window_samples, where):
     est = ICNetRegressor(head="categorical", audio_fs=fs, dt_ms=dt_ms, verbose=0,
                          train_split=None, device=device,
                          **{f"module__{k}": v for k, v in plan.module.items()})
-    est.audio_fs_, est.dt_ms_, est.samples_per_bin_ = fs, dt_ms, spb
+    est.timebase_ = Timebase.from_samples_per_bin(fs, spb)
     est.n_neurons_, est.neurons_per_recording_ = sum(units), units
     est.recording_names_ = [f"animal_{i + 1}" for i in range(len(units))]
     est.y_ndim_ = 3
@@ -262,7 +262,7 @@ def _neuron_tables(cfs, folder, file, names, units):
     import pandas as pd
 
     cf_path = os.fspath(cfs) if cfs is not None else os.path.join(folder, "channel_CFs.mat")
-    if os.path.isfile(cf_path):
+    if os.path.lexists(cf_path):
         cf = _read_cfs(cf_path, sum(units))
     elif cfs is not None:
         raise ValueError(f"cfs {cf_path!r} does not exist.")
