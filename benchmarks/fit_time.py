@@ -12,7 +12,7 @@ sound (``make_natural_mix``, Poisson counts of 8 neurons) for ``--epochs`` epoch
 all rows by non-negative least squares: seconds per epoch per audio sample of sound =
 ``per_sample + per_flop * forward FLOPs per sample`` (a fixed overhead per sample, which
 dominates for the smallest network, and a share proportional to the network's work);
-``FIT_SECONDS_PER_SAMPLE`` and ``FIT_SECONDS_PER_FLOP`` in ``sk_icnet/icnet/_recipe.py`` must
+``FIT_SECONDS_PER_SAMPLE`` and ``FIT_SECONDS_PER_FLOP`` in ``sk_icnet/icnet/_fit_cost.py`` must
 equal this file's ``calibration``, rounded to 2 significant digits (a test checks it).
 ``--refit`` recomputes the calibration of an existing results file without fitting again. The machine's
 load average before and after is recorded: on a shared machine the times are upper bounds.
@@ -35,7 +35,7 @@ import torch
 from sk_icnet import ICNetRegressor, small_data_params
 from sk_icnet._core.files import atomic_path
 from sk_icnet._core.timebase import Timebase
-from sk_icnet.icnet._module import cpu_supports_bf16
+from sk_icnet.icnet import cpu_supports_bf16
 from sk_icnet.icnet._recipe import (
     SIZE_PRESETS,
     SMALLER_PRESETS,
@@ -136,5 +136,16 @@ result = {
              "epoch are medians of the epochs after the first"),
 }
 write(result)
+#: the figures the guide states (``python docs/_results.py run --name fit_time ...``)
+RESULTS = {
+    "seconds_per_epoch": {f"{r['size']}_{int(r['audio_fs'] / 1000)}k_s": round(r["seconds_per_epoch"], 2)
+                          for r in rows},
+    "calibration": {"per_sample": calibration["per_sample"], "per_flop": calibration["per_flop"],
+                    "worst_relative_error_pct": round(100 * max(
+                        abs(e) for e in calibration["relative_errors"]))},
+    "load": {"before": round(load_before[0], 1), "after": round(result["load_average_after"][0], 1)},
+    "seconds_of_sound": args.seconds, "epochs": args.epochs, "threads": args.threads,
+}
+RESULTS_TOLERANCE = {"calibration.*": {"rel": 1.0}, "load.*": "timing"}
 print(f"calibration {calibration}; load {load_before[0]:.1f} -> {result['load_average_after'][0]:.1f}; "
       f"wrote {args.out}")

@@ -31,8 +31,7 @@ from ._module import factor_strides
 from ._training import monitor
 
 __all__ = ["small_data_params", "transfer_params", "SIZE_PRESETS", "SMALLER_PRESETS",
-           "estimate_fit_seconds", "forward_flops_per_sample", "FIT_SECONDS_PER_FLOP",
-           "FIT_SECONDS_PER_SAMPLE"]
+           "estimate_fit_seconds", "forward_flops_per_sample"]
 
 #: network sizes (``module__`` parameters) by the minutes of training sound they suit:
 #: ``(up to this many minutes, name, parameters)``; beyond the last, the paper's network
@@ -58,13 +57,6 @@ _EPOCH_MINUTES = 300.0
 _MIN_EPOCHS, _MAX_EPOCHS = 12, 100
 
 
-#: the cost model of ``time_budget_s``: seconds of one training epoch per audio sample of
-#: training sound (validation included) = FIT_SECONDS_PER_SAMPLE + FIT_SECONDS_PER_FLOP x the
-#: network's forward FLOPs per sample; fitted to every fit of ``benchmarks/fit_time.py`` (its
-#: ``calibration``, in ``benchmarks/results/fit_time.json``: 2 torch threads, quick mode on a
-#: shared machine at a load of 8-11, so upper bounds with errors up to 70 % per row)
-FIT_SECONDS_PER_SAMPLE = 4.2e-06
-FIT_SECONDS_PER_FLOP = 2.0e-10
 #: sizes ``time_budget_s`` may choose, largest first, after the duration's own preset
 _BUDGET_SIZES = ("medium", "small", "tiny")
 
@@ -138,15 +130,20 @@ def forward_flops_per_sample(module_params, audio_fs, dt_ms, n_neurons=8):
 
 
 def _epoch_seconds(module, audio_fs, dt_ms, seconds, n_neurons):
+    # imported here: the benchmark that measures the constants never loads their file, so
+    # updating them does not make its results file stale (docs/_results.py)
+    from ._fit_cost import FIT_SECONDS_PER_FLOP, FIT_SECONDS_PER_SAMPLE
+
     flops = forward_flops_per_sample(module, audio_fs, dt_ms, n_neurons)
     return (FIT_SECONDS_PER_SAMPLE + FIT_SECONDS_PER_FLOP * flops) * seconds * audio_fs
 
 
 def estimate_fit_seconds(params, duration_s, *, n_neurons=8):
     """Expected wall time (s) of a fit with ``params`` on ``duration_s`` of sound, if it runs
-    all its ``max_epochs``: epochs times samples times (:data:`FIT_SECONDS_PER_SAMPLE` +
-    :data:`FIT_SECONDS_PER_FLOP` times the forward FLOPs per sample). Calibrated on 2 threads
-    of one machine (``benchmarks/fit_time.py``); other machines scale it by their speed.
+    all its ``max_epochs``: epochs times samples times (``FIT_SECONDS_PER_SAMPLE`` +
+    ``FIT_SECONDS_PER_FLOP`` times the forward FLOPs per sample, in ``icnet/_fit_cost.py``).
+    Calibrated on 2 threads of one machine (``benchmarks/fit_time.py``); other machines scale
+    it by their speed.
 
     Parameters
     ----------

@@ -8,12 +8,8 @@ import pytest
 
 from sk_icnet import small_data_params
 from sk_icnet.icnet import _recipe
-from sk_icnet.icnet._recipe import (
-    FIT_SECONDS_PER_FLOP,
-    FIT_SECONDS_PER_SAMPLE,
-    estimate_fit_seconds,
-    forward_flops_per_sample,
-)
+from sk_icnet.icnet._fit_cost import FIT_SECONDS_PER_FLOP, FIT_SECONDS_PER_SAMPLE
+from sk_icnet.icnet._recipe import estimate_fit_seconds, forward_flops_per_sample
 
 RESULTS = pathlib.Path(__file__).parents[2] / "benchmarks" / "results" / "fit_time.json"
 FS, DT = 16000.0, 2.0
