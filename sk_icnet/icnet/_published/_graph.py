@@ -511,6 +511,7 @@ class PublishedICNet(nn.Module):
         geometry = _geometry(self.plan["encoder"], {self.plan["audio"]: (1, 0, 0)}, spb, ctx)
         for ops in self._decoder_ops():
             geometry = _geometry(ops, geometry, spb, ctx)
+        self._hops = {name: hop for name, (hop, _, _) in geometry.items()}
         embedding = self.plan["embedding"]
         crop = self.plan.get("embedding_crop") or [0, 0]
         outputs = [ops[-1]["name"] for ops in self._decoder_ops()]
@@ -549,8 +550,40 @@ class PublishedICNet(nn.Module):
         self.streamable = all(p == pads[0] for p in pads) and len(crops) == 1
         self.embedding_crop = list(crops.pop())
         self.left_extent, self.right_extent = left, right
-        self._ctx_bins = max(math.ceil(max(left, 0) / spb), ctx // spb)
-        self._right_bins = math.ceil(max(right, 0) / spb)
+        edge_left, edge_right = self._edge_reach(outputs or [embedding], spb)
+        self._ctx_bins = max(math.ceil(max(left, 0) / spb),
+                             ctx // spb + math.ceil(edge_left / spb))
+        self._right_bins = max(math.ceil(max(right, 0) / spb), math.ceil(edge_right / spb))
+
+    def _edge_reach(self, outputs, spb):
+        """Samples before and after its own that an output frame reads of a cropped tensor: a
+        crop makes an edge (zero padding after it) wherever a chunk starts, so a streamed chunk
+        keeps that many bins more on each side (the estimator drops them)."""
+        lists = [self.plan["encoder"], *self._decoder_ops()]
+        crops = [op["name"] for ops in lists for op in ops if op["op"] == "crop"]
+        if self.plan.get("embedding_crop") and any(self.plan["embedding_crop"]):
+            crops.append(self.plan["embedding"])
+        left = right = 0
+        for crop in crops:
+            reach = {}
+            for ops in lists:
+                for op in ops:
+                    if op["name"] == crop:
+                        hop = self._hops[crop]
+                        reach[crop] = (hop, 0, hop - 1)
+                    elif op["op"] == "time":
+                        if op["join"] in reach:
+                            reach[op["name"]] = reach[op["join"]]
+                    elif any(i in reach for i in op["inputs"]):
+                        reach.update(_geometry([{**op, "inputs": [i for i in op["inputs"]
+                                                                  if i in reach]}], reach, spb, 0))
+            if crop == self.plan["embedding"] and not self._decoder_ops():
+                reach = {crop: reach.get(crop, (spb, 0, spb - 1))}
+            for name in outputs:
+                if name in reach:
+                    _, lo, hi = reach[name]
+                    left, right = max(left, -lo), max(right, hi - spb + 1)
+        return left, right
 
     # ------------------------------------------------------------ protocol attributes
     @property
