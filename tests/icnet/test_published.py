@@ -1,7 +1,7 @@
 """The authors' published ICNet: Keras HDF5 files read without TensorFlow.
 
-Every fidelity check compares the loaded estimator with a numpy forward written here
-from the format's description (Keras padding rules, the authors' SincNet filters,
+Every fidelity check compares the loaded estimator with a numpy forward written in the test
+helpers (``_keras_reference``) from the format's description (Keras padding rules, the authors' SincNet filters,
 PReLU, symlog, CrossEntropyBlock), interpreting the file's graph layer by layer;
 the shared TensorFlow-written reference is used when it is present.
 """
@@ -19,6 +19,7 @@ pytest.importorskip("yaml")
 
 from sk_icnet import ICNetRegressor, describe_keras, load_published_icnet  # noqa: E402
 from sk_icnet.icnet._module import ICNet  # noqa: E402
+from sk_icnet.icnet._published._graph import PublishedICNet  # noqa: E402
 
 from ._keras_fixtures import keras_icnet, release_config, write_keras, write_release  # noqa: E402
 from ._keras_reference import keras_conv, numpy_forward  # noqa: E402
@@ -214,19 +215,19 @@ def test_save_model_round_trips_the_published_model_exactly(tmp_path):
     assert again.keras_layers_ == est.keras_layers_
 
 
-def test_encoder_transfers_to_new_neurons_with_encoder_from(tmp_path):
+def test_encoder_transfers_to_new_neurons_with_transfer_params(tmp_path):
+    from sk_icnet import transfer_params
+
     model = build("same_even_kernel")
     est = load_published_icnet(release(tmp_path, model))
-    encoder = {k: v for k, v in est.get_params().items() if k.startswith("module__")
-               and not k.startswith(("module__time", "module__n_classes"))}
     rng = np.random.default_rng(5)
     X = rng.standard_normal((8, 16 * model["spb"])).astype(np.float32)
     y = rng.poisson(1.0, (8, 2, 16)).astype(np.float32)
-    new = ICNetRegressor(audio_fs=est.audio_fs_, dt_ms=est.dt_ms_, encoder_from=est,
-                         freeze_encoder=True, max_epochs=1, verbose=0, train_split=None,
-                         random_state=0, **encoder).fit(X, y)
+    params = transfer_params(est, 8 * X.shape[1] / model["fs"], mode="frozen")
+    new = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "train_split": None,
+                            "random_state": 0}).fit(X, y)
     np.testing.assert_allclose(new.embed(X), est.embed(X), atol=1e-6)
-    assert new.predict(X).shape == (8, 2, 16)
+    assert new.predict(X).shape == (8, 2, 16) and new.head == "poisson"
 
 
 # ------------------------------------------------------------------ describe_keras
@@ -308,21 +309,26 @@ def test_missing_extra_misshaped_and_nan_weights_are_refused_naming_the_layer(tm
 def test_a_graph_claiming_a_billion_channels_is_refused_before_anything_is_allocated(
         tmp_path, monkeypatch):
     model = build("same_even_kernel")
-    model["layers"][3]["config"]["channels"] = 10**9  # encoder_1; its stored kernel is small
+    model["layers"][3]["config"]["channels"] = 10**6  # encoder_1; its stored kernel is small
     folder = release(tmp_path, model)
 
     def never(*args, **kwargs):
         raise AssertionError("the module was built")
 
-    monkeypatch.setattr(ICNet, "__init__", never)
-    with pytest.raises(ValueError, match=r"'encoder_1'.*kernel.*needs \(4, 6, 1000000000\)"):
+    monkeypatch.setattr(PublishedICNet, "__init__", never)
+    with pytest.raises(ValueError, match=r"'encoder_1'.*kernel.*needs \(4, 6, 1000000\)"):
         load_published_icnet(folder)
+    model["layers"][3]["config"]["channels"] = 10**9  # beyond the bound on any channel count
+    with pytest.raises(ValueError, match=r"'encoder_1'.*'channels' must be an integer from 1 to "
+                                         r"1,048,576; received 1000000000"):
+        load_published_icnet(release(tmp_path, model))
 
 
 def test_a_config_claiming_a_billion_decoder_channels_is_refused(tmp_path, monkeypatch):
     model = build("same_even_kernel")
     folder = release(tmp_path, model, config=release_config(model, decoder_channels=10**9))
-    monkeypatch.setattr(ICNet, "__init__", lambda *a, **k: pytest.fail("the module was built"))
+    monkeypatch.setattr(PublishedICNet, "__init__",
+                        lambda *a, **k: pytest.fail("the module was built"))
     with pytest.raises(ValueError, match="config.yaml.*decoder_channels=1000000000 disagrees"):
         load_published_icnet(folder)
 
@@ -503,16 +509,17 @@ def _mutate(layer, **config):
 
 @pytest.mark.parametrize("variant, name, config, match", [
     ("same_even_kernel", "encoder_1", dict(activation="relu"),
-     "'encoder_1'.*ends with prelu; this one has activation 'relu'"),
-    ("same_even_kernel", "cropped_output", dict(cropping=[4, 2]), "a crop at the end drops bins"),
+     "'encoder_1'.*activation 'relu' is not supported .*prelu, symlog, softmax"),
+    ("same_even_kernel", "cropped_output", dict(cropping=[4, 2]),
+     "'output_1' gives .* output bins for .* bins of sound"),
     ("same_even_kernel", "sincnet", dict(kernel_size=7), "SincNet filters of 8 taps"),
     ("causal_odd_kernel_standard_layers", "encoder_0", dict(dilation_rate=[2]),
      "'encoder_0'.*dilated or grouped"),
     ("same_even_kernel", "encoder_0", dict(layer_normalization="batch"),
      "'encoder_0'.*layer_normalization"),
 ])
-def test_graphs_that_icnet_cannot_express_are_refused_naming_the_layer(tmp_path, variant, name, config,
-                                                                       match):
+def test_graphs_the_reader_cannot_run_are_refused_naming_the_layer(tmp_path, variant, name,
+                                                                    config, match):
     model = build(variant)
     _mutate(next(layer for layer in model["layers"] if layer["name"] == name), **config)
     with pytest.raises(ValueError, match=match):
