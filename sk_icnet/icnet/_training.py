@@ -327,7 +327,8 @@ def transfer_encoder(est, module, estimator_cls):
         listed = "; ".join(f"{key}: {str(theirs.get(key, '(none)'))[:60]} in encoder_from, "
                            f"{str(ours.get(key, '(none)'))[:60]} here" for key in differ[:20])
         more = f" (and {len(differ) - 20} more)" if len(differ) > 20 else ""
-        raise ValueError(f"encoder_from has another encoder than this model: {listed}{more}. "
+        raise ValueError(f"encoder_from has another encoder architecture than this model: "
+                         f"{listed}{more}. "
                          "Build the parameters with sk_icnet.transfer_params(source, duration_s),"
                          " which copies the encoder's architecture and rates.")
     prefixes = _encoder_prefixes(module)

@@ -173,8 +173,10 @@ def test_file_written_by_tensorflow_gives_tensorflows_outputs_to_1e_5():
     for d in range(n_dec):
         got = est.predict_proba(ref["sound_pa"], recording=f"animal_{d + 1}", time_s=T0)
         np.testing.assert_allclose(got, ref["probs"][d].transpose(0, 2, 1, 3), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(est.embed(ref["sound_pa"]), ref["bottleneck"].transpose(0, 2, 1),
-                               atol=1e-5, rtol=0)
+    z, expected = est.embed(ref["sound_pa"]), ref["bottleneck"].transpose(0, 2, 1)
+    np.testing.assert_allclose(z, expected, atol=1e-5, rtol=0)
+    assert np.abs(z - expected).max() <= 1e-5 * np.abs(expected).max()  # 1e-5 relative
+    assert isinstance(est.module_, PublishedICNet)
     table = est.neurons_["animal_1"]
     assert list(table.columns) == ["unit", "cf_hz", "reliable"]
     assert table["reliable"].tolist() == np.isfinite(table["cf_hz"]).tolist()
