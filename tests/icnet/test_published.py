@@ -1,8 +1,9 @@
 """The authors' published ICNet: Keras HDF5 files read without TensorFlow.
 
 Every fidelity check compares the loaded estimator with a numpy forward written in the test
-helpers (``_keras_reference``) from the format's description (Keras padding rules, the authors' SincNet filters,
-PReLU, symlog, CrossEntropyBlock), interpreting the file's graph layer by layer;
+helpers (``_keras_reference``) from the format's description (Keras padding rules, the
+authors' SincNet filters, PReLU, symlog, CrossEntropyBlock), interpreting the file's graph
+layer by layer;
 the shared TensorFlow-written reference is used when it is present.
 """
 

@@ -585,6 +585,14 @@ class PublishedICNet(nn.Module):
                     left, right = max(left, -lo), max(right, hi - spb + 1)
         return left, right
 
+    def __repr__(self):
+        """One line (an estimator holding it in ``encoder_from`` prints it in its ``repr``)."""
+        decoders = self.plan.get("decoders")
+        head = f"{len(decoders)} graph decoders" if decoders is not None else \
+            f"sk_icnet head of {list(self.neurons_per_decoder)} neurons"
+        return (f"PublishedICNet({len(self._encoder_ops)} encoder ops, {head}, "
+                f"{self.audio_fs:g} Hz, {self.samples_per_bin} samples per bin)")
+
     # ------------------------------------------------------------ protocol attributes
     @property
     def context_bins(self):

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ..._core.timebase import Timebase, rates_agree
-from ._hdf5 import _attach_weights, _fail, _read, _read_graph, _require, _resolve
 from ._graph import INPUT_SCALE_RANGE, PublishedICNet, _geometry, dumps_plan
+from ._hdf5 import _attach_weights, _fail, _read, _read_graph, _require, _resolve
 from ._plan import _check_weights, _Graph, set_time_shifts
 from ._release import _number, _read_cfs, _read_yaml
 

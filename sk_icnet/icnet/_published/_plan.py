@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from ._graph import ACTIVATIONS, MAX_CHANNELS, MAX_CROP, MAX_KERNEL, MAX_STRIDE, _frames
+from ._graph import MAX_CHANNELS, MAX_CROP, MAX_KERNEL, MAX_STRIDE, _frames
 from ._hdf5 import _CODE_LAYERS, _SINC, SUPPORTED_CLASSES, _fail, _scan_code
 
 #: activations of Keras' own layers (Conv1D, Dense, Activation)
