@@ -282,6 +282,33 @@ def _activate(x, kind, alpha=None):
             "softplus": F.softplus, "exponential": torch.exp}[kind](x)
 
 
+def decoder_indices(decoder, batch, n_decoders):
+    """The decoder index of each of ``batch`` windows as a host list, or ``"all"``: the module
+    protocol's ``decoder`` argument (None with one decoder, an index, one per window as a
+    sequence or host tensor, or ``"all"``), checked against ``n_decoders``."""
+    if isinstance(decoder, str):
+        if decoder != "all":
+            raise ValueError(f"decoder must be an index, a sequence of indices or 'all'; "
+                             f"received {decoder[:40]!r}.")
+        return "all"
+    if decoder is None:
+        if n_decoders > 1:
+            raise ValueError(f"this model has {n_decoders} decoders (one per recording): pass "
+                             "decoder, the decoder index of each window, or 'all'.")
+        return [0] * batch
+    if isinstance(decoder, torch.Tensor):
+        decoder = decoder.reshape(-1).tolist()  # a host tensor: no device sync
+    index = np.asarray(decoder).reshape(-1).astype(np.int64)
+    if index.size not in (1, batch):
+        raise ValueError(f"decoder must have one entry per window ({batch}) or one for all; "
+                         f"received {index.size}.")
+    outside = index[(index < 0) | (index >= n_decoders)]
+    if outside.size:
+        raise ValueError(f"decoder indices must be in [0, {n_decoders}); received "
+                         f"{int(outside[0])}.")
+    return np.broadcast_to(index, (batch,)).tolist()
+
+
 def _float32(x):
     """A context that turns autocast off for ``x``'s device (a no-op where it cannot be on)."""
     device_type = x.device.type
@@ -733,29 +760,7 @@ class PublishedICNet(nn.Module):
 
     def _decoders(self, decoder, batch):
         """Decoder index of every window (host list), or ``"all"``."""
-        n_dec = len(self.neurons_per_decoder)
-        if isinstance(decoder, str):
-            if decoder != "all":
-                raise ValueError(f"decoder must be an index, a sequence of indices or 'all'; "
-                                 f"received {decoder!r}.")
-            return "all"
-        if decoder is None:
-            if n_dec > 1:
-                raise ValueError(f"this model has {n_dec} decoders (one per recording): pass "
-                                 "decoder, the decoder index of each window, or 'all'.")
-            return [0] * batch
-        if isinstance(decoder, torch.Tensor):
-            decoder = decoder.reshape(-1).tolist()
-        decoder = [int(r) for r in np.asarray(decoder).reshape(-1)]
-        if len(decoder) == 1:
-            decoder = decoder * batch
-        if len(decoder) != batch:
-            raise ValueError(f"decoder must have one entry per window ({batch}); received "
-                             f"{len(decoder)}.")
-        bad = [r for r in decoder if not 0 <= r < n_dec]
-        if bad:
-            raise ValueError(f"decoder indices must be in [0, {n_dec}); received {bad[0]}.")
-        return decoder
+        return decoder_indices(decoder, batch, len(self.neurons_per_decoder))
 
     def _times(self, time_s, batch, device):
         if not self.time_input:
@@ -763,13 +768,11 @@ class PublishedICNet(nn.Module):
         if time_s is None:
             raise ValueError("this model has a recording-time input: forward needs time_s, the "
                              "recording time (s) of each window's first bin.")
-        time_s = torch.as_tensor(time_s, dtype=torch.float64).to(device).reshape(-1)
-        if time_s.numel() == 1:
-            time_s = time_s.expand(batch)
-        if time_s.shape[0] != batch:
-            raise ValueError(f"time_s must have one value per window ({batch}); received "
-                             f"{time_s.shape[0]}.")
-        return time_s
+        times = torch.as_tensor(time_s, dtype=torch.float64).to(device).reshape(-1)
+        if times.numel() not in (1, batch):
+            raise ValueError(f"time_s must have one value per window ({batch}) or one for all; "
+                             f"received {times.numel()}.")
+        return times.expand(batch)
 
     def _decode(self, d, z, time_s):
         """Decoder ``d`` on the embedding ``z`` (B, C, T): rates (B, N, T) or logits (B, N, C, T)."""
