@@ -559,3 +559,26 @@ def test_a_model_file_whose_neuron_table_disagrees_with_its_decoders_is_refused(
     with pytest.raises(ValueError, match=r"the neurons table of 'animal_1' has 2 rows, but the "
                                          r"model's decoders are"):
         ICNetRegressor.load_model(path)
+
+
+def test_a_model_file_of_0_4_s_published_layout_still_loads_as_an_icnet(tmp_path):
+    """0.4.0 mapped the published graph onto ICNet with Keras options; its files still load."""
+    est = ICNetRegressor(head="categorical", audio_fs=8000.0, dt_ms=0.5, verbose=0,
+                         train_split=None, module__n_filters=4, module__sincnet_kernel_size=9,
+                         module__sincnet_style="keras", module__encoder_channels=6,
+                         module__encoder_kernel_size=4, module__n_encoder_layers=2,
+                         module__bottleneck_channels=5, module__encoder_strides=[2, 2],
+                         module__n_classes=5, module__padding=["same"] * 4,
+                         module__input_scale=0.04, module__context_samples=16,
+                         module__time_input=True, module__time_layer="prelu",
+                         module__time_combine="multiply", module__time_scale_s=36000.0)
+    est.audio_fs_, est.dt_ms_, est.samples_per_bin_ = 8000.0, 0.5, 4
+    est.n_neurons_, est.neurons_per_recording_ = 6, [3, 3]
+    est.recording_names_, est.y_ndim_, est.n_features_in_ = ["animal_1", "animal_2"], 3, 16
+    est.initialize()
+    est.save_model(tmp_path / "old.safetensors")
+    again = ICNetRegressor.load_model(tmp_path / "old.safetensors")
+    assert type(again.module_) is ICNet and again.module_.padding == ["same"] * 4
+    sound = np.random.default_rng(0).standard_normal((1, 40))
+    np.testing.assert_array_equal(again.predict_proba(sound, recording="animal_2", time_s=9.0),
+                                  est.predict_proba(sound, recording="animal_2", time_s=9.0))
