@@ -22,7 +22,7 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
     """Load the authors' published ICNet as a fitted :class:`~sk_icnet.estimator.ICNetRegressor`.
 
     The Keras model is rebuilt from the file's own graph (its ``model_config``) as a
-    :class:`~sk_icnet.icnet._published.PublishedICNet`, a torch module that executes the
+    :class:`~sk_icnet.icnet.PublishedICNet`, a torch module that executes the
     graph layer by layer with Keras' semantics (padding rules, the authors' SincNet filters,
     PReLU, symlog, crops, ``Multiply``/``Add`` joins, ``CrossEntropyBlock``): any wiring
     the authors' layer classes and the Keras layers listed in the guide build, with kernels
