@@ -17,7 +17,7 @@ from ._keras_fixtures import release_config, wired_icnet, write_release  # noqa:
 from ._keras_reference import numpy_forward  # noqa: E402
 
 T0 = 7200.0
-N_BINS = 24
+N_BINS = 16
 
 WIRINGS = {
     # a single decoder layer of every kernel size from 1 to 6 (odd and even 'same' padding)
