@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import math
 
-from ._graph import MAX_CHANNELS, MAX_CROP, MAX_KERNEL, MAX_STRIDE, _frames
+from ._graph import MAX_CHANNELS, MAX_CROP, MAX_KERNEL, MAX_OPS, MAX_STRIDE, _frames
 from ._hdf5 import _CODE_LAYERS, _SINC, SUPPORTED_CLASSES, _fail, _scan_code
 
+#: most layers a graph may have (the plan holds at most MAX_OPS operations per part)
+MAX_LAYERS = 4 * MAX_OPS
 #: activations of Keras' own layers (Conv1D, Dense, Activation)
 _KERAS_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "exponential")
 #: activations of the authors' get_activation (ConvEncoderBlock, SincNetBlock)
@@ -71,8 +73,15 @@ class _Graph:
                             "sk_icnet.describe_keras for the whole graph).")
         if not outputs or len(set(outputs)) != len(outputs):
             raise _fail(where, None, f"the graph must have one or more distinct outputs (one per "
-                        f"decoder); its output_layers are {outputs}.")
+                        f"decoder); its output_layers are {str(outputs)[:200]}.")
+        if len(layers) > MAX_LAYERS:
+            raise _fail(where, None, f"the graph has {len(layers):,} layers, more than the "
+                        f"{MAX_LAYERS:,} a published ICNet plan holds.")
         self.outputs = outputs
+        self.readers = {name: [] for name in layers}
+        for layer in layers.values():
+            for source in layer.inputs:
+                self.readers[source].append(layer.name)
         self.order = self._topological(outputs)
         unused = [n for n in layers if n not in self.order]
         if unused:
@@ -89,14 +98,15 @@ class _Graph:
         self.embedding = self._embedding()
         self.expected, self.state_map = {}, {}
         self.channels = {name: 1 for name in [self.audio, *self.time_inputs]}
-        encoder_names = [n for n in self.order if n in self._ancestors(self.embedding)
-                         and n != self.audio]
+        before = self._ancestors(self.embedding)
+        encoder_names = [n for n in self.order if n in before and n != self.audio]
         self.encoder_names = encoder_names
         encoder = [self._op(n, f"encoder.{i}") for i, n in enumerate(encoder_names)]
         taken = set(encoder_names) | {self.audio}
         decoders, owner = [], {}
         for d, output in enumerate(outputs):
-            names = [n for n in self.order if n in self._ancestors(output) and n not in taken]
+            reads = self._ancestors(output)
+            names = [n for n in self.order if n in reads and n not in taken]
             for n in names:
                 if n in owner and self.layers[n].cls != "InputLayer":
                     raise _fail(where, n, f"this layer is shared by the decoders of "
@@ -161,24 +171,34 @@ class _Graph:
                 stack.extend(self.layers[n].inputs)
         return found
 
-    def _dominates(self, name):
-        """Whether every path from the audio input to every output passes through ``name``."""
-        reach, stack = set(), [self.audio]
-        while stack:
-            n = stack.pop()
-            if n in reach or n == name:
-                continue
-            reach.add(n)
-            stack.extend(m for m in self.order if n in self.layers[m].inputs)
-        return not any(out in reach for out in self.outputs)
+    def _dominators(self):
+        """Layers that every path from the audio input to every output passes through.
+
+        In a topological order, such a layer is one that no edge of those paths jumps over
+        (an edge from before it to after it is a path around it): one pass over the edges.
+        """
+        on_path = self.from_audio & set.union(*[self._ancestors(o) for o in self.outputs])
+        position = {name: i for i, name in enumerate(self.order)}
+        jumps = [0] * (len(self.order) + 1)
+        for name in on_path:
+            for source in self.layers[name].inputs:
+                if source in on_path and position[name] - position[source] > 1:
+                    jumps[position[source] + 1] += 1
+                    jumps[position[name]] -= 1
+        covered, found = 0, set()
+        for i, name in enumerate(self.order):
+            covered += jumps[i]
+            if name in on_path and not covered:
+                found.add(name)
+        return found
 
     def _embedding(self):
         """The layer every decoder reads the encoder through: ``cropped_output`` (the authors'
         name) when it is one, else the last such layer before the decoders' own layers."""
         shared = set.intersection(*[self._ancestors(o) for o in self.outputs])
-        candidates = [n for n in self.order if n in shared and n in self.from_audio
-                      and n not in self.from_time and n != self.audio and n not in self.outputs
-                      and self._dominates(n)]
+        dominators = self._dominators()
+        candidates = [n for n in self.order if n in shared and n in dominators
+                      and n not in self.from_time and n != self.audio and n not in self.outputs]
         if "cropped_output" in candidates:
             return "cropped_output"
         heads = {src for o in self.outputs for src in self.layers[o].inputs}
