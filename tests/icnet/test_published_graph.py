@@ -179,3 +179,18 @@ def test_a_layer_shared_by_two_decoders_after_the_embedding_is_refused(tmp_path)
     with pytest.raises(ValueError, match="'decoder_1_0'.*shared by the decoders of 'output_1' and "
                                          "'output_2'"):
         load(tmp_path, model)
+
+
+def test_transfer_from_a_graph_that_crops_after_the_join_keeps_its_embedding(tmp_path):
+    from sk_icnet import transfer_params
+
+    est = load(tmp_path, wired_icnet(np.random.default_rng(11), **WIRINGS["crop_after_join"]))
+    assert est.module_.embedding_crop == [4, 0]  # the bottleneck, cropped by each decoder
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((6, 10 * est.samples_per_bin_)).astype(np.float32)
+    y = rng.poisson(1.0, (6, 2, 10)).astype(np.float32)
+    params = transfer_params(est, 60, mode="frozen")
+    new = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "train_split": None}).fit(X, y)
+    np.testing.assert_allclose(new.embed(X), est.embed(X), atol=1e-6)
+    new.predict_chunk_bins = 2  # the new head streams like the graph
+    np.testing.assert_allclose(new.embed(X), est.embed(X), atol=1e-6)
