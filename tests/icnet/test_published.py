@@ -19,6 +19,7 @@ h5py = pytest.importorskip("h5py")
 pytest.importorskip("yaml")
 
 from sk_icnet import ICNetRegressor, describe_keras, load_published_icnet  # noqa: E402
+from sk_icnet._core.timebase import Timebase  # noqa: E402
 from sk_icnet.icnet._module import ICNet  # noqa: E402
 from sk_icnet.icnet._published._graph import PublishedICNet  # noqa: E402
 
@@ -573,7 +574,7 @@ def test_a_model_file_of_0_4_s_published_layout_still_loads_as_an_icnet(tmp_path
                          module__input_scale=0.04, module__context_samples=16,
                          module__time_input=True, module__time_layer="prelu",
                          module__time_combine="multiply", module__time_scale_s=36000.0)
-    est.audio_fs_, est.dt_ms_, est.samples_per_bin_ = 8000.0, 0.5, 4
+    est.timebase_ = Timebase(8000.0, 0.5)
     est.n_neurons_, est.neurons_per_recording_ = 6, [3, 3]
     est.recording_names_, est.y_ndim_, est.n_features_in_ = ["animal_1", "animal_2"], 3, 16
     est.initialize()
