@@ -16,7 +16,7 @@ in that layout works, e.g. a small random-weight stand-in made by the test suite
    (:mod:`sk_icnet.insilico`, with ``recording=`` and ``time_s=``).
 4. ``embed`` as a front end: the ``cropped_output`` bottleneck of any sound.
 5. Transfer: the frozen encoder with a new decoder fitted to a few simulated
-   neurons of "your own" (``encoder_from=``, ``freeze_encoder=True``).
+   neurons of "your own" (:func:`sk_icnet.transfer_params` with ``mode="frozen"``).
 """
 
 import argparse
@@ -29,7 +29,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sk_icnet import ICNetRegressor, describe_keras, insilico, load_published_icnet  # noqa: E402
+from sk_icnet import (  # noqa: E402
+    ICNetRegressor,
+    describe_keras,
+    insilico,
+    load_published_icnet,
+    transfer_params,
+)
 from sk_icnet.metrics import d2_poisson_score  # noqa: E402
 from sk_icnet.simulate import make_stimuli, make_tuned_neurons  # noqa: E402
 
@@ -90,11 +96,9 @@ print(f"\nembed: {X.shape} sound -> {latents.shape} (trials, bottleneck channels
 # 5. transfer the frozen encoder to a few neurons of your own
 own = make_tuned_neurons(4, audio_fs=fs, dt_ms=est.dt_ms_, random_state=1)
 y = own.sample(X, random_state=0).astype(np.float32)
-encoder = {k: v for k, v in est.get_params().items()
-           if k.startswith("module__") and not k.startswith(("module__time", "module__n_classes"))}
-new = ICNetRegressor(audio_fs=fs, dt_ms=est.dt_ms_, encoder_from=est, freeze_encoder=True,
-                     max_epochs=20, lr=3e-3, batch_size=4, train_split=None, verbose=0,
-                     random_state=0, **encoder).fit(X[:8], y[:8])
+params = transfer_params(est, duration_s=8 * X.shape[1] / fs, mode="frozen")
+params.update(max_epochs=20, batch_size=4, train_split=None, verbose=0, random_state=0)
+new = ICNetRegressor(**params).fit(X[:8], y[:8])
 print(f"transfer: new decoder for {y.shape[1]} neurons on 8 trials; held-out Poisson D2 "
       f"{d2_poisson_score(y[8:], new.predict(X[8:])):.3f} (true rates: "
       f"{d2_poisson_score(y[8:], own.predict(X[8:])):.3f})")

@@ -11,8 +11,9 @@
     A seed ensemble of ICNetRegressors predicting their mean rate.
 ``small_data_params``, ``transfer_params``
     Constructor parameters for minutes of data, and for a pretrained encoder.
-``load_published_icnet``, ``describe_keras``
-    The authors' released Keras model, read without TensorFlow.
+``load_published_icnet``, ``describe_keras``, ``PublishedICNet``
+    The authors' released Keras model, read without TensorFlow, and the module that executes
+    its graph.
 """
 
 from . import _model_file  # noqa: F401  (registers ICNetRegressor for model files)
@@ -33,12 +34,14 @@ from ._features import ICNetFeatures
 from ._layers import SincFilterbank, cpu_supports_bf16
 from ._losses import CategoricalCountLoss, PoissonLoss, masked_mean
 from ._module import ICNet
-from ._published import describe_keras, load_published_icnet
+from ._published import PublishedICNet, describe_keras, load_published_icnet
 from ._recipe import estimate_fit_seconds, small_data_params, transfer_params
 
 __all__ = ["ICNet", "ICNetRegressor", "ICNetEnsemble", "small_data_params", "transfer_params",
            "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss", "SincFilterbank",
-           "cpu_supports_bf16", "describe_keras", "load_published_icnet", "masked_mean",
+           "cpu_supports_bf16", "describe_keras", "load_published_icnet", "PublishedICNet",
+           "masked_mean",
            "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "DidNotLearnCheck",
            "GatherDistributedLosses",
-           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap", "estimate_fit_seconds"]
+           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap",
+           "estimate_fit_seconds"]

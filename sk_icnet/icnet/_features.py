@@ -67,7 +67,9 @@ class ICNetFeatures(TransformerMixin, BaseEstimator):
                                        caller_name=type(self).__name__)
         X = self.estimator._validate_X(X)  # checks the estimator is fitted, and X's shape
         self.n_features_in_ = X.shape[-1]
-        self.n_channels_ = self.estimator.module_.bottleneck.conv.out_channels
+        module = self.estimator.module_
+        self.n_channels_ = getattr(module, "embedding_channels", None) or \
+            module.bottleneck.conv.out_channels
         self._n_bins = X.shape[-1] // self.estimator.samples_per_bin_
         return self
 

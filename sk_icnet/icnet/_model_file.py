@@ -43,11 +43,13 @@ from .._core.validation import check_fitted_metadata, is_json_int
 from ._checkpoints import FITTED_METADATA, module_runs_at
 from ._ensemble import ICNetEnsemble, check_members_agree, member_record
 from ._estimator import ICNetRegressor
+from ._published._graph import MAX_KERNEL, MAX_PLAN_CHARS, GraphPlan, PublishedICNet
 
 __all__ = ["ICNET_PARAMS", "ENSEMBLE_PARAMS"]
 
-#: largest SincNet kernel read from a model file (its size is in no stored tensor)
-_MAX_KERNEL = 1 << 16
+#: largest SincNet kernel read from a model file (its size is in no stored tensor); the Keras
+#: reader's bound on every kernel of a published graph, so both refuse the same files
+_MAX_KERNEL = MAX_KERNEL
 #: how a model was trained, not what it is: written as these values, so that a model fitted
 #: with a transferred encoder, under torchrun or compiled loads in a plain process (its weights
 #: are all in the file)
@@ -99,6 +101,8 @@ ICNET_PARAMS = {
     "module__time_layer": text(),
     "module__time_combine": text(),
     "module__window_samples": either(NONE, integer(1, 2 ** 40)),
+    # the published model's graph (PublishedICNet): JSON text, every size checked by the module
+    "module__plan": text(MAX_PLAN_CHARS),
     "criterion__eps": POSITIVE,
     "criterion__full": BOOL,
 }
@@ -116,7 +120,7 @@ def _write_icnet(est):
 
     check_is_fitted(est, ["module_", "samples_per_bin_"])
     module = getattr(est.module_, "_orig_mod", est.module_)  # compile=True wraps the module
-    if type(module) is not ICNet:  # subclasses may hold state this format does not store
+    if type(module) not in (ICNet, PublishedICNet):  # subclasses may hold other state
         raise TypeError("save_model stores ICNet modules; this estimator's module_ is "
                         f"{type(module).__name__}: use save_params for other modules.")
     if est.criterion not in (PoissonLoss, CategoricalCountLoss):
@@ -160,6 +164,9 @@ def _read_icnet(cls, file):
                          f"{sorted(k for k in layout if not k.startswith('module.'))}.")
     stored = {key[len("module."):]: value for key, value in layout.items()}
     _check_architecture_bounds(params, fitted, layout, where)
+    if "module__plan" in params:  # the published model's graph: its module, not ICNet
+        params = {**params, "module": PublishedICNet,
+                  "module__plan": GraphPlan(params["module__plan"])}
     est = cls(**params, device=file.device)
     est._check_options()
     est._set_fitted(fitted)

@@ -16,10 +16,12 @@ spikes/s, single trials, natural-like sound), see ``docs/user_guide/small_data.m
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
 
+import numpy as np
 import torch
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -309,23 +311,77 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
     return params
 
 
-#: encoder parameter names of ICNet (the rest is the decoder and the time gain)
-_ENCODER_PATTERNS = ("sincnet.*", "encoder.*", "bottleneck.*")
 _TRANSFER_MODES = ("frozen", "slow", "full")
+#: module parameters that describe the old model's outputs, not its encoder: never copied
+_OUTPUT_PARAMS = ("out_neurons", "n_classes", "time_input", "time_scale_s", "time_layer",
+                  "time_combine", "window_samples")
 
 
-def transfer_params(source, duration_s, *, mode="slow", encoder_lr_factor=0.1):
+def _source_estimator(source, member):
+    """The fitted ICNetRegressor whose encoder to copy (an ensemble's ``member``)."""
+    from ._ensemble import ICNetEnsemble
+    from ._estimator import ICNetRegressor
+
+    if isinstance(source, ICNetEnsemble):
+        members = getattr(source, "estimators_", None)
+        if not members:
+            raise TypeError("source is an ICNetEnsemble that is not fitted: fit it (or load it "
+                            "with ICNetEnsemble.load_model) before transferring its encoder.")
+        if isinstance(member, bool) or not isinstance(member, numbers.Integral) or \
+                not 0 <= member < len(members):
+            raise ValueError(f"member must be the index of one of the ensemble's "
+                             f"{len(members)} members (0 to {len(members) - 1}); received "
+                             f"{member!r}.")
+        return members[int(member)]
+    if member not in (None, 0):
+        raise ValueError(f"member is for an ICNetEnsemble source; received member={member!r} "
+                         f"with a {type(source).__name__}.")
+    if not isinstance(source, ICNetRegressor) or not hasattr(source, "module_"):
+        what = "an unfitted ICNetRegressor" if isinstance(source, ICNetRegressor) else \
+            f"a {type(source).__name__}"
+        raise TypeError(f"source must be a fitted ICNetRegressor or ICNetEnsemble (its encoder is "
+                        f"copied); received {what}. Fit it first, load it with "
+                        "ICNetRegressor.load_model, or load the published model with "
+                        "sk_icnet.load_published_icnet.")
+    return source
+
+
+def _module_params(est, time_input):
+    """The new model's module: its class and ``module__`` parameters, the encoder's own."""
+    from ._published._graph import PublishedICNet, encoder_plan
+
+    module = getattr(est.module_, "_orig_mod", est.module_)
+    if isinstance(module, PublishedICNet):
+        params = {"module": PublishedICNet, "module__plan": encoder_plan(module),
+                  "module__input_scale": module.input_scale,
+                  "module__context_samples": module.context_samples}
+    else:
+        params = {key: value for key, value in est.get_params(deep=False).items()
+                  if key.startswith("module__") and key[len("module__"):] not in _OUTPUT_PARAMS}
+        params["module"] = type(module)
+    if time_input:
+        params["module__time_input"] = True
+    return params
+
+
+def transfer_params(source, duration_s, *, mode="slow", encoder_lr_factor=0.1, member=None,
+                    time_input=False):
     """Parameters of :class:`~sk_icnet.ICNetRegressor` that start from a pretrained encoder.
 
-    The new model has the architecture and rates of ``source`` (its
-    ``module__`` parameters, ``audio_fs_``, ``dt_ms_``), starts from its
-    encoder (``encoder_from``), and trains with the schedule of
-    :func:`small_data_params` for ``duration_s`` of sound.
+    The new model has the encoder of ``source`` (its architecture, rates and, for the
+    published model, its input scaling and context), a new decoder for the neurons it is
+    fitted to (Poisson head, rates), and the schedule of :func:`small_data_params` for
+    ``duration_s`` of sound. It fits plain arrays at ``source``'s audio rate and bin width.
+
+    The encoder is stored as a copy of the source's module (``encoder_from``), not as the
+    fitted estimator: ``clone`` keeps a module, so the parameters work in ``GridSearchCV``,
+    ``cross_val_score`` and joblib workers, and later changes to ``source`` do not leak in.
 
     Parameters
     ----------
-    source : ICNetRegressor
-        A fitted model, e.g. fitted on other recordings (a larger population).
+    source : ICNetRegressor or ICNetEnsemble
+        A fitted model: one fitted on other recordings, or the authors' published model
+        (:func:`sk_icnet.load_published_icnet`).
     duration_s : float
         Training sound of the new neurons, in seconds.
     mode : {"frozen", "slow", "full"}, default="slow"
@@ -335,32 +391,50 @@ def transfer_params(source, duration_s, *, mode="slow", encoder_lr_factor=0.1):
         ``"full"``: everything at the same learning rate.
     encoder_lr_factor : float, default=0.1
         For ``mode="slow"``.
+    member : int, optional
+        For an ensemble: the member whose encoder to copy (default 0). Members are not
+        averaged: each member's encoder learned its own features (channel ``k`` of one
+        member is not channel ``k`` of another), so an average of their weights is a network
+        none of them is. To use every member, fit one transferred model per member and
+        average their predictions (:class:`~sk_icnet.ICNetEnsemble` does that for models).
+    time_input : bool, default=False
+        Give the new decoders sk_icnet's recording-time gain (``module__time_input=True``;
+        ``fit`` then needs the recording time of every window, so recordings, not arrays).
+        The source's own time layers (the published model's) are never copied: they belong
+        to its animals.
 
     Returns
     -------
     dict
+        Constructor parameters: ``module`` and its ``module__`` parameters, ``audio_fs``,
+        ``dt_ms``, ``head="poisson"``, ``encoder_from`` (a copy of the source's module),
+        ``freeze_encoder`` and the schedule of :func:`small_data_params`.
 
     Examples
     --------
-    >>> params = transfer_params(pretrained, 180, mode="slow")   # doctest: +SKIP
-    >>> ICNetRegressor(**params).fit(X_new, y_new)                # doctest: +SKIP
+    >>> published = load_published_icnet("DNN/")                     # doctest: +SKIP
+    >>> params = transfer_params(published, 180, mode="frozen")      # doctest: +SKIP
+    >>> ICNetRegressor(**params).fit(X_new, y_new)                   # doctest: +SKIP
     """
-    from ._estimator import ICNetRegressor
-
-    if not isinstance(source, ICNetRegressor) or not hasattr(source, "module_"):
-        raise TypeError(f"source must be a fitted ICNetRegressor (its encoder is copied); received "
-                        f"{_describe(source)}. Fit it first, or load it with "
-                        "ICNetRegressor.load_model.")
+    est = _source_estimator(source, member)
     if mode not in _TRANSFER_MODES:
         raise ValueError(f"mode must be one of {_TRANSFER_MODES}; received {mode!r}. Use 'frozen' "
                          "to train only the decoder, 'slow' for a slower encoder.")
+    if not isinstance(time_input, (bool, np.bool_)):
+        raise TypeError(f"time_input must be True or False; received {_describe(time_input)}.")
     factor = check_positive_number(encoder_lr_factor, "encoder_lr_factor")
-    params = small_data_params(duration_s, audio_fs=source.audio_fs_, dt_ms=source.dt_ms_)
+    params = small_data_params(duration_s, audio_fs=est.audio_fs_, dt_ms=est.dt_ms_)
     params = {key: value for key, value in params.items() if not key.startswith("module__")}
-    params.update({key: value for key, value in source.get_params(deep=False).items()
-                   if key.startswith("module__")})
-    params.update(head=source.head, encoder_from=source, freeze_encoder=mode == "frozen")
+    params.update(_module_params(est, bool(time_input)))
+    encoder = copy.deepcopy(getattr(est.module_, "_orig_mod", est.module_)).to("cpu").eval()
+    params.update(head="poisson", encoder_from=encoder, freeze_encoder=mode == "frozen")
     if mode == "slow":
-        params["optimizer__param_groups"] = [(pattern, {"lr": params["lr"] * factor})
-                                             for pattern in _ENCODER_PATTERNS]
+        params["optimizer__param_groups"] = [(prefix + "*", {"lr": params["lr"] * factor})
+                                             for prefix in encoder.encoder_prefixes] \
+            if hasattr(encoder, "encoder_prefixes") else \
+            [(pattern, {"lr": params["lr"] * factor}) for pattern in _ENCODER_PATTERNS]
     return params
+
+
+#: encoder parameter names of ICNet (modules without ``encoder_prefixes``)
+_ENCODER_PATTERNS = ("sincnet.*", "encoder.*", "bottleneck.*")

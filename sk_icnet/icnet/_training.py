@@ -163,7 +163,7 @@ def module_kwargs(module_params, audio_fs, dt_ms, head, n_neurons, neurons_per_r
 
 
 def encoder_source(encoder_from, freeze_encoder, estimator_cls):
-    """The ICNet whose encoder ``encoder_from`` names, or None."""
+    """The module whose encoder ``encoder_from`` names, or None."""
     source = encoder_from
     if source is None:
         if freeze_encoder:
@@ -172,33 +172,61 @@ def encoder_source(encoder_from, freeze_encoder, estimator_cls):
         return None
     if isinstance(source, estimator_cls):
         if not hasattr(source, "module_"):
-            raise ValueError("encoder_from must be a fitted ICNetRegressor (or its module_; "
-                             "GridSearchCV clones estimators unfitted, so pass est.module_ "
-                             "there); received an unfitted estimator.")
+            raise ValueError("encoder_from must be a fitted ICNetRegressor or a module; received "
+                             "an unfitted estimator (GridSearchCV and clone unfit estimators: "
+                             "build the parameters with sk_icnet.transfer_params, which stores "
+                             "the module).")
         source = source.module_
-    if not isinstance(source, ICNet):
-        raise TypeError(f"encoder_from must be a fitted ICNetRegressor or an ICNet; received "
-                        f"{type(source).__name__}.")
+    source = getattr(source, "_orig_mod", source)
+    if not isinstance(source, torch.nn.Module) or not (
+            isinstance(source, ICNet) or hasattr(source, "encoder_prefixes")):
+        raise TypeError(f"encoder_from must be a fitted ICNetRegressor or its module (an ICNet "
+                        f"or PublishedICNet); received {type(source).__name__}.")
     return source
 
 
+def _encoder_prefixes(module):
+    return tuple(getattr(module, "encoder_prefixes", _ENCODER_PREFIXES))
+
+
+def _encoder_config(module):
+    """What must match for the encoder's weights to be copied: the module class and the
+    module's ``encoder_config()`` (or, without one, the encoder tensors' shapes)."""
+    config = {"module": type(module).__name__}
+    if hasattr(module, "encoder_config"):
+        config.update(module.encoder_config())
+    else:
+        prefixes = _encoder_prefixes(module)
+        config.update({key: list(value.shape) for key, value in module.state_dict().items()
+                       if key.startswith(prefixes)})
+    config.pop("audio_fs", None), config.pop("dt_ms", None)  # compared through the timebase
+    return config
+
+
 def transfer_encoder(source, module, freeze):
-    """Copy (and with ``freeze``, freeze) the encoder of ``source`` into ``module``."""
+    """Copy (and with ``freeze``, freeze) the encoder of ``source`` into ``module``; a
+    mismatch names every differing entry of the encoder's configuration."""
     ours = Timebase(module.audio_fs, module.dt_ms)
     for name, here, there in ours.mismatches(source.audio_fs, source.dt_ms)[:1]:
         raise ValueError(f"encoder_from was fitted with {name}={there!r}, "
-                         f"but this model has {name}={here!r}.")
-    theirs = {k: v for k, v in source.state_dict().items() if k.startswith(_ENCODER_PREFIXES)}
-    ours = {k: v for k, v in module.state_dict().items() if k.startswith(_ENCODER_PREFIXES)}
-    wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
-    if wrong or set(theirs) != set(ours):
-        raise ValueError(f"encoder_from has another encoder architecture (first mismatch: "
-                         f"{(wrong or sorted(set(theirs) ^ set(ours)))[0]}); give this model "
-                         "the same module__ parameters.")
-    module.load_state_dict(theirs, strict=False)
+                         f"but this model has {name}={here!r}; build the parameters with "
+                         "sk_icnet.transfer_params(source, duration_s), which copies its rates.")
+    theirs, ours = _encoder_config(source), _encoder_config(module)
+    differ = [key for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
+    if differ:
+        listed = "; ".join(f"{key}: {str(theirs.get(key, '(none)'))[:60]} in encoder_from, "
+                           f"{str(ours.get(key, '(none)'))[:60]} here" for key in differ[:20])
+        more = f" (and {len(differ) - 20} more)" if len(differ) > 20 else ""
+        raise ValueError(f"encoder_from has another encoder architecture than this model: "
+                         f"{listed}{more}. "
+                         "Build the parameters with sk_icnet.transfer_params(source, duration_s),"
+                         " which copies the encoder's architecture and rates.")
+    prefixes = _encoder_prefixes(module)
+    state = {k: v for k, v in source.state_dict().items() if k.startswith(prefixes)}
+    module.load_state_dict(state, strict=False)
     if freeze:
         for name, param in module.named_parameters():
-            if name.startswith(_ENCODER_PREFIXES):
+            if name.startswith(prefixes):
                 param.requires_grad_(False)
 
 

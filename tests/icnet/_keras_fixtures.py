@@ -211,3 +211,140 @@ def write_release(folder, model, *, config=None, cfs=None):
         cfs[0] = np.inf
     savemat(os.path.join(folder, "channel_CFs.mat"), {"channel_CFs": np.asarray(cfs)[None]})
     return folder
+
+
+class GraphBuilder:
+    """Any wiring of the authors' layer classes and Keras' layers, written layer by layer with
+    random weights (``build`` gives the dict :func:`write_keras` and ``numpy_forward`` take)."""
+
+    def __init__(self, rng, fs=FS):
+        self.rng, self.fs = rng, fs
+        self.layers, self.weights, self.channels = [], {}, {}
+
+    def _w(self, *shape, scale=0.5):
+        return (self.rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def _alpha(self, c):
+        return self.rng.uniform(0.05, 0.4, (1, c)).astype(np.float32)
+
+    def _add(self, cls, name, config, inbound, channels, weights=()):
+        self.layers.append(_layer(cls, name, config, inbound))
+        self.channels[name] = channels
+        if weights:
+            self.weights[name] = list(weights)
+        return name
+
+    def input(self, name):
+        return self._add("InputLayer", name, {"batch_input_shape": [None, None, 1]}, (), 1)
+
+    def sinc(self, src, name="sincnet", filters=4, kernel_size=8, stride=1, padding="same"):
+        b1 = self.rng.uniform(100, self.fs / 4, (filters, 1)) / self.fs
+        band = self.rng.uniform(100, self.fs / 4, (filters, 1)) / self.fs
+        return self._add("layers>SincNetBlock", name, {
+            "channels": filters, "kernel_size": kernel_size, "padding": padding,
+            "activation": "symlog", "strides": stride, "fs": self.fs}, [src], filters,
+            [(f"{name}/{name}_conv/filt_b1:0", b1.astype(np.float32)),
+             (f"{name}/{name}_conv/filt_band:0", band.astype(np.float32))])
+
+    def block(self, src, name, channels, kernel, stride=1, padding="same", activation="prelu",
+              scale=0.5, bias=0.0):
+        c_in = self.channels[src]
+        weights = [(f"{name}/{name}_conv/kernel:0", self._w(kernel, c_in, channels, scale=scale)),
+                   (f"{name}/{name}_conv/bias:0", self._w(channels, scale=0.1) + bias)]
+        if activation == "prelu":
+            weights.append((f"{name}/{name}_out/{name}_out/alpha:0", self._alpha(channels)))
+        return self._add("layers>ConvEncoderBlock", name, {
+            "channels": channels, "kernel_size": [kernel], "padding": padding,
+            "activation": activation, "strides": stride, "layer_normalization": None}, [src],
+            channels, weights)
+
+    def conv(self, src, name, filters, kernel, stride=1, padding="same", activation="linear",
+             scale=0.5, bias=0.0):
+        c_in = self.channels[src]
+        return self._add("Conv1D", name, {
+            "filters": filters, "kernel_size": [kernel], "strides": [stride], "padding": padding,
+            "data_format": "channels_last", "dilation_rate": [1], "groups": 1,
+            "activation": activation, "use_bias": True}, [src], filters,
+            [(f"{name}/kernel:0", self._w(kernel, c_in, filters, scale=scale)),
+             (f"{name}/bias:0", self._w(filters, scale=0.1) + bias)])
+
+    def dense(self, src, name, units, activation="linear", scale=0.5, bias=0.0):
+        c_in = self.channels[src]
+        return self._add("Dense", name, {"units": units, "activation": activation,
+                                         "use_bias": True}, [src], units,
+                         [(f"{name}/kernel:0", self._w(c_in, units, scale=scale)),
+                          (f"{name}/bias:0", self._w(units, scale=0.1) + bias)])
+
+    def act(self, src, name, value):
+        c = self.channels[src]
+        weights = [(f"{name}/alpha:0", self._alpha(c))] if value == "prelu" else ()
+        return self._add("activations>get_activation", name, {"value": value}, [src], c, weights)
+
+    def crop(self, src, name, start, end=0):
+        return self._add("Cropping1D", name, {"cropping": [start, end]}, [src],
+                         self.channels[src])
+
+    def join(self, cls, name, *sources):
+        return self._add(cls, name, {}, list(sources), max(self.channels[s] for s in sources))
+
+    def xent(self, src, name, classes=5):
+        return self._add("layers>CrossEntropyBlock", name, {
+            "parameters": classes, "output_channels": self.channels[src] // classes}, [src],
+            self.channels[src] // classes)
+
+    def build(self, inputs, outputs, *, spb, context, units, bottleneck, n_classes=5):
+        return {"layers": self.layers, "inputs": inputs, "outputs": [[o, 0, 0] for o in outputs],
+                "weights": self.weights, "spb": spb, "context": context, "units": units,
+                "n_decoders": len(outputs), "bottleneck": bottleneck, "n_classes": n_classes,
+                "fs": self.fs}
+
+
+def wired_icnet(rng, *, encoder=((6, 4, 2), (6, 3, 2)), bottleneck=(5, 4), head=((1, 1),),
+                time=((1, 1),), combine="Multiply", crop="before", n_decoders=2, units=3,
+                context=16, padding="same", head_padding="same", time_padding="same"):
+    """An ICNet-like graph of the authors' classes with the given wiring.
+
+    ``encoder``: (channels, kernel, stride) per strided ConvEncoderBlock (each its own);
+    ``bottleneck``: (channels, kernel); ``head``: (kernel, stride) per decoder layer, the last
+    one giving units x classes channels, the others ``bottleneck`` channels (prelu blocks);
+    ``time``: (kernel, stride) per time layer (ConvEncoderBlocks, prelu, the last linear) or
+    None; ``crop``: "before" (the authors' ``cropped_output``) or "after" the join (one crop per
+    decoder, after its first decoder layer).
+    """
+    g = GraphBuilder(rng)
+    audio = g.input("audio_input")
+    last = g.sinc(audio, filters=4, kernel_size=8, padding=padding)
+    for i, (channels, kernel, stride) in enumerate(encoder):
+        last = g.block(last, f"encoder_{i}", channels, kernel, stride, padding)
+    spb = int(np.prod([s for _, _, s in encoder]))
+    z = g.block(last, "bottleneck", bottleneck[0], bottleneck[1], 1, padding)
+    n_crop = context // spb
+    if crop == "before":
+        z = g.crop(z, "cropped_output", n_crop)
+    time_inputs, outputs = [], []
+    for d in range(1, n_decoders + 1):
+        source = z
+        if time is not None:
+            tin = g.input(f"time_input_{d}")
+            time_inputs.append([tin, 0, 0])
+            t = tin
+            for j, (kernel, stride) in enumerate(time):
+                final = j == len(time) - 1
+                t = g.block(t, f"time_{d}_{j}", bottleneck[0], kernel, stride, time_padding,
+                            activation="linear" if final and len(time) > 1 else "prelu",
+                            scale=2.0 if j == 0 else 0.5, bias=1.0 if final else 0.0)
+            source = g.join(combine, f"modulated_{d}", z, t)
+        for j, (kernel, stride) in enumerate(head):
+            final = j == len(head) - 1
+            if final:
+                source = g.conv(source, f"decoder_{d}_{j}", units * 5, kernel, stride,
+                                head_padding, scale=0.3)
+            else:
+                source = g.block(source, f"decoder_{d}_{j}", bottleneck[0], kernel, stride,
+                                 head_padding)
+            if crop == "after" and j == 0:
+                source = g.crop(source, f"crop_{d}", n_crop)
+        outputs.append(g.xent(source, f"output_{d}"))
+    inputs = [["audio_input", 0, 0], time_inputs] if time_inputs else [["audio_input", 0, 0]]
+    return g.build(inputs, outputs, spb=spb, context=context, units=units,
+                   bottleneck=bottleneck[0])

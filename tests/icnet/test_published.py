@@ -1,8 +1,9 @@
 """The authors' published ICNet: Keras HDF5 files read without TensorFlow.
 
-Every fidelity check compares the loaded estimator with a numpy forward written here
-from the format's description (Keras padding rules, the authors' SincNet filters,
-PReLU, symlog, CrossEntropyBlock), interpreting the file's graph layer by layer;
+Every fidelity check compares the loaded estimator with a numpy forward written in the test
+helpers (``_keras_reference``) from the format's description (Keras padding rules, the
+authors' SincNet filters, PReLU, symlog, CrossEntropyBlock), interpreting the file's graph
+layer by layer;
 the shared TensorFlow-written reference is used when it is present.
 """
 
@@ -18,112 +19,14 @@ h5py = pytest.importorskip("h5py")
 pytest.importorskip("yaml")
 
 from sk_icnet import ICNetRegressor, describe_keras, load_published_icnet  # noqa: E402
+from sk_icnet._core.timebase import Timebase  # noqa: E402
 from sk_icnet.icnet._module import ICNet  # noqa: E402
+from sk_icnet.icnet._published._graph import PublishedICNet  # noqa: E402
 
 from ._keras_fixtures import keras_icnet, release_config, write_keras, write_release  # noqa: E402
+from ._keras_reference import keras_conv, numpy_forward  # noqa: E402
 
 T0 = 7200.0
-
-
-# ----------------------------------------------------------------- numpy reference
-def keras_conv(x, kernel, stride, padding):
-    """Keras Conv1D (cross-correlation) on channels-last ``x`` (B, L, C_in), float64."""
-    K, L = kernel.shape[0], x.shape[1]
-    if padding == "valid":
-        left = right = 0
-    elif padding == "causal":
-        left, right = K - 1, 0
-    else:
-        n_out = -(-L // stride)
-        total = max((n_out - 1) * stride + K - L, 0)
-        left, right = total // 2, total - total // 2
-    xp = np.pad(x, ((0, 0), (left, right), (0, 0)))
-    n = (xp.shape[1] - K) // stride + 1
-    out = np.zeros((x.shape[0], n, kernel.shape[2]))
-    for k in range(K):
-        out += xp[:, k: k + (n - 1) * stride + 1: stride] @ kernel[k]
-    return out
-
-
-def sinc_kernel(b1, band, filt_dim, fs):
-    """The authors' filters as a (Filt_dim, 1, N) kernel: (lp_f2 - lp_f1) / max x Hamming."""
-    f1 = np.abs(b1[:, 0]) + 50.0 / fs
-    f2 = f1 + np.abs(band[:, 0]) + 50.0 / fs
-    half = (filt_dim - 1) // 2
-    m = np.arange(-half, half + 1, dtype=np.float64)
-
-    def lowpass(f):
-        out = np.empty((len(f), len(m)))
-        nz = m != 0
-        out[:, nz] = 2 * f[:, None] * np.sin(2 * np.pi * f[:, None] * m[nz]) / (2 * np.pi * f[:, None]
-                                                                                * m[nz])
-        out[:, ~nz] = 2 * f[:, None]
-        return out
-
-    bp = lowpass(f2) - lowpass(f1)
-    bp = bp / bp.max(axis=1, keepdims=True)
-    window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(filt_dim) / filt_dim)
-    return (bp * window).T[:, None, :]
-
-
-def activation(x, kind, alpha=None):
-    if kind == "prelu":
-        return np.where(x > 0, x, alpha.reshape(1, 1, -1) * x)
-    if kind == "symlog":
-        return np.sign(x) * np.log(np.abs(x) + 1)
-    if kind == "softmax":
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    assert kind == "linear"
-    return x
-
-
-def numpy_forward(model, audio, times):
-    """Evaluate the graph of ``model`` on the network inputs; every layer's value (channels last)."""
-    weights = {name: {p.rsplit("/", 1)[-1].split(":")[0]: a.astype(np.float64) for p, a in entries}
-               for name, entries in model["weights"].items()}
-    values = {}
-    for layer in model["layers"]:
-        name, cls, cfg = layer["name"], layer["class_name"], layer["config"]
-        w = weights.get(name, {})
-        ins = [values[e[0]] for e in (layer["inbound_nodes"][0] if layer["inbound_nodes"] else [])]
-        x = ins[0] if ins else None
-        if cls == "InputLayer":
-            v = audio if name == "audio_input" else times[name]
-        elif cls == "layers>SincNetBlock":
-            kern = sinc_kernel(w["filt_b1"], w["filt_band"], cfg["kernel_size"] + 1, cfg["fs"])
-            v = activation(keras_conv(x, kern, cfg["strides"], cfg["padding"]), cfg["activation"])
-        elif cls == "layers>SincConv1D":
-            kern = sinc_kernel(w["filt_b1"], w["filt_band"], cfg["Filt_dim"], cfg["fs"])
-            v = keras_conv(x, kern, cfg["stride"], cfg["padding"])
-        elif cls == "layers>ConvEncoderBlock":
-            v = keras_conv(x, w["kernel"], cfg["strides"], cfg["padding"]) + w["bias"]
-            v = activation(v, cfg["activation"], w.get("alpha"))
-        elif cls == "Conv1D":
-            v = keras_conv(x, w["kernel"], cfg["strides"][0], cfg["padding"]) + w["bias"]
-        elif cls == "Dense":
-            v = x @ w["kernel"] + w["bias"]
-        elif cls == "PReLU":
-            v = activation(x, "prelu", w["alpha"])
-        elif cls == "activations>get_activation":
-            v = activation(x, cfg["value"], w.get("alpha"))
-        elif cls == "Activation":
-            v = activation(x, cfg["activation"])
-        elif cls == "Cropping1D":
-            a, b = cfg["cropping"]
-            v = x[:, a: x.shape[1] - b]
-        elif cls == "Multiply":
-            v = ins[0] * ins[1]
-        elif cls == "Add":
-            v = ins[0] + ins[1]
-        elif cls == "Reshape":
-            v = x.reshape(x.shape[0], *cfg["target_shape"])
-        elif cls == "layers>CrossEntropyBlock":
-            v = activation(x.reshape(x.shape[0], x.shape[1], -1, cfg["parameters"]), "softmax")
-        else:  # pragma: no cover - the fixtures hold only these
-            raise AssertionError(cls)
-        values[name] = v
-    return values
 
 
 def authors_inputs(model, sound, t0=T0, first_bin=0):
@@ -272,8 +175,10 @@ def test_file_written_by_tensorflow_gives_tensorflows_outputs_to_1e_5():
     for d in range(n_dec):
         got = est.predict_proba(ref["sound_pa"], recording=f"animal_{d + 1}", time_s=T0)
         np.testing.assert_allclose(got, ref["probs"][d].transpose(0, 2, 1, 3), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(est.embed(ref["sound_pa"]), ref["bottleneck"].transpose(0, 2, 1),
-                               atol=1e-5, rtol=0)
+    z, expected = est.embed(ref["sound_pa"]), ref["bottleneck"].transpose(0, 2, 1)
+    np.testing.assert_allclose(z, expected, atol=1e-5, rtol=0)
+    assert np.abs(z - expected).max() <= 1e-5 * np.abs(expected).max()  # 1e-5 relative
+    assert isinstance(est.module_, PublishedICNet)
     table = est.neurons_["animal_1"]
     assert list(table.columns) == ["unit", "cf_hz", "reliable"]
     assert table["reliable"].tolist() == np.isfinite(table["cf_hz"]).tolist()
@@ -314,19 +219,19 @@ def test_save_model_round_trips_the_published_model_exactly(tmp_path):
     assert again.keras_layers_ == est.keras_layers_
 
 
-def test_encoder_transfers_to_new_neurons_with_encoder_from(tmp_path):
+def test_encoder_transfers_to_new_neurons_with_transfer_params(tmp_path):
+    from sk_icnet import transfer_params
+
     model = build("same_even_kernel")
     est = load_published_icnet(release(tmp_path, model))
-    encoder = {k: v for k, v in est.get_params().items() if k.startswith("module__")
-               and not k.startswith(("module__time", "module__n_classes"))}
     rng = np.random.default_rng(5)
     X = rng.standard_normal((8, 16 * model["spb"])).astype(np.float32)
     y = rng.poisson(1.0, (8, 2, 16)).astype(np.float32)
-    new = ICNetRegressor(audio_fs=est.audio_fs_, dt_ms=est.dt_ms_, encoder_from=est,
-                         freeze_encoder=True, max_epochs=1, verbose=0, train_split=None,
-                         random_state=0, **encoder).fit(X, y)
+    params = transfer_params(est, 8 * X.shape[1] / model["fs"], mode="frozen")
+    new = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "train_split": None,
+                            "random_state": 0}).fit(X, y)
     np.testing.assert_allclose(new.embed(X), est.embed(X), atol=1e-6)
-    assert new.predict(X).shape == (8, 2, 16)
+    assert new.predict(X).shape == (8, 2, 16) and new.head == "poisson"
 
 
 # ------------------------------------------------------------------ describe_keras
@@ -408,21 +313,26 @@ def test_missing_extra_misshaped_and_nan_weights_are_refused_naming_the_layer(tm
 def test_a_graph_claiming_a_billion_channels_is_refused_before_anything_is_allocated(
         tmp_path, monkeypatch):
     model = build("same_even_kernel")
-    model["layers"][3]["config"]["channels"] = 10**9  # encoder_1; its stored kernel is small
+    model["layers"][3]["config"]["channels"] = 10**6  # encoder_1; its stored kernel is small
     folder = release(tmp_path, model)
 
     def never(*args, **kwargs):
         raise AssertionError("the module was built")
 
-    monkeypatch.setattr(ICNet, "__init__", never)
-    with pytest.raises(ValueError, match=r"'encoder_1'.*kernel.*needs \(4, 6, 1000000000\)"):
+    monkeypatch.setattr(PublishedICNet, "__init__", never)
+    with pytest.raises(ValueError, match=r"'encoder_1'.*kernel.*needs \(4, 6, 1000000\)"):
         load_published_icnet(folder)
+    model["layers"][3]["config"]["channels"] = 10**9  # beyond the bound on any channel count
+    with pytest.raises(ValueError, match=r"'encoder_1'.*'channels' must be an integer from 1 to "
+                                         r"1,048,576; received 1000000000"):
+        load_published_icnet(release(tmp_path, model))
 
 
 def test_a_config_claiming_a_billion_decoder_channels_is_refused(tmp_path, monkeypatch):
     model = build("same_even_kernel")
     folder = release(tmp_path, model, config=release_config(model, decoder_channels=10**9))
-    monkeypatch.setattr(ICNet, "__init__", lambda *a, **k: pytest.fail("the module was built"))
+    monkeypatch.setattr(PublishedICNet, "__init__",
+                        lambda *a, **k: pytest.fail("the module was built"))
     with pytest.raises(ValueError, match="config.yaml.*decoder_channels=1000000000 disagrees"):
         load_published_icnet(folder)
 
@@ -603,16 +513,17 @@ def _mutate(layer, **config):
 
 @pytest.mark.parametrize("variant, name, config, match", [
     ("same_even_kernel", "encoder_1", dict(activation="relu"),
-     "'encoder_1'.*ends with prelu; this one has activation 'relu'"),
-    ("same_even_kernel", "cropped_output", dict(cropping=[4, 2]), "a crop at the end drops bins"),
+     "'encoder_1'.*activation 'relu' is not supported .*prelu, symlog, softmax"),
+    ("same_even_kernel", "cropped_output", dict(cropping=[4, 2]),
+     "'output_1' gives .* output bins for .* bins of sound"),
     ("same_even_kernel", "sincnet", dict(kernel_size=7), "SincNet filters of 8 taps"),
     ("causal_odd_kernel_standard_layers", "encoder_0", dict(dilation_rate=[2]),
      "'encoder_0'.*dilated or grouped"),
     ("same_even_kernel", "encoder_0", dict(layer_normalization="batch"),
      "'encoder_0'.*layer_normalization"),
 ])
-def test_graphs_that_icnet_cannot_express_are_refused_naming_the_layer(tmp_path, variant, name, config,
-                                                                       match):
+def test_graphs_the_reader_cannot_run_are_refused_naming_the_layer(tmp_path, variant, name,
+                                                                    config, match):
     model = build(variant)
     _mutate(next(layer for layer in model["layers"] if layer["name"] == name), **config)
     with pytest.raises(ValueError, match=match):
@@ -650,3 +561,26 @@ def test_a_model_file_whose_neuron_table_disagrees_with_its_decoders_is_refused(
     with pytest.raises(ValueError, match=r"the neurons table of 'animal_1' has 2 rows, but the "
                                          r"model's decoders are"):
         ICNetRegressor.load_model(path)
+
+
+def test_a_model_file_of_0_4_s_published_layout_still_loads_as_an_icnet(tmp_path):
+    """0.4.0 mapped the published graph onto ICNet with Keras options; its files still load."""
+    est = ICNetRegressor(head="categorical", audio_fs=8000.0, dt_ms=0.5, verbose=0,
+                         train_split=None, module__n_filters=4, module__sincnet_kernel_size=9,
+                         module__sincnet_style="keras", module__encoder_channels=6,
+                         module__encoder_kernel_size=4, module__n_encoder_layers=2,
+                         module__bottleneck_channels=5, module__encoder_strides=[2, 2],
+                         module__n_classes=5, module__padding=["same"] * 4,
+                         module__input_scale=0.04, module__context_samples=16,
+                         module__time_input=True, module__time_layer="prelu",
+                         module__time_combine="multiply", module__time_scale_s=36000.0)
+    est.timebase_ = Timebase(8000.0, 0.5)
+    est.n_neurons_, est.neurons_per_recording_ = 6, [3, 3]
+    est.recording_names_, est.y_ndim_, est.n_features_in_ = ["animal_1", "animal_2"], 3, 16
+    est.initialize()
+    est.save_model(tmp_path / "old.safetensors")
+    again = ICNetRegressor.load_model(tmp_path / "old.safetensors")
+    assert type(again.module_) is ICNet and again.module_.padding == ["same"] * 4
+    sound = np.random.default_rng(0).standard_normal((1, 40))
+    np.testing.assert_array_equal(again.predict_proba(sound, recording="animal_2", time_s=9.0),
+                                  est.predict_proba(sound, recording="animal_2", time_s=9.0))

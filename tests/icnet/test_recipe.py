@@ -131,7 +131,9 @@ def pretrained(tiny_data):
 def test_transfer_slow_gives_the_encoder_a_slower_learning_rate(pretrained, small_xy):
     X, y = small_xy
     params = transfer_params(pretrained, 60, mode="slow", encoder_lr_factor=0.1)
-    assert params["encoder_from"] is pretrained and params["freeze_encoder"] is False
+    # a copy of the module (clone keeps it; an estimator would be unfitted), not the estimator
+    assert isinstance(params["encoder_from"], torch.nn.Module) and params["freeze_encoder"] is False
+    assert params["encoder_from"] is not pretrained.module_
     assert params["module__encoder_channels"] == pretrained.module__encoder_channels
     est = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "random_state": 0})
     est.fit(X, y[:, :3])
@@ -161,3 +163,107 @@ def test_transfer_refuses_bad_sources_and_modes(pretrained):
         transfer_params(pretrained, 60, mode="fast")
     with pytest.raises(ValueError, match="encoder_lr_factor"):
         transfer_params(pretrained, 60, encoder_lr_factor=0)
+
+
+# ------------------------------------------------------------ transfer from the published model
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    pytest.importorskip("h5py")
+    pytest.importorskip("yaml")
+    from sk_icnet import load_published_icnet
+    from tests.icnet._keras_fixtures import wired_icnet, write_release
+
+    model = wired_icnet(np.random.default_rng(0), head=((3, 1),))
+    folder = write_release(str(tmp_path_factory.mktemp("published") / "DNN"), model)
+    return load_published_icnet(folder)
+
+
+def _new_neurons(est, n_trials=8, n_bins=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_trials, n_bins * est.samples_per_bin_)).astype(np.float32)
+    return X, rng.poisson(1.0, (n_trials, 2, n_bins)).astype(np.float32)
+
+
+def test_transfer_from_the_published_model_fits_new_neurons_on_plain_arrays(published):
+    from sk_icnet.icnet._published._graph import PublishedICNet
+
+    X, y = _new_neurons(published)
+    params = transfer_params(published, 60, mode="frozen")
+    assert params["head"] == "poisson" and params["audio_fs"] == published.audio_fs_
+    assert "module__time_input" not in params and "module__n_classes" not in params
+    est = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "random_state": 0}).fit(X, y)
+    assert isinstance(est.module_, PublishedICNet) and not est.module_.time_input
+    assert est.predict(X).shape == (8, 2, 12) and (est.predict(X) >= 0).all()
+    # the frozen encoder is the published one: the same embedding, weights untouched
+    np.testing.assert_allclose(est.embed(X), published.embed(X), atol=1e-6)
+    before, after = published.module_.state_dict(), est.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("encoder."))
+
+
+def test_transfer_from_the_published_model_survives_grid_search_with_two_workers(published):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _new_neurons(published, n_trials=8)
+    params = {**transfer_params(published, 60, mode="frozen"), "max_epochs": 1, "verbose": 0,
+              "train_split": None, "random_state": 0}
+    search = GridSearchCV(ICNetRegressor(**params), {"lr": [1e-3, 1e-2]}, cv=2, n_jobs=2)
+    search.fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    np.testing.assert_allclose(search.best_estimator_.embed(X), published.embed(X), atol=1e-6)
+
+
+def test_a_transferred_published_encoder_round_trips_through_a_model_file(published, tmp_path):
+    X, y = _new_neurons(published)
+    params = transfer_params(published, 60, mode="slow")
+    assert [group[0] for group in params["optimizer__param_groups"]] == ["encoder.*"]
+    est = ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0, "random_state": 0}).fit(X, y)
+    est.save_model(tmp_path / "new.safetensors")
+    again = ICNetRegressor.load_model(tmp_path / "new.safetensors")
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+
+
+def test_transfer_asked_for_a_time_input_gives_the_new_decoders_one(published):
+    params = transfer_params(published, 60, time_input=True)
+    assert params["module__time_input"] is True
+    X, y = _new_neurons(published)
+    with pytest.raises(ValueError, match="module__time_input=True needs the recording time"):
+        ICNetRegressor(**{**params, "max_epochs": 1, "verbose": 0}).fit(X, y)
+
+
+def test_encoder_from_another_encoder_names_every_difference_and_transfer_params(published):
+    X, y = _new_neurons(published)
+    params = {**transfer_params(published, 60), "module__input_scale": 1.0, "max_epochs": 1,
+              "verbose": 0}
+    with pytest.raises(ValueError) as info:
+        ICNetRegressor(**params).fit(X, y)
+    message = str(info.value)
+    assert "input_scale: 0.04 in encoder_from, 1.0 here" in message
+    assert "sk_icnet.transfer_params" in message and "\n" not in message
+
+
+def test_encoder_from_an_icnet_of_other_sizes_names_each_differing_entry(pretrained, small_xy):
+    X, y = small_xy
+    params = {**transfer_params(pretrained, 60), "module__n_filters": 3,
+              "module__bottleneck_channels": 3, "max_epochs": 1, "verbose": 0}
+    with pytest.raises(ValueError, match="encoder_from has another encoder") as info:
+        ICNetRegressor(**params).fit(X, y)
+    assert str(info.value).count(" in encoder_from, ") >= 2
+    assert "transfer_params" in str(info.value)
+
+
+def test_transfer_from_an_ensemble_copies_the_chosen_member(tiny_data):
+    from sk_icnet import ICNetEnsemble
+
+    with pytest.raises(TypeError, match="ICNetEnsemble that is not fitted") as info:
+        transfer_params(ICNetEnsemble(tiny_estimator(), n_members=2), 60)
+    assert "\n" not in str(info.value) and "Fit it first" not in str(info.value)
+    ensemble = ICNetEnsemble(tiny_estimator(max_epochs=1), n_members=2, random_state=0)
+    ensemble.fit(tiny_data.X[:8], tiny_data.y[:8])
+    for member in (0, 1):
+        params = transfer_params(ensemble, 60, member=member)
+        ours = params["encoder_from"].state_dict()
+        theirs = ensemble.estimators_[member].module_.state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    with pytest.raises(ValueError, match=r"member must be the index of one of the ensemble's 2 "
+                                         r"members \(0 to 1\); received 2"):
+        transfer_params(ensemble, 60, member=2)

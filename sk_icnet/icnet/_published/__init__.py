@@ -9,15 +9,16 @@ research); it reads the copy a user obtained:
 >>> est = sk_icnet.load_published_icnet("DNN/")                      # doctest: +SKIP
 >>> est.predict_proba(sound_pa, recording="animal_1", time_s=7200)   # doctest: +SKIP
 
-The file is untrusted input: the graph is read as JSON and mapped onto
-:class:`~sk_icnet.icnet.ICNet` (nothing in the file is executed; a ``Lambda``
-layer, marshalled code or a pickle is refused by name), every weight's shape is
+The file is untrusted input: the graph is read as JSON into a plan that
+:class:`PublishedICNet` executes with Keras' semantics (nothing in the file is
+executed; a ``Lambda`` layer, marshalled code or a pickle is refused by name), every weight's shape is
 checked against the graph before anything is read, and ``config.yaml`` is read
 with ``yaml.safe_load``. Reading needs h5py and PyYAML
 (``pip install 'sk_icnet[published]'``).
 """
 
+from ._graph import PublishedICNet
 from ._hdf5 import describe_keras
 from ._load import load_published_icnet
 
-__all__ = ["describe_keras", "load_published_icnet"]
+__all__ = ["describe_keras", "load_published_icnet", "PublishedICNet"]

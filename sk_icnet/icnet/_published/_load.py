@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from ..._core.timebase import Timebase, rates_agree
+from ._graph import INPUT_SCALE_RANGE, PublishedICNet, _geometry, dumps_plan
 from ._hdf5 import _attach_weights, _fail, _max_parameters, _read, _read_graph, _require, _resolve
-from ._plan import _check_weights, _expected_weights, _Graph
+from ._plan import _check_weights, _Graph, set_time_shifts
 from ._release import _number, _read_cfs, _read_yaml
 
 
@@ -20,18 +21,18 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
                          max_parameters=100_000_000):
     """Load the authors' published ICNet as a fitted :class:`~sk_icnet.icnet.ICNetRegressor`.
 
-    The Keras model is rebuilt from the file's own graph (its ``model_config``):
-    the SincNet layer, the encoder stages, the bottleneck and its crop (the
-    authors' ``cropped_output``), and per output a decoder with its time layer.
-    Each becomes the matching part of :class:`~sk_icnet.icnet.ICNet` with the
-    options that reproduce the Keras computation (``padding``, the Keras
-    SincNet filters, ``input_scale``, ``context_samples``, the PReLU time
-    layer). The result is a fitted estimator with the categorical head and one
-    decoder per graph output, named ``animal_1`` .. ``animal_N`` in output order:
-    ``predict``, ``predict_proba``, ``sample``, ``embed``,
-    :mod:`sk_icnet.insilico`, ``save_model`` and ``encoder_from=`` work on it.
-    Input stays in pascals (the ``audio_normalisation`` and the zero context
-    are applied inside); ``time_s`` is the recording time (s) of the first bin.
+    The Keras model is rebuilt from the file's own graph (its ``model_config``) as a
+    :class:`~sk_icnet.icnet.PublishedICNet`, a torch module that executes the
+    graph layer by layer with Keras' semantics (padding rules, the authors' SincNet filters,
+    PReLU, symlog, crops, ``Multiply``/``Add`` joins, ``CrossEntropyBlock``): any wiring
+    the authors' layer classes and the Keras layers listed in the guide build, with kernels
+    and strides of any size in every branch. Nothing in the file is executed. The result
+    is a fitted estimator with the categorical head and one decoder per graph output,
+    named ``animal_1`` .. ``animal_N`` in output order: ``predict``, ``predict_proba``,
+    ``sample``, ``embed`` (the graph's ``cropped_output``), :mod:`sk_icnet.insilico`,
+    ``save_model`` and ``encoder_from=`` / :func:`sk_icnet.transfer_params` work on it.
+    Input stays in pascals (the ``audio_normalisation`` and the zero context are applied
+    inside); ``time_s`` is the recording time (s) of the first bin.
 
     Parameters
     ----------
@@ -67,7 +68,8 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
         Naming the file, the layer and the rule, for anything the reader does
         not map exactly: an unsupported layer, code in the file, missing, extra,
         misshaped or non-finite weights, a CF file of another length, a config
-        whose rates disagree with the graph.
+        whose rates disagree with the graph, an ``audio_normalisation`` outside
+        1e-30 .. 1e30, a graph that does not give one output bin per bin of sound.
     """
     h5py = _require("h5py", "load_published_icnet")
     max_parameters = _max_parameters(max_parameters)
@@ -78,15 +80,14 @@ def load_published_icnet(path, *, config=None, cfs=None, window_samples=None, de
         layers, inputs, outputs = _read_graph(f, where)
         graph = _Graph(layers, inputs, outputs, where)
         _attach_weights(f, layers, where)
-        expected = _expected_weights(graph)
-        _check_weights(graph, expected, where, max_parameters)  # before anything is read
-        plan = _plan_module(graph, cfg, where, window_samples)
-        est = _fitted_estimator(plan, cfg, device, window_samples, where)
-        state = _state_dict(graph, where, cfg.fs)
+        _check_weights(graph, where, max_parameters)  # before anything is read
+        spb, units, module = _module_params(graph, cfg, where, window_samples)
+        est = _fitted_estimator(spb, units, module, cfg, device, window_samples, where)
+        state = _state_dict(graph, where)
     _load_state(est, state, where, device)
     names = est.recording_names_
-    est.neurons_ = _neuron_tables(cfs, folder, file, names, plan.units)
-    est.keras_layers_ = _keras_layers(graph, plan, names)
+    est.neurons_ = _neuron_tables(cfs, folder, file, names, units)
+    est.keras_layers_ = _keras_layers(graph, names)
     return est
 
 
@@ -120,45 +121,16 @@ def _read_config(config, folder):
         time_norm=_number(cfg, "time_normalisation", cfg_where, required=False))
 
 
-class _Plan(NamedTuple):
-    """The graph's parts and the :class:`~sk_icnet.icnet.ICNet` parameters that rebuild them."""
-
-    sinc: dict
-    encoder: list
-    bottleneck: dict
-    samples_per_bin: int
-    units: list
-    module: dict
-
-
-def _split_stages(graph, where):
-    """The SincNet stage, the encoder stages and the bottleneck, checked against each other."""
-    stages = graph.stages
-    sinc, convs = stages[0], stages[1:]
-    if len(convs) < 2:
-        raise _fail(where, sinc["layer"], "an ICNet needs at least one strided encoder stage "
-                    "and a bottleneck after the SincNet layer.")
-    encoder, bottleneck = convs[:-1], convs[-1]
-    for stage in encoder[1:]:
-        for key in ("channels", "kernel"):
-            if stage[key] != encoder[0][key]:
-                raise _fail(where, stage["layer"], f"encoder stages must share their {key} "
-                            f"({encoder[0][key]} in {encoder[0]['layer']!r}); this one has "
-                            f"{stage[key]}.")
-    if bottleneck["kernel"] != encoder[0]["kernel"] or bottleneck["stride"] != 1:
-        raise _fail(where, bottleneck["layer"], "the bottleneck must have the encoder's kernel "
-                    f"size ({encoder[0]['kernel']}) and stride 1; it has kernel "
-                    f"{bottleneck['kernel']}, stride {bottleneck['stride']}.")
-    return sinc, encoder, bottleneck
-
-
-def _check_rates(sinc, encoder, cfg, where):
-    """The graph's samples per bin, checked against the config's rates and context."""
-    spb = sinc["stride"] * math.prod(s["stride"] for s in encoder)
-    if not isinstance(sinc["fs"], (int, float)) or isinstance(sinc["fs"], bool) or \
-            not rates_agree(sinc["fs"], cfg.fs):
-        raise _fail(where, sinc["layer"], f"its SincNet rate fs={sinc['fs']!r} disagrees with "
-                    f"fs_audio={cfg.fs!r} in {cfg.where}.")
+def _check_rates(graph, cfg, where):
+    """The graph's samples per bin (its outputs' frame hop), checked against the config's rates,
+    context, sizes and time scale."""
+    plan = graph.plan
+    for op in plan["encoder"]:
+        if op["op"] == "sinc" and not rates_agree(op["fs"], cfg.fs):
+            raise _fail(where, op["name"], f"its SincNet rate fs={op['fs']!r} disagrees with "
+                        f"fs_audio={cfg.fs!r} in {cfg.where}.")
+    geometry = _geometry(plan["encoder"], {plan["audio"]: (1, 0, 0)}, 1, 0)
+    spb = geometry[plan["embedding"]][0]
     if cfg.ds_factor is not None and cfg.ds_factor != spb:
         raise _fail(where, None, f"the graph's strides downsample by {spb}, but {cfg.where} "
                     f"says ds_factor={cfg.ds_factor}.")
@@ -168,81 +140,71 @@ def _check_rates(sinc, encoder, cfg, where):
     if cfg.context % spb:
         raise ValueError(f"{cfg.where}: context_size={cfg.context} is not a whole number of "
                          f"bins of {spb} samples.")
-    return spb
-
-
-def _check_decoders(graph, bottleneck, cfg, where):
-    """Units per decoder, the class count and the time layer, alike over decoders and config."""
-    units = [d["units"] for d in graph.decoders]
-    classes = {d["n_classes"] for d in graph.decoders}
+    heads = [d["ops"][-1] for d in plan["decoders"]]
+    units = [h["units"] for h in heads]
+    classes = {h["classes"] for h in heads}
     if len(classes) != 1:
         raise _fail(where, None, f"the outputs have different class counts {sorted(classes)}.")
-    n_classes = classes.pop()
     values = cfg.values
-    for key, value in (("n_decoders", len(units)), ("bottleneck_channels",
-                                                    bottleneck["channels"]),
-                       ("n_classes", n_classes)):
+    for key, value in (("n_decoders", len(units)),
+                       ("bottleneck_channels", graph.channels[plan["embedding"]]),
+                       ("n_classes", next(iter(classes)))):
         if key in values and values[key] != value:
-            raise ValueError(f"{cfg.where}: {key}={values[key]!r} disagrees with the graph's "
-                             f"{value} ({where}).")
+            raise ValueError(f"{cfg.where}: {key}={str(values[key])[:40]} disagrees with the "
+                             f"graph's {value} ({where}).")
     if "decoder_channels" in values and any(u != values["decoder_channels"] for u in units):
-        raise ValueError(f"{cfg.where}: decoder_channels={values['decoder_channels']!r} "
+        raise ValueError(f"{cfg.where}: decoder_channels={str(values['decoder_channels'])[:40]} "
                          f"disagrees with the graph's decoders of {units} units ({where}).")
-    time_input = bool(graph.time_inputs)
-    if time_input and cfg.time_norm is None:
+    if graph.time_inputs and cfg.time_norm is None:
         raise ValueError(f"{cfg.where} lacks 'time_normalisation', which the graph's time "
                          "inputs need.")
-    activations = {d["time_activation"] for d in graph.decoders}
-    combines = {d["combine"] for d in graph.decoders}
-    if len(activations) != 1 or len(combines) != 1:
-        raise _fail(where, None, "the decoders' time layers differ in kind; sk_icnet needs them "
-                    "alike.")
-    return units, n_classes, time_input, activations.pop(), combines.pop()
+    return spb, units, next(iter(classes))
 
 
-def _plan_module(graph, cfg, where, window_samples):
-    """The graph's stages checked against the config and each other, and ICNet's parameters."""
-    sinc, encoder, bottleneck = _split_stages(graph, where)
-    spb = _check_rates(sinc, encoder, cfg, where)
-    units, n_classes, time_input, activation, combine = _check_decoders(
-        graph, bottleneck, cfg, where)
+def _module_params(graph, cfg, where, window_samples):
+    """PublishedICNet's parameters: the plan (its time inputs' frames set) and the release's
+    scaling, context and window."""
+    spb, units, n_classes = _check_rates(graph, cfg, where)
     if window_samples is not None and (isinstance(window_samples, bool) or not isinstance(
             window_samples, (int, np.integer)) or window_samples < 1 or window_samples % spb):
         raise ValueError(f"window_samples must be a positive multiple of the model's {spb} "
                          f"samples per bin, or None; received {window_samples!r}.")
-    module = dict(
-        n_filters=sinc["channels"], sincnet_kernel_size=sinc["kernel"],
-        sincnet_style="keras", sincnet_stride=sinc["stride"],
-        encoder_channels=encoder[0]["channels"], encoder_kernel_size=encoder[0]["kernel"],
-        n_encoder_layers=len(encoder), bottleneck_channels=bottleneck["channels"],
-        encoder_strides=[s["stride"] for s in encoder], n_classes=n_classes,
-        padding=[s["padding"] for s in graph.stages], input_scale=cfg.scale,
-        context_samples=cfg.context, crop_bins=graph.crop[0], time_input=time_input,
-        window_samples=window_samples)
-    if time_input:
-        module.update(time_scale_s=1.0 / float(cfg.time_norm), time_layer=activation,
-                      time_combine=combine)
-    return _Plan(sinc, encoder, bottleneck, spb, units, module)
+    low, high = INPUT_SCALE_RANGE
+    if not low <= cfg.scale <= high:
+        raise ValueError(f"{cfg.where}: audio_normalisation={cfg.scale!r} must be from {low:g} "
+                         f"to {high:g}, so that sounds from 1 uPa to 10 kPa stay finite and "
+                         "non-zero in float32 (the release has 0.04).")
+    time_scale = 36000.0
+    if graph.time_inputs:
+        time_scale = 1.0 / float(cfg.time_norm)
+        if not math.isfinite(time_scale) or not 1e-6 <= time_scale <= 1e30:
+            raise ValueError(f"{cfg.where}: time_normalisation={cfg.time_norm!r} must be from "
+                             "1e-30 to 1e6 (the release has 1/36000).")
+    plan = set_time_shifts(graph.plan, spb, cfg.context)
+    module = dict(plan=dumps_plan(plan), n_classes=n_classes, input_scale=cfg.scale,
+                  context_samples=cfg.context, time_scale_s=time_scale,
+                  window_samples=None if window_samples is None else int(window_samples))
+    return spb, units, module
 
 
-def _fitted_estimator(plan, cfg, device, window_samples, where):
-    """An initialized categorical ICNetRegressor with the plan's module and fitted attributes."""
+def _fitted_estimator(spb, units, module, cfg, device, window_samples, where):
+    """An initialized categorical ICNetRegressor holding a PublishedICNet with the graph's plan."""
     from .._estimator import ICNetRegressor
 
-    fs, spb, units = cfg.fs, plan.samples_per_bin, plan.units
+    fs = cfg.fs
     dt_ms = Timebase.from_samples_per_bin(fs, spb).dt_ms
-    est = ICNetRegressor(head="categorical", audio_fs=fs, dt_ms=dt_ms, verbose=0,
-                         train_split=None, device=device,
-                         **{f"module__{k}": v for k, v in plan.module.items()})
+    est = ICNetRegressor(PublishedICNet, head="categorical", audio_fs=fs, dt_ms=dt_ms,
+                         verbose=0, train_split=None, device=device,
+                         **{f"module__{k}": v for k, v in module.items()})
     est.timebase_ = Timebase.from_samples_per_bin(fs, spb)
-    est.n_neurons_, est.neurons_per_recording_ = sum(units), units
+    est.n_neurons_, est.neurons_per_recording_ = sum(units), list(units)
     est.recording_names_ = [f"animal_{i + 1}" for i in range(len(units))]
     est.y_ndim_ = 3
     est.n_features_in_ = spb * max(1, (window_samples or cfg.context or spb) // spb)
     try:
         est.initialize()
     except ValueError as exc:
-        raise _fail(where, None, f"the graph's sizes make no ICNet ({exc}).") from None
+        raise _fail(where, None, f"the graph cannot run as sk_icnet reads it ({exc})") from None
     return est
 
 
@@ -253,6 +215,9 @@ def _load_state(est, state, where, device):
         if tuple(ours[key].shape) != tuple(value.shape):  # pragma: no cover - checked above
             raise _fail(where, None, f"{key} has shape {tuple(value.shape)}, the module "
                         f"{tuple(ours[key].shape)}.")
+    if set(ours) != set(state):  # pragma: no cover - the plan and the map come from one graph
+        raise _fail(where, None, f"the module's weights {sorted(set(ours) ^ set(state))[:3]} "
+                    "have no counterpart in the file.")
     est.module_.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     est.module_.to(device)
 
@@ -277,61 +242,30 @@ def _neuron_tables(cfs, folder, file, names, units):
         for i, (name, n) in enumerate(zip(names, units, strict=True))}
 
 
-def _keras_layers(graph, plan, names):
+def _keras_layers(graph, names):
     """The graph's layer names of every part (the ``keras_layers_`` record)."""
+    plan = graph.plan
     return {
-        "audio_input": graph.audio, "sincnet": plan.sinc["layer"],
-        "encoder": [s["layer"] for s in plan.encoder], "bottleneck": plan.bottleneck["layer"],
-        "embedding": graph.embedding,
-        "decoders": {name: {k: d[k] for k in ("output", "decoder", "time", "time_input")}
-                     for name, d in zip(names, graph.decoders, strict=True)}}
+        "audio_input": plan["audio"], "encoder": [op["name"] for op in plan["encoder"]],
+        "embedding": plan["embedding"],
+        "decoders": {name: {"output": d["output"],
+                            "layers": [op["name"] for op in d["ops"] if op["op"] != "time"],
+                            "time_input": next((op["name"] for op in d["ops"]
+                                                if op["op"] == "time"), None)}
+                     for name, d in zip(names, plan["decoders"], strict=True)}}
 
 
-def _state_dict(graph, where, fs):
-    """ICNet's state dict (float32 numpy) from the graph's weights, each read and checked."""
-    def weight(layer, name):
-        return _read(graph.layers[layer].weights[name], where, layer, name)
-
-    def alpha(stage):
-        if stage["act_layer"] is not None:
-            return weight(stage["act_layer"], "alpha").reshape(-1)
-        return weight(stage["layer"], "alpha").reshape(-1)
-
-    stages = graph.stages
-    sinc = stages[0]
-    state = {"sincnet.low_hz": (weight(sinc["layer"], "filt_b1").reshape(-1).astype(np.float64)
-                                * fs).astype(np.float32),
-             "sincnet.band_hz": (weight(sinc["layer"], "filt_band").reshape(-1).astype(np.float64)
-                                 * fs).astype(np.float32)}
-    convs = stages[1:]
-    for i, stage in enumerate(convs):
-        prefix = "bottleneck" if i == len(convs) - 1 else f"encoder.{i}"
-        kernel = weight(stage["layer"], "kernel")
-        state[f"{prefix}.conv.weight"] = np.ascontiguousarray(kernel.transpose(2, 1, 0))
-        state[f"{prefix}.conv.bias"] = (weight(stage["layer"], "bias") if stage["use_bias"]
-                                        else np.zeros(kernel.shape[2], np.float32))
-        state[f"{prefix}.act.weight"] = alpha(stage)
-    weights, biases, gains, tbias, talpha = [], [], [], [], []
-    for d in graph.decoders:
-        layer = graph.layers[d["decoder"]]
-        kernel = weight(d["decoder"], "kernel")
-        kernel = kernel[0] if kernel.ndim == 3 else kernel  # (C, units * classes)
-        weights.append(kernel.T)
-        biases.append(weight(d["decoder"], "bias") if "bias" in layer.weights
-                      else np.zeros(kernel.shape[1], np.float32))
-        if d["time"]:
-            t = graph.layers[d["time"]]
-            gains.append(weight(d["time"], "kernel").reshape(-1))
-            tbias.append(weight(d["time"], "bias") if "bias" in t.weights
-                         else np.zeros_like(gains[-1]))
-            if d["time_activation"] == "prelu":
-                source = d["time_act_layer"] or d["time"]
-                talpha.append(weight(source, "alpha").reshape(-1))
-    state["decoder.weight"] = np.ascontiguousarray(np.concatenate(weights, axis=0))
-    state["decoder.bias"] = np.concatenate(biases)
-    if gains:
-        state["time_gain"] = np.stack(gains)
-        state["time_bias"] = np.stack(tbias)
-        if talpha:
-            state["time_alpha"] = np.stack(talpha)
+def _state_dict(graph, where):
+    """The module's state dict (float32 numpy, torch layout) from the graph's weights."""
+    state = {}
+    for layer, entries in graph.state_map.items():
+        for key, (weight, layout) in entries.items():
+            value = _read(graph.layers[layer].weights[weight], where, layer, weight)
+            if layout == "conv":  # Keras (K, C_in, C_out) -> torch (C_out, C_in, K)
+                value = value.transpose(2, 1, 0)
+            elif layout == "dense":  # (C_in, C_out) -> (C_out, C_in, 1)
+                value = value.T[:, :, None]
+            else:
+                value = value.reshape(-1)
+            state[key] = np.ascontiguousarray(value)
     return state
