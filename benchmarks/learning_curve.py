@@ -23,6 +23,12 @@ neurons from its encoder, frozen (``transfer_frozen``) or fine-tuned at a tenth 
 For every model, the in-silico FRA (CF, threshold) and MTF (rate BMF) of ``sk_icnet.insilico`` are
 compared with the same experiments run on the true neurons.
 
+Other families of simulated neurons (issue 33): ``--family periphery`` (``PeripheryNeurons``)
+or ``--family level`` (``LevelNeurons``) replaces the target neurons (same sound, same seeds);
+their rows go to ``benchmarks/results/learning_curve_<family>.json`` unless ``--out`` is given.
+``--seed`` sets the fits' ``random_state`` (for the spread over seeds); every row records the
+family, the seed and whether the fit learned (``learned``, from ``DidNotLearnCheck``).
+
 Each run appends its rows to ``benchmarks/results/learning_curve.json`` (one JSON object per line;
 ``--out`` to change), so arms can run as separate processes. ``--report`` writes the table
 (markdown, stdout) and ``docs/images/learning_curve.png``. One torch thread per process.
@@ -48,7 +54,12 @@ from sk_icnet import (
     transfer_params,
 )
 from sk_icnet.metrics import d2_poisson_score
-from sk_icnet.simulate import make_ic_neurons, make_natural_mix
+from sk_icnet.simulate import (
+    make_ic_neurons,
+    make_level_neurons,
+    make_natural_mix,
+    make_periphery_neurons,
+)
 
 FS, DT, TRIAL_S = 8000.0, 2.0, 1.0
 N_TARGET, N_PRE = 8, 32
@@ -56,6 +67,8 @@ POOL_MIN, TEST_MIN, PRE_MIN = 60, 3, 20
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "results", "learning_curve.json")
 FIGURE = os.path.join(HERE, "..", "docs", "images", "learning_curve.png")
+FAMILIES = {"ic": make_ic_neurons, "periphery": make_periphery_neurons,
+            "level": make_level_neurons}
 STRF = dict(audio_fs=FS, dt_ms=DT, n_bands=16, fmin=100.0, win_ms=8.0, lags_ms=30.0)
 
 
@@ -63,9 +76,9 @@ def trials(minutes):
     return int(round(minutes * 60 / TRIAL_S))
 
 
-def target_data():
+def target_data(family="ic"):
     """Target neurons, the 60-minute training pool and the test set (fixed seeds)."""
-    neurons = make_ic_neurons(N_TARGET, audio_fs=FS, dt_ms=DT, random_state=1)
+    neurons = FAMILIES[family](N_TARGET, audio_fs=FS, dt_ms=DT, random_state=1)
     X = make_natural_mix(trials(POOL_MIN), TRIAL_S, FS, random_state=10)
     y = neurons.sample(X, random_state=11).astype(np.float32)
     X_test = make_natural_mix(trials(TEST_MIN), TRIAL_S, FS, random_state=20)
@@ -102,11 +115,11 @@ def epochs_and_time(est):
 
 
 class Runner:
-    def __init__(self, out):
-        self.out = out
+    def __init__(self, out, family="ic", seed=0):
+        self.out, self.family, self.seed = out, family, seed
         t0 = time.perf_counter()
         (self.neurons, self.X, self.y, self.X_test, self.y_test,
-         self.rates_test) = target_data()
+         self.rates_test) = target_data(family)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.attainable = float(d2_poisson_score(self.y_test, self.rates_test))
@@ -124,7 +137,8 @@ class Runner:
             warnings.simplefilter("ignore")
             d2 = float(d2_poisson_score(self.y_test, model.predict(self.X_test)))
         row = dict(minutes=minutes, arm=arm, d2=d2, fraction=d2 / self.attainable,
-                   attainable=self.attainable, fit_s=round(fit_s, 1), **extra)
+                   attainable=self.attainable, fit_s=round(fit_s, 1), family=self.family,
+                   seed=self.seed, learned=getattr(model, "learned_", None), **extra)
         row.update(physiology_errors(physiology(model), self.truth))
         row["machine"] = f"{platform.machine()}, torch threads {torch.get_num_threads()}"
         os.makedirs(os.path.dirname(self.out), exist_ok=True)
@@ -136,7 +150,8 @@ class Runner:
     def scratch(self, minutes):
         X, y = self.subset(minutes)
         est = ICNetRegressor(**small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT,
-                                                 n_neurons=N_TARGET), random_state=0, verbose=0)
+                                                 n_neurons=N_TARGET), random_state=self.seed,
+                             verbose=0)
         t0 = time.perf_counter()
         est.fit(X, y)
         epochs, _ = epochs_and_time(est)
@@ -147,7 +162,7 @@ class Runner:
         member = ICNetRegressor(**small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT,
                                                     n_neurons=N_TARGET), verbose=0)
         t0 = time.perf_counter()
-        ens = ICNetEnsemble(member, n_members=n_members, random_state=0).fit(X, y)
+        ens = ICNetEnsemble(member, n_members=n_members, random_state=self.seed).fit(X, y)
         total = time.perf_counter() - t0
         times = [epochs_and_time(m) for m in ens.estimators_]
         first = ens.estimators_[0]
@@ -157,6 +172,7 @@ class Runner:
             members = [float(d2_poisson_score(self.y_test, m.predict(self.X_test)))
                        for m in ens.estimators_]
         self.record(minutes, "ensemble", ens, total, n_members=n_members, member_d2=members,
+                    members_learned=ens.members_learned_, excluded_seeds=ens.excluded_seeds_,
                     member_d2_mean=float(np.mean(members)))
 
     def pretrained(self):
@@ -277,13 +293,18 @@ def main():
                         help="sizes for the transfer arm (the arm costs two fits per size)")
     parser.add_argument("--sweep", action="store_true", help="the recipe's measurements")
     parser.add_argument("--report", action="store_true")
-    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--out", default=None, help=f"default {DEFAULT_OUT} (family ic)")
+    parser.add_argument("--family", default="ic", choices=sorted(FAMILIES))
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = DEFAULT_OUT if args.family == "ic" else DEFAULT_OUT.replace(
+            ".json", f"_{args.family}.json")
     if args.report:
         report(args.out)
         return
     torch.set_num_threads(1)
-    runner = Runner(args.out)
+    runner = Runner(args.out, args.family, args.seed)
     if args.sweep:
         sweep(runner)
         return

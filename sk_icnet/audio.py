@@ -35,7 +35,7 @@ from ._core.signal import P_REF, frames_rms, ramp_envelope
 from ._core.validation import _as_numeric_array, _describe, check_positive_int, check_positive_number
 
 __all__ = ["load_audio", "resample", "resampling_ratio", "level_db_spl", "set_level", "ramp",
-           "P_REF"]
+           "training_coverage", "P_REF"]
 
 #: reference sound pressure of dB SPL, in pascals
 
@@ -293,6 +293,172 @@ def _sound_summary(waves, audio_fs, trial_levels=True):
         tail = (1 - _BAND_POWER) / 2
         band = [float(freqs[np.searchsorted(cum, tail)]),
                 float(freqs[min(np.searchsorted(cum, 1 - tail), len(freqs) - 1)])]
-    return {"level_db_spl": [float(finite.min()), float(finite.max())] if finite.size else None,
-            "frame_level_db_spl_max": loudest, "band_hz": band,
-            "band_power_fraction": _BAND_POWER}
+    summary = {"level_db_spl": [float(finite.min()), float(finite.max())] if finite.size else None,
+               "frame_level_db_spl_max": loudest, "band_hz": band,
+               "band_power_fraction": _BAND_POWER}
+    if trial_levels:  # a training set: its level and band coverage too
+        summary["coverage"] = _coverage(waves[pick].astype(np.float64), audio_fs)
+    return summary
+
+
+#: frames of the coverage report (ms), and its level percentiles
+_COVERAGE_FRAME_MS = 20.0
+_PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+#: frames more than this far below the loudest one (or below 0 dB SPL) are silence
+_ACTIVE_RANGE_DB = 60.0
+#: a band is covered where it reaches this level in at least this share of the active frames
+_BAND_FLOOR_DB = 20.0
+_BAND_MIN_FRACTION = 0.05
+
+
+def training_coverage(X, audio_fs, *, frame_ms=_COVERAGE_FRAME_MS):
+    """Which sound levels and frequency bands a training set covers, and what in-silico
+    experiments on a model trained on it can be trusted for.
+
+    The sound is cut into ``frame_ms`` frames (up to 256 trials, evenly
+    spaced, are read); frames more than 60 dB below the loudest one, or below
+    0 dB SPL, count as silence. Reported:
+
+    * the distribution of frame levels (dB SPL; percentiles 1-99 of the
+      active frames);
+    * per octave band (centres 125 Hz, 250 Hz, ... up to Nyquist): the share of
+      active frames where the band reaches 20 dB SPL, its level range there
+      (5th-95th percentile), and whether it is **covered** (at least 5 % of
+      the active frames);
+    * the **trusted** ranges: levels from the 5th to the 95th percentile of
+      the active frames and the span of the covered bands, with a sentence of
+      advice. A model has seen little or no sound outside them: in-silico
+      thresholds below the trusted levels, responses to louder sounds, and
+      tuning in uncovered bands are extrapolations. (The issue behind this
+      check measured threshold errors of 17-41 dB from small fits; how the
+      training levels move them is not measured yet.)
+
+    A fitted :class:`~sk_icnet.ICNetRegressor` keeps this report in
+    ``training_summary_["coverage"]``, and the in-silico experiments warn
+    (:class:`~sk_icnet.exceptions.OutsideTrainingRangeWarning`) for stimuli
+    quieter than its 1st percentile.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
+        Waveforms in pascals.
+    audio_fs : float
+    frame_ms : float, default=20.0
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``frame_ms``, ``n_frames``, ``active_fraction``,
+        ``level_db_spl_percentiles`` (percentile -> dB SPL), ``bands`` (a list
+        of dicts: ``centre_hz``, ``low_hz``, ``high_hz``, ``active_fraction``,
+        ``level_db_spl`` [5th, 95th percentile] or None, ``covered``),
+        ``trusted_level_db_spl``, ``trusted_band_hz`` and ``advice``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_icnet.audio import training_coverage
+    >>> t = np.arange(8000) / 8000.0
+    >>> X = np.stack([0.02 * np.sqrt(2) * np.sin(2 * np.pi * 1000 * t)])   # 60 dB SPL, 1 kHz
+    >>> report = training_coverage(X, 8000.0)
+    >>> [round(v) for v in report["trusted_level_db_spl"]], report["trusted_band_hz"]
+    ([60, 60], [707.1, 1414.2])
+    """
+    fs = check_positive_number(audio_fs, "audio_fs")
+    frame_ms = check_positive_number(frame_ms, "frame_ms")
+    arr = _as_numeric_array(X, "X")
+    if arr.ndim == 3 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.size == 0 or not np.isfinite(arr).all():
+        raise ValueError(f"X must be finite waveforms in pascals of shape (n_trials, n_samples); "
+                         f"received shape {arr.shape} (or non-finite values).")
+    if int(round(frame_ms * fs / 1000.0)) > arr.shape[1]:
+        raise ValueError(f"frame_ms={frame_ms!r} is longer than the trials ({arr.shape[1]} samples "
+                         f"at {fs:g} Hz); pass a shorter frame_ms.")
+    pick = np.unique(np.linspace(0, arr.shape[0] - 1, min(_SPECTRUM_TRIALS, arr.shape[0]))
+                     .astype(int))
+    return _coverage(arr[pick].astype(np.float64), fs, frame_ms)
+
+
+def _octave_bands(fs):
+    centres = 125.0 * 2.0 ** np.arange(12)
+    return [(c, c / 2 ** 0.5, c * 2 ** 0.5) for c in centres if c * 2 ** 0.5 <= fs / 2]
+
+
+def _coverage(waves, fs, frame_ms=_COVERAGE_FRAME_MS):
+    # trials shorter than a frame (tabular input) are one frame each
+    n = max(1, min(int(round(frame_ms * fs / 1000.0)), waves.shape[1]))
+    usable = (waves.shape[1] // n) * n
+    frames = waves[:, :usable].reshape(-1, n)
+    mean_square = np.mean(frames**2, axis=1)
+    with np.errstate(divide="ignore"):
+        level = 10 * np.log10(mean_square / P_REF**2)
+    active = np.isfinite(level) & (level >= 0.0) & (level >= level.max() - _ACTIVE_RANGE_DB)
+    report = {"frame_ms": n * 1000.0 / fs, "n_frames": int(level.size),
+              "active_fraction": float(active.mean())}
+    if not active.any():
+        report.update(level_db_spl_percentiles=None, bands=[], trusted_level_db_spl=None,
+                      trusted_band_hz=None, advice="The training sound is silent: a model trained "
+                      "on it has nothing to say about any sound.")
+        return report
+    spectra = np.abs(np.fft.rfft(frames[active] * np.hanning(n), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    total = spectra.sum(axis=1)
+    total[total == 0] = 1.0
+    percentiles = np.percentile(level[active], _PERCENTILES)
+    bands = []
+    for centre, low, high in _octave_bands(fs):
+        inside = (freqs >= low) & (freqs < high)
+        with np.errstate(divide="ignore"):
+            band = 10 * np.log10(mean_square[active] * spectra[:, inside].sum(axis=1) / total
+                                 / P_REF**2)
+        loud = band >= _BAND_FLOOR_DB
+        bands.append({"centre_hz": float(centre), "low_hz": round(float(low), 1),
+                      "high_hz": round(float(high), 1), "active_fraction": float(loud.mean()),
+                      "level_db_spl": [float(np.percentile(band[loud], 5)),
+                                       float(np.percentile(band[loud], 95))] if loud.any() else None,
+                      "covered": bool(loud.mean() >= _BAND_MIN_FRACTION)})
+    covered = [b for b in bands if b["covered"]]
+    trusted_levels = [float(percentiles[1]), float(percentiles[-2])]
+    trusted_band = [covered[0]["low_hz"], covered[-1]["high_hz"]] if covered else None
+    gaps = [f"{b['centre_hz']:,.0f} Hz" for b in bands if not b["covered"]
+            and trusted_band and trusted_band[0] < b["centre_hz"] < trusted_band[1]]
+    advice = (f"In-silico experiments on a model trained on this sound can be trusted for sounds "
+              f"of {trusted_levels[0]:.0f}-{trusted_levels[1]:.0f} dB SPL (5th-95th percentile "
+              f"of its {report['frame_ms']:g} ms frames)")
+    advice += (f" in {trusted_band[0]:,.0f}-{trusted_band[1]:,.0f} Hz" if trusted_band
+               else " (no octave band reaches 20 dB SPL in 5 % of its frames)")
+    if gaps:
+        advice += f", except the octave bands at {', '.join(gaps)}, which it hardly covers"
+    advice += (f". Thresholds below {trusted_levels[0]:.0f} dB SPL, responses above "
+               f"{trusted_levels[1]:.0f} dB SPL and tuning outside the covered bands are "
+               "extrapolations: train on sound that reaches them (e.g. roved levels) to measure "
+               "them.")
+    report.update(level_db_spl_percentiles={str(p): float(v)
+                                            for p, v in zip(_PERCENTILES, percentiles, strict=True)},
+                  bands=bands, trusted_level_db_spl=trusted_levels, trusted_band_hz=trusted_band,
+                  advice=advice)
+    return report
+
+
+def _quieter_than_trained(coverage, X, fs, margin_db):
+    """A sentence on the stimuli ``X`` whose loudest 10 ms frame is below the quietest 1 % of
+    the training frames (``coverage``, from :func:`training_coverage`), or None."""
+    if not isinstance(coverage, dict) or not coverage.get("level_db_spl_percentiles"):
+        return None
+    floor = coverage["level_db_spl_percentiles"].get("1")
+    if floor is None:
+        return None
+    loudest = np.array([float(frames_rms(np.asarray(x, np.float64).ravel(), fs, 10.0).max())
+                        for x in X])
+    with np.errstate(divide="ignore"):
+        levels = 20 * np.log10(loudest / P_REF)
+    quiet = np.isfinite(levels) & (levels < floor - margin_db)
+    if not quiet.any():
+        return None
+    return (f"{int(quiet.sum())} of {len(levels)} stimuli at levels down to "
+            f"{int(round(levels[quiet].min()))} dB SPL (99 % of the training sound's "
+            f"{coverage.get('frame_ms', _COVERAGE_FRAME_MS):g} ms frames are louder than "
+            f"{int(round(floor))} dB SPL: thresholds measured there are extrapolated)")

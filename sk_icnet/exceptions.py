@@ -5,7 +5,8 @@
 >>> warnings.simplefilter("ignore", RatesAssumedWarning)   # doctest: +SKIP
 """
 
-from ._core.exceptions import OutsideTrainingRangeWarning, RatesAssumedWarning
+from ._core.exceptions import DidNotLearnWarning, OutsideTrainingRangeWarning, RatesAssumedWarning
 from ._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS
 
-__all__ = ["RatesAssumedWarning", "OutsideTrainingRangeWarning", "PAPER_AUDIO_FS", "PAPER_DT_MS"]
+__all__ = ["RatesAssumedWarning", "OutsideTrainingRangeWarning", "DidNotLearnWarning",
+           "PAPER_AUDIO_FS", "PAPER_DT_MS"]

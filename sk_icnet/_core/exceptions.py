@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 
-__all__ = ["RatesAssumedWarning", "OutsideTrainingRangeWarning"]
+__all__ = ["RatesAssumedWarning", "OutsideTrainingRangeWarning", "DidNotLearnWarning"]
 
 from .timebase import PAPER_AUDIO_FS, PAPER_DT_MS  # noqa: F401  (kept importable from here)
 
@@ -28,6 +28,18 @@ class OutsideTrainingRangeWarning(UserWarning):
     """An in-silico experiment asks a model about sounds unlike those it was trained on
     (levels or frequencies outside the training range), or the model answers with
     implausible rates."""
+
+
+class DidNotLearnWarning(UserWarning):
+    """A fit never beat the mean-rate model on its validation loss.
+
+    The mean-rate model predicts each neuron's mean count per bin of the
+    training split at every bin; a fit whose best validation loss is not
+    clearly below that model's learnt nothing about the sound (it stayed at,
+    or fell back to, the mean-rate start). Raised by
+    :class:`~sk_icnet.icnet.DidNotLearnCheck` (with the numbers) and by
+    :class:`~sk_icnet.ICNetEnsemble` when it leaves such members out.
+    """
 
 
 def _rates_note(audio_fs_param, dt_ms_param, audio_fs, dt_ms):

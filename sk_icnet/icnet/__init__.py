@@ -21,6 +21,7 @@ from ._callbacks import (
     AtomicCheckpoint,
     BestWeights,
     CheckpointMetadata,
+    DidNotLearnCheck,
     GatherDistributedLosses,
     PendingLoss,
     ResolvePendingLosses,
@@ -34,11 +35,13 @@ from ._layers import SincFilterbank, cpu_supports_bf16
 from ._losses import CategoricalCountLoss, PoissonLoss, masked_mean
 from ._module import ICNet
 from ._published import PublishedICNet, describe_keras, load_published_icnet
-from ._recipe import small_data_params, transfer_params
+from ._recipe import estimate_fit_seconds, small_data_params, transfer_params
 
 __all__ = ["ICNet", "ICNetRegressor", "ICNetEnsemble", "small_data_params", "transfer_params",
            "ICNetFeatures", "PoissonLoss", "CategoricalCountLoss", "SincFilterbank",
            "cpu_supports_bf16", "describe_keras", "load_published_icnet", "PublishedICNet",
            "masked_mean",
-           "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "GatherDistributedLosses",
-           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap"]
+           "AtomicCheckpoint", "BestWeights", "CheckpointMetadata", "DidNotLearnCheck",
+           "GatherDistributedLosses",
+           "PendingLoss", "ResolvePendingLosses", "TrainingDiverged", "TrimHeap",
+           "estimate_fit_seconds"]

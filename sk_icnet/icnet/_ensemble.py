@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import numbers
 import reprlib
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -24,6 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import ValidSplit
 
+from .._core.exceptions import DidNotLearnWarning
 from .._core.timebase import rates_agree
 from .._core.validation import _describe, is_json_real
 from ._estimator import ICNetRegressor
@@ -106,6 +108,32 @@ def _member_seeds(random_state, n_members):
     return check_random_state(random_state).randint(2**31 - 1, size=n_members).tolist()
 
 
+def _members_to_keep(fitted, learned, seeds):
+    """Indices of the members to average: all but those that did not learn (warned); if none
+    learnt, the one with the best validation D²."""
+    failed = [i for i, flag in enumerate(learned) if flag is False]
+    if not failed:
+        return list(range(len(fitted)))
+    scores = [getattr(m, "valid_d2_", None) for m in fitted]
+    described = ", ".join(f"member {i} (seed {seeds[i]}, validation D² {scores[i]:.4f})"
+                          if scores[i] is not None else f"member {i} (seed {seeds[i]})"
+                          for i in failed)
+    keep = [i for i in range(len(fitted)) if i not in failed]
+    if keep:
+        what = (f"left out of the average; {len(keep)} of {len(fitted)} member(s) are averaged "
+                "(members_learned_, excluded_seeds_)")
+    else:
+        best = max(range(len(fitted)), key=lambda i: -np.inf if scores[i] is None else scores[i])
+        keep = [best]
+        what = (f"no member learnt, so only member {best} (the best validation D²) is kept; the "
+                "ensemble predicts about the mean rate. Check the data (responses that follow the "
+                "sound?) and the learning rate, or add members")
+    warnings.warn(f"{len(failed)} ensemble member(s) did not learn (never beat the mean-rate "
+                  f"model on their validation loss): {described}; {what}.", DidNotLearnWarning,
+                  stacklevel=3)
+    return keep
+
+
 def _check_members(n_members):
     if isinstance(n_members, bool) or not isinstance(n_members, numbers.Integral) or n_members < 1:
         raise ValueError(f"n_members must be an int >= 1 (the number of models averaged); "
@@ -139,9 +167,23 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     estimators_ : list of ICNetRegressor
-        The fitted members.
+        The fitted members that are averaged: those that learnt.
     seeds_ : list of int
-        Each member's ``random_state``.
+        Each averaged member's ``random_state``.
+    members_learned_ : list of bool or None
+        For every member fitted (in the order of the drawn seeds): whether it
+        beat the mean-rate model on its validation loss (its ``learned_``, set
+        by :class:`~sk_icnet.icnet.DidNotLearnCheck`, which
+        :func:`~sk_icnet.small_data_params` includes; None where the member
+        had no such check). Members with False are left out of
+        ``estimators_`` with a :class:`~sk_icnet.exceptions.DidNotLearnWarning`:
+        the mean of a member that predicts the mean rate and members that learnt
+        is worse than the members that learnt (issue 33: members at D² 0.086,
+        0.081 and 0.0005 averaged to 0.076). If no member learnt, the one with
+        the best validation D² is kept alone, and the warning says so. Not
+        stored in model files (a loaded ensemble holds the kept members).
+    excluded_seeds_ : list of int
+        Seeds of the members left out.
     audio_fs_, dt_ms_, samples_per_bin_, n_neurons_, n_features_in_, training_summary_
         As on the members (all equal).
 
@@ -222,7 +264,11 @@ class ICNetEnsemble(RegressorMixin, BaseEstimator):
         members, seeds = self._members()
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_member)(member, X, y, fit_params) for member in members)
-        self._set_members(fitted, seeds)
+        learned = [getattr(member, "learned_", None) for member in fitted]
+        keep = _members_to_keep(fitted, learned, seeds)
+        self._set_members([fitted[i] for i in keep], [seeds[i] for i in keep])
+        self.members_learned_ = learned
+        self.excluded_seeds_ = [seed for i, seed in enumerate(seeds) if i not in keep]
         return self
 
     def _set_members(self, fitted, seeds):

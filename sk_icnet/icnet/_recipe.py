@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -27,10 +28,12 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
 from .._core.validation import _describe, check_positive_int, check_positive_number
+from ._callbacks import DidNotLearnCheck
 from ._module import factor_strides
 from ._training import monitor
 
-__all__ = ["small_data_params", "transfer_params", "SIZE_PRESETS", "SMALLER_PRESETS"]
+__all__ = ["small_data_params", "transfer_params", "SIZE_PRESETS", "SMALLER_PRESETS",
+           "estimate_fit_seconds", "forward_flops_per_sample"]
 
 #: network sizes (``module__`` parameters) by the minutes of training sound they suit:
 #: ``(up to this many minutes, name, parameters)``; beyond the last, the paper's network
@@ -56,6 +59,10 @@ _EPOCH_MINUTES = 300.0
 _MIN_EPOCHS, _MAX_EPOCHS = 12, 100
 
 
+#: sizes ``time_budget_s`` may choose, largest first, after the duration's own preset
+_BUDGET_SIZES = ("medium", "small", "tiny")
+
+
 def _monitored_loss(net):
     """The loss early stopping watches (``valid_loss``, or ``train_loss`` without a split);
     module-level, so the scheduler pickles into joblib workers."""
@@ -68,6 +75,13 @@ def _check_duration(duration_s):
         raise ValueError(f"duration_s must be the total training sound in seconds, a finite number "
                          f"> 0 (e.g. 600 for 10 minutes); received {_describe(duration_s)}.")
     return float(duration_s)
+
+
+def _check_retries(retries):
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0 (extra fits from other seeds when a fit "
+                         f"does not learn); received {_describe(retries)}. Use e.g. retries=1.")
+    return int(retries)
 
 
 def _size_preset(minutes):
@@ -89,7 +103,106 @@ def _plateau(patience):
                        factor=_PLATEAU_FACTOR, patience=patience)
 
 
-def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, n_neurons=None):
+def forward_flops_per_sample(module_params, audio_fs, dt_ms, n_neurons=8):
+    """Forward FLOPs of an ICNet per audio sample (counted by torch's ``FlopCounterMode`` on
+    two input lengths, so the context's fixed cost drops out).
+
+    Parameters
+    ----------
+    module_params : dict
+        ``module__`` parameters (with or without the prefix); empty: the paper's network.
+    audio_fs, dt_ms : float
+    n_neurons : int, default=8
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ._module import ICNet
+
+    kwargs = {key.removeprefix("module__"): value for key, value in module_params.items()}
+    net = ICNet(audio_fs=audio_fs, dt_ms=dt_ms, out_neurons=n_neurons, **kwargs)
+    counts = []
+    with torch.no_grad():
+        for bins in (16, 32):
+            x = torch.zeros(1, 1, (bins + net.context_bins) * net.samples_per_bin)
+            with FlopCounterMode(display=False) as counter:
+                net(x)
+            counts.append((counter.get_total_flops(), x.shape[-1]))
+    (f1, n1), (f2, n2) = counts
+    return (f2 - f1) / (n2 - n1)
+
+
+def _epoch_seconds(module, audio_fs, dt_ms, seconds, n_neurons):
+    # imported here: the benchmark that measures the constants never loads their file, so
+    # updating them does not make its results file stale (docs/_results.py)
+    from ._fit_cost import FIT_SECONDS_PER_FLOP, FIT_SECONDS_PER_SAMPLE
+
+    flops = forward_flops_per_sample(module, audio_fs, dt_ms, n_neurons)
+    return (FIT_SECONDS_PER_SAMPLE + FIT_SECONDS_PER_FLOP * flops) * seconds * audio_fs
+
+
+def estimate_fit_seconds(params, duration_s, *, n_neurons=8):
+    """Expected wall time (s) of a fit with ``params`` on ``duration_s`` of sound, if it runs
+    all its ``max_epochs``: epochs times samples times (``FIT_SECONDS_PER_SAMPLE`` +
+    ``FIT_SECONDS_PER_FLOP`` times the forward FLOPs per sample, in ``icnet/_fit_cost.py``).
+    Calibrated on 2 threads of one machine (``benchmarks/fit_time.py``); other machines scale
+    it by their speed.
+
+    Parameters
+    ----------
+    params : dict
+        Constructor parameters (``small_data_params``' for instance).
+    duration_s : float
+    n_neurons : int, default=8
+    """
+    module = {k: v for k, v in params.items() if k.startswith("module__")}
+    fs = params.get("audio_fs", PAPER_AUDIO_FS)
+    n_neurons = check_positive_int(n_neurons, "n_neurons")
+    per_epoch = _epoch_seconds(module, fs, params.get("dt_ms", PAPER_DT_MS),
+                               _check_duration(duration_s), n_neurons)
+    return per_epoch * params.get("max_epochs", 10)
+
+
+def _within_budget(budget_s, seconds, timebase, module, max_epochs, n_neurons):
+    """The largest size (from the duration's preset down) that affords ``_MIN_EPOCHS`` epochs
+    in ``budget_s``, and its epochs: ``(module, max_epochs)``."""
+    budget_s = check_positive_number(budget_s, "time_budget_s")
+    names = ["paper", *_BUDGET_SIZES] if not module else list(_BUDGET_SIZES)
+    sizes = {"paper": {}, "medium": dict(SIZE_PRESETS[0][2]), **SMALLER_PRESETS}
+    for name in names:
+        candidate = _fitted_strides(dict(sizes[name]), timebase, n_neurons)
+        per_epoch = _epoch_seconds(candidate, timebase.audio_fs, timebase.dt_ms, seconds,
+                                   n_neurons or 8)
+        affordable = int(budget_s // per_epoch)
+        if affordable >= min(_MIN_EPOCHS, max_epochs):
+            return candidate, min(max_epochs, affordable)
+        if name == names[-1]:
+            if affordable < 1:
+                raise ValueError(
+                    f"time_budget_s={budget_s!r} is shorter than one epoch of the smallest network "
+                    f"on {seconds:g} s of sound (about {per_epoch:.3g} s estimated at "
+                    f"audio_fs={timebase.audio_fs:g} Hz); give a budget of at least "
+                    f"{_MIN_EPOCHS * per_epoch:.3g} s, or less sound, or a lower audio rate.")
+            warnings.warn(f"time_budget_s={budget_s!r} affords only {affordable} epoch(s) of the "
+                          f"smallest network (about {per_epoch:.3g} s each): expect an undertrained "
+                          "model.", UserWarning, stacklevel=3)
+            return candidate, affordable
+    raise AssertionError("unreachable")
+
+
+def _fitted_strides(module, timebase, n_neurons):
+    """Every stride within the kernel (no sample skipped by a strided layer); the bottleneck
+    at least ``min(64, n_neurons)`` channels."""
+    if not module:
+        return module
+    strides = factor_strides(timebase.samples_per_bin, module["n_encoder_layers"])
+    module["encoder_kernel_size"] = max(module["encoder_kernel_size"], max(strides))
+    if n_neurons is not None:
+        module["bottleneck_channels"] = max(module["bottleneck_channels"], min(64, n_neurons))
+    return module
+
+
+def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, n_neurons=None,
+                      retries=0, time_budget_s=None):
     """Parameters of :class:`~sk_icnet.ICNetRegressor` for a given amount of training sound.
 
     Use as ``ICNetRegressor(**small_data_params(600, audio_fs=fs, dt_ms=dt))``;
@@ -107,6 +220,22 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
     n_neurons : int, optional
         Number of neurons fitted together; the bottleneck gets at least
         ``min(64, n_neurons)`` channels (a rule of thumb, not measured).
+    retries : int, default=0
+        Fits that never beat the mean-rate model on their validation loss are
+        detected (:class:`~sk_icnet.icnet.DidNotLearnCheck`, which warns with
+        :class:`~sk_icnet.exceptions.DidNotLearnWarning`); with ``retries`` > 0
+        such a fit is started again from another seed, up to this many times.
+    time_budget_s : float, optional
+        Wall time the fit may take. The size and ``max_epochs`` are then chosen
+        from a cost model (:func:`estimate_fit_seconds`: forward FLOPs per
+        sample, counted, times one constant measured by
+        ``benchmarks/fit_time.py`` on 2 threads): the largest network, from the
+        duration's own preset down to the smaller ones (:data:`SMALLER_PRESETS`),
+        that affords at least 12 epochs (the recipe's minimum), with as many
+        epochs as the budget affords up to the recipe's. This rule is not
+        measured: what the smaller size or fewer epochs cost in D² is not
+        measured yet. Other machines differ in speed: on a faster one the
+        budget is an upper bound.
 
     Returns
     -------
@@ -116,7 +245,7 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
         ``optimizer__weight_decay``, ``max_epochs``, ``batch_size``,
         ``early_stopping_patience`` and ``callbacks`` (a reduce-on-plateau
         learning-rate schedule named ``"lr_plateau"``, which watches the loss
-        early stopping watches).
+        early stopping watches, and the check ``"did_not_learn"``).
 
     Notes
     -----
@@ -166,17 +295,18 @@ def small_data_params(duration_s, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS,
         n_neurons = check_positive_int(n_neurons, "n_neurons")
     minutes = seconds / 60.0
     _, module = _size_preset(minutes)
-    if module:
-        # every stride within the kernel (no sample skipped by a strided layer)
-        strides = factor_strides(timebase.samples_per_bin, module["n_encoder_layers"])
-        module["encoder_kernel_size"] = max(module["encoder_kernel_size"], max(strides))
-        if n_neurons is not None:
-            module["bottleneck_channels"] = max(module["bottleneck_channels"], min(64, n_neurons))
+    module = _fitted_strides(module, timebase, n_neurons)
     max_epochs, patience, plateau = _schedule(minutes)
+    if time_budget_s is not None:
+        module, max_epochs = _within_budget(time_budget_s, seconds, timebase, module, max_epochs,
+                                            n_neurons)
+        patience = max(4, max_epochs // 8)
+        plateau = max(1, patience // 2)
     params = dict(audio_fs=timebase.audio_fs, dt_ms=timebase.dt_ms, optimizer=torch.optim.AdamW, lr=_LR,
                   optimizer__weight_decay=_WEIGHT_DECAY, max_epochs=max_epochs, batch_size=16,
                   early_stopping_patience=patience,
-                  callbacks=[("lr_plateau", _plateau(plateau))])
+                  callbacks=[("lr_plateau", _plateau(plateau)),
+                             ("did_not_learn", DidNotLearnCheck(retries=_check_retries(retries)))])
     params.update({f"module__{key}": value for key, value in module.items()})
     return params
 

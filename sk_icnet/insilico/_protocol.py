@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core.exceptions import OutsideTrainingRangeWarning
 from .._core.validation import _describe
-from ..audio import _sound_summary
+from ..audio import _quieter_than_trained, _sound_summary
 from ._result import PhysiologyResult
 
 __all__ = ["ModelUnderTest", "MAX_PLAUSIBLE_RATE_HZ", "LEVEL_MARGIN_DB", "BAND_MARGIN"]
@@ -185,8 +185,8 @@ class _TestedModel:
                 "these neurons (implausible_rate).", OutsideTrainingRangeWarning, stacklevel=_caller_level())
 
     def check_training_range(self, X):
-        """Warn when the stimuli ``X`` are louder, or reach lower or higher frequencies,
-        than the sounds the model was trained on (its ``training_summary_``)."""
+        """Warn when the stimuli ``X`` are louder or quieter, or reach lower or higher
+        frequencies, than the sounds the model was trained on (its ``training_summary_``)."""
         summary = getattr(self.estimator, "training_summary_", None)
         if not isinstance(summary, dict):
             return
@@ -203,6 +203,8 @@ class _TestedModel:
                 problems.append(f"frequencies from {asked[0]:,.0f} to {asked[1]:,.0f} Hz (99 % of "
                                 f"the training sound's power lies between {lo:,.0f} and "
                                 f"{hi:,.0f} Hz)")
+        quiet = _quieter_than_trained(summary.get("coverage"), X, self.fs, LEVEL_MARGIN_DB)
+        problems += [quiet] if quiet else []
         if problems:
             warnings.warn(
                 "these in-silico stimuli are outside what the model was trained on: "

@@ -26,7 +26,7 @@ from .._core.signal import P_REF
 from .._core.timebase import PAPER_AUDIO_FS, PAPER_DT_MS, Timebase
 from .._core.validation import check_positive_int, check_positive_number
 from ._neurons import TunedNeurons, _check_rules, make_tuned_neurons
-from ._stimuli import _event_ramp, make_random_chords
+from ._stimuli import _event_ramp, _trial_levels, make_random_chords
 
 __all__ = ["ICNeurons", "make_ic_neurons", "make_speech_like", "make_natural_mix"]
 
@@ -182,9 +182,7 @@ def make_speech_like(n_trials, duration_s, audio_fs, *, level_db=65.0, random_st
     fs = check_positive_number(audio_fs, "audio_fs")
     n = int(round(check_positive_number(duration_s, "duration_s") * fs))
     n_trials = check_positive_int(n_trials, "n_trials")
-    levels = np.broadcast_to(np.asarray(level_db, dtype=float), (n_trials,))
-    if not np.isfinite(levels).all():
-        raise ValueError(f"level_db must be finite dB SPL values; received {level_db!r}.")
+    levels = _trial_levels(level_db, n_trials)
     rng = check_random_state(random_state)
     top = 0.45 * fs
     X = np.zeros((n_trials, n))

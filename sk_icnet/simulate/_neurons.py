@@ -178,7 +178,88 @@ def _check_rules(values, rules, owner):
                              "that range.")
 
 
-class TunedNeurons(BaseEstimator):
+class _SimulatedNeurons(BaseEstimator):
+    """What every simulator with known rates shares: parameters as one value or one per
+    neuron (``cf_hz`` sets the number), the fitted attributes a model under test has, and
+    batched :meth:`predict` and :meth:`sample` around ``_simulate``."""
+
+    _PARAMETERS = ("cf_hz",)
+
+    def _parameter_arrays(self):
+        """The parameters as finite float arrays of length n_neurons (not yet checked against
+        their rules)."""
+        values = {}
+        for name in self._PARAMETERS:
+            raw = getattr(self, name)
+            try:
+                arr = np.atleast_1d(np.asarray(raw, dtype=float))
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be a number or a sequence of numbers; received "
+                                f"{_describe(raw)}.") from None
+            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+                raise ValueError(f"{name} must be a finite number or a 1-D sequence of finite "
+                                 f"numbers; received {raw!r}.")
+            values[name] = arr
+        n = values["cf_hz"].size
+        for name, arr in values.items():
+            if arr.size not in (1, n):
+                raise ValueError(f"{name} must be one value or one per neuron (len(cf_hz)={n}); "
+                                 f"received {arr.size} values.")
+            values[name] = np.broadcast_to(arr, (n,)).astype(float)
+        return values
+
+    def _validated(self):
+        return self._parameter_arrays()
+
+    @property
+    def samples_per_bin_(self):
+        return samples_per_bin(self.audio_fs, self.dt_ms)
+
+    @property
+    def audio_fs_(self):
+        return float(self.audio_fs)
+
+    @property
+    def dt_ms_(self):
+        return self.samples_per_bin_ * 1000.0 / self.audio_fs_
+
+    @property
+    def n_neurons_(self):
+        return self._validated()["cf_hz"].size
+
+    def __sklearn_is_fitted__(self):
+        return True  # a simulator: nothing to fit
+
+    def predict(self, X):
+        """Expected spike counts per bin.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
+            Waveforms in pascals at ``audio_fs``, a whole number of bins long.
+
+        Returns
+        -------
+        ndarray of shape (n_trials, n_neurons, n_bins), float64
+        """
+        p = self._validated()
+        X = check_waveforms(X, name="X")
+        spb = self.samples_per_bin_
+        n_bins = check_whole_bins(X.shape[1], spb, estimator=type(self).__name__)
+        out = np.empty((X.shape[0], p["cf_hz"].size, n_bins))
+        for lo in range(0, X.shape[0], 64):  # bounded memory: 64 trials at a time
+            out[lo: lo + 64] = self._simulate(X[lo: lo + 64].astype(np.float64), p, spb)
+        return out
+
+    def sample(self, X, random_state=None):
+        """Poisson spike counts around :meth:`predict`; int64 of the same shape."""
+        return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
+
+    def _simulate(self, X, p, spb):
+        raise NotImplementedError
+
+
+class TunedNeurons(_SimulatedNeurons):
     """Simulated inferior-colliculus neurons with known classic tuning parameters.
 
     A ground truth for :mod:`sk_icnet.insilico`: it has :meth:`predict` (the
@@ -288,24 +369,7 @@ class TunedNeurons(BaseEstimator):
     # -- parameters ---------------------------------------------------------------------------
     def _validated(self):
         """The parameters as float arrays of length n_neurons, checked."""
-        values = {}
-        for name in self._PARAMETERS:
-            raw = getattr(self, name)
-            try:
-                arr = np.atleast_1d(np.asarray(raw, dtype=float))
-            except (TypeError, ValueError):
-                raise TypeError(f"{name} must be a number or a sequence of numbers; received "
-                                f"{_describe(raw)}.") from None
-            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-                raise ValueError(f"{name} must be a finite number or a 1-D sequence of finite "
-                                 f"numbers; received {raw!r}.")
-            values[name] = arr
-        n = values["cf_hz"].size
-        for name, arr in values.items():
-            if arr.size not in (1, n):
-                raise ValueError(f"{name} must be one value or one per neuron (len(cf_hz)={n}); "
-                                 f"received {arr.size} values.")
-            values[name] = np.broadcast_to(arr, (n,)).astype(float)
+        values = self._parameter_arrays()
         fs = check_positive_number(self.audio_fs, "audio_fs")
         rules = {
             "cf_hz": (lambda a: (a > 0) & (a < fs / 2), f"in (0, audio_fs / 2 = {fs / 2:g})"),
@@ -324,22 +388,6 @@ class TunedNeurons(BaseEstimator):
         return values
 
     @property
-    def samples_per_bin_(self):
-        return samples_per_bin(self.audio_fs, self.dt_ms)
-
-    @property
-    def audio_fs_(self):
-        return float(self.audio_fs)
-
-    @property
-    def dt_ms_(self):
-        return self.samples_per_bin_ * 1000.0 / self.audio_fs_
-
-    @property
-    def n_neurons_(self):
-        return self._validated()["cf_hz"].size
-
-    @property
     def tuning_(self):
         values = self._validated()
         table = pd.DataFrame(values)
@@ -347,79 +395,79 @@ class TunedNeurons(BaseEstimator):
         table.index.name = "neuron"
         return table
 
-    def __sklearn_is_fitted__(self):
-        return True  # a simulator: nothing to fit
-
     # -- simulation ---------------------------------------------------------------------------
-    def predict(self, X):
-        """Expected spike counts per bin.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_trials, n_samples) or (n_trials, 1, n_samples)
-            Waveforms in pascals at ``audio_fs``, a whole number of bins long.
-
-        Returns
-        -------
-        ndarray of shape (n_trials, n_neurons, n_bins), float64
-        """
-        p = self._validated()
-        X = check_waveforms(X, name="X")
-        spb = self.samples_per_bin_
-        n_bins = check_whole_bins(X.shape[1], spb, estimator=type(self).__name__)
-        out = np.empty((X.shape[0], p["cf_hz"].size, n_bins))
-        for lo in range(0, X.shape[0], 64):  # bounded memory: 64 trials at a time
-            out[lo: lo + 64] = self._simulate(X[lo: lo + 64].astype(np.float64), p, spb)
-        return out
-
-    def sample(self, X, random_state=None):
-        """Poisson spike counts around :meth:`predict`; int64 of the same shape."""
-        return check_random_state(random_state).poisson(self.predict(X)).astype(np.int64)
-
     def _simulate(self, X, p, spb):
-        fs = float(self.audio_fs)
-        n_trials, n = X.shape
-        n_bins = n // spb
-        dt_s = spb / fs
-        nfft = sp_fft.next_fast_len(n + int(0.05 * fs))  # zero padding: no circular wrap
-        spec = sp_fft.rfft(X, nfft, axis=1)
-        freqs = sp_fft.rfftfreq(nfft, 1.0 / fs)
-        log_f = np.log2(np.maximum(freqs, 1e-12))
-        analytic = np.zeros((n_trials, nfft), dtype=complex)
-        m = freqs.size
-        half_bw = q10_to_octaves(p["q10"]) / 2.0
-        rates = np.empty((n_trials, p["cf_hz"].size, n_bins))
-        for j, cf in enumerate(p["cf_hz"]):
-            gain_db = -10.0 * ((log_f - np.log2(cf)) / half_bw[j]) ** 2
-            gain = _minimum_phase(np.maximum(gain_db, -120.0), nfft)
-            analytic[:, :m] = 2.0 * spec * gain  # one-sided spectrum: the analytic signal
-            analytic[:, 0] = 0.0
-            if nfft % 2 == 0:
-                analytic[:, m - 1] *= 0.5
-            env = np.abs(sp_fft.ifft(analytic, axis=1)[:, :n])
-            a = np.exp(-2 * np.pi * p["envelope_cutoff_hz"][j] / fs)
-            env = signal.lfilter([1 - a], [1, -a], env, axis=1)
-            p_rms = np.sqrt(np.mean(env[:, : n_bins * spb].reshape(n_trials, n_bins, spb) ** 2,
-                                    axis=2) / 2.0)
-            level = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / P_REF)
-            k = p["adaptation_db_per_db"][j]
-            if k > 0:
-                b = np.exp(-dt_s * 1000.0 / p["adaptation_tau_ms"][j])
-                level = level - k * signal.lfilter([1 - b], [1, -b], np.maximum(level, 0.0), axis=1)
-            w = p["dynamic_range_db"][j] / (2 * _LN9)
-            l50 = p["threshold_db"][j] + p["dynamic_range_db"][j] / 2
-            d = expit((level - l50) / w)
+        level = band_levels(X, float(self.audio_fs), spb, p["cf_hz"], p["q10"],
+                            p["envelope_cutoff_hz"])
+        dt_s = spb / float(self.audio_fs)
+        rates = np.empty(level.shape)
+        for j in range(level.shape[1]):
+            d = _driven_fraction(_adapted(level[:, j], p, j, dt_s), p, j)
             strength = p["suppression"][j]
             if strength > 0:  # exponential running mean of d over the past bins only
                 b = np.exp(-dt_s * 1000.0 / p["suppression_tau_ms"][j])
                 d = d * (1.0 - strength * signal.lfilter([0.0, 1 - b], [1, -b], d, axis=1))
-            rate = p["spont_rate_hz"][j] + (p["max_rate_hz"][j] - p["spont_rate_hz"][j]) * d
-            lag = int(round(p["latency_ms"][j] / (dt_s * 1000.0)))
-            if lag:
-                rate = np.concatenate([np.full((n_trials, min(lag, n_bins)), p["spont_rate_hz"][j]),
-                                       rate[:, : max(n_bins - lag, 0)]], axis=1)
-            rates[:, j] = rate * dt_s
+            rates[:, j] = _to_rate(d, p, j, dt_s)
         return rates
+
+
+def band_levels(X, fs, spb, cf_hz, q10, envelope_cutoff_hz):
+    """Level (dB SPL per bin) of each band's envelope: steps 1-2 of :class:`TunedNeurons`.
+
+    ``X`` (n_trials, n_samples) float64 pascals; one band per entry of ``cf_hz``
+    (with its ``q10`` and ``envelope_cutoff_hz``). Returns (n_trials, n_bands, n_bins).
+    """
+    n_trials, n = X.shape
+    n_bins = n // spb
+    nfft = sp_fft.next_fast_len(n + int(0.05 * fs))  # zero padding: no circular wrap
+    spec = sp_fft.rfft(X, nfft, axis=1)
+    freqs = sp_fft.rfftfreq(nfft, 1.0 / fs)
+    log_f = np.log2(np.maximum(freqs, 1e-12))
+    analytic = np.zeros((n_trials, nfft), dtype=complex)
+    m = freqs.size
+    half_bw = q10_to_octaves(q10) / 2.0
+    levels = np.empty((n_trials, len(cf_hz), n_bins))
+    for j, cf in enumerate(cf_hz):
+        gain_db = -10.0 * ((log_f - np.log2(cf)) / half_bw[j]) ** 2
+        gain = _minimum_phase(np.maximum(gain_db, -120.0), nfft)
+        analytic[:, :m] = 2.0 * spec * gain  # one-sided spectrum: the analytic signal
+        analytic[:, 0] = 0.0
+        if nfft % 2 == 0:
+            analytic[:, m - 1] *= 0.5
+        env = np.abs(sp_fft.ifft(analytic, axis=1)[:, :n])
+        a = np.exp(-2 * np.pi * envelope_cutoff_hz[j] / fs)
+        env = signal.lfilter([1 - a], [1, -a], env, axis=1)
+        p_rms = np.sqrt(np.mean(env[:, : n_bins * spb].reshape(n_trials, n_bins, spb) ** 2,
+                                axis=2) / 2.0)
+        levels[:, j] = 20.0 * np.log10(np.maximum(p_rms, 1e-12) / P_REF)
+    return levels
+
+
+def _adapted(level, p, j, dt_s):
+    """Step 3: the level minus ``adaptation_db_per_db`` times its running mean."""
+    k = p["adaptation_db_per_db"][j]
+    if k <= 0:
+        return level
+    b = np.exp(-dt_s * 1000.0 / p["adaptation_tau_ms"][j])
+    return level - k * signal.lfilter([1 - b], [1, -b], np.maximum(level, 0.0), axis=1)
+
+
+def _driven_fraction(level, p, j):
+    """Step 4: 0.1 at ``threshold_db``, 0.9 at ``threshold_db + dynamic_range_db``."""
+    w = p["dynamic_range_db"][j] / (2 * _LN9)
+    l50 = p["threshold_db"][j] + p["dynamic_range_db"][j] / 2
+    return expit((level - l50) / w)
+
+
+def _to_rate(d, p, j, dt_s):
+    """Step 6: expected counts per bin from the driven fraction, delayed by the latency."""
+    n_trials, n_bins = d.shape
+    rate = p["spont_rate_hz"][j] + (p["max_rate_hz"][j] - p["spont_rate_hz"][j]) * d
+    lag = int(round(p["latency_ms"][j] / (dt_s * 1000.0)))
+    if lag:
+        rate = np.concatenate([np.full((n_trials, min(lag, n_bins)), p["spont_rate_hz"][j]),
+                               rate[:, : max(n_bins - lag, 0)]], axis=1)
+    return rate * dt_s
 
 
 def make_tuned_neurons(n_neurons=8, *, audio_fs=PAPER_AUDIO_FS, dt_ms=PAPER_DT_MS, cf_range_hz=None,

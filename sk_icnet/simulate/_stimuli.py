@@ -22,6 +22,14 @@ def _event_ramp(n, fs, ramp_ms=5.0):
     return ramp_envelope(n, n_ramp * 1000.0 / fs, fs)
 
 
+def _trial_levels(level_db, n_trials):
+    """One finite dB SPL level per trial (a number for all, or one per trial)."""
+    levels = np.broadcast_to(np.asarray(level_db, dtype=float), (n_trials,))
+    if not np.isfinite(levels).all():
+        raise ValueError(f"level_db must be finite dB SPL values; received {level_db!r}.")
+    return levels
+
+
 def make_stimuli(n_trials, duration_s, audio_fs, *, events_per_s=12.0, random_state=None):
     """Random natural-like sound mixtures: tone pips, band-noise bursts, harmonic complexes.
 

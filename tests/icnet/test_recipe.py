@@ -74,8 +74,9 @@ def test_recipe_is_visible_in_get_params_and_survives_clone_and_pickle():
                 "optimizer__weight_decay", "module__encoder_channels"):
         assert got[key] == params[key]
     twin = clone(est)
-    (name, sched), = twin.callbacks
+    (name, sched), (check_name, check) = twin.callbacks
     assert name == "lr_plateau" and sched is not params["callbacks"][0][1]
+    assert check_name == "did_not_learn" and check is not params["callbacks"][1][1]
     assert sched.get_params()["patience"] == params["callbacks"][0][1].patience
     pickle.loads(pickle.dumps(est))  # joblib workers receive it pickled
 
