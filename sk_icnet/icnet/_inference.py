@@ -110,7 +110,10 @@ def probabilities(out):
 
 
 def decoder_of(est, recording):
-    """Decoder index for array input: ``recording`` names one of ``recording_names_``."""
+    """Decoder index for array input: ``recording`` names one of ``recording_names_``;
+    ``"all"`` (every decoder in one encoder pass) passes through to the module."""
+    if isinstance(recording, str) and recording == "all":
+        return "all"
     return decoder_index(recording, getattr(est, "recording_names_", None))
 
 
@@ -189,6 +192,8 @@ def _forward_numpy(est, X, convert, decoder=0, time_s=None):
     """Run the module on validated ``X`` (n, 1, T); ``convert`` maps outputs (time last)."""
     times = _trial_times(est, time_s, X.shape[0])
     n_bins = X.shape[-1] // est.samples_per_bin_
+    if n_bins <= est.predict_chunk_bins and isinstance(decoder, str):  # "all"
+        return _forward_all(est, X, convert, times)
     if n_bins <= est.predict_chunk_bins:
         inputs = {"x": X, "recording": np.full(X.shape[0], decoder), "time_s": times}
         return np.concatenate([to_numpy(convert(out))
@@ -198,6 +203,22 @@ def _forward_numpy(est, X, convert, decoder=0, time_s=None):
         stream(est, bar.wrap(_trial_reader(est, trial), k * n_bins), n_bins, convert,
                decoder, t0)[None]
         for k, (trial, t0) in enumerate(zip(X, times, strict=True))], axis=0)
+
+
+def _forward_all(est, X, convert, times):
+    """Every decoder on validated ``X`` (n, 1, T) (``recording="all"``): one encoder pass per
+    batch of ``batch_size`` trials, the neurons of all recordings concatenated in
+    ``recording_names_`` order (the module's ``"all"``); as ``forward_iter`` would, batched."""
+    module, time_input = est.module_, est.module_.time_input
+    size = est.batch_size if est.batch_size and est.batch_size > 0 else X.shape[0]
+    module.eval()
+    out = []
+    for lo in range(0, X.shape[0], size):
+        x = torch.as_tensor(np.asarray(X[lo: lo + size], np.float32)).to(est.device)
+        t = torch.as_tensor(np.array(times[lo: lo + size])) if time_input else None
+        with torch.inference_mode(), autocast(est):
+            out.append(to_numpy(convert(module(x, recording="all", time_s=t)).float()))
+    return np.concatenate(out, axis=0)
 
 
 def _recording_chunks(est, rec, time_s=None, convert=None):

@@ -800,16 +800,31 @@ class ICNet(nn.Module):
         B, T = out.shape[:2]
         return out.reshape(B, T, last - first, C).permute(0, 2, 3, 1)
 
+    def _decode_all(self, z, time_s):
+        """Every decoder on every window (``"all"``): ``(B, out_neurons, [C,] T)``, the neurons of
+        decoder 0 first, then decoder 1, ...; one encoder pass serves them all. With the time
+        input, each window's ``time_s`` applies to every decoder (each its own time layer)."""
+        if not self.time_input:
+            return self._decode(z, 0, self.out_neurons)
+        parts = []
+        for d in range(len(self.neurons_per_decoder)):
+            with _float32(z):
+                zd = self._time_gain(z, [d] * z.shape[0], time_s)
+            parts.append(self._decode(zd, self._offsets[d], self._offsets[d + 1]))
+        return torch.cat(parts, dim=1)
+
     def forward(self, x, recording=None, time_s=None, prepend_context=True):
         """Rates ``(B, N, T // samples_per_bin)``, or logits ``(B, N, C, T // samples_per_bin)``.
 
         Parameters
         ----------
         x : Tensor of shape (B, T) or (B, 1, T)
-        recording : int, sequence or host tensor of shape (B,), optional
+        recording : int, sequence or host tensor of shape (B,), or "all", optional
             Decoder (recording) of each window; needed with several decoders.
             ``N`` is then that recording's neuron count; a batch that mixes
             recordings is padded to the largest count (padding rates are 0).
+            ``"all"``: every decoder on every window in one encoder pass, ``N =
+            out_neurons`` (decoder 0's neurons first, then decoder 1's, ...).
         time_s : float or Tensor of shape (B,), optional
             Recording time (s) of each window's first bin; needed with
             ``time_input=True``.
@@ -821,6 +836,8 @@ class ICNet(nn.Module):
         FLOPs) stay float32.
         """
         z = self.encode(x, prepend_context)
+        if isinstance(recording, str) and recording == "all":
+            return self._decode_all(z, time_s)
         decoders = self._decoders(recording, z.shape[0])
         if self.time_input:
             with _float32(z):
