@@ -114,56 +114,58 @@ def _commit():
 
 
 def _insilico(est, args):
-    """All nine animals in one call against nine separate calls (and bf16 where native)."""
+    """All nine animals in one call against separate calls, one per animal (and bf16 where
+    native, with ``--bf16``). The results file is rewritten after every stage, so a run
+    stopped early leaves what it measured."""
+    import pandas as pd
+
     grids = QUICK_GRIDS if args.quick else {}
     names = est.recording_names_
-    load_before = os.getloadavg()
+    result = {
+        "benchmark": "published_icnet --insilico" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/published_icnet.py --insilico --no-throughput --threads "
+                   f"{args.threads}" + (" --quick" if args.quick else ""),
+        "commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch": torch.__version__,
+        "torch_threads": args.threads, "units": int(est.n_neurons_), "animals": len(names),
+        "grids": "quick" if args.quick else "default",
+        "loadavg_before": [round(v, 2) for v in os.getloadavg()],
+    }
     seconds_all, all_summaries = _battery(est, "all", grids)
+    total_all = sum(seconds_all.values())
     print(f"all {len(names)} animals in one call ({est.n_neurons_:,} units): "
           + ", ".join(f"{k} {v:.1f} s" for k, v in seconds_all.items())
-          + f"; total {sum(seconds_all.values()):.1f} s", flush=True)
+          + f"; total {total_all:.1f} s", flush=True)
+    result.update(all_in_one_call_s={k: round(v, 2) for k, v in seconds_all.items()},
+                  all_in_one_call_total_s=round(total_all, 1),
+                  loadavg_after_all_in_one_call=[round(v, 2) for v in os.getloadavg()])
+    _write(result, args)
     seconds_each = {name: 0.0 for name in EXPERIMENTS}
     separate = {name: [] for name in EXPERIMENTS}
-    for animal in names[: args.separate]:
+    for k, animal in enumerate(names[: args.separate]):
         secs, summaries = _battery(est, animal, grids)
         for name in EXPERIMENTS:
             seconds_each[name] += secs[name]
             separate[name].append(summaries[name])
+        total_each = sum(seconds_each.values())
         print(f"  {animal}: {sum(secs.values()):.1f} s", flush=True)
-    total_all, total_each = sum(seconds_all.values()), sum(seconds_each.values())
-    if args.separate == 0:
-        total_each = float("nan")
-    print(f"{args.separate} separate calls: total {total_each:.1f} s; nine would take "
-          f"{total_each * len(names) / max(args.separate, 1):.1f} s", flush=True)
-    import pandas as pd
-
-    agreement = {}
-    for name, columns in (("frequency_response_area", ["cf_hz", "threshold_db"]),
-                          ("rate_level", ["threshold_db"])):
-        if separate[name]:
-            these = all_summaries[name]
-            these = these[these["recording"].isin(names[: args.separate])]
-            agreement[name] = _compare(these, pd.concat(separate[name]), columns)
-    result = {
-        "benchmark": "published_icnet --insilico" + (" --quick" if args.quick else ""),
-        "command": "python benchmarks/published_icnet.py --insilico --threads "
-                   f"{args.threads}" + (" --quick" if args.quick else ""),
-        "commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or ''}"
-                   .strip(", "),
-        "torch_threads": args.threads, "torch": torch.__version__,
-        "units": int(est.n_neurons_), "animals": len(names),
-        "grids": "quick" if args.quick else "default",
-        "loadavg_before": [round(v, 2) for v in load_before],
-        "all_in_one_call_s": {k: round(v, 2) for k, v in seconds_all.items()},
-        "all_in_one_call_total_s": round(total_all, 1),
-        "separate_calls": args.separate,
-        "separate_calls_s": {k: round(v, 2) for k, v in seconds_each.items()},
-        "separate_calls_total_s": round(total_each, 1),
-        "speed_up_over_nine_separate_calls":
-            round(total_each * len(names) / max(args.separate, 1) / total_all, 2),
-        "agreement_all_vs_separate": agreement,
-    }
+        agreement = {
+            name: _compare(all_summaries[name][all_summaries[name]["recording"].isin(
+                names[: k + 1])], pd.concat(separate[name]), columns)
+            for name, columns in (("frequency_response_area", ["cf_hz", "threshold_db"]),
+                                  ("rate_level", ["threshold_db"]))}
+        result.update(
+            separate_calls=k + 1,
+            separate_calls_s={n: round(v, 2) for n, v in seconds_each.items()},
+            separate_calls_total_s=round(total_each, 1),
+            speed_up_over_nine_separate_calls=round(total_each * len(names) / (k + 1)
+                                                    / total_all, 2),
+            agreement_all_vs_separate=agreement,
+            loadavg_after=[round(v, 2) for v in os.getloadavg()])
+        _write(result, args)
+    if args.separate:
+        print(f"{args.separate} separate calls: {result['separate_calls_total_s']} s; speed-up "
+              f"over nine: {result['speed_up_over_nine_separate_calls']}x", flush=True)
     if args.bf16 and cpu_supports_bf16():
         est.set_params(precision="bfloat16")
         seconds_bf16, bf16_summaries = _battery(est, "all", grids)
@@ -179,13 +181,19 @@ def _insilico(est, args):
     result["peak_rss_mb"] = round(_rss_mb())
     print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}; "
           f"peak RSS {result['peak_rss_mb']} MB")
-    if not args.no_write:
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        with open(RESULTS, "w") as fh:
-            json.dump(result, fh, indent=1)
-            fh.write("\n")
-        print(f"written to {os.path.relpath(RESULTS)}")
+    _write(result, args)
     return result
+
+
+def _write(result, args):
+    if args.no_write:
+        return
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    tmp = RESULTS + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh, indent=1)
+        fh.write("\n")
+    os.replace(tmp, RESULTS)
 
 
 def main(argv=None):
