@@ -40,7 +40,6 @@ __all__ = [
     "exceptions",
     "icnet",
     "insilico",
-    "interpret",
     "load_published_icnet",
     "load_trials",
     "metrics",

@@ -550,13 +550,30 @@ class ICNetRegressor(NeuralNetRegressor):
         """
         return _inference.score(self, X, y, sample_weight, recording, time_s)
 
-    # used by interpret (a model's rates and decoders) and the features transformer
-    def _expected_counts(self, out):
-        """Module output -> expected counts, time last: (B, N, T)."""
-        return _inference.expected_counts(self, out)
+    # the gradient protocol (sk_icnet.insilico.DifferentiableModel): receptive fields and
+    # optimal sounds differentiate module_'s output, routed and converted by these two
+    def expected_counts(self, output):
+        """The module's output as expected counts per bin ``(B, N, T)``, differentiably.
 
-    def _decoder_of(self, recording):
-        """Decoder index for array input: ``recording`` names one of ``recording_names_``."""
+        The Poisson head's rates as they are; the categorical head's expected class
+        (``sum_c c * p_c``) of the softmax over its classes.
+        """
+        return _inference.expected_counts(self, output)
+
+    def decoder_index(self, recording):
+        """The decoder of ``module_`` that serves ``recording`` for array input.
+
+        Parameters
+        ----------
+        recording : str, int or None
+            A name of ``recording_names_`` (None for a model with one decoder), or
+            ``"all"``: every decoder in one encoder pass (returned as is).
+
+        Returns
+        -------
+        int or "all"
+            What ``module_``'s forward takes as its decoder.
+        """
         return _inference.decoder_of(self, recording)
 
     # -------------------------------------------------------- files, checkpoints

@@ -224,7 +224,7 @@ def _forward_all(est, X, convert, times):
         x = torch.as_tensor(np.asarray(X[lo: lo + size], np.float32)).to(est.device)
         t = torch.as_tensor(np.array(times[lo: lo + size])) if time_input else None
         with torch.inference_mode(), autocast(est):
-            out.append(to_numpy(convert(module(x, recording="all", time_s=t)).float()))
+            out.append(to_numpy(convert(module(x, "all", time_s=t)).float()))  # decoder "all"
     return np.concatenate(out, axis=0)
 
 

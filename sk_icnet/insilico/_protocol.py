@@ -50,7 +50,7 @@ class ModelUnderTest(Protocol):
     """What an in-silico experiment needs of a model: sound in, expected counts per bin out.
 
     Any object with these members can be probed by the experiments of
-    :mod:`sk_icnet.insilico` and by :func:`~sk_icnet.interpret.insilico_reliability`:
+    :mod:`sk_icnet.insilico` and by :func:`~sk_icnet.insilico.insilico_reliability`:
     a fitted :class:`~sk_icnet.ICNetRegressor`, a fitted
     :class:`~sk_icnet.LinearSTRFRegressor` or :class:`~sk_icnet.PoissonSTRFRegressor`,
     the simulators' :class:`~sk_icnet.simulate.TunedNeurons`, an ensemble of fits, or a

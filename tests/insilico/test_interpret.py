@@ -1,4 +1,4 @@
-"""Receptive fields, optimal sounds and in-silico reliability (sk_icnet.interpret)."""
+"""Receptive fields, optimal sounds and in-silico reliability (sk_icnet.insilico)."""
 
 import matplotlib
 import numpy as np
@@ -10,7 +10,7 @@ from sk_icnet import LinearSTRFRegressor
 from sk_icnet.audio import level_db_spl
 from sk_icnet.insilico import frequency_response_area
 from sk_icnet.insilico._receptive_fields import _FrontEnd
-from sk_icnet.interpret import (
+from sk_icnet.insilico import (
     DynamicSTRF,
     ReceptiveField,
     dynamic_strf,
@@ -333,8 +333,9 @@ def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trial
     x = small_xy[0][0, :1600].astype(np.float64)
     bins, neurons = np.arange(5, 50, 8), np.array([0, 1])
     with _Differentiable(net) as model:
-        fast, rates = _bin_gradients(model, x, bins, neurons, 8)
+        fast, rates, path = _bin_gradients(model, x, bins, neurons, 8)
         slow, rates_slow = _trial_gradients(model, x, bins, neurons, 64)
+    assert path == "window"
     assert net.receptive_field < 1600 and np.abs(fast).max() > 0
     np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6 * np.abs(slow).max())
     np.testing.assert_allclose(rates, rates_slow, rtol=1e-5)
@@ -351,11 +352,11 @@ class _WrappedModule:
         self.module_ = module
         self.audio_fs_, self.samples_per_bin_ = module.audio_fs, module.samples_per_bin
 
-    def _decoder_of(self, recording):
+    def decoder_index(self, recording):
         return None
 
-    def _expected_counts(self, out):
-        return out
+    def expected_counts(self, output):
+        return output
 
 
 def test_gradient_analyses_take_an_estimator_by_its_members(chords):
