@@ -222,7 +222,8 @@ def _duration(seconds):
     """A duration in words: seconds, minutes, hours or days."""
     for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
         if seconds >= size:
-            return f"about {seconds / size:,.3g} {unit}"
+            value = f"{seconds / size:,.3g}"
+            return f"about {value} {unit[:-1] if value == '1' else unit}"
     return f"about {seconds:.2g} s"
 
 
