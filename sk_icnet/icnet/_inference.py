@@ -206,7 +206,7 @@ def _forward_numpy(est, X, convert, decoder=0, time_s=None):
 
 
 #: values of every decoder's output that one batch of ``recording="all"`` may hold
-_ALL_DECODERS_VALUES = 2**25
+_ALL_DECODERS_VALUES = 2**27
 
 
 def _forward_all(est, X, convert, times):
@@ -215,7 +215,7 @@ def _forward_all(est, X, convert, times):
     ``recording_names_`` order (the module's ``"all"``); as ``forward_iter`` would, batched."""
     module, time_input = est.module_, est.module_.time_input
     size = est.batch_size if est.batch_size and est.batch_size > 0 else X.shape[0]
-    # every decoder's output of a batch at once: keep it near 32 M values (128 MB float32)
+    # every decoder's output of a batch at once: keep it near 128 M values (512 MB float32)
     per_trial = module.out_neurons * (module.n_classes or 1) * (X.shape[-1] // est.samples_per_bin_)
     size = max(1, min(size, _ALL_DECODERS_VALUES // max(per_trial, 1)))
     module.eval()

@@ -11,25 +11,34 @@ T0 = 7200.0
 
 
 def _routed(**kwargs):
-    return ICNet(audio_fs=8000.0, dt_ms=4.0, out_neurons=(2, 3), n_filters=4, sincnet_kernel_size=16,
-                 encoder_channels=8, encoder_kernel_size=4, n_encoder_layers=2,
-                 bottleneck_channels=4, **kwargs)
+    kwargs = {"out_neurons": (2, 3), **kwargs}
+    return ICNet(audio_fs=8000.0, dt_ms=4.0, n_filters=4, sincnet_kernel_size=16, encoder_channels=8,
+                 encoder_kernel_size=4, n_encoder_layers=2, bottleneck_channels=4, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"n_classes": 4}, {"time_input": True, "time_layer": "prelu"}])
+@pytest.mark.parametrize("kwargs", [
+    {}, {"n_classes": 4}, {"time_input": True, "time_layer": "prelu"},
+    {"time_input": True, "time_layer": "gain"},
+    # decoders of one size run as one batched product
+    {"time_input": True, "time_layer": "prelu", "out_neurons": (3, 3)},
+    {"time_input": True, "time_layer": "linear", "time_combine": "add", "n_classes": 3,
+     "out_neurons": (2, 2, 2)},
+])
 def test_all_decoders_equal_each_decoder_in_turn_concatenated(kwargs):
     torch.manual_seed(0)
     model = _routed(**kwargs).eval()
+    D = len(model.neurons_per_decoder)
     if kwargs.get("time_input"):  # away from the identity it starts as
         with torch.no_grad():
             model.time_gain.normal_()
-            model.time_bias.normal_()
+            if hasattr(model, "time_bias"):
+                model.time_bias.normal_()
     x = torch.randn(3, 1, 320)
     time_s = torch.tensor([1.0, 50.0, 300.0]) if kwargs.get("time_input") else None
     with torch.no_grad():
         every = model(x, "all", time_s=time_s)
-        each = torch.cat([model(x, d, time_s=time_s) for d in range(2)], dim=1)
-    assert every.shape[1] == 5 and every.shape == each.shape
+        each = torch.cat([model(x, d, time_s=time_s) for d in range(D)], dim=1)
+    assert every.shape[1] == model.out_neurons and every.shape == each.shape
     torch.testing.assert_close(every, each, rtol=1e-6, atol=1e-7)
 
 
