@@ -4,7 +4,7 @@ ICNet (Drakopoulos et al. 2025, Nature Machine Intelligence 7:1478-1493) maps ra
 sound waveforms to spike counts of inferior-colliculus neurons.
 """
 
-from . import data, datasets, exceptions, icnet, insilico, interpret, metrics, recordings, simulate
+from . import data, datasets, exceptions, icnet, insilico, interpret, metrics, recordings, simulate  # noqa: F401, E501 - interpret: deprecated, its names warn
 from ._version import __version__
 from .compare import compare
 from .data import Recording, WindowDataset, load_trials

@@ -29,7 +29,7 @@ from torch.utils.data import DistributedSampler, Subset
 from .._core.exceptions import _warn_rates_assumed
 from .._core.timebase import Timebase, rates_agree
 from .._core.validation import check_positive_int
-from ..audio import _SPECTRUM_TRIALS, _sound_summary
+from ..audio import SPECTRUM_TRIALS, sound_summary
 from ..data import Recording, WindowBatchSampler, WindowDataset, collate_windows
 from . import _callbacks as cb
 from . import _checks
@@ -574,7 +574,7 @@ def training_summary(est, X=None, y3=None, data=None):
     waves = X.reshape(X.shape[0], -1)
     count, n_samples = waves.shape
     summary.update(n_trials=int(count), duration_s=float(n_samples * count / est.audio_fs_))
-    summary.update(_sound_summary(waves, est.audio_fs_))
+    summary.update(sound_summary(waves, est.audio_fs_))
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(y3, axis=(0, 2), dtype=np.float64) / _timebase(est).dt_s
@@ -590,10 +590,10 @@ def _windows_summary(est, data):
     """The summary's data part for recordings, read lazily: up to 256 windows, evenly spaced."""
     summary = {"n_windows": len(data),
                "duration_s": float(len(data) * data.window_samples / est.audio_fs_)}
-    pick = np.unique(np.linspace(0, len(data) - 1, min(_SPECTRUM_TRIALS, len(data))).astype(int))
+    pick = np.unique(np.linspace(0, len(data) - 1, min(SPECTRUM_TRIALS, len(data))).astype(int))
     items = data.__getitems__(pick)
     waves = np.concatenate([np.asarray(x["x"], np.float64).reshape(1, -1) for x, _ in items])
-    summary.update(_sound_summary(waves, est.audio_fs_))
+    summary.update(sound_summary(waves, est.audio_fs_))
     names = list(data.windows["recording"].iloc[pick])
     offsets = dict(zip(est.recording_names_, np.cumsum([0, *est.neurons_per_recording_]),
                        strict=False))

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core.exceptions import OutsideTrainingRangeWarning
 from .._core.validation import _describe
-from ..audio import _sound_summary
+from ..audio import sound_summary
 from ._result import PhysiologyResult
 
 __all__ = ["ModelUnderTest", "MAX_PLAUSIBLE_RATE_HZ", "LEVEL_MARGIN_DB", "BAND_MARGIN"]
@@ -96,11 +96,9 @@ class ModelUnderTest(Protocol):
 
 
 def _audio_fs_of(estimator):
-    """The model's audio rate: ``audio_fs_``, a fitted STRF's ``_fitted_audio_fs()`` (one read
-    from a file whose "auto" rate is the paper's), or a plain ``audio_fs``; None if none."""
+    """The model's audio rate: ``audio_fs_`` (every fitted estimator of the package records it,
+    and its model files restore it), or a plain ``audio_fs``; None if none."""
     fs = getattr(estimator, "audio_fs_", None)
-    if fs is None and callable(getattr(estimator, "_fitted_audio_fs", None)):
-        fs = estimator._fitted_audio_fs()
     if fs is None:
         fs = getattr(estimator, "audio_fs", None)
     return fs
@@ -198,7 +196,7 @@ class _TestedModel:
         summary = getattr(self.estimator, "training_summary_", None)
         if not isinstance(summary, dict):
             return
-        stim = _sound_summary(np.asarray(X, dtype=np.float64), self.fs, trial_levels=False)
+        stim = sound_summary(np.asarray(X, dtype=np.float64), self.fs, trial_levels=False)
         problems = []
         trained, asked = summary.get("frame_level_db_spl_max"), stim["frame_level_db_spl_max"]
         if trained is not None and asked is not None and asked > trained + LEVEL_MARGIN_DB:

@@ -8,12 +8,11 @@ import torch
 
 from sk_icnet import LinearSTRFRegressor
 from sk_icnet.audio import level_db_spl
-from sk_icnet.insilico import frequency_response_area
-from sk_icnet.insilico._receptive_fields import _FrontEnd
 from sk_icnet.insilico import (
     DynamicSTRF,
     ReceptiveField,
     dynamic_strf,
+    frequency_response_area,
     gradient_strf,
     insilico_reliability,
     optimal_sound,
@@ -22,6 +21,7 @@ from sk_icnet.insilico import (
     plot_strf,
     strf_receptive_field,
 )
+from sk_icnet.insilico._receptive_fields import _FrontEnd
 from sk_icnet.simulate import TunedNeurons, make_random_chords
 from sk_icnet.strf import log_mel_spectrogram
 from tests.conftest import tiny_estimator
