@@ -454,10 +454,10 @@ def test_too_many_dstrfs_are_refused_naming_trials_step_and_neurons():
 
     fits = _dstrf_cost((4, 2400), 74, 6, 12, 6, _n_fft(FS, SPB, 16.0), SPB)
     _check_cost(*fits, 12, 6)  # a guide-sized run passes
-    assert sum(fits[0].values()) < 2**20 and fits[1] < 1.0
+    assert sum(fits[0].values()) < 2**26 and fits[1] < 1.0  # 25 MB, well under a second
     too_many = _dstrf_cost((100_000, 2400), 74, 6, 12, 6, _n_fft(FS, SPB, 16.0), SPB)
     assert max(too_many[0], key=too_many[0].get) == "dstrf"
-    with pytest.raises(ValueError, match=r"about 2.3e\+03 GiB .* most of it for the number of "
+    with pytest.raises(ValueError, match=r"about 47.7 GiB of memory .* most of it for the number of "
                                          r"dSTRFs \(trials x used bins x neurons\): use fewer "
                                          r"trials of X, a larger step or fewer neurons"):
         _check_cost(*too_many, 12, 6)
