@@ -450,10 +450,13 @@ class ICNetRegressor(NeuralNetRegressor):
             :class:`~sk_icnet.data.WindowDataset`.
         recording : str, optional
             For arrays and a model fitted on several recordings: whose decoder
-            to use.
+            to use, or ``"all"``: every decoder in one encoder pass, the neurons
+            of all recordings concatenated in ``recording_names_`` order
+            (``n_neurons_`` of them).
         time_s : float or array-like, optional
             With ``module__time_input=True``: the recording time (s) of the
-            first bin to simulate (for arrays, one per trial or one for all).
+            first bin to simulate (for arrays, one per trial or one for all;
+            with ``"all"``, each trial's time serves every decoder).
             A Recording defaults to its own times (``start_s`` onwards).
 
         Returns
