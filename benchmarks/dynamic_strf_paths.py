@@ -15,10 +15,7 @@ common bins). Results, with the machine's load, go to
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -27,11 +24,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+import _results  # noqa: E402
+
 from sk_icnet import ICNet  # noqa: E402
 from sk_icnet.insilico import dynamic_strf  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results", "dynamic_strf_paths.json")
 FS, DT = 8000.0, 4.0
 FRONT = dict(n_bands=16, fmin=200.0, win_ms=16.0, lags_ms=40.0)
 
@@ -48,7 +45,7 @@ def main(argv=None):
                 encoder_channels=24, encoder_kernel_size=8, n_encoder_layers=3,
                 bottleneck_channels=16).eval()
     X = (np.random.default_rng(0).standard_normal((args.trials, int(FS))) * 0.02)
-    load_before = os.getloadavg()
+    load_before = _results.load()
     seconds = {}
     results = {}
     gradients = {}
@@ -69,8 +66,8 @@ def main(argv=None):
     result = {
         "benchmark": "dynamic_strf_paths",
         "command": f"python benchmarks/dynamic_strf_paths.py --threads {args.threads}",
-        "commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch": torch.__version__,
+        "commit": _results.commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": _results.machine(), "torch": torch.__version__,
         "torch_threads": args.threads, "bins_per_trial": int(results["window"].dstrf.shape[1]),
         "neurons": 6, "window_trials": args.trials,
         "window_s": round(seconds["window"], 2), "window_gradients": gradients["window"],
@@ -79,29 +76,15 @@ def main(argv=None):
         "seconds_per_trial": {k: round(v, 2) for k, v in per_trial.items()},
         "speed_up": round(per_trial["trial"] / per_trial["window"], 1),
         "max_relative_difference": diff,
-        "loadavg_before": [round(v, 2) for v in load_before],
-        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "loadavg_before": load_before, "loadavg_after": _results.load(),
     }
     print(f"per trial of {n_bins} bins x 6 neurons: windows {per_trial['window']:.2f} s, whole "
           f"trials {per_trial['trial']:.1f} s "
           f"({result['speed_up']}x); largest difference {diff:.1e} of the largest dSTRF value; "
           f"load {result['loadavg_before']} -> {result['loadavg_after']}")
     if not args.no_write:
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        with open(RESULTS + ".tmp", "w") as fh:
-            json.dump(result, fh, indent=1)
-            fh.write("\n")
-        os.replace(RESULTS + ".tmp", RESULTS)
-        print(f"written to {os.path.relpath(RESULTS)}")
+        print(f"written to {os.path.relpath(_results.write('dynamic_strf_paths', result))}")
     return result
-
-
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True,
-                              capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 if __name__ == "__main__":

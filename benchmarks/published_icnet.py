@@ -26,11 +26,8 @@ No TensorFlow and no real weights are involved: the file holds random numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,13 +37,13 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+import _results  # noqa: E402
+
 from sk_icnet import ICNetRegressor, insilico, load_published_icnet  # noqa: E402
 from sk_icnet.icnet import cpu_supports_bf16  # noqa: E402
 from tests.icnet._keras_fixtures import keras_icnet, write_release  # noqa: E402
 
 FS = 24414.0625
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results", "published_icnet.json")
 #: the five experiments; their default grids, or (``--quick``) small ones
 EXPERIMENTS = ("frequency_response_area", "rate_level", "modulation_transfer", "forward_masking",
                "dynamic_range_adaptation")
@@ -105,14 +102,6 @@ def _compare(one, other, columns):
     return out
 
 
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True,
-                              capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def _insilico(est, args):
     """All nine animals in one call against separate calls, one per animal (and bf16 where
     native, with ``--bf16``). The results file is rewritten after every stage, so a run
@@ -125,11 +114,11 @@ def _insilico(est, args):
         "benchmark": "published_icnet --insilico" + (" --quick" if args.quick else ""),
         "command": "python benchmarks/published_icnet.py --insilico --no-throughput --threads "
                    f"{args.threads}" + (" --quick" if args.quick else ""),
-        "commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch": torch.__version__,
+        "commit": _results.commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": _results.machine(), "torch": torch.__version__,
         "torch_threads": args.threads, "units": int(est.n_neurons_), "animals": len(names),
         "grids": "quick" if args.quick else "default",
-        "loadavg_before": [round(v, 2) for v in os.getloadavg()],
+        "loadavg_before": _results.load(),
     }
     seconds_all, all_summaries = _battery(est, "all", grids)
     total_all = sum(seconds_all.values())
@@ -138,7 +127,7 @@ def _insilico(est, args):
           + f"; total {total_all:.1f} s", flush=True)
     result.update(all_in_one_call_s={k: round(v, 2) for k, v in seconds_all.items()},
                   all_in_one_call_total_s=round(total_all, 1),
-                  loadavg_after_all_in_one_call=[round(v, 2) for v in os.getloadavg()])
+                  loadavg_after_all_in_one_call=_results.load())
     _write(result, args)
     seconds_each = {name: 0.0 for name in EXPERIMENTS}
     separate = {name: [] for name in EXPERIMENTS}
@@ -161,7 +150,7 @@ def _insilico(est, args):
             speed_up_over_nine_separate_calls=round(total_each * len(names) / (k + 1)
                                                     / total_all, 2),
             agreement_all_vs_separate=agreement,
-            loadavg_after=[round(v, 2) for v in os.getloadavg()])
+            loadavg_after=_results.load())
         _write(result, args)
     if args.separate:
         print(f"{args.separate} separate calls: {result['separate_calls_total_s']} s; speed-up "
@@ -177,7 +166,7 @@ def _insilico(est, args):
                                   ("rate_level", ["threshold_db"]))}
         print(f"bfloat16, all in one call: {result['bfloat16_all_in_one_call_total_s']} s",
               flush=True)
-    result["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
+    result["loadavg_after"] = _results.load()
     result["peak_rss_mb"] = round(_rss_mb())
     print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}; "
           f"peak RSS {result['peak_rss_mb']} MB")
@@ -186,14 +175,8 @@ def _insilico(est, args):
 
 
 def _write(result, args):
-    if args.no_write:
-        return
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, RESULTS)
+    if not args.no_write:
+        _results.write("published_icnet", result)
 
 
 def main(argv=None):
