@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from sk_icnet import insilico, load_published_icnet
+from sk_icnet.exceptions import OutsideTrainingRangeWarning
 from tests.icnet._keras_fixtures import keras_icnet, write_release
 
 T0 = 7200.0
@@ -72,8 +73,9 @@ def test_the_tables_name_each_units_animal_and_cf(published):
 
 def test_reliability_keys_rows_by_unit_not_as_parameters(published):
     est = published
-    table = insilico.insilico_reliability(insilico.rate_level, [est, est], levels=[20.0, 80.0],
-                                          predict_params={"recording": "all", "time_s": T0})
+    with pytest.warns(OutsideTrainingRangeWarning, match="implausible rates"):  # random weights
+        table = insilico.insilico_reliability(insilico.rate_level, [est, est], levels=[20.0, 80.0],
+                                              predict_params={"recording": "all", "time_s": T0})
     assert {"recording", "unit", "unit_cf_hz"} <= set(table.columns)
     assert not {"unit", "unit_cf_hz"} & set(table.parameter)
     assert len(table[table.parameter == "threshold_db"]) == 9
