@@ -25,7 +25,3 @@ def __getattr__(name):
                       f"import {name} from sk_icnet.insilico", FutureWarning, stacklevel=2)
         return getattr(_insilico, name)
     raise AttributeError(f"module 'sk_icnet.interpret' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(_MOVED)
