@@ -10,6 +10,16 @@ on the same sound. Run from a checkout (it borrows the test suite's file writer)
 
     python benchmarks/published_icnet.py --seconds 60
 
+With ``--insilico``, it also times the five in-silico experiments of
+:mod:`sk_icnet.insilico` with their default grids on all 4,608 units: once with
+``predict_params={"recording": "all", ...}`` (every decoder on one encoder pass)
+and as nine separate calls, one per animal, in the same run, and checks that
+both give the same tables. ``--quick`` shrinks the grids (for development). The
+results, with the machine's load (``os.getloadavg``) before and after, go to
+``benchmarks/results/published_icnet.json``::
+
+    python benchmarks/published_icnet.py --insilico --threads 2
+
 No TensorFlow and no real weights are involved: the file holds random numbers.
 """
 
@@ -27,13 +37,25 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from tests._keras_fixtures import keras_icnet, write_release  # noqa: E402
+import _results  # noqa: E402
 
-from sk_icnet import ICNetRegressor, load_published_icnet  # noqa: E402
+from sk_icnet import ICNetRegressor, insilico, load_published_icnet  # noqa: E402
 from sk_icnet._core.timebase import Timebase  # noqa: E402
 from sk_icnet.icnet import cpu_supports_bf16  # noqa: E402
+from tests.icnet._keras_fixtures import keras_icnet, write_release  # noqa: E402
 
 FS = 24414.0625
+#: the five experiments; their default grids, or (``--quick``) small ones
+EXPERIMENTS = ("frequency_response_area", "rate_level", "modulation_transfer", "forward_masking",
+               "dynamic_range_adaptation")
+QUICK_GRIDS = {"frequency_response_area": dict(frequencies=np.geomspace(250.0, 8000.0, 11),
+                                               levels=np.arange(0.0, 91.0, 15.0)),
+               "rate_level": dict(levels=np.arange(0.0, 101.0, 20.0)),
+               "modulation_transfer": dict(modulation_frequencies=[8.0, 32.0, 128.0]),
+               "forward_masking": dict(gaps_ms=(2, 8, 32, 128)),
+               "dynamic_range_adaptation": dict(n_segments=60, skip_segments=10)}
+#: the recording time at which the published model is probed (s)
+TIME_S = 7200.0
 
 
 def _rss_mb():
@@ -50,10 +72,128 @@ def _throughput(est, sound, precision, **kwargs):
     return sound.shape[1] / FS / elapsed
 
 
+def _battery(est, recording, grids):
+    """Run the five experiments with ``predict_params={"recording": recording}``: seconds
+    per experiment and the summaries."""
+    seconds, summaries = {}, {}
+    for name in EXPERIMENTS:
+        start = time.perf_counter()
+        result = getattr(insilico, name)(est, predict_params={"recording": recording,
+                                                              "time_s": TIME_S},
+                                         **grids.get(name, {}))
+        seconds[name] = time.perf_counter() - start
+        summaries[name] = result.summary
+    return seconds, summaries
+
+
+def _compare(one, other, columns):
+    """Largest differences between two summaries of the same units (rows by recording, unit)."""
+    keys = [c for c in ("recording", "unit", "mean_db") if c in one]
+    a = one.sort_values(keys, ignore_index=True)
+    b = other.sort_values(keys, ignore_index=True)
+    out = {}
+    for c in columns:
+        x, y = a[c].to_numpy(float), b[c].to_numpy(float)
+        both = np.isfinite(x) & np.isfinite(y)
+        diff = np.abs(np.log2(x[both] / y[both])) if c == "cf_hz" else np.abs(x[both] - y[both])
+        out[c] = {"max_abs_diff" + ("_octaves" if c == "cf_hz" else ""):
+                  float(diff.max()) if diff.size else 0.0,
+                  "nan_mismatch": int((np.isfinite(x) != np.isfinite(y)).sum()),
+                  "changed": int((diff > 1e-9).sum()), "n": int(x.size)}
+    return out
+
+
+def _insilico(est, args):
+    """All nine animals in one call against separate calls, one per animal (and bf16 where
+    native, with ``--bf16``). The results file is rewritten after every stage, so a run
+    stopped early leaves what it measured."""
+    import pandas as pd
+
+    grids = QUICK_GRIDS if args.quick else {}
+    names = est.recording_names_
+    result = {
+        "benchmark": "published_icnet --insilico" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/published_icnet.py --insilico --no-throughput --threads "
+                   f"{args.threads}" + (" --quick" if args.quick else ""),
+        "commit": _results.commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": _results.machine(), "torch": torch.__version__,
+        "torch_threads": args.threads, "units": int(est.n_neurons_), "animals": len(names),
+        "grids": "quick" if args.quick else "default",
+        "loadavg_before": _results.load(),
+    }
+    seconds_all, all_summaries = _battery(est, "all", grids)
+    total_all = sum(seconds_all.values())
+    print(f"all {len(names)} animals in one call ({est.n_neurons_:,} units): "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in seconds_all.items())
+          + f"; total {total_all:.1f} s", flush=True)
+    result.update(all_in_one_call_s={k: round(v, 2) for k, v in seconds_all.items()},
+                  all_in_one_call_total_s=round(total_all, 1),
+                  loadavg_after_all_in_one_call=_results.load())
+    _write(result, args)
+    seconds_each = {name: 0.0 for name in EXPERIMENTS}
+    separate = {name: [] for name in EXPERIMENTS}
+    for k, animal in enumerate(names[: args.separate]):
+        secs, summaries = _battery(est, animal, grids)
+        for name in EXPERIMENTS:
+            seconds_each[name] += secs[name]
+            separate[name].append(summaries[name])
+        total_each = sum(seconds_each.values())
+        print(f"  {animal}: {sum(secs.values()):.1f} s", flush=True)
+        agreement = {
+            name: _compare(all_summaries[name][all_summaries[name]["recording"].isin(
+                names[: k + 1])], pd.concat(separate[name]), columns)
+            for name, columns in (("frequency_response_area", ["cf_hz", "threshold_db"]),
+                                  ("rate_level", ["threshold_db"]))}
+        result.update(
+            separate_calls=k + 1,
+            separate_calls_s={n: round(v, 2) for n, v in seconds_each.items()},
+            separate_calls_total_s=round(total_each, 1),
+            speed_up_over_nine_separate_calls=round(total_each * len(names) / (k + 1)
+                                                    / total_all, 2),
+            agreement_all_vs_separate=agreement,
+            loadavg_after=_results.load())
+        _write(result, args)
+    if args.separate:
+        print(f"{args.separate} separate calls: {result['separate_calls_total_s']} s; speed-up "
+              f"over nine: {result['speed_up_over_nine_separate_calls']}x", flush=True)
+    if args.bf16 and cpu_supports_bf16():
+        est.set_params(precision="bfloat16")
+        seconds_bf16, bf16_summaries = _battery(est, "all", grids)
+        est.set_params(precision="float32")
+        result["bfloat16_all_in_one_call_total_s"] = round(sum(seconds_bf16.values()), 1)
+        result["bfloat16_vs_float32"] = {
+            name: _compare(bf16_summaries[name], all_summaries[name], columns)
+            for name, columns in (("frequency_response_area", ["cf_hz", "threshold_db"]),
+                                  ("rate_level", ["threshold_db"]))}
+        print(f"bfloat16, all in one call: {result['bfloat16_all_in_one_call_total_s']} s",
+              flush=True)
+    result["loadavg_after"] = _results.load()
+    result["peak_rss_mb"] = round(_rss_mb())
+    print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}; "
+          f"peak RSS {result['peak_rss_mb']} MB")
+    _write(result, args)
+    return result
+
+
+def _write(result, args):
+    if not args.no_write:
+        _results.write("published_icnet", result)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="sound to predict (s)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--insilico", action="store_true",
+                        help="time the five in-silico experiments, all animals vs one at a time")
+    parser.add_argument("--quick", action="store_true", help="small grids (development)")
+    parser.add_argument("--separate", type=int, default=9, choices=range(10),
+                        help="animals to time one call at a time (9: all of them)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also run all animals in bfloat16 and compare CFs and thresholds")
+    parser.add_argument("--no-throughput", action="store_true",
+                        help="skip the load and predict throughput measurements")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,6 +213,20 @@ def main(argv=None):
         est = load_published_icnet(folder)
         load_s = time.perf_counter() - start
     n_params = sum(p.numel() for p in est.module_.parameters())
+    print(f"machine: {os.cpu_count()} CPUs, {args.threads} torch threads, native bf16: "
+          f"{cpu_supports_bf16()}")
+    print(f"file: {size_mb:.1f} MB, {n_params:,} parameters")
+    print(f"load_published_icnet: {load_s:.2f} s ({first_s:.2f} s the first time, imports "
+          f"included), peak RSS {rss1:.0f} MB (+{rss1 - rss0:.0f} MB during the first load)",
+          flush=True)
+    if args.insilico:
+        _insilico(est, args)
+    if not args.no_throughput:
+        _predict_throughput(est, args)
+
+
+def _predict_throughput(est, args):
+    """Seconds of audio per second of one decoder, against sk_icnet's own paper ICNet."""
     rng = np.random.default_rng(1)
     n = int(args.seconds * FS) // 32 * 32
     sound = (rng.standard_normal((1, n)) * 0.02).astype(np.float32)  # ~60 dB SPL noise
@@ -82,11 +236,7 @@ def main(argv=None):
     own.y_ndim_, own.n_features_in_ = 3, 32
     own.initialize()
     bf16 = cpu_supports_bf16()
-    print(f"machine: {os.cpu_count()} CPUs, {args.threads} torch threads, native bf16: {bf16}")
-    print(f"file: {size_mb:.1f} MB, {n_params:,} parameters")
-    print(f"load_published_icnet: {load_s:.2f} s ({first_s:.2f} s the first time, imports "
-          f"included), peak RSS {rss1:.0f} MB (+{rss1 - rss0:.0f} MB during the first load)")
-    rows = [("published (same padding)", est, dict(recording="animal_1", time_s=7200.0)),
+    rows = [("published (same padding)", est, dict(recording="animal_1", time_s=TIME_S)),
             ("sk_icnet paper ICNet (causal)", own, {})]
     for name, model_est, kwargs in rows:
         for precision in ["float32"] + (["bfloat16"] if bf16 else []):

@@ -10,7 +10,7 @@ ridge STRF are 3-fold cross-validated with :func:`sk_icnet.compare`, and
 :func:`sk_icnet.compare.paired_statistics` says, per neuron and across neurons,
 whether the difference survives a paired bootstrap over trials and a Wilcoxon
 test. Then ICNet is fitted once more on all trials and looked into
-(:mod:`sk_icnet.interpret`): its gradient STRF next to the ridge STRF's
+(:mod:`sk_icnet.insilico`): its gradient STRF next to the ridge STRF's
 coefficients, the principal components of its dynamic STRFs with the
 nonlinearity index of each neuron, and the sound that most drives one neuron.
 """
@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from sk_icnet import ICNetRegressor, LinearSTRFRegressor, compare_models, insilico  # noqa: E402
 from sk_icnet.compare import paired_statistics, plot_paired  # noqa: E402
-from sk_icnet.interpret import ReceptiveField, dynamic_strf, optimal_sound, plot_strf  # noqa: E402
+from sk_icnet.insilico import ReceptiveField, dynamic_strf, optimal_sound, plot_strf  # noqa: E402
 from sk_icnet.simulate import make_auditory_dataset  # noqa: E402
 from sk_icnet.spectral import log_mel_spectrogram  # noqa: E402
 

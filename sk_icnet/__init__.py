@@ -6,7 +6,18 @@ sound waveforms to spike counts of inferior-colliculus neurons.
 
 import importlib
 
-from . import compare, data, exceptions, icnet, insilico, interpret, metrics, simulate, spectral, strf
+from . import (  # noqa: F401 - interpret: deprecated, its names warn
+    compare,
+    data,
+    exceptions,
+    icnet,
+    insilico,
+    interpret,
+    metrics,
+    simulate,
+    spectral,
+    strf,
+)
 from ._version import __version__
 from .compare import compare_models
 from .data import Recording, WindowDataset, load_trials
@@ -42,7 +53,6 @@ __all__ = [
     "exceptions",
     "icnet",
     "insilico",
-    "interpret",
     "load_published_icnet",
     "load_trials",
     "metrics",

@@ -267,11 +267,18 @@ def ramp(x, ms, audio_fs):
 #: share of the training sound's power inside ``training_summary_["band_hz"]``
 _BAND_POWER = 0.99
 #: trials (evenly spaced) whose spectrum enters ``band_hz``
-_SPECTRUM_TRIALS = 256
+SPECTRUM_TRIALS = 256
 
 
-def _sound_summary(waves, audio_fs, trial_levels=True):
-    """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats)."""
+def sound_summary(waves, audio_fs, trial_levels=True):
+    """Levels and spectral band of sounds ``(n, n_samples)`` in pascals (JSON-able floats).
+
+    The estimators' ``training_summary_`` and the in-silico experiments' check of their
+    stimuli against it both use it (a name shared across packages, outside ``__all__``):
+    ``level_db_spl`` (range of the trials' active levels; with ``trial_levels``),
+    ``frame_level_db_spl_max`` (the loudest 10 ms frame), ``band_hz`` (where 99 % of the
+    power of up to :data:`SPECTRUM_TRIALS` evenly spaced trials lies).
+    """
     from scipy.signal import welch
 
     levels = np.array([level_db_spl(w, audio_fs=audio_fs, active_only=True) for w in waves]
@@ -282,7 +289,7 @@ def _sound_summary(waves, audio_fs, trial_levels=True):
         if rms > 0:
             loudest = float(20 * np.log10(rms / P_REF))
     finite = levels[np.isfinite(levels)]
-    pick = np.unique(np.linspace(0, waves.shape[0] - 1, min(_SPECTRUM_TRIALS, waves.shape[0]))
+    pick = np.unique(np.linspace(0, waves.shape[0] - 1, min(SPECTRUM_TRIALS, waves.shape[0]))
                      .astype(int))
     freqs, power = welch(waves[pick].astype(np.float64), fs=audio_fs,
                          nperseg=min(1024, waves.shape[1]), axis=-1)
@@ -377,7 +384,7 @@ def training_coverage(X, audio_fs, *, frame_ms=_COVERAGE_FRAME_MS):
     if int(round(frame_ms * fs / 1000.0)) > arr.shape[1]:
         raise ValueError(f"frame_ms={frame_ms!r} is longer than the trials ({arr.shape[1]} samples "
                          f"at {fs:g} Hz); pass a shorter frame_ms.")
-    pick = np.unique(np.linspace(0, arr.shape[0] - 1, min(_SPECTRUM_TRIALS, arr.shape[0]))
+    pick = np.unique(np.linspace(0, arr.shape[0] - 1, min(SPECTRUM_TRIALS, arr.shape[0]))
                      .astype(int))
     return _coverage(arr[pick].astype(np.float64), fs, frame_ms)
 

@@ -657,11 +657,14 @@ class ICNetRegressor(NeuralNetRegressor):
             :class:`~sk_icnet.data.WindowDataset`.
         recording : str or int, optional
             For arrays and a model fitted on several recordings: whose decoder
-            to use, a name in ``recording_names_`` or its position there (an int).
-            Recordings and windows carry their own.
+            to use, a name in ``recording_names_`` or its position there (an int),
+            or ``"all"``: every decoder in one encoder pass, the neurons of all
+            recordings concatenated in ``recording_names_`` order (``n_neurons_``
+            of them). Recordings and windows carry their own.
         time_s : float or array-like, optional
             With ``module__time_input=True``: the recording time (s) of the
-            first bin to simulate (for arrays, one per trial or one for all).
+            first bin to simulate (for arrays, one per trial or one for all;
+            with ``"all"``, each trial's time serves every decoder).
             A Recording defaults to its own times (``start_s`` onwards).
 
         Returns
@@ -686,8 +689,8 @@ class ICNetRegressor(NeuralNetRegressor):
     def predict_rates(self, X, *, recording=None, time_s=None):
         """Predicted rates as ``(n_trials, n_neurons, n_bins)`` float64, whatever the fit layout."""
         X = self._validate_X(X)
-        rates = _inference.forward_arrays(self, X, self._expected_counts,
-                                          self._decoder_of(recording), time_s)
+        rates = _inference.forward_arrays(self, X, self.expected_counts,
+                                          self.decoder_index(recording), time_s)
         return _inference.check_finite_predictions(rates.astype(np.float64))
 
     @available_if(_is_categorical)
@@ -704,7 +707,7 @@ class ICNetRegressor(NeuralNetRegressor):
         """
         X = self._validate_X(X)
         proba = np.moveaxis(_inference.forward_arrays(
-            self, X, _inference.probabilities, self._decoder_of(recording), time_s), 2, -1)
+            self, X, _inference.probabilities, self.decoder_index(recording), time_s), 2, -1)
         return proba[:, 0] if self.y_ndim_ < 3 and proba.shape[1] == 1 else proba
 
     def embed(self, X):
@@ -757,7 +760,7 @@ class ICNetRegressor(NeuralNetRegressor):
             layout = 3
         else:
             proba = _inference.forward_arrays(self, self._validate_X(X), _inference.probabilities,
-                                              self._decoder_of(recording), time_s)
+                                              self.decoder_index(recording), time_s)
             layout = self.y_ndim_
         counts = _inference.draw_counts(np.moveaxis(proba, 2, -1), rng)  # (n, N, T, C) -> counts
         return counts[0] if isinstance(X, Recording) else to_layout(counts, layout)
@@ -803,14 +806,17 @@ class ICNetRegressor(NeuralNetRegressor):
             warnings.simplefilter("ignore", RuntimeWarning)
             return _inference.score_data(self, data)
 
-    # used by interpret (a model's rates and decoders) and the features transformer
-    def _expected_counts(self, out):
-        """Module output -> expected counts, time last: (B, N, T)."""
-        return _inference.expected_counts(out, self.module_.n_classes)
+    # the gradient protocol (sk_icnet.insilico.DifferentiableModel): receptive fields and
+    # optimal sounds differentiate module_'s output, routed and converted by these two
+    def expected_counts(self, output):
+        """The module's output as expected counts per bin ``(B, N, T)``, differentiably: the
+        Poisson head's rates, or the categorical head's expected class (``sum_c c * p_c``)."""
+        return _inference.expected_counts(output, self.module_.n_classes)
 
-    def _decoder_of(self, recording):
-        """Decoder index for array input: ``recording`` is one of ``recording_names_`` or its
-        position there (None for a model with one decoder)."""
+    def decoder_index(self, recording):
+        """What ``module_``'s forward takes as the decoder serving ``recording`` (a name of
+        ``recording_names_``, its position, or None for one decoder); ``"all"`` (every
+        decoder in one encoder pass) is returned as is."""
         return _inference.decoder_of(recording, getattr(self, "recording_names_", None))
 
     def _runner(self):

@@ -134,7 +134,10 @@ def probabilities(out):
 
 def decoder_of(recording, names):
     """Decoder index for array input: ``recording`` names one of ``names`` (a model's
-    ``recording_names_``) or is its position there; None for a one-decoder model."""
+    ``recording_names_``) or is its position there; None for a one-decoder model; ``"all"``
+    (every decoder in one encoder pass) passes through to the module."""
+    if isinstance(recording, str) and recording == "all":
+        return "all"
     if isinstance(recording, numbers.Integral) and not isinstance(recording, (bool, np.bool_)):
         n_decoders = 1 if names is None else len(names)
         if not 0 <= recording < n_decoders:
@@ -232,6 +235,8 @@ def forward_arrays(est, X, convert, decoder=0, time_s=None):
     times = trial_times(runner.module.time_input, time_s, X.shape[0])
     spb = runner.timebase.samples_per_bin
     n_bins = X.shape[-1] // spb
+    if n_bins <= runner.chunk_bins and isinstance(decoder, str):  # "all"
+        return forward_all(runner, X, convert, times, est.batch_size)
     if n_bins <= runner.chunk_bins:
         inputs = {"x": X, "decoder": np.full(X.shape[0], decoder), "time_s": times}
         return np.concatenate([to_numpy(convert(out))
@@ -241,6 +246,30 @@ def forward_arrays(est, X, convert, decoder=0, time_s=None):
         stream(runner, bar.wrap(trial_reader(trial, spb), k * n_bins), n_bins, convert,
                decoder, t0)[None]
         for k, (trial, t0) in enumerate(zip(X, times, strict=True))], axis=0)
+
+
+#: values of every decoder's output that one batch of ``recording="all"`` may hold
+_ALL_DECODERS_VALUES = 2**27
+
+
+def forward_all(runner, X, convert, times, batch_size):
+    """Every decoder on validated ``X`` (n, 1, T) (``recording="all"``): one encoder pass per
+    batch of ``batch_size`` trials, the neurons of all recordings concatenated in
+    ``recording_names_`` order (the module's ``"all"``); as ``forward_iter`` would, batched."""
+    module = runner.module
+    size = batch_size if batch_size and batch_size > 0 else X.shape[0]
+    # every decoder's output of a batch at once: keep it near 128 M values (512 MB float32)
+    per_trial = (module.out_neurons * (module.n_classes or 1)
+                 * (X.shape[-1] // runner.timebase.samples_per_bin))
+    size = max(1, min(size, _ALL_DECODERS_VALUES // max(per_trial, 1)))
+    module.eval()
+    out = []
+    for lo in range(0, X.shape[0], size):
+        x = torch.as_tensor(np.asarray(X[lo: lo + size], np.float32)).to(runner.device)
+        t = torch.as_tensor(np.array(times[lo: lo + size])) if module.time_input else None
+        with torch.inference_mode(), autocast(runner.precision, runner.device):
+            out.append(to_numpy(convert(module(x, "all", time_s=t)).float()))
+    return np.concatenate(out, axis=0)
 
 
 def recording_chunks(est, rec, time_s=None, convert=None):

@@ -29,7 +29,7 @@ from torch.utils.data import DistributedSampler
 
 from .._core.timebase import Timebase
 from .._core.validation import check_positive_int
-from ..audio import _SPECTRUM_TRIALS, _sound_summary
+from ..audio import SPECTRUM_TRIALS, sound_summary
 from ..data import WindowBatchSampler, WindowDataset, collate_windows
 from . import _callbacks as cb
 from . import _checks
@@ -445,7 +445,7 @@ def training_summary(timebase, n_neurons, X=None, y3=None, data=None, names=None
     waves = X.reshape(X.shape[0], -1)
     count, n_samples = waves.shape
     summary.update(n_trials=int(count), duration_s=float(n_samples * count / timebase.audio_fs))
-    summary.update(_sound_summary(waves, timebase.audio_fs))
+    summary.update(sound_summary(waves, timebase.audio_fs))
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(y3, axis=(0, 2), dtype=np.float64) / timebase.dt_s
@@ -457,10 +457,10 @@ def _windows_summary(timebase, n_neurons, data, names, neurons_per_recording):
     """The summary's data part for recordings, read lazily: up to 256 windows, evenly spaced."""
     summary = {"n_windows": len(data),
                "duration_s": float(len(data) * data.window_samples / timebase.audio_fs)}
-    pick = np.unique(np.linspace(0, len(data) - 1, min(_SPECTRUM_TRIALS, len(data))).astype(int))
+    pick = np.unique(np.linspace(0, len(data) - 1, min(SPECTRUM_TRIALS, len(data))).astype(int))
     items = data.__getitems__(pick)
     waves = np.concatenate([np.asarray(x["x"], np.float64).reshape(1, -1) for x, _ in items])
-    summary.update(_sound_summary(waves, timebase.audio_fs))
+    summary.update(sound_summary(waves, timebase.audio_fs))
     picked = list(data.windows["recording"].iloc[pick])
     offsets = dict(zip(names, np.cumsum([0, *neurons_per_recording]), strict=False))
     sums, counts = np.zeros(n_neurons), np.zeros(n_neurons)

@@ -52,7 +52,7 @@ Your own experiment
 An experiment is a function of a :class:`ModelUnderTest`: it builds its stimuli at
 the model's ``audio_fs_``, in whole bins of ``samples_per_bin_`` samples, calls
 ``predict`` and returns a :class:`PhysiologyResult` (a ``summary`` with one row per
-neuron is all :func:`~sk_icnet.interpret.insilico_reliability` needs to measure the
+neuron is all :func:`~sk_icnet.insilico.insilico_reliability` needs to measure the
 spread of its parameters over several fits). The onset response to a click:
 
 >>> import numpy as np
@@ -75,22 +75,105 @@ True
 >>> bool(click.summary.click_hz[0] > click.summary.spont_hz[0])
 True
 
+All animals at once
+-------------------
+A model fitted on several recordings (the published ICNet: nine animals, 512
+units each) has one decoder per recording: say whose units to probe with
+``predict_params={"recording": "animal_3"}``, or probe every unit of every
+recording in one call with ``predict_params={"recording": "all"}``: the encoder
+runs once for all decoders, ``neuron`` numbers the units in
+``recording_names_`` order, and the tables name each unit's ``recording``, its
+``unit`` index there and the columns of the model's ``neurons_`` table,
+prefixed ``unit_`` (the published model's CF from ``channel_CFs.mat`` is
+``unit_cf_hz``).
+
+What a model computes: receptive fields, optimal sounds, reliability
+-------------------------------------------------------------------
+ICNet takes waveforms, so its receptive field cannot be read off a weight
+matrix as an STRF's can. :func:`dynamic_strf` measures it the way the dynamic
+STRF of Keshishian et al. (2020) does: by the model's *local* linear
+sensitivity. For every output bin ``t`` and neuron, the gradient of the
+predicted rate with respect to the input waveform is taken by automatic
+differentiation and expressed in the spectro-temporal space of the STRF
+baselines (frequency band x lag), so that ICNet and an STRF can be looked at
+side by side.
+
+The front end is the one of :class:`~sk_icnet.strf.LinearSTRFRegressor`
+(:func:`~sk_icnet.strf.log_mel_spectrogram`: Hann-windowed STFT with a hop of
+one bin, frame ``t`` ending on the last sample of bin ``t``, mel triangles,
+natural log of the band power), so a receptive field measured here and an
+STRF's ``coef_`` are in the same units (change of the rate per bin per unit of
+log band power) on the same bands and lags. Let ``S[f, t - l]`` be the log-mel
+spectrogram at band ``f`` and lag ``l`` before bin ``t``, and ``a[f, l] =
+dS[f, t - l] / dx`` its sensitivity to the waveform ``x`` (computed exactly
+from the STFT). A model that reads the sound only through ``S`` has the
+waveform gradient ``g = sum_{f, l} v[f, l] a[f, l]`` with ``v = d rate / dS``
+its dSTRF, recovered from ``g`` as the least-squares solution of ``A^T v = g``
+over the samples that the lags' frames cover (a small ridge, relative to the
+mean diagonal of ``A A^T``, keeps it stable where frames overlap). For a model
+that is a function of the spectrogram this is exact; for ICNet, whose gradient
+also carries fine structure (phase) that no function of band power has,
+``explained`` reports the fraction of the squared gradient that the projection
+accounts for, per trial, bin and neuron.
+
+Summaries of the dSTRFs (per neuron, over all bins and trials): the *gradient
+STRF*, their mean; their principal components (uncentred) and the fraction of
+the squared dSTRFs each explains; the *nonlinearity index*, one minus that
+fraction for the first component (0 for one fixed filter, with or without a
+static nonlinearity); ``gain_cv``, the coefficient of variation of each
+dSTRF's projection on the first component (gain changes; sign flips of on-off
+responses give large values).
+
+Also here: :func:`optimal_sound`, gradient ascent (or descent) on a waveform
+held at a level and in a band, and :func:`insilico_reliability`, an in-silico
+experiment run on several fitted models (folds, seeds) with the spread of each
+derived parameter and, for each unreliable row, the rule that failed.
+
+Gradients need the torch module, not only ``predict``: the gradient analyses
+take a fitted :class:`~sk_icnet.ICNetRegressor`, any estimator that follows
+:class:`DifferentiableModel` (``module_``, ``audio_fs_``, ``samples_per_bin_``,
+``decoder_index(recording)``, ``expected_counts(output)``), or a
+``torch.nn.Module`` with the attributes ``audio_fs`` and ``samples_per_bin``.
+Before starting, :func:`dynamic_strf` and :func:`optimal_sound` estimate their
+memory and time and refuse, with the estimate, what would exceed 2 GiB or a day.
+
+Until 0.5 these lived in ``sk_icnet.interpret``, which still serves them with a
+``FutureWarning`` and goes in 0.6.
+
 Plotting needs matplotlib (``pip install "sk_icnet[plot]"``).
 """
 
 from ._adaptation import dynamic_range_adaptation
+from ._differentiable import DifferentiableModel
+from ._optimal_sound import LEVEL_RANGE_DB, OptimalSound, optimal_sound
 from ._plots import (
+    plot_dstrf,
     plot_dynamic_range_adaptation,
     plot_forward_masking,
     plot_fra,
     plot_mtf,
+    plot_optimal_sound,
     plot_rate_level,
+    plot_strf,
 )
 from ._protocol import ModelUnderTest
+from ._receptive_fields import (
+    MAX_DSTRF_BYTES,
+    DynamicSTRF,
+    ReceptiveField,
+    dynamic_strf,
+    gradient_strf,
+    strf_receptive_field,
+)
+from ._reliability import DEFAULT_TOLERANCE, insilico_reliability
 from ._result import PhysiologyResult
 from ._temporal import forward_masking, modulation_transfer
 from ._tuning import frequency_response_area, rate_level
 
 __all__ = ["frequency_response_area", "rate_level", "modulation_transfer", "forward_masking",
            "dynamic_range_adaptation", "PhysiologyResult", "ModelUnderTest", "plot_fra",
-           "plot_rate_level", "plot_mtf", "plot_forward_masking", "plot_dynamic_range_adaptation"]
+           "plot_rate_level", "plot_mtf", "plot_forward_masking", "plot_dynamic_range_adaptation",
+           "dynamic_strf", "gradient_strf", "strf_receptive_field", "ReceptiveField", "DynamicSTRF",
+           "optimal_sound", "OptimalSound", "insilico_reliability", "plot_strf", "plot_dstrf",
+           "plot_optimal_sound", "DifferentiableModel", "LEVEL_RANGE_DB", "MAX_DSTRF_BYTES",
+           "DEFAULT_TOLERANCE"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import pandas as pd
 from sklearn.utils import check_random_state
 
 from .._core.validation import check_positive_int, check_positive_number
@@ -111,9 +110,9 @@ def dynamic_range_adaptation(estimator, *, means_db=(45.0, 60.0, 75.0), level_ra
             curves.append(np.stack([per_seg[:, used[k] == v].mean(axis=1) for v in present[k]]))
         for j in neurons:
             drivens = [curves[k][:, j] - spont[j] for k in range(means.size)]
-            rows.extend(pd.DataFrame({"neuron": j, "carrier": label, "mean_db": mean,
-                                      "level_db": present[k], "rate_hz": curves[k][:, j],
-                                      "driven_hz": drivens[k], "n_segments": n_at[k]})
+            rows.extend({"neuron": j, "carrier": label, "mean_db": mean,
+                         "level_db": present[k], "rate_hz": curves[k][:, j],
+                         "driven_hz": drivens[k], "n_segments": n_at[k]}
                         for k, mean in enumerate(means))
             summary.extend(_shift_summary(means, mean_levels, present, drivens, criterion,
                                           neuron=j, carrier=label))

@@ -1,38 +1,91 @@
 """A differentiable model under study: what gradient analyses need of a model.
 
-The receptive fields (:func:`~sk_icnet.interpret.dynamic_strf`) and the optimal sounds
-(:func:`~sk_icnet.interpret.optimal_sound`) differentiate the predicted rates with respect
-to the waveform, so they need the torch module, not only ``predict``. They take it by duck
-typing, not by class (this package's analyses import no model family): an estimator that
-wraps a fitted module exposes
-
-``module_``
-    the fitted ``torch.nn.Module`` (waveforms ``(B, T)`` in, one output per neuron and bin);
-``audio_fs_``, ``samples_per_bin_``
-    its rates, as in :class:`~sk_icnet.insilico.ModelUnderTest`;
-``_decoder_of(recording)``
-    the decoder (keyword ``recording`` of the module's forward) that serves ``recording``;
-``_expected_counts(output)``
-    the module's output as expected counts per bin ``(B, N, T)``, differentiably.
-
-:class:`~sk_icnet.ICNetRegressor` has them; so may any other estimator of a torch model.
+The receptive fields (:func:`~sk_icnet.insilico.dynamic_strf`) and the optimal sounds
+(:func:`~sk_icnet.insilico.optimal_sound`) differentiate the predicted rates with respect
+to the waveform, so they need the torch module, not only ``predict``. They take it by what
+it has, not by its class (this package's analyses import no model family): an estimator
+that follows :class:`DifferentiableModel`, or a ``torch.nn.Module`` with the attributes
+``audio_fs`` and ``samples_per_bin``.
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from .._core.validation import check_positive_number
 
-#: what an estimator wrapping a torch module offers gradient analyses (besides ``module_``)
-_ESTIMATOR_HOOKS = ("_decoder_of", "_expected_counts")
+__all__ = ["DifferentiableModel"]
+
+
+@runtime_checkable
+class DifferentiableModel(Protocol):
+    """What gradient analyses need of an estimator that wraps a fitted torch model.
+
+    :func:`~sk_icnet.insilico.dynamic_strf`, :func:`~sk_icnet.insilico.gradient_strf`
+    and :func:`~sk_icnet.insilico.optimal_sound` differentiate a model's expected counts
+    with respect to the waveform. A fitted :class:`~sk_icnet.ICNetRegressor` follows
+    this protocol, and so can any estimator of a torch model: ``isinstance(model,
+    DifferentiableModel)`` checks that the members exist. (A bare ``torch.nn.Module``
+    with the attributes ``audio_fs`` and ``samples_per_bin``, whose output is already
+    the expected counts, is accepted too.)
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted module: waveforms ``(B, T)`` in pascals in, one output per neuron
+        and bin. It is called as ``module_(x)``, or ``module_(x, decoder)`` when
+        :meth:`decoder_index` gives a decoder, with ``time_s=`` for a module whose
+        ``time_input`` is True; it is put in eval mode and its parameters are frozen
+        during the analysis (and restored after).
+    audio_fs_ : float
+        Audio rate (Hz).
+    samples_per_bin_ : int
+        Audio samples per output bin.
+
+    Methods
+    -------
+    decoder_index(recording)
+        What ``module_`` takes as its decoder for the analysis' ``recording=`` (None:
+        pass no decoder; an int; or ``"all"``: every decoder at once).
+    expected_counts(output)
+        ``module_``'s output as expected counts per bin ``(B, N, T)``, differentiably.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_icnet.insilico import DifferentiableModel
+    >>> class MyEstimator:          # a fitted estimator of your own torch model
+    ...     def __init__(self, module):
+    ...         self.module_, self.audio_fs_, self.samples_per_bin_ = module, 8000.0, 32
+    ...     def decoder_index(self, recording):
+    ...         return None         # one decoder
+    ...     def expected_counts(self, output):
+    ...         return torch.nn.functional.softplus(output)
+    >>> isinstance(MyEstimator(torch.nn.Identity()), DifferentiableModel)
+    True
+    """
+
+    module_: Any
+    audio_fs_: float
+    samples_per_bin_: int
+
+    def decoder_index(self, recording: Any) -> Any:
+        """The decoder of ``module_`` that serves ``recording``."""
+
+    def expected_counts(self, output: Any) -> Any:
+        """``module_``'s output as expected counts per bin ``(B, N, T)``."""
+
+
+#: the methods of :class:`DifferentiableModel` (an estimator is recognised by them, fitted or not)
+_ESTIMATOR_HOOKS = ("decoder_index", "expected_counts")
 
 
 def _wraps_a_module(model):
     """Whether ``model`` is an estimator wrapping a torch module that gradient analyses can use:
-    it has the hooks of :data:`_ESTIMATOR_HOOKS` (fitted or not)."""
+    it has the methods of :class:`DifferentiableModel` (fitted or not)."""
     return not isinstance(model, torch.nn.Module) and all(
         callable(getattr(model, name, None)) for name in _ESTIMATOR_HOOKS)
 
@@ -54,8 +107,9 @@ class _Differentiable:
             self.module = model.module_
             self.fs = float(model.audio_fs_)
             self.spb = int(model.samples_per_bin_)
-            self.decoder = model._decoder_of(recording)
-            self.convert = model._expected_counts
+            _check_recording_chosen(model, recording)
+            self.decoder = model.decoder_index(recording)
+            self.convert = model.expected_counts
         elif isinstance(model, torch.nn.Module):
             fs, spb = getattr(model, "audio_fs", None), getattr(model, "samples_per_bin", None)
             if not isinstance(fs, numbers.Real) or isinstance(spb, bool) \
@@ -92,14 +146,13 @@ class _Differentiable:
                 f"{name}={fs:g} Hz, but the model takes sound at {self.fs:g} Hz: resample it "
                 f"first (sk_icnet.audio.resample(x, {fs:g}, {self.fs:g})).")
 
-    def rates(self, x):
-        """Rates ``(B, N, n_bins)`` (expected counts per bin) of waveforms ``x`` (B, T), with grad."""
-        kwargs = {}
-        if self.decoder is not None:
-            kwargs["recording"] = self.decoder
+    def rates(self, x, time_s=None):
+        """Rates ``(B, N, n_bins)`` (expected counts per bin) of waveforms ``x`` (B, T), with grad;
+        ``time_s`` (one per window) replaces the analysis' recording time."""
+        args, kwargs = (() if self.decoder is None else (self.decoder,)), {}
         if self.time_input:
-            kwargs["time_s"] = self.time_s
-        out = self.module(x, **kwargs)
+            kwargs["time_s"] = self.time_s if time_s is None else time_s
+        out = self.module(x, *args, **kwargs)  # the decoder by position: decoder= (or recording=)
         if self.convert is not None:
             out = self.convert(out)
         if out.dim() == 2:
@@ -129,3 +182,15 @@ class _Differentiable:
         for p, flag in zip(self.module.parameters(), self._grad, strict=True):
             p.requires_grad_(flag)
         return False
+
+
+def _check_recording_chosen(model, recording):
+    """A model with one decoder per recording is studied for a recording it is told."""
+    names = getattr(model, "recording_names_", None)
+    if recording is None and isinstance(names, (list, tuple)) and len(names) > 1:
+        shown = ", ".join(repr(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
+        raise ValueError(
+            f"this model has one decoder per recording ({len(names)}: {shown}): pass "
+            f"recording=\"{names[0]}\" (a name of recording_names_) for one recording's "
+            "neurons, or recording=\"all\" for the neurons of every recording (numbered "
+            "in recording_names_ order, as predict(X, recording=\"all\") gives them).")

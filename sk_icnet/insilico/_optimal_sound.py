@@ -20,15 +20,26 @@ from .._core.validation import (
 from ..audio import level_db_spl
 from ._common import _check_latency_ms, _pascals
 from ._differentiable import _Differentiable
+from ._receptive_fields import _duration
 
-__all__ = ["optimal_sound", "OptimalSound", "LEVEL_RANGE_DB"]
+__all__ = ["optimal_sound", "OptimalSound", "LEVEL_RANGE_DB", "MAX_OPTIMAL_SOUND_BYTES",
+           "MAX_OPTIMAL_SOUND_SECONDS"]
 
 #: levels accepted for optimal sounds (dB SPL): below, float32 rounding; above, no neuron
 LEVEL_RANGE_DB = (-20.0, 130.0)
+#: most memory :func:`optimal_sound` sets out to use (bytes, estimated before it starts)
+MAX_OPTIMAL_SOUND_BYTES = 2 * 1024**3
+#: longest optimisation :func:`optimal_sound` sets out on (s, estimated before it starts)
+MAX_OPTIMAL_SOUND_SECONDS = 24 * 3600.0
+#: arrays of the sound's length the optimisation holds (the waveform, Adam's moments, the
+#: gradient, the band-limited and ramped copies, their spectra, the trial), float64
+_SOUND_ARRAYS = 16
+#: bins of the probe that measures the model's memory and time per sample
+_PROBE_BINS = 32
 
 OptimalSound = namedtuple("OptimalSound", ["sound", "audio_fs", "level_db", "band_hz", "objective",
                                            "response", "initial"])
-OptimalSound.__module__ = "sk_icnet.interpret"
+OptimalSound.__module__ = "sk_icnet.insilico"
 OptimalSound.__doc__ = """Result of :func:`optimal_sound`.
 
 sound : ndarray of shape (n_samples,), float32
@@ -75,7 +86,7 @@ def optimal_sound(model, neuron=0, *, duration_ms=200.0, level_db=60.0, band_hz=
 
     Parameters
     ----------
-    model : ICNetRegressor or torch.nn.Module
+    model : DifferentiableModel or torch.nn.Module
         As for :func:`dynamic_strf`.
     neuron : int, default=0
     duration_ms : float, default=200.0
@@ -105,6 +116,13 @@ def optimal_sound(model, neuron=0, *, duration_ms=200.0, level_db=60.0, band_hz=
     Returns
     -------
     OptimalSound
+
+    Raises
+    ------
+    ValueError
+        Before the sound is made, when the estimated memory exceeds
+        :data:`MAX_OPTIMAL_SOUND_BYTES` (2 GiB) or the estimated time exceeds
+        :data:`MAX_OPTIMAL_SOUND_SECONDS` (a day), with the estimate.
     """
     with _Differentiable(model, recording, time_s) as net:
         net.check_rate(audio_fs)
@@ -113,7 +131,8 @@ def optimal_sound(model, neuron=0, *, duration_ms=200.0, level_db=60.0, band_hz=
         n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
         lr = check_positive_number(lr, "lr")
         neuron = check_positive_int(neuron, "neuron", minimum=0)
-        start = _start_sound(init, duration_ms, random_state, fs, spb)
+        start = _start_sound(init, duration_ms, random_state, fs, spb,
+                             lambda n: _check_cost(net, n, silence_ms, n_steps))
         n = start.size
         lo, hi, mask = _band_mask(band_hz, n, fs)
         env = torch.as_tensor(ramp_envelope(n, ramp_ms, fs, "ramp_ms"))
@@ -147,23 +166,62 @@ def optimal_sound(model, neuron=0, *, duration_ms=200.0, level_db=60.0, band_hz=
                         response.detach().cpu().double().numpy() / dt_s, initial)
 
 
-def _start_sound(init, duration_ms, random_state, fs, spb):
-    """The starting waveform: Gaussian noise of ``duration_ms`` (whole bins) or ``init``, checked."""
+def _start_sound(init, duration_ms, random_state, fs, spb, check_cost):
+    """The starting waveform: Gaussian noise of ``duration_ms`` (whole bins) or ``init``, checked;
+    ``check_cost(n_samples)`` before the noise is drawn."""
     if isinstance(init, str):
         if init != "noise":
             raise ValueError(f'init must be "noise" or a sound (array of samples); received '
                              f"{init!r}.")
         n_bins = max(1, int(round(check_positive_number(duration_ms, "duration_ms")
                                   / 1000.0 * fs / spb)))
+        check_cost(n_bins * spb)
         return check_random_state(random_state).standard_normal(n_bins * spb)
     start = _as_numeric_array(init, "init").astype(np.float64)
     if start.ndim != 1 or start.size == 0 or not np.isfinite(start).all():
         raise ValueError(f"init must be one finite sound of shape (n_samples,); received "
                          f"{_describe(start)}.")
     check_whole_bins(start.size, spb, name="init", estimator="the model")
+    check_cost(start.size)
     if not np.any(start):
         raise ValueError("init is silent (all zeros): it has no spectrum to start from.")
     return start
+
+
+def _check_cost(net, n_samples, silence_ms, n_steps):
+    """Refuse, before anything of the sound's size exists, an optimisation whose memory or time
+    (estimated from a probe of :data:`_PROBE_BINS` bins through the model: its activations and
+    one forward and backward pass, scaled to the trial) exceeds the limits."""
+    import time
+
+    spb = net.spb
+    pre = int(round(check_positive_number(silence_ms, "silence_ms") / 1000.0 * net.fs / spb)) * spb
+    probe = min(_PROBE_BINS * spb, n_samples) + pre
+    sizes = []
+    hooks = [m.register_forward_hook(
+        lambda _m, _i, out: sizes.append(out.numel() * out.element_size())
+        if isinstance(out, torch.Tensor) else None)
+        for m in net.module.modules() if next(m.children(), None) is None]  # leaves: no twice
+    x = torch.zeros((1, probe), dtype=net.dtype, device=net.device).requires_grad_(True)
+    try:
+        start = time.perf_counter()
+        net.rates(x).sum().backward()
+        probe_s = time.perf_counter() - start
+    finally:
+        for hook in hooks:
+            hook.remove()
+    scale = (n_samples + pre) / probe
+    need = sum(sizes) * scale + _SOUND_ARRAYS * 8 * (n_samples + pre)
+    seconds = probe_s * scale * (n_steps + 1)
+    if need <= MAX_OPTIMAL_SOUND_BYTES and seconds <= MAX_OPTIMAL_SOUND_SECONDS:
+        return
+    raise ValueError(
+        f"optimal_sound of {n_samples:,} samples ({n_samples / net.fs:,.4g} s; duration_ms or "
+        f"init) would need about {need / 1024**3:,.3g} GiB of memory and "
+        f"{_duration(seconds)} for its {n_steps} steps (the model's activations and time on a "
+        f"{probe / net.fs * 1000:.0f} ms probe, scaled), beyond the limits of "
+        f"{MAX_OPTIMAL_SOUND_BYTES / 1024**3:g} GiB and {_duration(MAX_OPTIMAL_SOUND_SECONDS)}: "
+        "use a shorter sound (duration_ms, 200 by default) or fewer steps (n_steps).")
 
 
 def _band_mask(band_hz, n, fs):

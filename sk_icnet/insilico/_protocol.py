@@ -15,11 +15,12 @@ import warnings
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from .._core.exceptions import OutsideTrainingRangeWarning
 from .._core.validation import _describe
-from ..audio import _quieter_than_trained, _sound_summary
+from ..audio import _quieter_than_trained, sound_summary
 from ._result import PhysiologyResult
 
 __all__ = ["ModelUnderTest", "MAX_PLAUSIBLE_RATE_HZ", "LEVEL_MARGIN_DB", "BAND_MARGIN"]
@@ -49,7 +50,7 @@ class ModelUnderTest(Protocol):
     """What an in-silico experiment needs of a model: sound in, expected counts per bin out.
 
     Any object with these members can be probed by the experiments of
-    :mod:`sk_icnet.insilico` and by :func:`~sk_icnet.interpret.insilico_reliability`:
+    :mod:`sk_icnet.insilico` and by :func:`~sk_icnet.insilico.insilico_reliability`:
     a fitted :class:`~sk_icnet.ICNetRegressor`, a fitted
     :class:`~sk_icnet.LinearSTRFRegressor` or :class:`~sk_icnet.PoissonSTRFRegressor`,
     the simulators' :class:`~sk_icnet.simulate.TunedNeurons`, an ensemble of fits, or a
@@ -95,11 +96,9 @@ class ModelUnderTest(Protocol):
 
 
 def _audio_fs_of(estimator):
-    """The model's audio rate: ``audio_fs_``, a fitted STRF's ``_fitted_audio_fs()`` (one read
-    from a file whose "auto" rate is the paper's), or a plain ``audio_fs``; None if none."""
+    """The model's audio rate: ``audio_fs_`` (every fitted estimator of the package records it,
+    and its model files restore it), or a plain ``audio_fs``; None if none."""
     fs = getattr(estimator, "audio_fs_", None)
-    if fs is None and callable(getattr(estimator, "_fitted_audio_fs", None)):
-        fs = estimator._fitted_audio_fs()
     if fs is None:
         fs = getattr(estimator, "audio_fs", None)
     return fs
@@ -127,6 +126,8 @@ class _TestedModel:
         self.spb = int(spb)
         self.dt_s = self.spb / self.fs
         self.predict_params = dict(predict_params or {})
+        _check_recording_chosen(estimator, self.predict_params)
+        self.units = _unit_table(estimator, self.predict_params.get("recording"))
         self.progress = bool(progress)
         self.max_rate_hz = None
         self._n_neurons = None
@@ -148,11 +149,16 @@ class _TestedModel:
 
         if X.shape[0] > 1:
             self.check_training_range(X)
-        out = []
+        pred = None  # filled batch by batch: one copy of the predictions, not two
         for lo in tqdm(range(0, X.shape[0], _BATCH), disable=not self.progress, unit="batch",
                        desc=f"in-silico: {X.shape[0]} stimuli"):
-            out.append(self._predict_batch(X[lo: lo + _BATCH]))
-        pred = np.concatenate(out)
+            part = self._predict_batch(X[lo: lo + _BATCH])
+            if pred is None:
+                pred = np.empty((X.shape[0],) + part.shape[1:])
+            elif part.shape[1:] != pred.shape[1:]:
+                raise ValueError(f"estimator.predict returned {part.shape[1:]} (neurons, bins) for "
+                                 f"some trials and {pred.shape[1:]} for others of the same length.")
+            pred[lo: lo + part.shape[0]] = part
         if not np.isfinite(pred).all():
             raise ValueError("estimator.predict returned NaN or inf for the in-silico stimuli.")
         if X.shape[0] > 1:
@@ -190,7 +196,7 @@ class _TestedModel:
         summary = getattr(self.estimator, "training_summary_", None)
         if not isinstance(summary, dict):
             return
-        stim = _sound_summary(np.asarray(X, dtype=np.float64), self.fs, trial_levels=False)
+        stim = sound_summary(np.asarray(X, dtype=np.float64), self.fs, trial_levels=False)
         problems = []
         trained, asked = summary.get("frame_level_db_spl_max"), stim["frame_level_db_spl_max"]
         if trained is not None and asked is not None and asked > trained + LEVEL_MARGIN_DB:
@@ -214,7 +220,11 @@ class _TestedModel:
                 OutsideTrainingRangeWarning, stacklevel=_caller_level())
 
     def flag(self, result):
-        """``result`` with the summary's ``max_rate_hz`` and ``implausible_rate`` per neuron."""
+        """``result`` with the summary's ``max_rate_hz`` and ``implausible_rate`` per neuron,
+        and the recording and unit of every neuron (models with several recordings)."""
+        if self.units is not None and (self.max_rate_hz is None
+                                       or len(self.units) == len(self.max_rate_hz)):
+            result = _with_units(result, self.units)
         if self.max_rate_hz is None or "neuron" not in result.summary:
             return result
         summary = result.summary.copy()
@@ -222,3 +232,86 @@ class _TestedModel:
         summary["max_rate_hz"] = self.max_rate_hz[neuron]
         summary["implausible_rate"] = self.max_rate_hz[neuron] > MAX_PLAUSIBLE_RATE_HZ
         return PhysiologyResult(result.responses, summary)
+
+
+# -- the units of a model with several recordings -------------------------------------------------
+def _check_recording_chosen(estimator, predict_params):
+    """A model with one decoder per recording predicts arrays for a recording it is told:
+    refuse early, naming the experiment's argument (not ``predict``'s)."""
+    names = getattr(estimator, "recording_names_", None)
+    if "recording" in predict_params or not isinstance(names, (list, tuple)) or len(names) < 2:
+        return
+    raise ValueError(
+        f"this model has one decoder per recording ({len(names)}: {_short_list(names)}): say "
+        f"whose neurons to probe with predict_params={{\"recording\": \"{names[0]}\"}} (a name "
+        "of recording_names_), or predict_params={\"recording\": \"all\"} for the neurons of "
+        "every recording in one pass (the tables then name each neuron's recording and unit).")
+
+
+def _short_list(names, limit=4):
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _unit_table(estimator, recording):
+    """``recording``, ``unit`` (index within its recording) and the columns of the model's
+    ``neurons_`` table (prefixed ``unit_``, e.g. ``unit_cf_hz``) of every neuron that
+    ``predict(..., recording=recording)`` returns, in its order; None for a model without
+    several recordings, or when no recording is chosen."""
+    names = getattr(estimator, "recording_names_", None)
+    sizes = getattr(estimator, "neurons_per_recording_", None)
+    if recording is None or not isinstance(names, (list, tuple)) or sizes is None \
+            or len(sizes) != len(names):
+        return None
+    if isinstance(recording, str) and recording == "all":
+        chosen = list(range(len(names)))
+    elif isinstance(recording, str) and recording in names:
+        chosen = [list(names).index(recording)]
+    elif isinstance(recording, numbers.Integral) and not isinstance(recording, bool) \
+            and 0 <= recording < len(names):
+        chosen = [int(recording)]
+    else:
+        return None  # predict refuses it, with its own message
+    frames = []
+    for d in chosen:
+        frame = pd.DataFrame({"recording": names[d], "unit": np.arange(int(sizes[d]))})
+        for column, values in _neuron_columns(getattr(estimator, "neurons_", None), names[d],
+                                              len(frame)).items():
+            frame[f"unit_{column}"] = values
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table["recording"] = pd.Categorical(table["recording"], categories=list(names))
+    return table
+
+
+def _neuron_columns(neurons, name, n_units):
+    """The columns (but ``unit`` and ``recording``) of recording ``name``'s rows of a model's
+    ``neurons_``: a dict of per-recording tables, or one table with a ``recording`` column."""
+    table = None
+    if isinstance(neurons, dict):
+        table = neurons.get(name)
+    elif isinstance(neurons, pd.DataFrame) and "recording" in neurons:
+        table = neurons[neurons["recording"] == name]
+    if not isinstance(table, pd.DataFrame) or len(table) != n_units:
+        return {}
+    return {c: table[c].to_numpy() for c in table.columns if c not in ("unit", "recording")}
+
+
+def _with_units(result, units):
+    """``result`` with its neurons' recording and unit columns after ``neuron``."""
+    if units is None:
+        return result
+    tables = []
+    for table in result:
+        if "neuron" not in table or len(table) == 0 or table["neuron"].max() >= len(units):
+            return result  # not the neurons the table was made for: leave it as it is
+        neuron = table["neuron"].to_numpy(dtype=int)
+        table = table.copy()
+        at = table.columns.get_loc("neuron") + 1
+        for k, column in enumerate(units.columns):
+            values = units[column].iloc[neuron].to_numpy() if column != "recording" else \
+                pd.Categorical.from_codes(units[column].cat.codes.to_numpy()[neuron],
+                                          units[column].cat.categories)
+            table.insert(at + k, column, values)
+        tables.append(table)
+    return PhysiologyResult(*tables)

@@ -2,11 +2,12 @@
 
 The waveform gradient of every output bin, projected by least squares on the log-mel
 spectrogram's band x lag space, and its summaries; the method and its notes are in
-:mod:`sk_icnet.interpret`, the public module.
+:mod:`sk_icnet.insilico`, the public module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections import namedtuple
@@ -25,13 +26,18 @@ from ..spectral import mel_design
 from ._differentiable import _Differentiable
 
 __all__ = ["dynamic_strf", "gradient_strf", "strf_receptive_field", "ReceptiveField",
-           "DynamicSTRF", "MAX_DSTRF_BYTES"]
+           "DynamicSTRF", "MAX_DSTRF_BYTES", "MAX_DSTRF_SECONDS"]
 
-#: largest dSTRF array :func:`dynamic_strf` allocates (bytes)
+#: most memory :func:`dynamic_strf` sets out to use (bytes, estimated before it starts)
 MAX_DSTRF_BYTES = 2 * 1024**3
+#: longest least-squares projection :func:`dynamic_strf` sets out on (s, estimated at
+#: :data:`ASSUMED_FLOPS`)
+MAX_DSTRF_SECONDS = 24 * 3600.0
+#: floating-point operations per second that time estimates assume (about one CPU core)
+ASSUMED_FLOPS = 1e10
 
 ReceptiveField = namedtuple("ReceptiveField", ["values", "band_frequencies_hz", "lags_ms", "kind"])
-ReceptiveField.__module__ = "sk_icnet.interpret"
+ReceptiveField.__module__ = "sk_icnet.insilico"
 ReceptiveField.__doc__ = """A spectro-temporal receptive field per neuron.
 
 values : ndarray of shape (n_neurons, n_bands, n_lags)
@@ -48,7 +54,7 @@ kind : str
 DynamicSTRF = namedtuple("DynamicSTRF", [
     "dstrf", "rates", "bins", "explained", "mean", "components", "explained_variance_ratio",
     "nonlinearity_index", "gain", "gain_cv", "band_frequencies_hz", "lags_ms"])
-DynamicSTRF.__module__ = "sk_icnet.interpret"
+DynamicSTRF.__module__ = "sk_icnet.insilico"
 DynamicSTRF.__doc__ = """Result of :func:`dynamic_strf` (n = neurons, B = bands, L = lags).
 
 dstrf : ndarray of shape (n_trials, n_used_bins, n, B, L)
@@ -58,7 +64,9 @@ rates : ndarray of shape (n_trials, n_used_bins, n)
 bins : ndarray of shape (n_used_bins,)
     Index of the used output bins in each trial.
 explained : ndarray of shape (n_trials, n_used_bins, n)
-    Fraction of the squared waveform gradient that the projection explains.
+    Fraction of the squared waveform gradient that the projection explains, for
+    each dSTRF (one per trial, bin and neuron); per neuron,
+    ``np.nanmean(explained, axis=(0, 1))``.
 mean : ReceptiveField
     The gradient STRF (mean dSTRF).
 components : ndarray of shape (n, n_components, B, L)
@@ -155,26 +163,112 @@ def _front_end_options(like, n_bands, fmin, fmax, win_ms, lags_ms, n_lags):
             int(like.n_lags_))
 
 
+# -- cost, estimated before starting ----------------------------------------------------------------
+def _n_fft(audio_fs, spb, win_ms):
+    """The analysis frame in samples, as the log-mel front end makes it (a power of two)."""
+    win = check_positive_number(win_ms, "win_ms") * audio_fs / 1000.0
+    return 1 << max(int(math.ceil(math.log2(max(win, spb, 2)))), 1)
+
+
+def _dstrf_cost(shape, n_used, n_neurons, n_bands, n_lags, n_fft, spb):
+    """Memory (bytes, per part) and projection time (s at :data:`ASSUMED_FLOPS`) of a run.
+
+    ``shape`` is ``(n_trials, n_samples)``. The parts live together: the dSTRFs (and the
+    copy their principal components take), one trial's front-end Jacobian (complex, with
+    its intermediates), one trial's waveform gradients (and their padded copy), and one
+    bin's least-squares system. The time counts the projection's matrix products and
+    solves; the backward passes come on top (the progress bar shows them).
+    """
+    n_trials, n_samples = shape
+    unknowns = n_bands * n_lags
+    width = (n_lags - 1) * spb + n_fft
+    parts = {
+        "dstrf": 2 * n_trials * n_used * n_neurons * unknowns * 8,
+        "jacobian": (n_samples // spb) * n_bands * n_fft * 48,
+        "gradients": 2 * n_used * n_neurons * (n_samples + n_fft) * 8,
+        "system": 2 * (unknowns * unknowns + unknowns * width) * 8,
+    }
+    flops = n_trials * n_used * (2.0 * unknowns**2 * width + unknowns**3 / 1.5
+                                 + 2.0 * unknowns * width * n_neurons)
+    return parts, flops / ASSUMED_FLOPS
+
+
+#: what to change when a part of the estimate is too large
+_REMEDIES = {
+    "dstrf": "use fewer trials of X, a larger step or fewer neurons",
+    "jacobian": "use shorter trials, fewer bands (n_bands) or a shorter window (win_ms)",
+    "gradients": "use shorter trials, fewer neurons or a larger step",
+    "system": "use fewer bands (n_bands, 32 by default) or fewer lags (lags_ms, n_lags)",
+}
+
+
+def _check_cost(parts, seconds, n_bands, n_lags):
+    """Refuse a run whose estimate exceeds :data:`MAX_DSTRF_BYTES` or :data:`MAX_DSTRF_SECONDS`."""
+    total = sum(parts.values())
+    if total <= MAX_DSTRF_BYTES and seconds <= MAX_DSTRF_SECONDS:
+        return
+    largest = max(parts, key=parts.get) if total > MAX_DSTRF_BYTES else "system"
+    driver = {"system": f"n_bands={n_bands} x {n_lags} lags = {n_bands * n_lags:,} unknowns per "
+                        "bin", "jacobian": f"n_bands={n_bands} bands of every frame"}.get(
+        largest, "the number of dSTRFs (trials x used bins x neurons)")
+    raise ValueError(
+        f"dynamic_strf would need about {total / 1024**3:,.3g} GiB of memory and "
+        f"{_duration(seconds)} for its least-squares projections (estimated at "
+        f"{ASSUMED_FLOPS:.0e} operations per second), beyond the limits of "
+        f"{MAX_DSTRF_BYTES / 1024**3:g} GiB and {_duration(MAX_DSTRF_SECONDS)}; most of it for "
+        f"{driver}: {_REMEDIES[largest]}.")
+
+
+def _duration(seconds):
+    """A duration in words: seconds, minutes, hours or days."""
+    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if seconds >= size:
+            value = f"{seconds / size:,.3g}"
+            return f"about {value} {unit[:-1] if value == '1' else unit}"
+    return f"about {seconds:.2g} s"
+
+
 # -- gradients ------------------------------------------------------------------------------------
-def _bin_gradients(model, x, bins, neurons, chunk):
-    """Waveform gradients of the rates at ``bins`` of ``neurons``: (len(bins), len(neurons), T)."""
+def _bin_gradients(model, x, bins, neurons, chunk, method="auto", bar=None):
+    """Waveform gradients of the rates at ``bins`` of ``neurons``: (len(bins), len(neurons), T),
+    the rates, and the path taken (``"window"`` or ``"trial"``)."""
     rf = getattr(model.module, "receptive_field", None)
-    if isinstance(rf, numbers.Integral) and not isinstance(rf, bool) and rf > 0 \
-            and not model.time_input:
-        result = _windowed_gradients(model, x, bins, neurons, chunk, int(rf))
+    if method != "trial" and isinstance(rf, numbers.Integral) and not isinstance(rf, bool) \
+            and rf > 0:
+        done = 0 if bar is None else bar.n
+        if bar is not None:
+            bar.set_description("dynamic_strf (receptive-field windows)")
+        result = _windowed_gradients(model, x, bins, neurons, chunk, int(rf), bar)
         if result is not None:
-            return result
-    return _trial_gradients(model, x, bins, neurons, chunk)
+            return (*result, "window")
+        if bar is not None:  # the windows' work is discarded: the bar goes back
+            bar.n = done
+            bar.refresh()
+    if method == "window":
+        why = ("its windows of one receptive field do not reproduce the whole trial's rates "
+               "(a non-causal model, or one whose output depends on more than its receptive "
+               "field)") if isinstance(rf, numbers.Integral) and rf > 0 else \
+            "it states no receptive_field (in samples)"
+        raise ValueError(f"method='window' needs a causal module whose rate at a bin depends "
+                         f"only on the receptive_field samples ending there; this model does not "
+                         f"qualify: {why}. Use method='auto' (windows where they are exact, "
+                         "whole trials otherwise) or method='trial'.")
+    if bar is not None:
+        bar.set_description("dynamic_strf (whole trials)")
+    return (*_trial_gradients(model, x, bins, neurons, chunk, bar), "trial")
 
 
-def _windowed_gradients(model, x, bins, neurons, chunk, rf):
+def _windowed_gradients(model, x, bins, neurons, chunk, rf, bar=None):
     """Gradients from windows of one receptive field, one backward per neuron and chunk of bins.
 
     A causal model whose output at bin ``t`` depends only on the ``receptive_field`` samples
     ending at bin ``t`` (ICNet) gives the same rate at the last bin of a window of whole bins
     that covers them, and the windows of a batch are independent: so one backward pass gives
-    the gradients of a whole chunk of bins. Checked against the full trial's rates; ``None``
-    (use the full trials) where they differ.
+    the gradients of a whole chunk of bins. The first bins, whose receptive field reaches
+    before the trial (where the model pads each layer, which no waveform reproduces), come
+    from the trial's first window through the trial path. A model with a recording-time
+    input gets each window's own start time. Checked against the full trial's rates;
+    ``None`` (use the full trials) where they differ.
     """
     spb = model.spb
     W = int(math.ceil(rf / spb)) * spb
@@ -184,28 +278,42 @@ def _windowed_gradients(model, x, bins, neurons, chunk, rf):
         raise ValueError(f"neurons must be indices in [0, {full.shape[1]}) for this model; "
                          f"received {neurons.tolist()}.")
     rates = full[0].double().cpu().numpy()
-    padded = np.concatenate([np.zeros(W - spb), x])
     grads = np.zeros((len(bins), len(neurons), x.size))
-    for lo in range(0, len(bins), chunk):
+    early = int(np.searchsorted(bins, W // spb - 1))  # bins before the first whole window
+    if early:
+        head = min(W, x.size)
+        g, r = _trial_gradients(model, x[:head], bins[:early], neurons, chunk, bar)
+        if not _same_rates(r[:, bins[:early]], rates[:, bins[:early]]):
+            return None
+        grads[:early, :, :head] = g
+    dt_s = spb / model.fs
+    for lo in range(early, len(bins), chunk):
         part = bins[lo: lo + chunk]
-        windows = torch.as_tensor(np.stack([padded[t * spb: t * spb + W] for t in part]),
+        windows = torch.as_tensor(np.stack([x[(t + 1) * spb - W: (t + 1) * spb] for t in part]),
                                   dtype=model.dtype, device=model.device).requires_grad_(True)
-        out = model.rates(windows)[:, :, -1]  # (chunk, N): the rate at each window's last bin
-        expected = rates[:, part].T
-        got = out.detach().double().cpu().numpy()
-        if not np.allclose(got, expected, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(expected).max())):
+        times = None
+        if model.time_input:  # each window's first bin lies W / spb - 1 bins before bin t
+            times = torch.as_tensor(float(model.time_s) + (part + 1 - W // spb) * dt_s,
+                                    dtype=torch.float64)
+        out = model.rates(windows, times)[:, :, -1]  # (chunk, N): each window's last bin
+        if not _same_rates(out.detach().double().cpu().numpy().T, rates[:, part]):
             return None
         for j, n in enumerate(neurons):
             (g,) = torch.autograd.grad(out[:, n].sum(), windows, retain_graph=j < len(neurons) - 1)
             g = g.detach().double().cpu().numpy()
             for k, t in enumerate(part):
-                end = (t + 1) * spb
-                width = min(W, end)
-                grads[lo + k, j, end - width: end] = g[k, W - width:]
+                grads[lo + k, j, (t + 1) * spb - W: (t + 1) * spb] = g[k]
+            if bar is not None:
+                bar.update(len(part))
     return grads, rates
 
 
-def _trial_gradients(model, x, bins, neurons, chunk):
+def _same_rates(got, expected):
+    """Whether windowed rates reproduce the whole trial's (relative 1e-4)."""
+    return np.allclose(got, expected, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(expected).max()))
+
+
+def _trial_gradients(model, x, bins, neurons, chunk, bar=None):
     """Gradients by backward passes through the whole trial (batched over cotangents)."""
     xt = torch.as_tensor(x, dtype=model.dtype, device=model.device)[None].requires_grad_(True)
     out = model.rates(xt)
@@ -229,7 +337,28 @@ def _trial_gradients(model, x, bins, neurons, chunk):
         g = g.reshape(len(part), -1).detach().cpu().double().numpy()
         for k, (i, j) in enumerate(part):
             grads[i, j] = g[k]
+        if bar is not None:
+            bar.update(len(part))
     return grads, rates
+
+
+#: least-squares systems up to this many unknowns are solved on one BLAS thread
+_ONE_THREAD_UNKNOWNS = 1024
+
+
+def _small_blas(unknowns):
+    """One BLAS thread for the many small solves of the projection (up to
+    :data:`_ONE_THREAD_UNKNOWNS` unknowns): threads gain nothing on 160 x 160 systems, and
+    on a busy machine they wait for each other. Measured, 121 solves of 160 unknowns at load
+    10 on 2 cores: 16.2 s on OpenBLAS's threads, 0.19 s on one. threadpoolctl comes with
+    scikit-learn; without it, nothing changes."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn requires it
+        return contextlib.nullcontext()
+    if unknowns > _ONE_THREAD_UNKNOWNS:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _project(jac, grads, bins, n_lags, spb, n_fft, ridge):
@@ -290,7 +419,8 @@ def _components(dstrf, mean, n_components):
 
 def dynamic_strf(model, X, *, neurons=None, like=None, n_bands=32, fmin=50.0, fmax=None,
                  win_ms=20.0, lags_ms=None, n_lags=None, step=1, ridge=1e-4, n_components=5,
-                 audio_fs=None, recording=None, time_s=None, batch=64):
+                 audio_fs=None, recording=None, time_s=None, batch=64, method="auto",
+                 progress=True):
     """Dynamic STRFs (Keshishian et al. 2020) of a differentiable model, with their summaries.
 
     For every used output bin of every trial and every neuron, the gradient of
@@ -299,10 +429,11 @@ def dynamic_strf(model, X, *, neurons=None, like=None, n_bands=32, fmin=50.0, fm
 
     Parameters
     ----------
-    model : ICNetRegressor or torch.nn.Module
-        A fitted :class:`~sk_icnet.ICNetRegressor` (its expected counts per bin),
-        or a module mapping waveforms ``(B, T)`` to rates ``(B, N, T // spb)`` with
-        attributes ``audio_fs`` and ``samples_per_bin`` (an :class:`~sk_icnet.ICNet`).
+    model : DifferentiableModel or torch.nn.Module
+        A fitted :class:`~sk_icnet.ICNetRegressor` (its expected counts per bin), any
+        estimator that follows :class:`DifferentiableModel`, or a module mapping
+        waveforms ``(B, T)`` to rates ``(B, N, T // spb)`` with attributes
+        ``audio_fs`` and ``samples_per_bin`` (an :class:`~sk_icnet.ICNet`).
     X : array-like of shape (n_trials, n_samples)
         Waveforms in pascals at the model's rate, whole bins.
     neurons : int or sequence of int, optional
@@ -327,18 +458,38 @@ def dynamic_strf(model, X, *, neurons=None, like=None, n_bands=32, fmin=50.0, fm
     audio_fs : float, optional
         The rate of ``X``; if given it must equal the model's.
     recording : str, optional
-        Decoder of a model fitted on several recordings.
+        Decoder of a model fitted on several recordings, or ``"all"``: the neurons
+        of every recording at once, one encoder pass for all (numbered in
+        ``recording_names_`` order, as ``predict(X, recording="all")`` gives them).
     time_s : float, optional
         Recording time, for a model with a time input.
     batch : int, default=64
-        Bins per backward pass. A model with a ``receptive_field`` attribute (in
-        samples, as :class:`~sk_icnet.ICNet`) is run on windows of one receptive
-        field ending on each bin, a batch of windows per backward pass and neuron;
-        others get one backward pass through the whole trial per bin and neuron.
+        Bins (or bin x neuron pairs on whole trials) per backward pass.
+    method : {"auto", "window", "trial"}, default="auto"
+        How the gradients are taken. ``"window"``: a model with a
+        ``receptive_field`` attribute (in samples, as :class:`~sk_icnet.ICNet`) is
+        run on windows of one receptive field ending on each bin, a batch of
+        windows per backward pass and neuron; exact for a causal model, and
+        checked: every window's rate must equal the whole trial's (relative
+        1e-4), else it raises. ``"trial"``: one backward pass through the whole
+        trial per bin and neuron (any model; slower by the ratio of trial to
+        receptive field, 60 times for the guide's example). ``"auto"`` takes the
+        windows where that check passes and whole trials otherwise.
+    progress : bool, default=True
+        Show a progress bar (tqdm, on stderr) over the gradients, with the path
+        taken.
 
     Returns
     -------
     DynamicSTRF
+
+    Raises
+    ------
+    ValueError
+        Before any work, when the estimated memory exceeds
+        :data:`MAX_DSTRF_BYTES` (2 GiB) or the estimated time of the
+        projections exceeds :data:`MAX_DSTRF_SECONDS` (a day at
+        :data:`ASSUMED_FLOPS`), with the estimate and what to change.
     """
     with _Differentiable(model, recording, time_s) as net:
         net.check_rate(audio_fs)
@@ -347,41 +498,55 @@ def dynamic_strf(model, X, *, neurons=None, like=None, n_bands=32, fmin=50.0, fm
         dt_ms = net.spb * 1000.0 / net.fs
         options, lags_ms, n_lags = _front_end_options(like, n_bands, fmin, fmax, win_ms, lags_ms,
                                                       n_lags)
-        front = _FrontEnd(net.fs, net.spb, **options)
+        options["n_bands"] = check_positive_int(options["n_bands"], "n_bands")
         L = _n_lags(lags_ms, n_lags, dt_ms)
         step = check_positive_int(step, "step")
         if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge > 0:
             raise ValueError(f"ridge must be a number > 0; received {ridge!r}.")
         n_components = check_positive_int(n_components, "n_components")
         batch = check_positive_int(batch, "batch")
+        if method not in ("auto", "window", "trial"):
+            raise ValueError(f'method must be "auto", "window" or "trial"; received {method!r}.')
         bins = np.arange(L - 1, n_bins, step)
         if bins.size == 0:
             raise ValueError(f"X has {n_bins} bins per trial, fewer than the n_lags={L} lags: use "
                              "longer trials or fewer lags.")
         with torch.no_grad():
-            probe = net.rates(torch.as_tensor(X[:1], dtype=net.dtype, device=net.device))
+            probe = net.rates(torch.as_tensor(X[:1, : min(X.shape[1], 64 * net.spb)],
+                                              dtype=net.dtype, device=net.device))
         neurons = _check_neurons(neurons, probe.shape[1])
-        size = X.shape[0] * bins.size * neurons.size * front.n_bands * L * 8
-        if size > MAX_DSTRF_BYTES:
-            raise ValueError(f"the dSTRFs would take {size / 1024**3:.1f} GiB: use fewer trials, "
-                             f"a larger step or fewer neurons (limit {MAX_DSTRF_BYTES / 1024**3:g} "
-                             "GiB).")
+        _check_cost(*_dstrf_cost(X.shape, bins.size, neurons.size, options["n_bands"], L,
+                                 _n_fft(net.fs, net.spb, options["win_ms"]), net.spb),
+                    options["n_bands"], L)
+        front = _FrontEnd(net.fs, net.spb, **options)
         dstrf = np.empty((X.shape[0], bins.size, neurons.size, front.n_bands, L))
         rates = np.empty((X.shape[0], bins.size, neurons.size))
         explained = np.empty_like(rates)
+        bar = _progress_bar(X.shape[0] * bins.size * neurons.size, progress)
         for trial, x in enumerate(X):
             _, jac = front.log_mel_and_jacobian(x)
-            grads, r = _bin_gradients(net, x, bins, neurons, batch)
-            dstrf[trial], explained[trial] = _project(jac, grads, bins, L, net.spb, front.n_fft,
-                                                      float(ridge))
+            grads, r, _ = _bin_gradients(net, x, bins, neurons, batch, method, bar)
+            with _small_blas(front.n_bands * L):
+                dstrf[trial], explained[trial] = _project(jac, grads, bins, L, net.spb,
+                                                          front.n_fft, float(ridge))
             rates[trial] = r[neurons][:, bins].T
+        bar.close()
     mean_values = dstrf.mean(axis=(0, 1))
-    comps, ratio, gain, gain_cv = _components(dstrf, mean_values, n_components)
+    with _small_blas(mean_values.shape[1] * L):
+        comps, ratio, gain, gain_cv = _components(dstrf, mean_values, n_components)
     lags = np.arange(L) * dt_ms
     mean = ReceptiveField(mean_values, front.center_hz, lags, "gradient STRF")
     gain = np.moveaxis(gain.reshape(neurons.size, X.shape[0], bins.size), 0, 2)
     return DynamicSTRF(dstrf, rates, bins, explained, mean, comps, ratio, 1.0 - ratio[:, 0], gain,
                        gain_cv, front.center_hz, lags)
+
+
+def _progress_bar(total, enabled):
+    """A tqdm bar over ``total`` gradients (one per used bin and neuron), on stderr."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="dynamic_strf", unit="gradient", disable=not enabled,
+                leave=False)
 
 
 def gradient_strf(model, X, **kwargs):

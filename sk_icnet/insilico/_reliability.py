@@ -30,6 +30,12 @@ def _estimator_list(estimators):
     return items
 
 
+def _is_unit_key(column):
+    """Columns that say which unit a row is (a multi-recording model's ``unit`` and its
+    ``unit_*`` metadata, such as ``unit_cf_hz``): row keys, not parameters."""
+    return column == "unit" or column.startswith("unit_")
+
+
 def _spread_kind(column):
     if column.endswith("_hz"):
         return "octaves"
@@ -73,8 +79,11 @@ def insilico_reliability(experiment, estimators, *, tolerance=None, by=None, **k
     DataFrame
         One row per row key and parameter: ``parameter``, ``median``, ``q25``,
         ``q75``, ``min``, ``max``, ``n_models`` (where the parameter is defined),
-        ``spread``, ``spread_unit``, ``tolerance`` and ``unreliable`` (spread >
-        tolerance, or undefined in some models but not all).
+        ``spread``, ``spread_unit``, ``tolerance``, ``unreliable`` (spread >
+        tolerance, or undefined in some models but not all) and ``reason``, which
+        says for an unreliable row which rule failed (the spread against the
+        tolerance, in their unit, or the models in which the parameter is
+        undefined); empty for a reliable row.
     """
     if not callable(experiment):
         raise TypeError(f"experiment must be an in-silico experiment (a callable); received "
@@ -90,7 +99,7 @@ def insilico_reliability(experiment, estimators, *, tolerance=None, by=None, **k
     table = pd.concat(tables, ignore_index=True)
     if by is None:
         by = ["neuron"] + [c for c in table.columns if c not in ("neuron", "model")
-                           and not pd.api.types.is_numeric_dtype(table[c])]
+                           and (not pd.api.types.is_numeric_dtype(table[c]) or _is_unit_key(c))]
         if "mean_db" in table.columns:
             by.append("mean_db")
     by = [c for c in by if c in table.columns]
@@ -132,11 +141,18 @@ def _spread_row(values, kind, tol):
         spread = float((ok.max() - ok.min()) / med) if med > 0 else \
             (0.0 if ok.max() == ok.min() else np.inf)
     partial = 0 < ok.size < values.size
+    too_wide = bool((np.isfinite(spread) and spread > tol) or spread == np.inf)
+    unit = {"octaves": " octaves", "dB": " dB", "relative": " (relative to the median)"}[kind]
+    reasons = []
+    if too_wide:
+        shown = "infinite (median 0)" if spread == np.inf else f"{spread:.3g}{unit}"
+        reasons.append(f"spread {shown} > tolerance {tol:.3g}{unit}")
+    if partial:
+        reasons.append(f"undefined (NaN) in {values.size - ok.size} of {values.size} models")
     return dict(median=float(np.median(ok)) if ok.size else np.nan,
                 q25=float(np.percentile(ok, 25)) if ok.size else np.nan,
                 q75=float(np.percentile(ok, 75)) if ok.size else np.nan,
                 min=float(ok.min()) if ok.size else np.nan,
                 max=float(ok.max()) if ok.size else np.nan,
                 n_models=int(ok.size), spread=spread, spread_unit=kind, tolerance=tol,
-                unreliable=bool(partial or (np.isfinite(spread) and spread > tol)
-                                or spread == np.inf))
+                unreliable=bool(partial or too_wide), reason="; ".join(reasons))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["PhysiologyResult"]
@@ -24,7 +25,22 @@ summary : DataFrame
 
 
 def _assemble(rows, summary, responses_by, summary_by=("neuron",)):
-    """A PhysiologyResult from per-neuron frames and summary rows, sorted."""
+    """A PhysiologyResult from per-neuron response columns and summary rows, sorted.
+
+    ``rows`` are dicts of columns, each a scalar (the same for all the dict's rows) or a
+    1-D array; they are joined column by column into one table (one DataFrame, not one per
+    neuron: a model of 4,608 units would spend most of an experiment building them)."""
     return PhysiologyResult(
-        pd.concat(rows).sort_values(list(responses_by), ignore_index=True),
+        _frame(rows).sort_values(list(responses_by), ignore_index=True),
         pd.DataFrame(summary).sort_values(list(summary_by), ignore_index=True))
+
+
+def _frame(rows):
+    """One DataFrame from dicts of columns (scalars broadcast to the length of their dict)."""
+    lengths = [max((np.size(v) for v in row.values() if np.ndim(v)), default=1) for row in rows]
+    columns = {}
+    for name in rows[0]:
+        parts = [np.asarray(row[name]) for row in rows]
+        columns[name] = np.concatenate([np.broadcast_to(part, (n,)) if part.ndim == 0 else part
+                                        for part, n in zip(parts, lengths, strict=True)])
+    return pd.DataFrame(columns)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import curve_fit
 from sklearn.utils import check_random_state
 
@@ -81,9 +80,9 @@ def modulation_transfer(estimator, *, modulation_frequencies=None, carrier="nois
         rate, vs = _rate_and_synchrony(pres, pred[g * fms.size: (g + 1) * fms.size], fms,
                                        cycles, start)
         for j in neurons:
-            rows.append(pd.DataFrame({"neuron": j, "carrier": label, "modulation_hz": fms,
-                                      "rate_hz": rate[:, j], "driven_hz": rate[:, j] - spont[j],
-                                      "vector_strength": vs[:, j]}))
+            rows.append({"neuron": j, "carrier": label, "modulation_hz": fms,
+                         "rate_hz": rate[:, j], "driven_hz": rate[:, j] - spont[j],
+                         "vector_strength": vs[:, j]})
             summary.append(_mtf_summary(fms, rate[:, j], vs[:, j], neuron=j, carrier=label))
     return pres.flag(_assemble(rows, summary, ["neuron", "modulation_hz"]))
 
@@ -245,8 +244,8 @@ def forward_masking(estimator, *, gaps_ms=(2, 4, 8, 16, 32, 64, 128, 256), maske
             spont_count = spont[j] * window * pres.dt_s
             driven = probe_alone[j] >= max(0.01, 0.1 * spont_count)
             rel = counts[:, j] / probe_alone[j] if driven else np.full(gaps.size, np.nan)
-            rows.append(pd.DataFrame({"neuron": j, "gap_ms": pres.ms(gap_bins),
-                                      "probe_spikes": counts[:, j], "relative_response": rel}))
+            rows.append({"neuron": j, "gap_ms": pres.ms(gap_bins),
+                         "probe_spikes": counts[:, j], "relative_response": rel})
             c, a, tau = _fit_recovery(pres.ms(gap_bins), rel)
             if not 1 - rel[0] >= min_masking:
                 tau = np.nan

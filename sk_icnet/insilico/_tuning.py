@@ -208,8 +208,8 @@ def rate_level(estimator, *, levels=None, stimulus="noise", duration_ms=100.0, r
         for j in neurons:
             r = rate[g * levels.size: (g + 1) * levels.size, j]
             label = _label(spec)
-            rows.append(pd.DataFrame({"neuron": j, "stimulus": label, "level_db": levels,
-                                      "rate_hz": r, "driven_hz": r - spont[j]}))
+            rows.append({"neuron": j, "stimulus": label, "level_db": levels,
+                         "rate_hz": r, "driven_hz": r - spont[j]})
             summary.append(dict(neuron=j, stimulus=label,
                                 **_level_summary(levels, r - spont[j], criterion),
                                 spont_hz=float(spont[j])))

@@ -1,4 +1,4 @@
-"""Receptive fields, optimal sounds and in-silico reliability (sk_icnet.interpret)."""
+"""Receptive fields, optimal sounds and in-silico reliability (sk_icnet.insilico)."""
 
 import matplotlib
 import numpy as np
@@ -8,12 +8,11 @@ import torch
 
 from sk_icnet import LinearSTRFRegressor
 from sk_icnet.audio import level_db_spl
-from sk_icnet.insilico import frequency_response_area
-from sk_icnet.insilico._receptive_fields import _FrontEnd
-from sk_icnet.interpret import (
+from sk_icnet.insilico import (
     DynamicSTRF,
     ReceptiveField,
     dynamic_strf,
+    frequency_response_area,
     gradient_strf,
     insilico_reliability,
     optimal_sound,
@@ -22,6 +21,7 @@ from sk_icnet.interpret import (
     plot_strf,
     strf_receptive_field,
 )
+from sk_icnet.insilico._receptive_fields import _FrontEnd
 from sk_icnet.simulate import TunedNeurons, make_random_chords
 from sk_icnet.spectral import log_mel_spectrogram
 from tests.conftest import tiny_estimator
@@ -299,6 +299,9 @@ def test_insilico_reliability_reports_median_spread_and_flags():
         assert cf.loc[j, "spread"] == pytest.approx(np.log2(max(measured[j]) / min(measured[j])))
         assert cf.loc[j, "n_models"] == 3 and cf.loc[j, "spread_unit"] == "octaves"
     assert not cf.loc[0, "unreliable"] and cf.loc[1, "unreliable"]  # 0.07 vs 0.38 octaves
+    # an unreliable row says which rule failed: the spread against the tolerance, in its unit
+    assert cf.loc[0, "reason"] == ""
+    assert cf.loc[1, "reason"] == f"spread {cf.loc[1, 'spread']:.3g} octaves > tolerance 0.25 octaves"
     thr = table[table.parameter == "threshold_db"].set_index("neuron")
     assert thr.loc[0, "tolerance"] == 5.0 and thr.loc[0, "spread_unit"] == "dB"
 
@@ -333,8 +336,9 @@ def test_icnet_gradients_from_receptive_field_windows_equal_those_of_whole_trial
     x = small_xy[0][0, :1600].astype(np.float64)
     bins, neurons = np.arange(5, 50, 8), np.array([0, 1])
     with _Differentiable(net) as model:
-        fast, rates = _bin_gradients(model, x, bins, neurons, 8)
+        fast, rates, path = _bin_gradients(model, x, bins, neurons, 8)
         slow, rates_slow = _trial_gradients(model, x, bins, neurons, 64)
+    assert path == "window"
     assert net.receptive_field < 1600 and np.abs(fast).max() > 0
     np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6 * np.abs(slow).max())
     np.testing.assert_allclose(rates, rates_slow, rtol=1e-5)
@@ -351,11 +355,11 @@ class _WrappedModule:
         self.module_ = module
         self.audio_fs_, self.samples_per_bin_ = module.audio_fs, module.samples_per_bin
 
-    def _decoder_of(self, recording):
+    def decoder_index(self, recording):
         return None
 
-    def _expected_counts(self, out):
-        return out
+    def expected_counts(self, output):
+        return output
 
 
 def test_gradient_analyses_take_an_estimator_by_its_members(chords):
@@ -365,3 +369,127 @@ def test_gradient_analyses_take_an_estimator_by_its_members(chords):
     np.testing.assert_allclose(wrapped.dstrf, direct.dstrf)
     with pytest.raises(ValueError, match="ICNetRegressor that is not fitted"):
         dynamic_strf(tiny_estimator(), chords)
+
+
+def test_a_row_undefined_in_some_models_says_in_how_many():
+    from sk_icnet.insilico._reliability import _spread_row
+
+    row = _spread_row(np.array([10.0, np.nan, 12.0]), "dB", 5.0)
+    assert row["unreliable"] and row["reason"] == "undefined (NaN) in 1 of 3 models"
+    row = _spread_row(np.array([0.0, 0.0, 1.0]), "relative", 0.25)
+    assert row["reason"] == "spread infinite (median 0) > tolerance 0.25 (relative to the median)"
+
+
+def test_time_input_icnet_gradients_from_windows_equal_those_of_whole_trials(small_xy):
+    """The windows of a model with a recording-time input start at their own times."""
+    from sk_icnet import ICNet
+    from sk_icnet.insilico._differentiable import _Differentiable
+    from sk_icnet.insilico._receptive_fields import _bin_gradients, _trial_gradients
+
+    torch.manual_seed(1)
+    net = ICNet(audio_fs=FS, dt_ms=4.0, out_neurons=2, n_filters=8, sincnet_kernel_size=32,
+                encoder_channels=16, encoder_kernel_size=8, n_encoder_layers=3,
+                bottleneck_channels=8, time_input=True, time_scale_s=10.0)
+    with torch.no_grad():
+        net.time_gain.normal_()
+    x = small_xy[0][0, :800].astype(np.float64)
+    bins, neurons = np.array([2, 8, 14, 24]), np.array([0, 1])  # before and after one window
+    with _Differentiable(net, time_s=30.0) as model:
+        fast, rates, path = _bin_gradients(model, x, bins, neurons, 4)
+        slow, rates_slow = _trial_gradients(model, x, bins, neurons, 64)
+    assert path == "window" and np.abs(fast).max() > 0
+    np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6 * np.abs(slow).max())
+    np.testing.assert_allclose(rates, rates_slow, rtol=1e-5)
+
+
+def test_dynamic_strf_method_window_refuses_a_model_without_exact_windows(chords, capsys):
+    model = SpectrogramNeurons([_true_strf()], "linear")
+    with pytest.raises(ValueError, match="method='window' needs a causal module.*states no "
+                                         "receptive_field"):
+        dynamic_strf(model, chords, n_lags=N_LAGS, method="window", **FRONT)
+    with pytest.raises(ValueError, match='method must be "auto", "window" or "trial"'):
+        dynamic_strf(model, chords, method="fast", **FRONT)
+    # the default path and the progress bar, which names it
+    trial = dynamic_strf(model, chords, n_lags=N_LAGS, step=10, method="trial", **FRONT)
+    auto = dynamic_strf(model, chords, n_lags=N_LAGS, step=10, **FRONT)
+    np.testing.assert_array_equal(auto.dstrf, trial.dstrf)
+    assert "dynamic_strf (whole trials)" in capsys.readouterr().err
+
+
+def test_dynamic_strf_of_a_fitted_icnet_takes_the_exact_windows_by_default(small_xy, capsys):
+    X, y = small_xy
+    est = tiny_estimator(max_epochs=1).fit(X[:8], y[:8])
+    from sk_icnet.insilico import DifferentiableModel
+
+    assert isinstance(est, DifferentiableModel)
+    kwargs = dict(n_lags=4, step=7, n_bands=8, fmin=200.0, win_ms=8.0, neurons=[0, 2])
+    auto = dynamic_strf(est, X[:1, :1024], **kwargs)
+    assert "dynamic_strf (receptive-field windows)" in capsys.readouterr().err
+    trial = dynamic_strf(est, X[:1, :1024], method="trial", progress=False, **kwargs)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_allclose(auto.dstrf, trial.dstrf, rtol=1e-3,
+                               atol=1e-5 * np.abs(trial.dstrf).max())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_bands=10**6), r"n_bands=1000000 x 6 lags = 6,000,000 unknowns per bin: use fewer "
+                          r"bands"),
+    (dict(n_bands=12, win_ms=1e7), r"n_bands=12 bands of every frame: use shorter trials"),
+])
+def test_dynamic_strf_refuses_what_it_cannot_finish_with_its_estimate_within_a_second(
+        chords, kwargs, match):
+    import time
+
+    model = SpectrogramNeurons([_true_strf()], "linear")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"dynamic_strf would need about [0-9.,e+]+ GiB of memory "
+                                         r"and about .* beyond the limits of 2 GiB and about 1 day; "
+                                         r"most of it for " + match):
+        dynamic_strf(model, chords, n_lags=N_LAGS, progress=False, **kwargs)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_too_many_dstrfs_are_refused_naming_trials_step_and_neurons():
+    from sk_icnet.insilico._receptive_fields import _check_cost, _dstrf_cost, _n_fft
+
+    fits = _dstrf_cost((4, 2400), 74, 6, 12, 6, _n_fft(FS, SPB, 16.0), SPB)
+    _check_cost(*fits, 12, 6)  # a guide-sized run passes
+    assert sum(fits[0].values()) < 2**26 and fits[1] < 1.0  # 25 MB, well under a second
+    too_many = _dstrf_cost((100_000, 2400), 74, 6, 12, 6, _n_fft(FS, SPB, 16.0), SPB)
+    assert max(too_many[0], key=too_many[0].get) == "dstrf"
+    with pytest.raises(ValueError, match=r"about 47.7 GiB of memory .* most of it for the number of "
+                                         r"dSTRFs \(trials x used bins x neurons\): use fewer "
+                                         r"trials of X, a larger step or fewer neurons"):
+        _check_cost(*too_many, 12, 6)
+
+
+def test_optimal_sound_refuses_a_sound_it_cannot_hold_with_its_estimate_within_a_second():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"optimal_sound of 8,000,000,000 samples \(1e\+06 s; "
+                                         r"duration_ms or init\) would need about [0-9.,]+ GiB "
+                                         r".*use a shorter sound \(duration_ms"):
+        optimal_sound(TunedEnergyNeuron(1000.0), duration_ms=1e9)
+    assert time.perf_counter() - start < 1.0
+    # the default takes a moment, far from the limits
+    from sk_icnet.insilico._differentiable import _Differentiable
+    from sk_icnet.insilico._optimal_sound import _check_cost
+
+    with _Differentiable(TunedEnergyNeuron(1000.0)) as net:
+        _check_cost(net, 1600, 50.0, 100)
+
+
+def test_the_old_interpret_module_serves_every_name_with_a_future_warning():
+    import sk_icnet.insilico
+    import sk_icnet.interpret
+
+    for name in sk_icnet.interpret._MOVED:
+        with pytest.warns(FutureWarning, match=f"^sk_icnet.interpret is deprecated since 0.5 and "
+                                               f"will be removed in 0.6; import {name} from "
+                                               "sk_icnet.insilico$"):
+            served = getattr(sk_icnet.interpret, name)
+        assert served is getattr(sk_icnet.insilico, name)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        sk_icnet.interpret.nope  # noqa: B018
+    assert "interpret" not in __import__("sk_icnet").__all__
