@@ -1,6 +1,6 @@
 """The published ICNet as a torch module that executes the Keras file's graph as a plan.
 
-Why a plan and not :class:`~sk_icnet.model.ICNet` with options: the authors' layer classes
+Why a plan and not :class:`~sk_icnet.icnet.ICNet` with options: the authors' layer classes
 (``ConvEncoderBlock``, ``SincNetBlock``, ``CrossEntropyBlock``) and Keras' standard layers
 build graphs that no fixed architecture holds (kernels and strides of any size in the time
 and decoder branches, branches of several layers, ``Multiply`` or ``Add`` joins, crops before
@@ -13,7 +13,7 @@ workers rebuild exactly the same network; the model file stores it in its header
 checks every size in it (:data:`MAX_KERNEL`, :data:`MAX_CHANNELS`, ...) before building
 anything (on the meta device).
 
-The plan is split where :class:`~sk_icnet.model.ICNet` is: an **encoder** from the audio to
+The plan is split where :class:`~sk_icnet.icnet.ICNet` is: an **encoder** from the audio to
 the **embedding** (the authors' ``cropped_output``), which :meth:`PublishedICNet.encode`
 returns and ``encoder_from=`` transfers, and per graph output a **decoder** (its own
 operations, with its time input). A plan without decoders has sk_icnet's head instead:
