@@ -425,76 +425,76 @@ class DidNotLearnCheck(Callback):
         self.retries = retries
 
     def initialize(self):
-        self._sums = self._counts = None
-        self._baseline = []  # (mean-rate loss, perfect-prediction loss, batch size)
-        self._valid_batches = []
-        self._unsupported = False
-        self._epochs = 0
-        self._first_row = 0
-        self._fresh = False
+        self._sums_ = self._counts_ = None
+        self._baseline_ = []  # (mean-rate loss, perfect-prediction loss, batch size)
+        self._valid_batches_ = []
+        self._unsupported_ = False
+        self._epochs_ = 0
+        self._first_row_ = 0
+        self._fresh_ = False
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.initialize()
-        self._first_row = len(net.history)
-        self._fresh = self._first_row == 0
-        self._data = (X, y)
+        self._first_row_ = len(net.history)
+        self._fresh_ = self._first_row_ == 0
+        self._data_ = (X, y)
         # under torchrun each rank sees only its share of the validation batches, while the
         # history's losses are everyone's: the baselines would not compare
-        self._unsupported = getattr(net, "dist_", None) is not None
+        self._unsupported_ = getattr(net, "dist_", None) is not None
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if self._unsupported or self._epochs > 0 or batch is None:
+        if self._unsupported_ or self._epochs_ > 0 or batch is None:
             return
         Xi, yi = batch[0], batch[1]
         if isinstance(yi, (tuple, list)) or not isinstance(y_pred, torch.Tensor) \
                 or tuple(y_pred.shape) != tuple(yi.shape) or y_pred.ndim != 3:
-            self._unsupported = True  # recordings (per-window decoders) or a categorical head
+            self._unsupported_ = True  # recordings (per-window decoders) or a categorical head
             return
         with torch.no_grad():
             y = torch.as_tensor(yi).detach().cpu().double()
             observed = ~torch.isnan(y)
             sums = torch.where(observed, y, 0.0).sum(dim=(0, 2))
             counts = observed.sum(dim=(0, 2)).double()
-        self._sums = sums if self._sums is None else self._sums + sums
-        self._counts = counts if self._counts is None else self._counts + counts
+        self._sums_ = sums if self._sums_ is None else self._sums_ + sums
+        self._counts_ = counts if self._counts_ is None else self._counts_ + counts
         if not training:  # kept for the baseline until the first epoch ends (counts only)
             weights = Xi.get("sample_weight") if isinstance(Xi, dict) else None
-            self._valid_batches.append((weights, torch.as_tensor(yi).detach().cpu()))
+            self._valid_batches_.append((weights, torch.as_tensor(yi).detach().cpu()))
 
     def _compute_reference(self, net):
         """The mean-rate model's and a perfect prediction's validation losses."""
-        batches, self._valid_batches = self._valid_batches, []
-        if self._unsupported or not batches:
+        batches, self._valid_batches_ = self._valid_batches_, []
+        if self._unsupported_ or not batches:
             return
-        mean = (self._sums / self._counts.clamp_min(1)).clamp_min(1e-8).float()
+        mean = (self._sums_ / self._counts_.clamp_min(1)).clamp_min(1e-8).float()
         with torch.no_grad():
             for weights, y in batches:
                 X = None if weights is None else {"sample_weight": weights}
                 constant = mean[None, :, None].expand(y.shape).contiguous()
                 base = float(net.get_loss(constant, y, X=X, training=False))
                 floor = float(net.get_loss(torch.nan_to_num(y.float()), y, X=X, training=False))
-                self._baseline.append((base, floor, y.shape[0]))
+                self._baseline_.append((base, floor, y.shape[0]))
 
     def _reference(self):
-        if self._unsupported or not self._baseline:
+        if self._unsupported_ or not self._baseline_:
             return None
-        base, floor, size = (np.array(v, dtype=float) for v in zip(*self._baseline, strict=True))
+        base, floor, size = (np.array(v, dtype=float) for v in zip(*self._baseline_, strict=True))
         return float((base * size).sum() / size.sum()), float((floor * size).sum() / size.sum())
 
     def on_epoch_end(self, net, **kwargs):
-        if self._epochs == 0:
+        if self._epochs_ == 0:
             self._compute_reference(net)
-        self._epochs += 1
+        self._epochs_ += 1
         ref = self._reference()
         loss = net.history[-1].get("valid_loss")
         if ref is not None and loss is not None:
             net.history.record("valid_d2", _relative_d2(float(loss), *ref))
 
     def on_train_end(self, net, **kwargs):
-        data, self._data = self._data, (None, None)  # no copy of the data in pickles
+        data, self._data_ = self._data_, (None, None)  # no copy of the data in pickles
         ref = self._reference()
-        losses = [row.get("valid_loss") for row in net.history[self._first_row:]]
+        losses = [row.get("valid_loss") for row in net.history[self._first_row_:]]
         losses = [float(v) for v in losses if v is not None and math.isfinite(float(v))]
         if ref is None or not losses:
             net.learned_, net.valid_d2_, net.mean_rate_valid_loss_ = None, None, None
@@ -505,7 +505,7 @@ class DidNotLearnCheck(Callback):
         if getattr(self, "_retrying", False):
             return
         net.retries_ = 0
-        if not net.learned_ and self._fresh and getattr(net, "dist_", None) is None:
+        if not net.learned_ and self._fresh_ and getattr(net, "dist_", None) is None:
             self._retry(net, *data)
         if not net.learned_:
             warnings.warn(

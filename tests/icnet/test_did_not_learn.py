@@ -127,3 +127,14 @@ def test_an_ensemble_where_no_member_learnt_keeps_the_best_one_and_says_so(drive
                             random_state=0).fit(driven.X, driven.y)
     assert len(ens.estimators_) == 1 and ens.estimators_[0].valid_d2_ == 0.003
     assert ens.members_learned_ == [False, False] and len(ens.excluded_seeds_) == 1
+
+
+def test_a_used_check_clones_with_only_its_parameters():
+    # its running state ends in "_" (skorch's rule), so clone passes back only the two parameters
+    from sklearn.base import clone
+
+    from sk_icnet.icnet import DidNotLearnCheck
+
+    used = DidNotLearnCheck(min_valid_d2=0.01, retries=1).initialize()
+    assert used.get_params(deep=False) == {"min_valid_d2": 0.01, "retries": 1}
+    assert clone(used).get_params(deep=False) == {"min_valid_d2": 0.01, "retries": 1}
