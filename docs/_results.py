@@ -631,6 +631,7 @@ def unmarked_figures(path):
     markers), in order: the work left to the pages listed in ``docs/results/unmarked.json``."""
     text = _strip_code(Path(path).read_text(encoding="utf-8"))
     text = FIGURE.sub(" ", text)  # marked figures
+    text = re.sub(r"<!--\s*run\s*:.*?<!--\s*/run\s*-->", " ", text, flags=re.S)  # run lines
     text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
     text = re.sub(r"`[^`\n]*`", " ", text)  # inline code
     text = re.sub(r"\]\([^)]*\)", "]", text)  # link targets

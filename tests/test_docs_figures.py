@@ -94,6 +94,15 @@ def test_the_unmarked_figure_scan_finds_measured_figures_and_skips_code_and_mark
     assert results_tool.unmarked_figures(page) == ["2.61 s", "57 %", "0.9 GB", "4.9x"]
 
 
+
+def test_a_generated_run_line_is_not_an_unmarked_figure(tmp_path):
+    # sync writes the date, load and time of a run between its markers: the run line is checked
+    # against its results file, so its numbers are not figures left to mark
+    page = tmp_path / "p.md"
+    page.write_text("Took 2.5 s (<!-- run: q -->run 2026-12-07 on commit abc1234 (2 cores, load "
+                    "1.4), 79 s<!-- /run -->).\n")
+    assert results_tool.unmarked_figures(page) == ["2.5 s"]
+
 def test_the_pages_mark_their_figures():
     # the README's headline figures and the guides' tables are marked, not typed by hand
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
