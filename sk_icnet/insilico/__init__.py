@@ -88,7 +88,7 @@ prefixed ``unit_`` (the published model's CF from ``channel_CFs.mat`` is
 ``unit_cf_hz``).
 
 What a model computes: receptive fields, optimal sounds, reliability
--------------------------------------------------------------------
+--------------------------------------------------------------------
 ICNet takes waveforms, so its receptive field cannot be read off a weight
 matrix as an STRF's can. :func:`dynamic_strf` measures it the way the dynamic
 STRF of Keshishian et al. (2020) does: by the model's *local* linear
