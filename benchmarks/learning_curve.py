@@ -76,10 +76,12 @@ def trials(minutes):
     return int(round(minutes * 60 / TRIAL_S))
 
 
-def target_data(family="ic"):
-    """Target neurons, the 60-minute training pool and the test set (fixed seeds)."""
+def target_data(family="ic", train_levels=None, pool_min=POOL_MIN):
+    """Target neurons, the training pool (``pool_min`` minutes, sound at ``train_levels`` dB SPL,
+    default 40-80) and the test set (40-80 dB SPL; fixed seeds)."""
     neurons = FAMILIES[family](N_TARGET, audio_fs=FS, dt_ms=DT, random_state=1)
-    X = make_natural_mix(trials(POOL_MIN), TRIAL_S, FS, random_state=10)
+    levels = {} if train_levels is None else {"level_range_db": tuple(train_levels)}
+    X = make_natural_mix(trials(pool_min), TRIAL_S, FS, random_state=10, **levels)
     y = neurons.sample(X, random_state=11).astype(np.float32)
     X_test = make_natural_mix(trials(TEST_MIN), TRIAL_S, FS, random_state=20)
     rates_test = neurons.predict(X_test)
@@ -88,26 +90,32 @@ def target_data(family="ic"):
 
 
 def physiology(model):
-    """CF and threshold (FRA) and rate BMF (MTF) per neuron."""
+    """CF and threshold (FRA), rate BMF (MTF) and the noise rate-level threshold and midpoint
+    per neuron."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fra = insilico.frequency_response_area(model).summary
         mtf = insilico.modulation_transfer(model).summary
+        rlf = insilico.rate_level(model).summary
     return dict(cf_hz=fra.cf_hz.to_numpy(), threshold_db=fra.threshold_db.to_numpy(),
-                bmf_hz=mtf.rate_bmf_hz.to_numpy())
+                bmf_hz=mtf.rate_bmf_hz.to_numpy(), noise_threshold_db=rlf.threshold_db.to_numpy(),
+                l50_db=rlf.l50_db.to_numpy())
 
 
 def physiology_errors(found, truth):
     cf = np.abs(np.log2(found["cf_hz"] / truth["cf_hz"]))
     thr = np.abs(found["threshold_db"] - truth["threshold_db"])
     bmf = np.abs(np.log2(found["bmf_hz"] / truth["bmf_hz"]))
+    noise_thr = np.abs(found["noise_threshold_db"] - truth["noise_threshold_db"])
+    l50 = np.abs(found["l50_db"] - truth["l50_db"])
 
     def median(a):
         a = a[np.isfinite(a)]
         return float(np.median(a)) if a.size else None
 
     return dict(cf_err_oct=median(cf), cf_found=int(np.isfinite(cf).sum()),
-                threshold_err_db=median(thr), bmf_err_oct=median(bmf))
+                threshold_err_db=median(thr), bmf_err_oct=median(bmf),
+                noise_threshold_err_db=median(noise_thr), l50_err_db=median(l50))
 
 
 def epochs_and_time(est):
@@ -115,11 +123,13 @@ def epochs_and_time(est):
 
 
 class Runner:
-    def __init__(self, out, family="ic", seed=0):
+    def __init__(self, out, family="ic", seed=0, train_levels=None, predictions=None,
+                 pool_min=POOL_MIN):
         self.out, self.family, self.seed = out, family, seed
+        self.train_levels, self.predictions = train_levels, predictions
         t0 = time.perf_counter()
         (self.neurons, self.X, self.y, self.X_test, self.y_test,
-         self.rates_test) = target_data(family)
+         self.rates_test) = target_data(family, train_levels, pool_min)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.attainable = float(d2_poisson_score(self.y_test, self.rates_test))
@@ -135,10 +145,19 @@ class Runner:
     def record(self, minutes, arm, model, fit_s, **extra):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            d2 = float(d2_poisson_score(self.y_test, model.predict(self.X_test)))
+            predicted = model.predict(self.X_test)
+            d2 = float(d2_poisson_score(self.y_test, predicted))
         row = dict(minutes=minutes, arm=arm, d2=d2, fraction=d2 / self.attainable,
                    attainable=self.attainable, fit_s=round(fit_s, 1), family=self.family,
                    seed=self.seed, learned=getattr(model, "learned_", None), **extra)
+        if self.train_levels is not None:
+            row["train_levels_db"] = list(self.train_levels)
+        if self.predictions:
+            levels = "" if self.train_levels is None else "_{:g}-{:g}dB".format(*self.train_levels)
+            name = f"{self.family}_{arm}_{minutes}min_seed{self.seed}{levels}.npy"
+            os.makedirs(self.predictions, exist_ok=True)
+            np.save(os.path.join(self.predictions, name), predicted.astype(np.float32))
+            row["predictions"] = name
         row.update(physiology_errors(physiology(model), self.truth))
         row["machine"] = f"{platform.machine()}, torch threads {torch.get_num_threads()}"
         os.makedirs(os.path.dirname(self.out), exist_ok=True)
@@ -285,6 +304,14 @@ def report(out):
     print(f"\nwrote {os.path.normpath(FIGURE)}")
 
 
+def parse_seeds(text):
+    """``"0-2"`` or ``"0,1,2"`` -> [0, 1, 2]."""
+    if "-" in text:
+        first, last = text.split("-")
+        return list(range(int(first), int(last) + 1))
+    return [int(v) for v in text.split(",") if v]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="3,10,30,60", help="minutes of training sound")
@@ -296,6 +323,17 @@ def main():
     parser.add_argument("--out", default=None, help=f"default {DEFAULT_OUT} (family ic)")
     parser.add_argument("--family", default="ic", choices=sorted(FAMILIES))
     parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
+    parser.add_argument("--plan", nargs="*", default=None,
+                        help="MINUTES:SEEDS entries run in order with --arms, e.g. 3:0-2 10:0-2 "
+                             "3:3-9 (seeds as a range or a comma list); replaces --sizes/--seed")
+    parser.add_argument("--train-levels", default=None,
+                        help="LO,HI: the training sound's level range in dB SPL (default 40,80; "
+                             "the test set stays 40-80)")
+    parser.add_argument("--predictions", default=None,
+                        help="folder for each fit's test-set predictions (.npy), for ensembles "
+                             "of seeds formed afterwards (--ensembles)")
+    parser.add_argument("--ensembles", action="store_true",
+                        help="report ensembles of the saved seeds' predictions (--predictions)")
     args = parser.parse_args()
     if args.out is None:
         args.out = DEFAULT_OUT if args.family == "ic" else DEFAULT_OUT.replace(
@@ -304,9 +342,20 @@ def main():
         report(args.out)
         return
     torch.set_num_threads(1)
-    runner = Runner(args.out, args.family, args.seed)
+    levels = None if args.train_levels is None else \
+        [float(v) for v in args.train_levels.split(",")]
+    runner = Runner(args.out, args.family, args.seed, levels, args.predictions)
     if args.sweep:
         sweep(runner)
+        return
+    if args.plan:
+        for entry in args.plan:
+            minutes, seeds = entry.split(":")
+            minutes = float(minutes) if "." in minutes else int(minutes)
+            for seed in parse_seeds(seeds):
+                runner.seed = seed
+                for arm in [a for a in args.arms.split(",") if a]:
+                    getattr(runner, arm)(minutes)
         return
     sizes = [float(s) if "." in s else int(s) for s in args.sizes.split(",") if s]
     arms = [a for a in args.arms.split(",") if a]
