@@ -76,16 +76,22 @@ def trials(minutes):
     return int(round(minutes * 60 / TRIAL_S))
 
 
-def target_data(family="ic", train_levels=None, pool_min=POOL_MIN):
-    """Target neurons, the training pool (``pool_min`` minutes, sound at ``train_levels`` dB SPL,
-    default 40-80) and the test set (40-80 dB SPL; fixed seeds)."""
+def test_data(family="ic"):
+    """Target neurons and the test set: 3 minutes at 40-80 dB SPL (fixed seeds)."""
     neurons = FAMILIES[family](N_TARGET, audio_fs=FS, dt_ms=DT, random_state=1)
-    levels = {} if train_levels is None else {"level_range_db": tuple(train_levels)}
-    X = make_natural_mix(trials(pool_min), TRIAL_S, FS, random_state=10, **levels)
-    y = neurons.sample(X, random_state=11).astype(np.float32)
     X_test = make_natural_mix(trials(TEST_MIN), TRIAL_S, FS, random_state=20)
     rates_test = neurons.predict(X_test)
     y_test = np.random.RandomState(21).poisson(rates_test).astype(np.float32)
+    return neurons, X_test, y_test, rates_test
+
+
+def target_data(family="ic", train_levels=None, pool_min=POOL_MIN):
+    """Target neurons, the training pool (``pool_min`` minutes, sound at ``train_levels`` dB SPL,
+    default 40-80) and the test set (:func:`test_data`)."""
+    neurons, X_test, y_test, rates_test = test_data(family)
+    levels = {} if train_levels is None else {"level_range_db": tuple(train_levels)}
+    X = make_natural_mix(trials(pool_min), TRIAL_S, FS, random_state=10, **levels)
+    y = neurons.sample(X, random_state=11).astype(np.float32)
     return neurons, X, y, X_test, y_test, rates_test
 
 
@@ -253,6 +259,138 @@ def sweep(runner, minutes=3):
                       n_params=int(sum(p.numel() for p in est.module_.parameters())))
 
 
+FAMILY_NAMES = ("ic", "periphery", "level")
+#: the figures the small-data guide quotes (``--families``; docs/_results.py writes them)
+RESULTS = {}
+#: seeds differ by a few points of attainable D²; the report itself is deterministic
+RESULTS_TOLERANCE = {"*": {"abs": 1e-6}}
+
+
+def family_rows(family):
+    path = DEFAULT_OUT.replace(".json", f"_{family}.json")
+    if not os.path.isfile(path):
+        return []
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def ensembles(predictions, size=3):
+    """Ensembles of the saved single fits' test predictions (seeds in consecutive groups of
+    ``size``, each group averaged as ``ICNetEnsemble`` does: members that did not learn left
+    out, all kept if none learnt); appends ``ensemble_of_seeds`` rows to each family's file."""
+    for family in FAMILY_NAMES:
+        rows = [r for r in family_rows(family) if r["arm"] == "scratch" and r.get("predictions")
+                and "train_levels_db" not in r]
+        done = {(r["minutes"], tuple(r["member_seeds"])) for r in family_rows(family)
+                if r["arm"] == "ensemble_of_seeds"}
+        y_test = test_data(family)[2]
+        out = DEFAULT_OUT.replace(".json", f"_{family}.json")
+        for minutes in sorted({r["minutes"] for r in rows}):
+            by_seed = {r["seed"]: r for r in rows if r["minutes"] == minutes}
+            seeds = sorted(by_seed)
+            for start in range(0, len(seeds) - size + 1, size):
+                group = seeds[start:start + size]
+                if (minutes, tuple(group)) in done:
+                    continue
+                members = [by_seed[s] for s in group]
+                keep = [m for m in members if m["learned"] is not False] or members
+                pred = np.mean([np.load(os.path.join(predictions, m["predictions"]))
+                                for m in keep], axis=0)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    d2 = float(d2_poisson_score(y_test, pred))
+                attainable = members[0]["attainable"]
+                row = dict(minutes=minutes, arm="ensemble_of_seeds", family=family, d2=d2,
+                           fraction=d2 / attainable, attainable=attainable, member_seeds=group,
+                           member_fractions=[m["fraction"] for m in members],
+                           excluded_seeds=[m["seed"] for m in members if m not in keep])
+                with open(out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
+
+
+def _pct(values):
+    return [round(100 * float(v), 1) for v in values]
+
+
+def families_report():
+    """Per-family learning curves (median and range over seeds), the ensembles of seeds, the
+    level-range experiment: ``RESULTS`` and ``docs/images/learning_curve_families.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    errors = ("cf_err_oct", "threshold_err_db", "l50_err_db", "bmf_err_oct")
+    for family, colour in zip(FAMILY_NAMES, ("C0", "C1", "C2"), strict=True):
+        rows = family_rows(family)
+        single = [r for r in rows if r["arm"] == "scratch" and "train_levels_db" not in r]
+        if not single:
+            continue
+        fam = RESULTS.setdefault("families", {}).setdefault(family, {})
+        fam["attainable"] = round(single[0]["attainable"], 4)
+        minutes_list = sorted({r["minutes"] for r in single})
+        medians = []
+        for minutes in minutes_list:
+            sub = [r for r in single if r["minutes"] == minutes]
+            pct = np.array([100 * r["fraction"] for r in sub])
+            entry = dict(n_seeds=len(sub), n_learned=sum(r["learned"] is not False for r in sub),
+                         median_pct=round(float(np.median(pct)), 1),
+                         min_pct=round(float(pct.min()), 1), max_pct=round(float(pct.max()), 1),
+                         epochs_median=float(np.median([r["epochs"] for r in sub])),
+                         fit_s_median=float(np.median([r["fit_s"] for r in sub])))
+            for err in errors:
+                vals = [r[err] for r in sub if r.get(err) is not None]
+                if vals:
+                    entry[err] = round(float(np.median(vals)), 2)
+            fam[f"m{minutes}"] = entry
+            medians.append(entry["median_pct"])
+            axes[0].plot([minutes] * len(pct), pct, "o", color=colour, alpha=0.35, ms=4)
+            axes[1].plot([minutes], [entry.get("threshold_err_db", np.nan)], "o", color=colour)
+            axes[2].plot([minutes], [entry.get("l50_err_db", np.nan)], "o", color=colour)
+        axes[0].plot(minutes_list, medians, "-", color=colour, label=family)
+        for ax, err in ((axes[1], "threshold_err_db"), (axes[2], "l50_err_db")):
+            ax.plot(minutes_list, [fam[f"m{m}"].get(err, np.nan) for m in minutes_list], "-",
+                    color=colour, label=family)
+        ens = [r for r in rows if r["arm"] == "ensemble_of_seeds"]
+        for minutes in sorted({r["minutes"] for r in ens}):
+            sub = [r for r in ens if r["minutes"] == minutes]
+            gains = [100 * (r["fraction"] - np.median(r["member_fractions"])) for r in sub]
+            below = sum(r["fraction"] < np.median(r["member_fractions"]) for r in sub)
+            fam[f"ensemble_m{minutes}"] = dict(
+                n=len(sub), below_median_member=int(below),
+                median_pct=round(float(np.median([100 * r["fraction"] for r in sub])), 1),
+                gain_over_median_member_pts=round(float(np.median(gains)), 1),
+                min_gain_pts=round(float(min(gains)), 1),
+                excluded=int(sum(len(r["excluded_seeds"]) for r in sub)))
+    level_rows = []
+    path = DEFAULT_OUT.replace(".json", "_level_range.json")
+    if os.path.isfile(path):
+        level_rows = [json.loads(line) for line in open(path) if line.strip()]
+    base = [r for r in family_rows("level") if r["arm"] == "scratch" and r["minutes"] == 10
+            and r["seed"] == 0 and "train_levels_db" not in r]
+    for r in level_rows + [dict(b, train_levels_db=[40.0, 80.0]) for b in base]:
+        lo, hi = r["train_levels_db"]
+        RESULTS.setdefault("level_range", {})[f"db{lo:g}_{hi:g}"] = dict(
+            minutes=r["minutes"], pct=round(100 * r["fraction"], 1),
+            **{err: round(r[err], 2) for err in errors + ("noise_threshold_err_db",)
+               if r.get(err) is not None})
+    for ax, ylabel in zip(axes, ("held-out D² (% of attainable)", "median FRA threshold error (dB)",
+                                 "median rate-level midpoint error (dB)"), strict=True):
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks([3, 10, 30], ["3", "10", "30"])
+        ax.set_xlabel("training sound (minutes)")
+        ax.set_ylabel(ylabel)
+    axes[0].axhline(50, color="0.6", ls=":")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("small_data_params on three families of 8 simulated neurons, one dot per seed "
+                 "(benchmarks/learning_curve.py)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(FIGURE.replace(".png", "_families.png"), dpi=110)
+    print(json.dumps(RESULTS, indent=1))
+
+
 ARM_ORDER = ["scratch", "ensemble", "transfer_frozen", "transfer_slow", "poisson_strf",
              "ridge_strf"]
 
@@ -333,13 +471,22 @@ def main():
                         help="folder for each fit's test-set predictions (.npy), for ensembles "
                              "of seeds formed afterwards (--ensembles)")
     parser.add_argument("--ensembles", action="store_true",
-                        help="report ensembles of the saved seeds' predictions (--predictions)")
+                        help="ensembles of the saved seeds' predictions (--predictions), "
+                             "appended to each family's rows")
+    parser.add_argument("--families", action="store_true",
+                        help="the per-family report: RESULTS and the families figure")
     args = parser.parse_args()
     if args.out is None:
         args.out = DEFAULT_OUT if args.family == "ic" else DEFAULT_OUT.replace(
             ".json", f"_{args.family}.json")
     if args.report:
         report(args.out)
+        return
+    if args.families:
+        families_report()
+        return
+    if args.ensembles:
+        ensembles(args.predictions)
         return
     torch.set_num_threads(1)
     levels = None if args.train_levels is None else \
