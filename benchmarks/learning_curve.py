@@ -312,6 +312,42 @@ def _pct(values):
     return [round(100 * float(v), 1) for v in values]
 
 
+def _slug(text):
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_").replace("__", "_")
+
+
+def _raw_file_run(path):
+    """The commit and date that last changed a raw results file (git), for the page."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%h %ad", "--date=short", "--", path],
+                             cwd=HERE, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        out = []
+    return dict(commit=out[0], date=out[1]) if len(out) == 2 else dict(commit="?", date="?")
+
+
+def arms_and_sweep():
+    """The first measurements on the IC-like family (one seed: transfer, ensemble and STRF arms,
+    ``learning_curve.json``; the recipe's sweep, ``learning_curve_sweep.json``) into ``RESULTS``."""
+    keys = ("fit_s", "epochs", "cf_err_oct", "threshold_err_db", "bmf_err_oct", "n_params")
+    for name, path in (("ic_arms", DEFAULT_OUT), ("sweep", DEFAULT_OUT.replace(".json", "_sweep.json"))):
+        if not os.path.isfile(path):
+            continue
+        rows = [json.loads(line) for line in open(path) if line.strip()]
+        block = RESULTS.setdefault(name, {"run": _raw_file_run(path)})
+        for r in rows:
+            arm = _slug(r["arm"].removeprefix("sweep: "))
+            entry = dict(pct=round(100 * r["fraction"], 1), d2=round(r["d2"], 4),
+                         **{k: (round(r[k], 2) if isinstance(r[k], float) else r[k])
+                            for k in keys if r.get(k) is not None})
+            if name == "sweep":
+                block[arm] = entry
+            else:
+                block.setdefault(arm, {})[f"m{r['minutes']}"] = entry
+
+
 def families_report():
     """Per-family learning curves (median and range over seeds), the ensembles of seeds, the
     level-range experiment: ``RESULTS`` and ``docs/images/learning_curve_families.png``."""
@@ -375,6 +411,7 @@ def families_report():
             minutes=r["minutes"], pct=round(100 * r["fraction"], 1),
             **{err: round(r[err], 2) for err in errors + ("noise_threshold_err_db",)
                if r.get(err) is not None})
+    arms_and_sweep()
     for ax, ylabel in zip(axes, ("held-out D² (% of attainable)", "median FRA threshold error (dB)",
                                  "median rate-level midpoint error (dB)"), strict=True):
         ax.set_xscale("log")
