@@ -342,6 +342,11 @@ def arms_and_sweep():
             entry = dict(pct=round(100 * r["fraction"], 1), d2=round(r["d2"], 4),
                          **{k: (round(r[k], 2) if isinstance(r[k], float) else r[k])
                             for k in keys if r.get(k) is not None})
+            if r.get("member_d2"):
+                entry["member_d2"] = {f"m{i}": round(v, 4) for i, v in enumerate(r["member_d2"])}
+                entry["member_pct_mean"] = round(100 * float(np.mean(r["member_d2"]))
+                                                 / r["attainable"], 1)
+                entry["member_pct_best"] = round(100 * max(r["member_d2"]) / r["attainable"], 1)
             if name == "sweep":
                 block[arm] = entry
             else:
