@@ -24,19 +24,15 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from sk_icnet.audio import level_db_spl  # noqa: E402
-from sk_icnet.insilico import (  # noqa: E402
-    dynamic_strf,
-    frequency_response_area,
-    insilico_reliability,
-    optimal_sound,
-)
-from sk_icnet.simulate import TunedNeurons, make_random_chords  # noqa: E402
+from sk_icnet.insilico import dynamic_strf, optimal_sound  # noqa: E402
+from sk_icnet.simulate import make_random_chords  # noqa: E402
 from tests.insilico.test_interpret import (  # noqa: E402
     FRONT,
     FS,
     N_LAGS,
     SpectrogramNeurons,
     TunedEnergyNeuron,
+    _three_fits,
     _true_strf,
 )
 
@@ -110,14 +106,9 @@ def optimal_sounds():
 
 
 def reliability():
-    """Three `TunedNeurons` standing for three fits: the CF spread of each neuron and whether
-    it is flagged at a tolerance of 0.25 octave."""
-    cfs = [[1000.0, 2000.0], [1050.0, 2600.0], [980.0, 2300.0]]
-    models = {f"fold {i}": TunedNeurons(cf_hz=cf, threshold_db=[20.0 + i, 30.0], audio_fs=FS,
-                                        dt_ms=4.0) for i, cf in enumerate(cfs)}
-    table = insilico_reliability(frequency_response_area, models,
-                                 frequencies=np.geomspace(500, 3500, 25), levels=range(0, 61, 3),
-                                 tolerance={"cf_hz": 0.25})
+    """The tests' three `TunedNeurons` standing for three fits: the CF spread of each neuron
+    and whether it is flagged at a tolerance of 0.25 octave."""
+    _, table = _three_fits()
     cf = table[table.parameter == "cf_hz"].set_index("neuron")
     out = {"tolerance_octaves": 0.25}
     for j in (0, 1):
