@@ -66,6 +66,8 @@ RESULTS = {}
 #: what the reader finds in a release is exact (the read time is a timing); fit scores move
 #: within the default tolerance
 RESULTS_TOLERANCE = {"read_s": "timing", "release.*": {"abs": 1e-9}}
+#: the dataset's folder this run read (not in the repository: a rerun skips where it is absent)
+RESULTS_NEEDS = []
 #: the peers' published test-split figures on NS1 (CCnorm and CCraw, % mean over neurons):
 #: deepSTRF v0.1.0's leaderboard (https://deepstrf.readthedocs.io), population models,
 #: natural clips 0-13 / 14-16 / 17-19, 5 ms bins
@@ -189,6 +191,7 @@ def _release_figures(summary):
 
 def main(argv=None):
     args = parse_args(argv)
+    RESULTS_NEEDS[:] = [os.path.abspath(args.path)]
     if args.check_release:
         return check_release(args, argv)
     if args.threads:
