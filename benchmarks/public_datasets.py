@@ -172,8 +172,9 @@ def check_release(args, argv):
 
 
 def _release_figures(summary):
-    """The summary's figures as numbers (the results tool stores no lists): each list's
-    smallest and largest value, the split's sizes and ranges."""
+    """The summary's figures as numbers (the results tool stores no lists): each list of
+    distinct values (sorted) as its smallest, its largest, its count and each value (``v0``,
+    ``v1``, ...), the split's sizes and ranges."""
     out = {}
     for key, value in summary.items():
         if key in ("command", "machine", "read_s"):
@@ -183,7 +184,8 @@ def _release_figures(summary):
                 out[f"split_{part}"] = {"clips": len(clips), "first": min(clips),
                                         "last": max(clips)}
         elif isinstance(value, list):
-            out[key] = {"min": min(value), "max": max(value), "distinct": len(value)}
+            out[key] = {"min": min(value), "max": max(value), "distinct": len(value),
+                        **{f"v{i}": v for i, v in enumerate(value)}}
         else:
             out[key] = value
     return out

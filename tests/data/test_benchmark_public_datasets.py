@@ -47,7 +47,9 @@ def test_release_check_leaves_what_the_reader_finds_in_results_and_writes_no_fil
     summary = script.main([str(tmp_path / "NS1"), "--check-release"])
     release = script.RESULTS["release"]
     assert release["n_neurons"] == summary["n_neurons"] == 2 and release["n_clips"] == 20
-    assert release["repeats_per_clip"] == {"min": 20, "max": 20, "distinct": 1}
+    assert release["repeats_per_clip"] == {"min": 20, "max": 20, "distinct": 1, "v0": 20}
+    levels = sorted(set(summary["nominal_levels_db_spl"]))
+    assert [release["nominal_levels_db_spl"][f"v{i}"] for i in range(len(levels))] == levels
     assert release["bins_per_clip"]["max"] == 20  # 0.1 s clips in 5 ms bins
     assert release["split_train"] == {"clips": 14, "first": 0, "last": 13}
     assert release["split_test"] == {"clips": 3, "first": 17, "last": 19}
