@@ -802,7 +802,7 @@ def _main(argv=None):
             state = "stale" if changed else "fresh"
             bad += bool(changed) and name not in pending
             flag = " (pending rerun)" if name in pending else ""
-            print(f"{name:<28}{state}{flag}  {run_line(record)}; rerun: {record['command']}")
+            print(f"{name:<32}{state}{flag}  {run_line(record)}; rerun: {record['command']}")
             for rel, unit in changed[:8]:
                 print(f"    changed: {rel} {unit}")
         for name in pending:
