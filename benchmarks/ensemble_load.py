@@ -1,35 +1,27 @@
 """Time to load an ensemble model file as its member count grows (issue 28, defect 6).
 
-Run:  python benchmarks/ensemble_load.py [--members 24,96,384] [--out benchmarks/results/ensemble_load.json]
+Run:  python benchmarks/ensemble_load.py [--members 24,96,384]          # prints a row per count
+      python docs/_results.py run benchmarks/ensemble_load.py     # and writes docs/results/ensemble_load.json
 
 Fits one tiny ICNet member (8 kHz, 4 ms bins, 3 neurons, one epoch), writes ensemble files of
 ``n`` copies of it (the copies' weights are stored as separate tensors, as ``save_model`` stores
 distinct members), and times ``ICNetEnsemble.load_model`` on each, with the file size and the
 number of tensor reads. Loading checks every member's header, shapes and weights, so the time
 grows with the member count; with the file read once it grows linearly (0.4.0 read every
-tensor once per member: 384 members did not load in 280 s). Writes one JSON object with a row
-per member count.
+tensor once per member: 384 members did not load in 280 s). The figures are left in
+``RESULTS``, one entry per member count (``n24``: file size, load time, tensor reads).
 """
 
 import argparse
 import json
 import os
-import platform
-import subprocess
 import tempfile
 import time
 
-import torch
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, check=True,
-                              capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+#: the figures the docs quote (``docs/_results.py`` writes them to ``docs/results/``)
+RESULTS = {}
+#: tensor reads are counts: exact (times and sizes, ``*_s`` and ``*_mb``, are timings)
+RESULTS_TOLERANCE = {"*tensor_reads": {"abs": 0}}
 
 
 def _ensemble_file(member_file, n, path):
@@ -53,7 +45,6 @@ def _ensemble_file(member_file, n, path):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", default="24,96,384")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "ensemble_load.json"))
     args = parser.parse_args()
 
     from sk_icnet import ICNetEnsemble, ICNetRegressor, io
@@ -83,14 +74,9 @@ def main():
             rows.append({"members": n, "file_mb": round(os.path.getsize(path) / 1e6, 2),
                          "load_s": round(seconds, 2), "tensor_reads": len(reads)})
             print(json.dumps(rows[-1]), flush=True)
-    result = {"benchmark": "ensemble_load", "commit": _commit(),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads "
-                         f"{torch.get_num_threads()}",
-              "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "rows": rows}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    RESULTS.update({f"n{row['members']}": {k: v for k, v in row.items() if k != "members"}
+                    for row in rows})
+    return RESULTS
 
 
 if __name__ == "__main__":

@@ -3,10 +3,14 @@ release folders (issue 28: links to another file and to another layer, FIFOs, a 
 bomb). Each case runs in a fresh process, so its peak resident memory is its own; the
 process's memory after importing sk_icnet is reported beside it. Run from a checkout::
 
-    python benchmarks/hostile_keras.py
+    python benchmarks/hostile_keras.py                          # prints each case
+    python docs/_results.py run benchmarks/hostile_keras.py     # and writes docs/results/hostile_keras.json
 
-and it writes ``benchmarks/results/hostile_keras.json``. A case that does not answer within
-``--timeout`` seconds is recorded as timed out (a FIFO that blocks the reader).
+A case that does not answer within ``--timeout`` seconds is recorded as timed out (a FIFO that
+blocks the reader). The figures are left in ``RESULTS``: per case whether it was refused with a
+``ValueError``, its time, its peak memory above the process's size after importing sk_icnet, and
+the length of its message; and the worst of each over the cases. The cases run in child
+processes, which the results tool does not trace, so ``RESULTS_CODE`` names the files they run.
 """
 
 from __future__ import annotations
@@ -72,6 +76,14 @@ print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - start,
                   "message_chars": len(message), "message_start": message[:300]}))
 """
 
+#: the figures the docs quote (``docs/_results.py`` writes them to ``docs/results/``)
+RESULTS = {}
+#: message lengths and outcomes are exact; times and memory (``*_s``, ``*_mb``) are timings
+RESULTS_TOLERANCE = {"*message_chars": {"abs": 0}, "*refused": {"abs": 0}}
+#: what the child processes run: the published-model reader, the core's file rules, the fixtures
+RESULTS_CODE = ["sk_icnet/icnet/_published/*.py", "sk_icnet/_core/files.py",
+                "tests/icnet/_keras_fixtures.py"]
+
 CASES = ("external_link_to_another_file", "soft_link_to_another_layer", "external_link_to_a_fifo",
          "fifo_named_model_weights_hdf5", "yaml_alias_bomb_9_levels")
 
@@ -79,7 +91,6 @@ CASES = ("external_link_to_another_file", "soft_link_to_another_layer", "externa
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "hostile_keras.json"))
     args = parser.parse_args(argv)
     results = {}
     for case in CASES:
@@ -93,12 +104,37 @@ def main(argv=None):
                     "outcome": f"crashed (exit {done.returncode})", "stderr": done.stderr[-500:]}
             except subprocess.TimeoutExpired:
                 results[case] = {"outcome": f"timed out after {args.timeout:g} s"}
-        print(case, json.dumps(results[case])[:300])
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump({"command": "python benchmarks/hostile_keras.py", "cases": results}, fh,
-                  indent=2)
-    print("wrote", args.out)
+        print(case, json.dumps(results[case])[:300], flush=True)
+    RESULTS.update(_figures(results))
+    print(f"all refused with a ValueError: {RESULTS['all_refused']}; slowest refusal "
+          f"{RESULTS['slowest_refusal_s']} s; peak memory at most "
+          f"{RESULTS['largest_extra_peak_mb']} MB above {RESULTS['rss_after_import_mb']} MB; "
+          f"messages at most {RESULTS['longest_message_chars']} characters")
+    return RESULTS
+
+
+def _figures(results):
+    """The per-case figures and the worst over the cases (``None`` where a case gave none)."""
+    cases = {}
+    for case, row in results.items():
+        measured = "seconds" in row
+        cases[case] = {
+            "outcome": row["outcome"][:60], "refused": row["outcome"] == "ValueError",
+            "refusal_s": round(row["seconds"], 4) if measured else None,
+            "extra_peak_mb": round(row["peak_rss_mb"] - row["rss_after_import_mb"], 2)
+            if measured else None,
+            "rss_after_import_mb": round(row["rss_after_import_mb"], 1) if measured else None,
+            "message_chars": row.get("message_chars")}
+
+    def worst(key):
+        values = [c[key] for c in cases.values()]
+        return None if None in values else max(values)
+
+    return {"cases": cases, "all_refused": all(c["refused"] for c in cases.values()),
+            "slowest_refusal_s": worst("refusal_s"),
+            "largest_extra_peak_mb": worst("extra_peak_mb"),
+            "rss_after_import_mb": worst("rss_after_import_mb"),
+            "longest_message_chars": worst("message_chars")}
 
 
 if __name__ == "__main__":

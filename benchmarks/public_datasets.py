@@ -5,8 +5,9 @@ Run:  python benchmarks/public_datasets.py PATH            (NS1: the release's f
       python benchmarks/public_datasets.py PATH --quick    (a run end to end in seconds: a check
                                                             of the script, not a result)
       python benchmarks/public_datasets.py PATH --check-release   (no fit: what the reader finds in
-                                                            the release, to benchmarks/results/
-                                                            ns1_release_check.json)
+                                                            the release)
+      python docs/_results.py run --name ns1_release_check benchmarks/public_datasets.py PATH \
+          --check-release                                  (the same, to docs/results/)
 
 PATH is the NS1 release unpacked (``MetadataSHEnCneurons.mat`` and ``spikesandwav/``), e.g. the
 folder ``sk_icnet.data.fetch_ns1(download=True)`` fills (``~/sk_icnet_data/NS1``). The data are
@@ -31,7 +32,9 @@ response processing), so the comparison is of like splits, not of identical scor
 
 The run appends one JSON object to ``benchmarks/results/public_datasets.json`` (``--out``):
 the command, the machine, the wall time and every score. ``--quick`` writes nothing unless
-``--out`` is given.
+``--out`` is given. Either mode also leaves its figures in ``RESULTS``, which
+``docs/_results.py run`` writes to ``docs/results/<name>.json`` with the machine, the load and
+the code that ran; ``--check-release`` writes a file only there (or to ``--out``).
 """
 
 import argparse
@@ -58,7 +61,13 @@ from sk_icnet.metrics import ccnorm, d2_poisson_score, feve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "results", "public_datasets.json")
-CHECK_OUT = os.path.join(HERE, "results", "ns1_release_check.json")
+#: the figures the docs quote (``docs/_results.py`` writes them to ``docs/results/``)
+RESULTS = {}
+#: what the reader finds in a release is exact (the read time is a timing); fit scores move
+#: within the default tolerance
+RESULTS_TOLERANCE = {"read_s": "timing", "release.*": {"abs": 1e-9}}
+#: the dataset's folder this run read (not in the repository: a rerun skips where it is absent)
+RESULTS_NEEDS = []
 #: the peers' published test-split figures on NS1 (CCnorm and CCraw, % mean over neurons):
 #: deepSTRF v0.1.0's leaderboard (https://deepstrf.readthedocs.io), population models,
 #: natural clips 0-13 / 14-16 / 17-19, 5 ms bins
@@ -85,10 +94,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a few epochs, 2 members, small STRFs: checks the script runs")
     parser.add_argument("--check-release", action="store_true",
-                        help=f"read the release and write what the reader finds to {CHECK_OUT} "
-                             "(no fit)")
+                        help="read the release and report what the reader finds (no fit)")
     parser.add_argument("--out", default=None, help=f"JSON results file (default {DEFAULT_OUT}; "
-                                                    "--quick: none)")
+                                                    "--quick and --check-release: none)")
     return parser.parse_args(argv)
 
 
@@ -154,16 +162,38 @@ def check_release(args, argv):
         "read_s": round(time.time() - started, 1), "machine": platform.platform(),
     }
     print(json.dumps(summary, indent=1))
-    out = args.out or CHECK_OUT
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(summary, f, indent=1)
-    print(f"written to {out}")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(summary, f, indent=1)
+        print(f"written to {args.out}")
+    RESULTS.update(release=_release_figures(summary), read_s=summary["read_s"])
     return summary
+
+
+def _release_figures(summary):
+    """The summary's figures as numbers (the results tool stores no lists): each list of
+    distinct values (sorted) as its smallest, its largest, its count and each value (``v0``,
+    ``v1``, ...), the split's sizes and ranges."""
+    out = {}
+    for key, value in summary.items():
+        if key in ("command", "machine", "read_s"):
+            continue
+        if key == "split":
+            for part, clips in value.items():
+                out[f"split_{part}"] = {"clips": len(clips), "first": min(clips),
+                                        "last": max(clips)}
+        elif isinstance(value, list):
+            out[key] = {"min": min(value), "max": max(value), "distinct": len(value),
+                        **{f"v{i}": v for i, v in enumerate(value)}}
+        else:
+            out[key] = value
+    return out
 
 
 def main(argv=None):
     args = parse_args(argv)
+    RESULTS_NEEDS[:] = [os.path.abspath(args.path)]
     if args.check_release:
         return check_release(args, argv)
     if args.threads:
@@ -201,6 +231,10 @@ def main(argv=None):
               "processor": platform.processor() or platform.machine(), "device": args.device,
               "torch_threads": torch.get_num_threads(), "wall_s": round(time.time() - started, 1),
               "models": rows, "peers": peers}
+    RESULTS.update(n_neurons=result["n_neurons"], quick=args.quick, wall_s=result["wall_s"],
+                   models={name.split(" ")[0]: dict(row)
+                           for name, row in rows.items()},
+                   members=args.members if not args.quick else 2)
     out = args.out or (None if args.quick else DEFAULT_OUT)
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -8,17 +8,24 @@ classes, ``same`` padding everywhere, a PReLU time layer per decoder), loads it 
 ``--seconds`` of noise, against sk_icnet's own paper configuration (causal ICNet)
 on the same sound. Run from a checkout (it borrows the test suite's file writer)::
 
-    python benchmarks/published_icnet.py --seconds 60
+    python benchmarks/published_icnet.py --seconds 60 --threads 2
+    python docs/_results.py run benchmarks/published_icnet.py --seconds 60 --threads 2
 
 With ``--insilico``, it also times the five in-silico experiments of
 :mod:`sk_icnet.insilico` with their default grids on all 4,608 units: once with
 ``predict_params={"recording": "all", ...}`` (every decoder on one encoder pass)
 and as nine separate calls, one per animal, in the same run, and checks that
-both give the same tables. ``--quick`` shrinks the grids (for development). The
-results, with the machine's load (``os.getloadavg``) before and after, go to
-``benchmarks/results/published_icnet.json``::
+both give the same tables. ``--quick`` shrinks the grids (for development); ``--separate
+k`` times only the first k animals one at a time (the speed-up over nine calls is then
+extrapolated from them). With ``--insilico``, the machine's load (``os.getloadavg``) is
+recorded before and after each stage::
 
-    python benchmarks/published_icnet.py --insilico --threads 2
+    python docs/_results.py run --name published_icnet_insilico benchmarks/published_icnet.py \
+        --insilico --no-throughput --threads 2
+
+The figures are left in ``RESULTS`` (``file``, ``load``, ``predict``, ``insilico``); the
+results tool writes them to ``docs/results/<name>.json`` with the machine, the run's load and
+the code that ran. Run alone, the script prints them.
 
 No TensorFlow and no real weights are involved: the file holds random numbers.
 """
@@ -37,8 +44,6 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-import _results  # noqa: E402
-
 from sk_icnet import ICNetRegressor, insilico, load_published_icnet  # noqa: E402
 from sk_icnet._core.timebase import Timebase  # noqa: E402
 from sk_icnet.icnet import cpu_supports_bf16  # noqa: E402
@@ -56,6 +61,18 @@ QUICK_GRIDS = {"frequency_response_area": dict(frequencies=np.geomspace(250.0, 8
                "dynamic_range_adaptation": dict(n_segments=60, skip_segments=10)}
 #: the recording time at which the published model is probed (s)
 TIME_S = 7200.0
+#: the figures the docs quote (``docs/_results.py`` writes them to ``docs/results/``)
+RESULTS = {}
+#: throughputs, speed-ups and load averages depend on the machine and its load: never compared
+#: between runs (times and memory, ``*_s`` and ``*_mb``, are timings by default); counts exact
+RESULTS_TOLERANCE = {"predict.*": "timing", "*speed_up*": "timing", "*.load.*": "timing",
+                     "file.parameters": {"abs": 0}, "*changed": {"abs": 0},
+                     "*nan_mismatch": {"abs": 0}, "*.units": {"abs": 0}}
+
+
+def _load():
+    """The 1-minute load average (``os.getloadavg``), rounded."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _rss_mb():
@@ -111,49 +128,40 @@ def _insilico(est, args):
 
     grids = QUICK_GRIDS if args.quick else {}
     names = est.recording_names_
-    result = {
-        "benchmark": "published_icnet --insilico" + (" --quick" if args.quick else ""),
-        "command": "python benchmarks/published_icnet.py --insilico --no-throughput --threads "
-                   f"{args.threads}" + (" --quick" if args.quick else ""),
-        "commit": _results.commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": _results.machine(), "torch": torch.__version__,
-        "torch_threads": args.threads, "units": int(est.n_neurons_), "animals": len(names),
-        "grids": "quick" if args.quick else "default",
-        "loadavg_before": _results.load(),
-    }
+    result = RESULTS.setdefault("insilico", {})
+    result.update(units=int(est.n_neurons_), animals=len(names),
+                  grids="quick" if args.quick else "default", load={"before": _load()})
     seconds_all, all_summaries = _battery(est, "all", grids)
     total_all = sum(seconds_all.values())
     print(f"all {len(names)} animals in one call ({est.n_neurons_:,} units): "
           + ", ".join(f"{k} {v:.1f} s" for k, v in seconds_all.items())
           + f"; total {total_all:.1f} s", flush=True)
-    result.update(all_in_one_call_s={k: round(v, 2) for k, v in seconds_all.items()},
-                  all_in_one_call_total_s=round(total_all, 1),
-                  loadavg_after_all_in_one_call=_results.load())
-    _write(result, args)
+    result.update(all_in_one_call={f"{k}_s": round(v, 2) for k, v in seconds_all.items()},
+                  all_in_one_call_total_s=round(total_all, 1))
+    result["load"]["after_all_in_one_call"] = _load()
     seconds_each = {name: 0.0 for name in EXPERIMENTS}
     separate = {name: [] for name in EXPERIMENTS}
-    for k, animal in enumerate(names[: args.separate]):
+    for animal in names[: args.separate]:
         secs, summaries = _battery(est, animal, grids)
         for name in EXPERIMENTS:
             seconds_each[name] += secs[name]
             separate[name].append(summaries[name])
-        total_each = sum(seconds_each.values())
         print(f"  {animal}: {sum(secs.values()):.1f} s", flush=True)
-        agreement = {
-            name: _compare(all_summaries[name][all_summaries[name]["recording"].isin(
-                names[: k + 1])], pd.concat(separate[name]), columns)
-            for name, columns in (("frequency_response_area", ["cf_hz", "threshold_db"]),
-                                  ("rate_level", ["threshold_db"]))}
-        result.update(
-            separate_calls=k + 1,
-            separate_calls_s={n: round(v, 2) for n, v in seconds_each.items()},
-            separate_calls_total_s=round(total_each, 1),
-            speed_up_over_nine_separate_calls=round(total_each * len(names) / (k + 1)
-                                                    / total_all, 2),
-            agreement_all_vs_separate=agreement,
-            loadavg_after=_results.load())
-        _write(result, args)
     if args.separate:
+        done = names[: args.separate]
+        total_each = sum(seconds_each.values())
+        result.update(
+            separate_calls={f"{n}_s": round(v, 2) for n, v in seconds_each.items()},
+            separate_calls_total_s=round(total_each, 1),
+            separate_calls_per_animal_s=round(total_each / args.separate, 1),
+            speed_up_over_nine_separate_calls=round(total_each * len(names) / args.separate
+                                                    / total_all, 2),
+            agreement_all_vs_separate={
+                name: _compare(all_summaries[name][all_summaries[name]["recording"].isin(done)],
+                               pd.concat(separate[name]), columns)
+                for name, columns in (("frequency_response_area", ["cf_hz", "threshold_db"]),
+                                      ("rate_level", ["threshold_db"]))})
+        result["animals_called_separately"] = args.separate
         print(f"{args.separate} separate calls: {result['separate_calls_total_s']} s; speed-up "
               f"over nine: {result['speed_up_over_nine_separate_calls']}x", flush=True)
     if args.bf16 and cpu_supports_bf16():
@@ -167,17 +175,11 @@ def _insilico(est, args):
                                   ("rate_level", ["threshold_db"]))}
         print(f"bfloat16, all in one call: {result['bfloat16_all_in_one_call_total_s']} s",
               flush=True)
-    result["loadavg_after"] = _results.load()
+    result["load"]["after"] = _load()
     result["peak_rss_mb"] = round(_rss_mb())
-    print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}; "
+    print(f"load average before {result['load']['before']}, after {result['load']['after']}; "
           f"peak RSS {result['peak_rss_mb']} MB")
-    _write(result, args)
     return result
-
-
-def _write(result, args):
-    if not args.no_write:
-        _results.write("published_icnet", result)
 
 
 def main(argv=None):
@@ -193,7 +195,6 @@ def main(argv=None):
                         help="also run all animals in bfloat16 and compare CFs and thresholds")
     parser.add_argument("--no-throughput", action="store_true",
                         help="skip the load and predict throughput measurements")
-    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -219,10 +220,16 @@ def main(argv=None):
     print(f"load_published_icnet: {load_s:.2f} s ({first_s:.2f} s the first time, imports "
           f"included), peak RSS {rss1:.0f} MB (+{rss1 - rss0:.0f} MB during the first load)",
           flush=True)
+    RESULTS.update(
+        torch_threads=args.threads, native_bf16=bool(cpu_supports_bf16()),
+        file={"size_mb": round(size_mb, 2), "parameters": int(n_params)},
+        loading={"again_s": round(load_s, 3), "first_s": round(first_s, 2),
+                 "peak_rss_mb": round(rss1), "first_load_rss_mb": round(rss1 - rss0)})
     if args.insilico:
         _insilico(est, args)
     if not args.no_throughput:
         _predict_throughput(est, args)
+    return RESULTS
 
 
 def _predict_throughput(est, args):
@@ -236,14 +243,18 @@ def _predict_throughput(est, args):
     own.y_ndim_, own.n_features_in_ = 3, 32
     own.initialize()
     bf16 = cpu_supports_bf16()
-    rows = [("published (same padding)", est, dict(recording="animal_1", time_s=TIME_S)),
-            ("sk_icnet paper ICNet (causal)", own, {})]
-    for name, model_est, kwargs in rows:
+    rows = [("published", "published (same padding)", est,
+             dict(recording="animal_1", time_s=TIME_S)),
+            ("paper_icnet", "sk_icnet paper ICNet (causal)", own, {})]
+    predict = RESULTS.setdefault("predict", {"sound_s": args.seconds})
+    for key, name, model_est, kwargs in rows:
         for precision in ["float32"] + (["bfloat16"] if bf16 else []):
             rate = _throughput(model_est, sound, precision, **kwargs)
+            predict.setdefault(key, {})[f"{precision}_audio_s_per_s"] = round(rate, 2)
             print(f"{name:32s} {precision:9s} {rate:8.1f} s of audio per s "
                   f"({args.seconds:g} s of sound)")
-    print(f"peak RSS after predicting: {_rss_mb():.0f} MB")
+    predict["peak_rss_mb"] = round(_rss_mb())
+    print(f"peak RSS after predicting: {predict['peak_rss_mb']} MB")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,11 @@ raw HTML). **Tolerance.** A figure's tolerance is ``{"abs": a}`` or ``{"rel": r}
 results file, within 10 %). The defaults and what they rest on are documented in
 ``docs/user_guide/development.md``; a script may tighten or widen them by pattern.
 
+**Data a rerun cannot have.** A script that reads data which is not in the repository (a
+dataset's download) lists the paths in ``RESULTS_NEEDS``; the results file keeps them, and
+``rerun`` skips it, saying so, on a machine where one of them is absent (CI). Such a results
+file is still checked against the pages and its code.
+
 **Pending reruns** (``docs/results/pending.json``): results that the code has outrun and that
 have not been rerun yet, with the command. The check reports them (as expected failures, with
 the command) instead of failing; a name that is pending but fresh fails, so the list empties.
@@ -408,6 +413,7 @@ def run(script, args=(), name=None, out_dir=RESULTS_DIR):
                              rel_script, *args]),
         "figures": _flatten(namespace["RESULTS"]),
         "tolerance": tolerance,
+        "needs": [str(Path(p).resolve()) for p in namespace.get("RESULTS_NEEDS", ())],
         "run": {
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": commit[:12], "uncommitted_changes": dirty,
@@ -755,6 +761,11 @@ def compare_runs(old, new):
     return moved
 
 
+def absent_needs(record):
+    """The data paths a results file's run read (``RESULTS_NEEDS``) that are not here."""
+    return [p for p in record.get("needs", []) if not Path(p).exists()]
+
+
 def _command_args(record):
     parts = record["command"].split()[3:]  # after "python docs/_results.py run"
     if parts[:1] == ["--name"]:
@@ -791,7 +802,7 @@ def _main(argv=None):
             state = "stale" if changed else "fresh"
             bad += bool(changed) and name not in pending
             flag = " (pending rerun)" if name in pending else ""
-            print(f"{name:<28}{state}{flag}  {run_line(record)}; rerun: {record['command']}")
+            print(f"{name:<32}{state}{flag}  {run_line(record)}; rerun: {record['command']}")
             for rel, unit in changed[:8]:
                 print(f"    changed: {rel} {unit}")
         for name in pending:
@@ -823,6 +834,10 @@ def _main(argv=None):
         failed = 0
         for name, record in results.items():
             if record["run"]["wall_s"] > opts.max_seconds:
+                continue
+            absent = absent_needs(record)
+            if absent:
+                print(f"{name}: not rerun: it reads {absent[0]}, which is not on this machine")
                 continue
             script, args = _command_args(record)
             with tempfile.TemporaryDirectory() as tmp:

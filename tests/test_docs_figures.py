@@ -221,3 +221,18 @@ def test_code_moved_unchanged_to_another_file_keeps_a_results_file_fresh(tmp_pat
     (package / "c.py").write_text("B = 2\n" + f_src.replace("def f", "def f2"))  # renamed: stale
     assert set(results_tool.stale_units(record)) == {("sk_icnet/a.py", "f"),
                                                      ("sk_icnet/a.py", "<module>")}
+
+
+def test_a_run_records_the_data_it_needs_and_a_rerun_skips_it_where_that_data_is_absent(tmp_path):
+    data = tmp_path / "release"
+    data.mkdir()
+    script = tmp_path / "reads_data.py"
+    script.write_text("import sys\nRESULTS_NEEDS = [sys.argv[1]]\nRESULTS = {'n': 3}\n")
+    record = results_tool.run(script, [str(data)], name="reads_data", out_dir=tmp_path)
+    assert record["needs"] == [str(data.resolve())]
+    assert results_tool.absent_needs(record) == []
+    data.rmdir()
+    assert results_tool.absent_needs(record) == [str(data.resolve())]
+    tiny = tmp_path / "tiny.py"
+    tiny.write_text("RESULTS = {'n': 1}\n")
+    assert results_tool.run(tiny, name="tiny", out_dir=tmp_path)["needs"] == []

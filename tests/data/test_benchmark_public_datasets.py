@@ -37,3 +37,22 @@ def test_quick_run_fits_every_model_on_the_split_and_scores_the_test_clips(scrip
     printed = capsys.readouterr().out
     assert "train 14, validation 3, test 3 clips" in printed
     assert "| StateNet (GRU) | 75.1 |" in printed and "| 2D-CNN | 70.1 |" in printed
+
+
+def test_release_check_leaves_what_the_reader_finds_in_results_and_writes_no_file_unasked(
+        script, tmp_path, monkeypatch):
+    write_ns1(tmp_path / "NS1", n_neurons=2, clip_s=0.1)
+    monkeypatch.setattr(script, "RESULTS", {})
+    monkeypatch.chdir(tmp_path)
+    summary = script.main([str(tmp_path / "NS1"), "--check-release"])
+    release = script.RESULTS["release"]
+    assert release["n_neurons"] == summary["n_neurons"] == 2 and release["n_clips"] == 20
+    assert release["repeats_per_clip"] == {"min": 20, "max": 20, "distinct": 1, "v0": 20}
+    levels = sorted(set(summary["nominal_levels_db_spl"]))
+    assert [release["nominal_levels_db_spl"][f"v{i}"] for i in range(len(levels))] == levels
+    assert release["bins_per_clip"]["max"] == 20  # 0.1 s clips in 5 ms bins
+    assert release["split_train"] == {"clips": 14, "first": 0, "last": 13}
+    assert release["split_test"] == {"clips": 3, "first": 17, "last": 19}
+    assert release["max_level_minus_nominal_db"] < 0.01
+    assert script.RESULTS["read_s"] >= 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["NS1"]  # nothing written without --out

@@ -282,13 +282,20 @@ def test_optimal_sound_refuses_a_model_without_gradients():
         optimal_sound(TunedNeurons(audio_fs=FS, dt_ms=4.0))
 
 
-def test_insilico_reliability_reports_median_spread_and_flags():
+def _three_fits():
+    """`TunedNeurons` standing for three fits of two neurons (the second's CFs spread more),
+    and their FRA reliability table at a CF tolerance of 0.25 octave."""
     cfs = [[1000.0, 2000.0], [1050.0, 2600.0], [980.0, 2300.0]]
     models = {f"fold {i}": TunedNeurons(cf_hz=cf, threshold_db=[20.0 + i, 30.0], audio_fs=FS,
                                         dt_ms=4.0) for i, cf in enumerate(cfs)}
     table = insilico_reliability(frequency_response_area, models,
                                  frequencies=np.geomspace(500, 3500, 25), levels=range(0, 61, 3),
                                  tolerance={"cf_hz": 0.25})
+    return models, table
+
+
+def test_insilico_reliability_reports_median_spread_and_flags():
+    models, table = _three_fits()
     assert {"neuron", "parameter", "median", "spread", "tolerance", "unreliable"} <= set(table)
     cf = table[table.parameter == "cf_hz"].set_index("neuron")
     measured = {j: [frequency_response_area(m, frequencies=np.geomspace(500, 3500, 25),
