@@ -506,6 +506,9 @@ def main():
     parser.add_argument("--plan", nargs="*", default=None,
                         help="MINUTES:SEEDS entries run in order with --arms, e.g. 3:0-2 10:0-2 "
                              "3:3-9 (seeds as a range or a comma list); replaces --sizes/--seed")
+    parser.add_argument("--pool-minutes", type=float, default=POOL_MIN,
+                        help="minutes of the training pool (default 60; the sizes are its first "
+                             "minutes)")
     parser.add_argument("--train-levels", default=None,
                         help="LO,HI: the training sound's level range in dB SPL (default 40,80; "
                              "the test set stays 40-80)")
@@ -533,7 +536,8 @@ def main():
     torch.set_num_threads(1)
     levels = None if args.train_levels is None else \
         [float(v) for v in args.train_levels.split(",")]
-    runner = Runner(args.out, args.family, args.seed, levels, args.predictions)
+    runner = Runner(args.out, args.family, args.seed, levels, args.predictions,
+                    args.pool_minutes)
     if args.sweep:
         sweep(runner)
         return
