@@ -408,8 +408,9 @@ def families_report():
     path = DEFAULT_OUT.replace(".json", "_level_range.json")
     if os.path.isfile(path):
         level_rows = [json.loads(line) for line in open(path) if line.strip()]
-    base = [r for r in family_rows("level") if r["arm"] == "scratch" and r["minutes"] == 10
-            and r["seed"] == 0 and "train_levels_db" not in r]
+    asked = {(r["minutes"], r["seed"]) for r in level_rows}
+    base = [r for r in family_rows("level") if r["arm"] == "scratch"
+            and (r["minutes"], r["seed"]) in asked and "train_levels_db" not in r]
     for r in level_rows + [dict(b, train_levels_db=[40.0, 80.0]) for b in base]:
         lo, hi = r["train_levels_db"]
         RESULTS.setdefault("level_range", {})[f"db{lo:g}_{hi:g}"] = dict(
