@@ -184,6 +184,14 @@ def main():
         return child(args)
     import shutil
 
+    # what the paper's data would take as dense float32 windows in memory: 7.8 h of sound per
+    # animal, 512 channels, windows of 320 bins of which 64 are context (1.25x the scored bins)
+    paper_hours, window_bins, context_bins = 7.8, 10240 // 32, 2048 // 32
+    dense = (paper_hours * 3600 / (DT / 1000) * window_bins / (window_bins - context_bins)
+             * N_CHANNELS * 4)
+    RESULTS["paper"] = {"hours_per_animal": paper_hours, "dense_y_gb": dense / 1e9}
+    print(f"the paper's {paper_hours} h per animal as dense float32 windows: "
+          f"{dense / 1e9:.0f} GB of y")
     base = args.dir or tempfile.mkdtemp(prefix="sk_icnet_bench_")
     os.makedirs(base, exist_ok=True)
     try:

@@ -39,15 +39,21 @@ RESULTS_TOLERANCE = {"*gflops*": "timing", "*pct_of_peak": "timing", "*per_s": "
 RESULTS_CODE = ["sk_icnet/icnet/_inference.py"]
 
 
-def forward_flops_per_sample(module):
-    """Multiply-adds x 2 of one forward pass, per audio sample (from the layer shapes)."""
-    macs = module.sincnet.n_filters * module.sincnet.kernel_size  # stride 1
+def forward_flops_per_sample(module, parts=False):
+    """Multiply-adds x 2 of one forward pass, per audio sample (from the layer shapes); with
+    ``parts``, also the share of the SincNet front end and the decoder (the float32 ends of
+    ``precision="bfloat16"``)."""
+    front = module.sincnet.n_filters * module.sincnet.kernel_size  # stride 1
+    macs = front
     hop = 1
     for block in [*module.encoder, module.bottleneck]:
         hop *= block.stride
         conv = block.conv
         macs += conv.in_channels * conv.out_channels * conv.kernel_size[0] / hop
-    macs += module.decoder.in_features * module.decoder.out_features / module.samples_per_bin
+    decoder = module.decoder.in_features * module.decoder.out_features / module.samples_per_bin
+    macs += decoder
+    if parts:
+        return 2.0 * macs, (front + decoder) / macs
     return 2.0 * macs
 
 
@@ -140,12 +146,14 @@ def main():
     print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
     from sk_icnet import ICNet
 
-    fwd = forward_flops_per_sample(ICNet(out_neurons=N_NEURONS))
+    fwd, ends = forward_flops_per_sample(ICNet(out_neurons=N_NEURONS), parts=True)
     print(f"paper ICNet forward: {fwd / 1e6:.3f} MFLOP per audio sample "
-          f"({fwd * FS / 1e9:.1f} GFLOP per second of audio)")
+          f"({fwd * FS / 1e9:.1f} GFLOP per second of audio); SincNet front end and decoder "
+          f"{100 * ends:.1f} % of it")
     per_scored_s = 3 * fwd * FS * WINDOW / (WINDOW - CONTEXT)
     RESULTS["flops"] = {"forward_mflop_per_sample": fwd / 1e6,
                         "forward_gflop_per_audio_s": fwd * FS / 1e9,
+                        "float32_ends_pct": 100 * ends,
                         "context_factor": WINDOW / (WINDOW - CONTEXT),
                         "train_gflop_per_scored_audio_s": per_scored_s / 1e9}
     h100 = 989e12  # H100 SXM dense bfloat16 TFLOP/s (NVIDIA's data sheet)
