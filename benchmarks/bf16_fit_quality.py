@@ -21,6 +21,11 @@ moves the result).
 The 5.1 M-parameter network overfits a few minutes of audio (held-out D² below zero after 200
 steps on 160 windows, measured), so the default is many windows seen few times: 1,600 windows
 (11 minutes of audio), 100 steps per epoch. On 2 CPU cores the default run takes about 50 minutes.
+
+``python docs/_results.py run --name bf16_fit_quality_s0_i1 benchmarks/bf16_fit_quality.py --seed 0
+--init-seed 1`` writes the figures of one data seed / init seed pair to a results file: the noise
+ceiling, and per precision (``float32``, ``bfloat16``) held-out D², Pearson r, final training
+loss and fit time, and the difference.
 """
 
 import argparse
@@ -35,6 +40,7 @@ from sk_icnet.metrics import d2_poisson_score, pearson_r
 from sk_icnet.simulate import make_auditory_dataset
 
 FS, DT, WINDOW, SKIP = 24414.0625, 1.31072, 10240, 64
+RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
 
 
 class RoundInitialWeights(Callback):
@@ -78,6 +84,8 @@ def main():
     with np.errstate(all="ignore"):
         oracle = d2_poisson_score(yte[..., SKIP:], rates_te)
     print(f"true rates (noise ceiling) held-out D²: {oracle:.3f}")
+    RESULTS.update(data_seed=args.seed, init_seed=init_seed, round_init=args.round_init,
+                   noise_ceiling_d2=float(oracle))
     print(f"{'precision':<10}{'D²':>8}{'r':>8}{'train loss':>12}{'fit s':>9}")
     rows = {}
     for precision in args.precisions.split(","):
@@ -92,9 +100,11 @@ def main():
         r = float(np.nanmean(pearson_r(yte[..., SKIP:], est.predict(Xte)[..., SKIP:])))
         loss = est.history_[-1, "train_loss"]
         rows[precision] = d2
+        RESULTS[precision] = {"d2": float(d2), "r": r, "train_loss": float(loss), "fit_s": elapsed}
         print(f"{precision:<10}{d2:>8.3f}{r:>8.3f}{loss:>12.4f}{elapsed:>9.0f}")
     if {"float32", "bfloat16"} <= rows.keys():
-        print(f"D² difference (bfloat16 - float32): {rows['bfloat16'] - rows['float32']:+.3f}")
+        RESULTS["d2_difference"] = float(rows["bfloat16"] - rows["float32"])
+        print(f"D² difference (bfloat16 - float32): {RESULTS['d2_difference']:+.3f}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ the recording's length.
     python benchmarks/data_throughput.py                      # 10 and 60 minutes
     python benchmarks/data_throughput.py --minutes 10 --workers 2
     python benchmarks/data_throughput.py --train
+
+``python docs/_results.py run benchmarks/data_throughput.py --train`` writes the figures the
+user guide quotes to ``docs/results/data_throughput.json`` (``--name data_throughput_lz4`` for
+the ``--compression lz4`` run): per store length ``m<minutes>``, the store's size and, per
+worker count ``workers<k>``, the read figures above, and ``train`` with ``--train``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ import time
 import numpy as np
 
 FS, DT, N_CHANNELS = 24414.0625, 1.31072, 512
+RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
+#: the reads and fits run in child processes, which the results tracer does not see
+RESULTS_CODE = ["sk_icnet/data/*.py", "sk_icnet/icnet/_estimator.py", "sk_icnet/icnet/_training.py",
+                "sk_icnet/icnet/_callbacks.py"]
 
 
 def write_recording(path, minutes, seed=0, chunk_bins=4096, compression=None):
@@ -175,6 +184,14 @@ def main():
         return child(args)
     import shutil
 
+    # what the paper's data would take as dense float32 windows in memory: 7.8 h of sound per
+    # animal, 512 channels, windows of 320 bins of which 64 are context (1.25x the scored bins)
+    paper_hours, window_bins, context_bins = 7.8, 10240 // 32, 2048 // 32
+    dense = (paper_hours * 3600 / (DT / 1000) * window_bins / (window_bins - context_bins)
+             * N_CHANNELS * 4)
+    RESULTS["paper"] = {"hours_per_animal": paper_hours, "dense_y_gb": dense / 1e9}
+    print(f"the paper's {paper_hours} h per animal as dense float32 windows: "
+          f"{dense / 1e9:.0f} GB of y")
     base = args.dir or tempfile.mkdtemp(prefix="sk_icnet_bench_")
     os.makedirs(base, exist_ok=True)
     try:
@@ -184,12 +201,15 @@ def main():
             info = write_recording(path, minutes, chunk_bins=args.chunk_bins, compression=compression)
             info.update(chunk_bins=args.chunk_bins, compression=args.compression)
             print(json.dumps({"write": info}), flush=True)
+            figures = RESULTS.setdefault(f"m{minutes:g}", {"store_mb": info["store_mb"]})
             for workers in args.workers:
-                print(json.dumps({"minutes": minutes, "read": run_child("read", path, workers)}),
-                      flush=True)
+                read = run_child("read", path, workers)
+                print(json.dumps({"minutes": minutes, "read": read}), flush=True)
+                figures[f"workers{workers}"] = {k: v for k, v in read.items() if k != "workers"}
             if args.train:
-                print(json.dumps({"minutes": minutes, "train": run_child("train", path, 1)}),
-                      flush=True)
+                train = run_child("train", path, 1)
+                print(json.dumps({"minutes": minutes, "train": train}), flush=True)
+                figures["train"] = train
             if not args.keep:
                 shutil.rmtree(path)
     finally:

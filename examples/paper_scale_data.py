@@ -23,6 +23,7 @@ from sk_icnet import ICNetRegressor, Recording, WindowDataset
 from sk_icnet.simulate import make_auditory_dataset
 
 FS, DT = 16000.0, 2.0  # 32 samples per bin
+RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
 SMALL = dict(module__n_filters=16, module__sincnet_kernel_size=32, module__encoder_channels=24,
              module__encoder_kernel_size=16, module__n_encoder_layers=3,
              module__bottleneck_channels=16)
@@ -46,9 +47,12 @@ def simulate(folder, seconds=60.0, block_s=5.0):
 
 
 def main():
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sk_icnet_example_") as folder:
         print(f"zarr stores in {folder} (removed when the script ends)")
         run(folder)
+    RESULTS["total_s"] = round(time.perf_counter() - start, 1)
+    print(f"total time {RESULTS['total_s']:.0f} s")
 
 
 def run(folder):
@@ -62,10 +66,12 @@ def run(folder):
     t0 = time.perf_counter()
     est.fit(ds)
     decoders = dict(zip(est.recording_names_, est.neurons_per_recording_, strict=True))
-    print(f"fit: {time.perf_counter() - t0:.0f} s, decoders {decoders}, audio_fs_={est.audio_fs_}")
+    fit_s = time.perf_counter() - t0
+    print(f"fit: {fit_s:.0f} s, decoders {decoders}, audio_fs_={est.audio_fs_}")
     rec = Recording.open(paths[1])
     rates = est.predict(rec)
-    print(f"predict({rec.name}): {rates.shape} rates, D² on the recording {est.score(rec):.3f}")
+    d2_recording = est.score(rec)
+    print(f"predict({rec.name}): {rates.shape} rates, D² on the recording {d2_recording:.3f}")
 
     t0 = time.perf_counter()
     cv = cross_val_score(ICNetRegressor(lr=3e-3, batch_size=16, max_epochs=20, random_state=0,
@@ -73,6 +79,9 @@ def run(folder):
                          ds, groups=ds.groups, cv=GroupKFold(3))
     print(f"3-fold grouped CV (stimulus blocks): held-out D² {cv.round(3)}, mean {cv.mean():.3f} "
           f"({time.perf_counter() - t0:.0f} s)")
+    RESULTS.update(fit_s=round(fit_s, 1), d2_recording=float(d2_recording),
+                   cv={**{f"fold{k}_d2": float(v) for k, v in enumerate(cv)}, "mean_d2": float(cv.mean())},
+                   cv_s=round(time.perf_counter() - t0, 1))
 
 
 if __name__ == "__main__":

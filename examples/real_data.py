@@ -18,6 +18,7 @@ The files go to a temporary folder (printed) that is removed when the script end
 import datetime
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -30,6 +31,8 @@ FS, DT = 16000.0, 2.0  # the model's rates here (32 samples per bin); the WAVs a
 SMALL = dict(module__n_filters=16, module__sincnet_kernel_size=32, module__encoder_channels=24,
              module__encoder_kernel_size=16, module__n_encoder_layers=3,
              module__bottleneck_channels=16)
+RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
+KEYS = {"ICNet": "icnet", "LinearSTRFRegressor": "ridge_strf", "PoissonSTRFRegressor": "poisson_strf"}
 
 
 def make_session(folder, n_trials=40, trial_s=1.0):
@@ -68,9 +71,12 @@ def make_session(folder, n_trials=40, trial_s=1.0):
 
 
 def main():
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sk_icnet_real_data_") as folder:
         print(f"WAVs, NWB file and model file in {folder} (removed when the script ends)")
         run(folder)
+    RESULTS["total_s"] = round(time.perf_counter() - start, 1)
+    print(f"total time {RESULTS['total_s']:.0f} s")
 
 
 def run(folder):
@@ -93,10 +99,12 @@ def run(folder):
         scores[cls.__name__] = d2_poisson_score(y_scored, np.maximum(strf.predict(X_test), 1e-8))
     for model, d2 in scores.items():
         print(f"held-out D² {model:22s} {d2:.3f}")
+        RESULTS[KEYS[model]] = {"d2": float(d2)}
     path = os.path.join(folder, "gerbil1_icnet.safetensors")
     icnet.save_model(path)
     shared = ICNetRegressor.load_model(path)  # what a colleague does: no data, no pickle
     same = np.allclose(shared.predict(X_test), icnet.predict(X_test))
+    RESULTS["reloaded_predictions_equal"] = bool(same)
     print(f"saved {os.path.getsize(path) / 1e3:.0f} kB to {path}; reloaded predictions equal: {same}")
 
 
