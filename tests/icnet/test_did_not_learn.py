@@ -90,6 +90,17 @@ def test_the_recipe_includes_the_check_and_validates_retries():
             small_data_params(180, retries=bad)
 
 
+def test_the_recipe_retries_once_by_default_and_never_within_a_time_budget():
+    def retries(**kwargs):
+        params = small_data_params(180, audio_fs=TINY_FS, dt_ms=TINY_DT, **kwargs)
+        return next(cb.retries for name, cb in params["callbacks"] if name == "did_not_learn")
+
+    assert retries() == 1
+    assert retries(time_budget_s=3600) == 0
+    assert retries(time_budget_s=3600, retries=2) == 2
+    assert retries(retries=0) == 0
+
+
 def test_the_ensemble_never_averages_a_member_that_did_not_learn(driven, monkeypatch):
     seeds = ensemble_module._member_seeds(0, 3)
     fit_member = ensemble_module._fit_member
