@@ -185,7 +185,8 @@ class _TestedModel:
         if wild.size:
             warnings.warn(
                 f"the model predicts implausible rates for these stimuli: up to "
-                f"{self.max_rate_hz.max():,.0f} spikes/s (neuron(s) {wild.tolist()}; above "
+                f"{self.max_rate_hz.max():,.0f} spikes/s ({wild.size} of {self.max_rate_hz.size} "
+                f"neuron(s): {_short_list(wild.tolist(), 8)}; above "
                 f"{MAX_PLAUSIBLE_RATE_HZ:,.0f} spikes/s, more than any midbrain neuron "
                 "sustains). Its derived parameters are not to be trusted; the summary flags "
                 "these neurons (implausible_rate).", OutsideTrainingRangeWarning, stacklevel=_caller_level())

@@ -59,3 +59,17 @@ def test_the_adapter_refuses_what_is_no_model_under_test():
     with pytest.raises(ValueError, match=r"audio rate \(audio_fs_ or audio_fs, Hz\) and bin width"):
         insilico.rate_level(type("NoBins", (), {"audio_fs_": 8000.0,
                                                 "predict": lambda self, X: X})())
+
+
+def test_the_implausible_rate_warning_names_a_few_neurons_and_counts_the_rest():
+    from sk_icnet.insilico._protocol import _TestedModel
+
+    neurons = TunedNeurons(cf_hz=[1000.0], audio_fs=8000.0, dt_ms=2.0)
+    tested = _TestedModel(neurons)
+    rates = np.full((1, 4608, 10), 0.001)
+    rates[0, ::2, 3] = 10.0  # 5,000 spikes/s in 2 ms bins, on every other of 4,608 neurons
+    with pytest.warns(OutsideTrainingRangeWarning, match="implausible rates") as caught:
+        tested._check_rates(rates)
+    message = str(caught[0].message)
+    assert "2304 of 4608 neuron(s): 0, 2, 4, 6, 8, 10, 12, 14, ... (2296 more)" in message, message
+    assert len(message) < 500, f"the warning grows with the number of neurons: {len(message)} chars"
