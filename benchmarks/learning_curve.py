@@ -404,6 +404,14 @@ def families_report():
                 gain_over_median_member_pts=round(float(np.median(gains)), 1),
                 min_gain_pts=round(float(min(gains)), 1),
                 excluded=int(sum(len(r["excluded_seeds"]) for r in sub)))
+    fams = RESULTS.get("families", {})
+    entries = [e for f in fams.values() for k, e in f.items() if k.startswith("m")]
+    if entries:
+        RESULTS["summary"] = dict(
+            n_fits=sum(e["n_seeds"] for e in entries),
+            n_learned=sum(e["n_learned"] for e in entries),
+            max_seed_spread_m3_pts=round(max(f["m3"]["max_pct"] - f["m3"]["min_pct"]
+                                             for f in fams.values() if "m3" in f), 1))
     level_rows = []
     path = DEFAULT_OUT.replace(".json", "_level_range.json")
     if os.path.isfile(path):
