@@ -251,7 +251,7 @@ def test_insilico_flags_implausible_rates():
 
     neurons = TunedNeurons(cf_hz=[1000.0, 2000.0], max_rate_hz=[150.0, 5000.0])
     with pytest.warns(OutsideTrainingRangeWarning, match=r"implausible rates .* up to \d,\d\d\d "
-                                                         r"spikes/s \(neuron\(s\) \[1\]"):
+                                                         r"spikes/s \(1 of 2 neuron\(s\): 1;"):
         result = insilico.rate_level(neurons, levels=np.arange(0.0, 91.0, 10.0))
     assert result.summary.implausible_rate.tolist() == [False, True]
     assert result.summary.max_rate_hz[1] > 1000 > result.summary.max_rate_hz[0]
