@@ -266,11 +266,21 @@ RESULTS = {}
 RESULTS_TOLERANCE = {"*": {"abs": 1e-6}}
 
 
-def family_rows(family):
-    path = DEFAULT_OUT.replace(".json", f"_{family}.json")
+def rows_path(suffix):
+    """``benchmarks/results/learning_curve_<suffix>.json``."""
+    return DEFAULT_OUT.replace(".json", f"_{suffix}.json")
+
+
+def read_rows(path):
+    """The rows of a results file (one JSON object per line); none if it does not exist."""
     if not os.path.isfile(path):
         return []
-    return [json.loads(line) for line in open(path) if line.strip()]
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def family_rows(family):
+    return read_rows(rows_path(family))
 
 
 def ensembles(predictions, size=3):
@@ -278,12 +288,13 @@ def ensembles(predictions, size=3):
     ``size``, each group averaged as ``ICNetEnsemble`` does: members that did not learn left
     out, all kept if none learnt); appends ``ensemble_of_seeds`` rows to each family's file."""
     for family in FAMILY_NAMES:
-        rows = [r for r in family_rows(family) if r["arm"] == "scratch" and r.get("predictions")
+        every = family_rows(family)
+        rows = [r for r in every if r["arm"] == "scratch" and r.get("predictions")
                 and "train_levels_db" not in r]
-        done = {(r["minutes"], tuple(r["member_seeds"])) for r in family_rows(family)
+        done = {(r["minutes"], tuple(r["member_seeds"])) for r in every
                 if r["arm"] == "ensemble_of_seeds"}
         y_test = test_data(family)[2]
-        out = DEFAULT_OUT.replace(".json", f"_{family}.json")
+        out = rows_path(family)
         for minutes in sorted({r["minutes"] for r in rows}):
             by_seed = {r["seed"]: r for r in rows if r["minutes"] == minutes}
             seeds = sorted(by_seed)
@@ -308,10 +319,6 @@ def ensembles(predictions, size=3):
                 print(json.dumps(row), flush=True)
 
 
-def _pct(values):
-    return [round(100 * float(v), 1) for v in values]
-
-
 def _slug(text):
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_").replace("__", "_")
 
@@ -332,10 +339,10 @@ def arms_and_sweep():
     """The first measurements on the IC-like family (one seed: transfer, ensemble and STRF arms,
     ``learning_curve.json``; the recipe's sweep, ``learning_curve_sweep.json``) into ``RESULTS``."""
     keys = ("fit_s", "epochs", "cf_err_oct", "threshold_err_db", "bmf_err_oct", "n_params")
-    for name, path in (("ic_arms", DEFAULT_OUT), ("sweep", DEFAULT_OUT.replace(".json", "_sweep.json"))):
-        if not os.path.isfile(path):
+    for name, path in (("ic_arms", DEFAULT_OUT), ("sweep", rows_path("sweep"))):
+        rows = read_rows(path)
+        if not rows:
             continue
-        rows = [json.loads(line) for line in open(path) if line.strip()]
         block = RESULTS.setdefault(name, {"run": _raw_file_run(path)})
         for r in rows:
             arm = _slug(r["arm"].removeprefix("sweep: "))
@@ -412,10 +419,7 @@ def families_report():
             n_learned=sum(e["n_learned"] for e in entries),
             max_seed_spread_m3_pts=round(max(f["m3"]["max_pct"] - f["m3"]["min_pct"]
                                              for f in fams.values() if "m3" in f), 1))
-    level_rows = []
-    path = DEFAULT_OUT.replace(".json", "_level_range.json")
-    if os.path.isfile(path):
-        level_rows = [json.loads(line) for line in open(path) if line.strip()]
+    level_rows = read_rows(rows_path("level_range"))
     asked = {(r["minutes"], r["seed"]) for r in level_rows}
     base = [r for r in family_rows("level") if r["arm"] == "scratch"
             and (r["minutes"], r["seed"]) in asked and "train_levels_db" not in r]
@@ -453,7 +457,7 @@ def report(out):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    rows = pd.DataFrame([json.loads(line) for line in open(out) if line.strip()])
+    rows = pd.DataFrame(read_rows(out))
     sweep_rows = rows[rows.arm.str.startswith("sweep")]
     rows = rows[~rows.arm.str.startswith("sweep")].drop_duplicates(["minutes", "arm"], keep="last")
     if len(sweep_rows):
@@ -531,8 +535,7 @@ def main():
                         help="the per-family report: RESULTS and the families figure")
     args = parser.parse_args()
     if args.out is None:
-        args.out = DEFAULT_OUT if args.family == "ic" else DEFAULT_OUT.replace(
-            ".json", f"_{args.family}.json")
+        args.out = DEFAULT_OUT if args.family == "ic" else rows_path(args.family)
     if args.report:
         report(args.out)
         return
