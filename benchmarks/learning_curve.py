@@ -28,6 +28,10 @@ or ``--family level`` (``LevelNeurons``) replaces the target neurons (same sound
 their rows go to ``benchmarks/results/learning_curve_<family>.json`` unless ``--out`` is given.
 ``--seed`` sets the fits' ``random_state`` (for the spread over seeds); every row records the
 family, the seed and whether the fit learned (``learned``, from ``DidNotLearnCheck``).
+``--arms choices`` fits the recipe with one choice changed at a time (``recipe_choices``: the next
+smaller network, learning rate 1e-3 or 1e-2, twice the early-stopping patience) with the same seed
+and data as the ``scratch`` row it is compared with (``choice: <name>`` rows; ``--families``
+reports each choice per family and the worst family under it).
 
 Each run appends its rows to ``benchmarks/results/learning_curve.json`` (one JSON object per line;
 ``--out`` to change), so arms can run as separate processes. ``--report`` writes the table
@@ -182,6 +186,18 @@ class Runner:
         epochs, _ = epochs_and_time(est)
         self.record(minutes, "scratch", est, time.perf_counter() - t0, epochs=epochs)
 
+    def choices(self, minutes):
+        """The recipe with one choice changed at a time (``RECIPE_CHOICES``), this seed."""
+        X, y = self.subset(minutes)
+        base = small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT, n_neurons=N_TARGET)
+        for name, change in recipe_choices(base).items():
+            est = ICNetRegressor(**{**base, "random_state": self.seed, "verbose": 0, **change})
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            self.record(minutes, f"choice: {name}", est, time.perf_counter() - t0,
+                        epochs=len(est.history),
+                        n_params=int(sum(p.numel() for p in est.module_.parameters())))
+
     def ensemble(self, minutes, n_members=3):
         X, y = self.subset(minutes)
         member = ICNetRegressor(**small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT,
@@ -257,6 +273,18 @@ def sweep(runner, minutes=3):
         runner.record(minutes, f"sweep: {name}", est, time.perf_counter() - t0,
                       epochs=len(est.history),
                       n_params=int(sum(p.numel() for p in est.module_.parameters())))
+
+
+def recipe_choices(base):
+    """One change at a time to the recipe's parameters ``base`` (``--arms choices``): the
+    next smaller network, the learning rate 3x lower and 3x higher, twice the early-stopping
+    patience."""
+    from sk_icnet.icnet._recipe import SMALLER_PRESETS
+
+    small = {f"module__{k}": v for k, v in SMALLER_PRESETS["small"].items()
+             if f"module__{k}" in base}
+    return {"size small": small, "lr 1e-3": {"lr": 1e-3}, "lr 1e-2": {"lr": 1e-2},
+            "patience x2": {"early_stopping_patience": 2 * base["early_stopping_patience"]}}
 
 
 FAMILY_NAMES = ("ic", "periphery", "level")
@@ -360,6 +388,35 @@ def arms_and_sweep():
                 block.setdefault(arm, {})[f"m{r['minutes']}"] = entry
 
 
+def recipe_choices_report():
+    """``RESULTS["choices"]``: each changed choice's D² (% of attainable) per family against the
+    recipe's fit of the same seed and minutes, and the worst family under each."""
+    block = {}
+    for family in FAMILY_NAMES:
+        rows = family_rows(family)
+        recipe = {(r["minutes"], r["seed"]): r for r in rows
+                  if r["arm"] == "scratch" and "train_levels_db" not in r}
+        for r in rows:
+            if not r["arm"].startswith("choice: ") or (r["minutes"], r["seed"]) not in recipe:
+                continue
+            base = recipe[(r["minutes"], r["seed"])]
+            for name, row in (("recipe", base), (_slug(r["arm"].removeprefix("choice: ")), r)):
+                block.setdefault(f"m{r['minutes']}", {}).setdefault(name, {})[family] = dict(
+                    pct=round(100 * row["fraction"], 1), epochs=row["epochs"],
+                    delta_pts=round(100 * (row["fraction"] - base["fraction"]), 1),
+                    learned=row["learned"] is not False)
+    for by_choice in block.values():
+        complete = {name: fams for name, fams in by_choice.items()
+                    if set(fams) == set(by_choice["recipe"])}
+        for fams in complete.values():
+            fams["worst_pct"] = min(f["pct"] for f in fams.values())
+        recipe_worst = by_choice["recipe"]["worst_pct"]
+        by_choice["n_better_worst_family"] = sum(fams["worst_pct"] > recipe_worst
+                                                 for fams in complete.values())
+    if block:
+        RESULTS["choices"] = block
+
+
 def families_report():
     """Per-family learning curves (median and range over seeds), the ensembles of seeds, the
     level-range experiment: ``RESULTS`` and ``docs/images/learning_curve_families.png``."""
@@ -405,12 +462,14 @@ def families_report():
             sub = [r for r in ens if r["minutes"] == minutes]
             gains = [100 * (r["fraction"] - np.median(r["member_fractions"])) for r in sub]
             below = sum(r["fraction"] < np.median(r["member_fractions"]) for r in sub)
+            below_best = sum(r["fraction"] < max(r["member_fractions"]) for r in sub)
             fam[f"ensemble_m{minutes}"] = dict(
-                n=len(sub), below_median_member=int(below),
+                n=len(sub), below_median_member=int(below), below_best_member=int(below_best),
                 median_pct=round(float(np.median([100 * r["fraction"] for r in sub])), 1),
                 gain_over_median_member_pts=round(float(np.median(gains)), 1),
                 min_gain_pts=round(float(min(gains)), 1),
                 excluded=int(sum(len(r["excluded_seeds"]) for r in sub)))
+    recipe_choices_report()
     fams = RESULTS.get("families", {})
     entries = [e for f in fams.values() for k, e in f.items() if k.startswith("m")]
     if entries:

@@ -76,8 +76,22 @@ PEERS = {
         "source": "deepSTRF v0.1.0 leaderboard (https://deepstrf.readthedocs.io), NS1 population",
         "models": {"StateNet (GRU)": {"ccnorm": 75.1, "ccraw": 55.6},
                    "Transformer": {"ccnorm": 73.0}, "2D-CNN": {"ccnorm": 70.1}},
+        #: the StateNet checkpoint's card on Hugging Face (test ``cc_norm_mean``)
+        "statenet_card_ccnorm": 0.770,
     },
 }
+#: sizes the sources state (not measured here): CRCNS bst-2's data page (about 5 GB); the
+#: NS1 files as deepSTRF's loader lists them (about 155 MB in all)
+SOURCE_SIZES = {"crcns_bst2_gb": 5, "ns1_download_mb": 155}
+
+
+def _cited():
+    """The cited figures, as the results file keeps them (keys made identifiers)."""
+    slug = {"StateNet (GRU)": "statenet_gru", "Transformer": "transformer", "2D-CNN": "cnn_2d"}
+    ns1 = PEERS["ns1"]
+    return {"peers": {**{slug[name]: dict(row) for name, row in ns1["models"].items()},
+                      "statenet_card_ccnorm": ns1["statenet_card_ccnorm"]},
+            "sizes": dict(SOURCE_SIZES)}
 
 
 def parse_args(argv=None):
@@ -145,6 +159,7 @@ def check_release(args, argv):
     started = time.time()
     data = load_ns1(args.path, neurons="all")
     level_gap = (data.stimuli["level_db_spl"] - data.stimuli["nominal_level_db_spl"]).abs()
+    times_ms = raw_spike_times_ms(args.path, data.neurons["file"])
     summary = {
         "command": "python benchmarks/public_datasets.py " + " ".join(
             sys.argv[1:] if argv is None else argv),
@@ -156,6 +171,8 @@ def check_release(args, argv):
         "nominal_levels_db_spl": sorted(set(data.stimuli["nominal_level_db_spl"].tolist())),
         "max_level_minus_nominal_db": round(float(level_gap.max()), 3),
         "spikes_in_trials": int(np.nansum(data.y_repeats)),
+        "first_spike_ms": round(float(times_ms.min()), 1),
+        "last_spike_ms": round(float(times_ms.max()), 1),
         "spikes_after_last_bin": int(data.dropped["after"].sum()),
         "spikes_before_onset": int(data.dropped["before"].sum()),
         "split": {k: v.tolist() for k, v in data.split.items()},
@@ -167,8 +184,18 @@ def check_release(args, argv):
         with open(args.out, "w") as f:
             json.dump(summary, f, indent=1)
         print(f"written to {args.out}")
-    RESULTS.update(release=_release_figures(summary), read_s=summary["read_s"])
+    RESULTS.update(release=_release_figures(summary), read_s=summary["read_s"], **_cited())
     return summary
+
+
+def raw_spike_times_ms(path, files):
+    """Every spike time of the neuron files as stored (ms from the stimulus onset, all 32
+    stimuli, before any binning): the evidence for the unit."""
+    from sk_icnet.data._ns1 import _read_neuron
+
+    return np.concatenate([t for file in files
+                           for _, repeats in _read_neuron(os.path.join(path, "spikesandwav", file))
+                           for t in repeats])
 
 
 def _release_figures(summary):
@@ -231,6 +258,7 @@ def main(argv=None):
               "processor": platform.processor() or platform.machine(), "device": args.device,
               "torch_threads": torch.get_num_threads(), "wall_s": round(time.time() - started, 1),
               "models": rows, "peers": peers}
+    RESULTS.update(_cited())
     RESULTS.update(n_neurons=result["n_neurons"], quick=args.quick, wall_s=result["wall_s"],
                    models={name.split(" ")[0]: dict(row)
                            for name, row in rows.items()},
