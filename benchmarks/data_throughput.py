@@ -48,6 +48,8 @@ import numpy as np
 
 FS, DT, N_CHANNELS = 24414.0625, 1.31072, 512
 RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
+#: rates and per-batch times are timings (never compared between runs)
+RESULTS_TOLERANCE = {"*_ms": "timing", "*_ms_*": "timing", "*per_s": "timing"}
 #: the reads and fits run in child processes, which the results tracer does not see
 RESULTS_CODE = ["sk_icnet/data/*.py", "sk_icnet/icnet/_estimator.py", "sk_icnet/icnet/_training.py",
                 "sk_icnet/icnet/_callbacks.py"]
