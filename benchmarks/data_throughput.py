@@ -22,15 +22,11 @@ the recording's length.
     python benchmarks/data_throughput.py                      # 10 and 60 minutes
     python benchmarks/data_throughput.py --minutes 10 --workers 2
     python benchmarks/data_throughput.py --train
-    python benchmarks/data_throughput.py --minutes 10 --batch-costs   # a worker's per-batch costs
 
 ``python docs/_results.py run benchmarks/data_throughput.py --train`` writes the figures the
 user guide quotes to ``docs/results/data_throughput.json`` (``--name data_throughput_lz4`` for
 the ``--compression lz4`` run): per store length ``m<minutes>``, the store's size and, per
-worker count ``workers<k>``, the read figures above, and ``train`` with ``--train``;
-``--name loader_costs ... --minutes 10 --batch-costs`` writes ``batch_costs`` (the read time per
-batch in-process, the shared- and private-memory allocation of one batch, and the audio-s/s one
-worker could deliver from them).
+worker count ``workers<k>``, the read figures above, and ``train`` with ``--train``.
 """
 
 from __future__ import annotations
@@ -48,8 +44,6 @@ import numpy as np
 
 FS, DT, N_CHANNELS = 24414.0625, 1.31072, 512
 RESULTS = {}  # the figures the docs quote (docs/_results.py writes them to docs/results/)
-#: rates and per-batch times are timings (never compared between runs)
-RESULTS_TOLERANCE = {"*_ms": "timing", "*_ms_*": "timing", "*per_s": "timing"}
 #: the reads and fits run in child processes, which the results tracer does not see
 RESULTS_CODE = ["sk_icnet/data/*.py", "sk_icnet/icnet/_estimator.py", "sk_icnet/icnet/_training.py",
                 "sk_icnet/icnet/_callbacks.py"]
@@ -160,42 +154,6 @@ def train_epoch(path, workers=1):
                 peak_rss_mb=round(rss.main / 2**20), peak_pss_tree_mb=round(rss.tree / 2**20))
 
 
-def batch_costs(path, batch_size=16, repeats=200):
-    """What a loader worker pays per batch beyond the read: the read and collate time per batch
-    in-process (an epoch with no worker), and allocating and filling a batch-sized block of
-    shared memory (as a worker's collate does for every batch) against private memory."""
-    import torch
-
-    from sk_icnet.data import WindowDataset
-
-    read = read_epoch(path, 0, batch_size)
-    torch.set_num_threads(1)
-    ds = WindowDataset(path)
-    bins = ds.window_samples // 32
-    nbytes = batch_size * (ds.window_samples * 4 + N_CHANNELS * bins)  # float32 audio, uint8 counts
-
-    def fill(shared):  # a worker's collate allocates its output with ``_new_shared``
-        t0 = time.perf_counter()
-        storage = torch.UntypedStorage._new_shared(nbytes) if shared else \
-            torch.UntypedStorage(nbytes)
-        torch.empty(0, dtype=torch.uint8).set_(storage).fill_(1)
-        return time.perf_counter() - t0
-
-    costs = {}
-    for shared in (False, True, False, True):  # interleaved, the second pass kept (warm)
-        costs[shared] = float(np.median([fill(shared) for _ in range(repeats)]))
-    batches = read["windows"] / batch_size
-    read_ms = 1000 * read["epoch_s"] / batches
-    audio_per_batch = batch_size * (ds.window_samples - ds.context_samples) / FS
-    return dict(read_ms_per_batch=round(read_ms, 2),
-                in_process_audio_s_per_s=read["audio_s_per_s"],
-                batch_mb=round(nbytes / 2**20, 2),
-                shared_alloc_ms=round(1000 * costs[True], 2),
-                private_alloc_ms=round(1000 * costs[False], 2),
-                worker_audio_s_per_s=round(audio_per_batch
-                                           / (read_ms / 1000 + costs[True])))
-
-
 def child(args):
     workers = args.workers[0]
     result = read_epoch(args.path, workers) if args.child == "read" else train_epoch(args.path, workers)
@@ -219,9 +177,6 @@ def main():
     parser.add_argument("--chunk-bins", type=int, default=4096)
     parser.add_argument("--compression", default="none", choices=["none", "lz4"])
     parser.add_argument("--keep", action="store_true", help="keep the stores")
-    parser.add_argument("--batch-costs", action="store_true",
-                        help="only the per-batch costs of a loader worker, on the first "
-                             "--minutes store (in this process)")
     parser.add_argument("--child", choices=["read", "train"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,12 +202,6 @@ def main():
             info.update(chunk_bins=args.chunk_bins, compression=args.compression)
             print(json.dumps({"write": info}), flush=True)
             figures = RESULTS.setdefault(f"m{minutes:g}", {"store_mb": info["store_mb"]})
-            if args.batch_costs:
-                costs = batch_costs(path)
-                print(json.dumps({"minutes": minutes, "batch_costs": costs}), flush=True)
-                figures["batch_costs"] = costs
-                shutil.rmtree(path, ignore_errors=True)
-                break
             for workers in args.workers:
                 read = run_child("read", path, workers)
                 print(json.dumps({"minutes": minutes, "read": read}), flush=True)
