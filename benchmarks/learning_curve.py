@@ -480,8 +480,12 @@ def families_report():
                                              for f in fams.values() if "m3" in f), 1))
     level_rows = read_rows(rows_path("level_range"))
     asked = {(r["minutes"], r["seed"]) for r in level_rows}
-    base = [r for r in family_rows("level") if r["arm"] == "scratch"
-            and (r["minutes"], r["seed"]) in asked and "train_levels_db" not in r]
+    # the default range from the same kind of pool when it was run (--train-levels 40,80),
+    # else the family's own fit of the same minutes and seed (the default pool's first minutes)
+    own_default = any(r["train_levels_db"] == [40.0, 80.0] for r in level_rows)
+    base = [] if own_default else [
+        r for r in family_rows("level") if r["arm"] == "scratch"
+        and (r["minutes"], r["seed"]) in asked and "train_levels_db" not in r]
     for r in level_rows + [dict(b, train_levels_db=[40.0, 80.0]) for b in base]:
         lo, hi = r["train_levels_db"]
         RESULTS.setdefault("level_range", {})[f"db{lo:g}_{hi:g}"] = dict(

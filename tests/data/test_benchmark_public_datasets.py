@@ -54,5 +54,10 @@ def test_release_check_leaves_what_the_reader_finds_in_results_and_writes_no_fil
     assert release["split_train"] == {"clips": 14, "first": 0, "last": 13}
     assert release["split_test"] == {"clips": 3, "first": 17, "last": 19}
     assert release["max_level_minus_nominal_db"] < 0.01
+    # the raw times as stored, past-the-clip spikes included (planted: 5 ms first, 300 + n last)
+    assert release["first_spike_ms"] == 5.0 and release["last_spike_ms"] == 301.0
+    assert script.RESULTS["peers"]["statenet_gru"] == {"ccnorm": 75.1, "ccraw": 55.6}
+    assert script.RESULTS["peers"]["cnn_2d"]["ccnorm"] == 70.1
+    assert set(script.RESULTS["sizes"]) == {"crcns_bst2_gb", "ns1_download_mb"}
     assert script.RESULTS["read_s"] >= 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["NS1"]  # nothing written without --out
