@@ -442,6 +442,8 @@ def families_report():
             entry = dict(n_seeds=len(sub), n_learned=sum(r["learned"] is not False for r in sub),
                          median_pct=round(float(np.median(pct)), 1),
                          min_pct=round(float(pct.min()), 1), max_pct=round(float(pct.max()), 1),
+                         spread_pts=round(round(float(pct.max()), 1)
+                                          - round(float(pct.min()), 1), 1),
                          epochs_median=float(np.median([r["epochs"] for r in sub])),
                          fit_s_median=float(np.median([r["fit_s"] for r in sub])))
             for err in errors:
@@ -457,6 +459,10 @@ def families_report():
         for ax, err in ((axes[1], "threshold_err_db"), (axes[2], "l50_err_db")):
             ax.plot(minutes_list, [fam[f"m{m}"].get(err, np.nan) for m in minutes_list], "-",
                     color=colour, label=family)
+        upto10 = [r for r in single if r["minutes"] <= 10]
+        fam["closest_upto_m10"] = {err: round(float(min(r[err] for r in upto10)), 1)
+                                   for err in ("threshold_err_db", "l50_err_db")
+                                   if all(r.get(err) is not None for r in upto10)}
         ens = [r for r in rows if r["arm"] == "ensemble_of_seeds"]
         for minutes in sorted({r["minutes"] for r in ens}):
             sub = [r for r in ens if r["minutes"] == minutes]
@@ -482,13 +488,16 @@ def families_report():
     asked = {(r["minutes"], r["seed"]) for r in level_rows}
     # the default range from the same kind of pool when it was run (--train-levels 40,80),
     # else the family's own fit of the same minutes and seed (the default pool's first minutes)
+    # (kept as ``db40_80_pool60`` beside it: two draws of the same sound, for their spread)
     own_default = any(r["train_levels_db"] == [40.0, 80.0] for r in level_rows)
-    base = [] if own_default else [
-        r for r in family_rows("level") if r["arm"] == "scratch"
-        and (r["minutes"], r["seed"]) in asked and "train_levels_db" not in r]
-    for r in level_rows + [dict(b, train_levels_db=[40.0, 80.0]) for b in base]:
+    base = [r for r in family_rows("level") if r["arm"] == "scratch"
+            and (r["minutes"], r["seed"]) in asked and "train_levels_db" not in r]
+    tagged = [(r, "") for r in level_rows] + [
+        (dict(b, train_levels_db=[40.0, 80.0]), "_pool60" if own_default else "") for b in base]
+    for r, tag in tagged:
         lo, hi = r["train_levels_db"]
-        RESULTS.setdefault("level_range", {})[f"db{lo:g}_{hi:g}"] = dict(
+        name = f"db{lo:g}_{hi:g}{tag}"
+        RESULTS.setdefault("level_range", {})[name] = dict(
             minutes=r["minutes"], pct=round(100 * r["fraction"], 1),
             **{err: round(r[err], 2) for err in errors + ("noise_threshold_err_db",)
                if r.get(err) is not None})
