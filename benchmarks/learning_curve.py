@@ -186,17 +186,22 @@ class Runner:
         epochs, _ = epochs_and_time(est)
         self.record(minutes, "scratch", est, time.perf_counter() - t0, epochs=epochs)
 
-    def choices(self, minutes):
-        """The recipe with one choice changed at a time (``RECIPE_CHOICES``), this seed."""
+    def fit_variant(self, minutes, arm, params):
+        """Fit ``ICNetRegressor(**params)`` on the first ``minutes`` and record it as ``arm``,
+        with its epochs and parameter count."""
         X, y = self.subset(minutes)
+        est = ICNetRegressor(**params)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        self.record(minutes, arm, est, time.perf_counter() - t0, epochs=len(est.history),
+                    n_params=int(sum(p.numel() for p in est.module_.parameters())))
+
+    def choices(self, minutes):
+        """The recipe with one choice changed at a time (:func:`recipe_choices`), this seed."""
         base = small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT, n_neurons=N_TARGET)
         for name, change in recipe_choices(base).items():
-            est = ICNetRegressor(**{**base, "random_state": self.seed, "verbose": 0, **change})
-            t0 = time.perf_counter()
-            est.fit(X, y)
-            self.record(minutes, f"choice: {name}", est, time.perf_counter() - t0,
-                        epochs=len(est.history),
-                        n_params=int(sum(p.numel() for p in est.module_.parameters())))
+            self.fit_variant(minutes, f"choice: {name}",
+                             {**base, "random_state": self.seed, "verbose": 0, **change})
 
     def ensemble(self, minutes, n_members=3):
         X, y = self.subset(minutes)
@@ -251,7 +256,6 @@ def sweep(runner, minutes=3):
     """The recipe against one change at a time, at ``minutes`` of the target data."""
     from sk_icnet.icnet._recipe import SIZE_PRESETS, SMALLER_PRESETS
 
-    X, y = runner.subset(minutes)
     base = small_data_params(minutes * 60, audio_fs=FS, dt_ms=DT, n_neurons=N_TARGET)
     presets = {**SMALLER_PRESETS, **{name: p for _, name, p in SIZE_PRESETS}}
     sizes = {name: {f"module__{k}": v for k, v in p.items()} for name, p in presets.items()}
@@ -266,13 +270,8 @@ def sweep(runner, minutes=3):
         "no LR schedule": {**tiny, "callbacks": None},
     }
     for name, change in variants.items():
-        params = {**base, "random_state": 0, "verbose": 0, **change}
-        est = ICNetRegressor(**params)
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        runner.record(minutes, f"sweep: {name}", est, time.perf_counter() - t0,
-                      epochs=len(est.history),
-                      n_params=int(sum(p.numel() for p in est.module_.parameters())))
+        runner.fit_variant(minutes, f"sweep: {name}",
+                           {**base, "random_state": 0, "verbose": 0, **change})
 
 
 def recipe_choices(base):
@@ -482,8 +481,7 @@ def families_report():
         RESULTS["summary"] = dict(
             n_fits=sum(e["n_seeds"] for e in entries),
             n_learned=sum(e["n_learned"] for e in entries),
-            max_seed_spread_m3_pts=round(max(f["m3"]["max_pct"] - f["m3"]["min_pct"]
-                                             for f in fams.values() if "m3" in f), 1))
+            max_seed_spread_m3_pts=max(f["m3"]["spread_pts"] for f in fams.values() if "m3" in f))
     level_rows = read_rows(rows_path("level_range"))
     asked = {(r["minutes"], r["seed"]) for r in level_rows}
     # the default range from the same kind of pool when it was run (--train-levels 40,80),

@@ -53,7 +53,7 @@ def batch_costs(path, batch_size=16):
     read = read_epoch(path, 0, batch_size)
     torch.set_num_threads(1)
     ds = WindowDataset(path)
-    bins = ds.window_samples // 32
+    bins = ds.window_samples // ds.timebase.samples_per_bin
     nbytes = batch_size * (ds.window_samples * 4 + N_CHANNELS * bins)  # float32 audio, uint8 counts
     costs = {}
     for shared in (False, True, False, True):  # interleaved, the second pass kept (warm)

@@ -98,4 +98,3 @@ def test_dynamic_strf_of_all_animals_equals_each_animals(published):
     np.testing.assert_allclose(every.dstrf[:, :, 1], third.dstrf[:, :, 0], rtol=1e-4, atol=1e-9)
     with pytest.raises(ValueError, match='recording="animal_1".*recording="all"'):
         insilico.dynamic_strf(est, X, time_s=T0, progress=False)
-
