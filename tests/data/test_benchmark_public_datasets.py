@@ -42,6 +42,8 @@ def test_quick_run_fits_every_model_on_the_split_and_scores_the_test_clips(scrip
 def test_release_check_leaves_what_the_reader_finds_in_results_and_writes_no_file_unasked(
         script, tmp_path, monkeypatch):
     write_ns1(tmp_path / "NS1", n_neurons=2, clip_s=0.1)
+    renamed = tmp_path / "NS1" / "spikesandwav" / "exp1" / "P01-SH.En.C"
+    os.rename(renamed / "cluster.02.data.mat", renamed / "cluster.02.data_1.mat")
     monkeypatch.setattr(script, "RESULTS", {})
     monkeypatch.chdir(tmp_path)
     summary = script.main([str(tmp_path / "NS1"), "--check-release"])
@@ -54,6 +56,9 @@ def test_release_check_leaves_what_the_reader_finds_in_results_and_writes_no_fil
     assert release["split_train"] == {"clips": 14, "first": 0, "last": 13}
     assert release["split_test"] == {"clips": 3, "first": 17, "last": 19}
     assert release["max_level_minus_nominal_db"] < 0.01
+    # the second file carries the release's _1 suffix; both list the stimuli in one order
+    assert release["files_named_as_metadata"] == 1
+    assert release["files_in_first_files_stimulus_order"] == 2
     # the raw times as stored, past-the-clip spikes included (planted: 5 ms first, 300 + n last)
     assert release["first_spike_ms"] == 5.0 and release["last_spike_ms"] == 301.0
     assert script.RESULTS["peers"]["statenet_gru"] == {"ccnorm": 75.1, "ccraw": 55.6}
