@@ -175,7 +175,8 @@ def check_release(args, argv):
         "last_spike_ms": round(float(times_ms.max()), 1),
         "spikes_after_last_bin": int(data.dropped["after"].sum()),
         "spikes_before_onset": int(data.dropped["before"].sum()),
-        "files_named_as_metadata": int((data.neurons["file"] == data.neurons["path"]).sum()),
+        "files_named_as_metadata": int((data.neurons["file"].str.replace(os.sep, "/")
+                                        == data.neurons["path"]).sum()),
         "files_in_first_files_stimulus_order": same_order,
         "split": {k: v.tolist() for k, v in data.split.items()},
         "read_s": round(time.time() - started, 1), "machine": platform.platform(),
@@ -194,12 +195,12 @@ def raw_spike_times_ms(path, files):
     """Every spike time of the neuron files as stored (ms from the stimulus onset, all 32
     stimuli, before any binning): the evidence for the unit; and how many files list their
     stimuli (``stim_params``) in the first file's order."""
-    from sk_icnet.data._ns1 import _read_neuron
+    from sk_icnet.data._ns1 import _read_neuron, _stimulus_key
 
     times, orders = [], []
     for file in files:
         stimuli = _read_neuron(os.path.join(path, "spikesandwav", file))
-        orders.append([sorted(info.items(), key=str) for info, _ in stimuli])
+        orders.append([_stimulus_key(info) for info, _ in stimuli])
         times.extend(t for _, repeats in stimuli for t in repeats)
     return np.concatenate(times), sum(order == orders[0] for order in orders)
 

@@ -66,3 +66,20 @@ def test_release_check_leaves_what_the_reader_finds_in_results_and_writes_no_fil
     assert set(script.RESULTS["sizes"]) == {"crcns_bst2_gb", "ns1_download_mb"}
     assert script.RESULTS["read_s"] >= 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["NS1"]  # nothing written without --out
+
+
+def test_the_release_check_counts_a_file_whose_stimuli_come_in_another_order(script, tmp_path):
+    paths = write_ns1(tmp_path / "NS1", n_neurons=3, clip_s=0.1)
+    # the third file lists the same stimuli with its first two swapped (load_ns1 refuses such
+    # a release, so the count is of the files as stored)
+    from scipy.io import loadmat, savemat
+
+    third = tmp_path / "NS1" / "spikesandwav" / paths[2]
+    data = loadmat(third)["data"]
+    sets = data[0, 0]["set"]
+    sets[0, [0, 1]] = sets[0, [1, 0]]
+    savemat(third, {"data": data})
+    times, same_order = script.raw_spike_times_ms(str(tmp_path / "NS1"), paths)
+    assert same_order == 2
+    assert times.size > 0 and np.isfinite(times).all()
+
