@@ -159,7 +159,7 @@ def check_release(args, argv):
     started = time.time()
     data = load_ns1(args.path, neurons="all")
     level_gap = (data.stimuli["level_db_spl"] - data.stimuli["nominal_level_db_spl"]).abs()
-    times_ms, same_order = raw_spike_times_ms(args.path, data.neurons["file"])
+    times_ms = raw_spike_times_ms(args.path, data.neurons["file"])
     summary = {
         "command": "python benchmarks/public_datasets.py " + " ".join(
             sys.argv[1:] if argv is None else argv),
@@ -177,7 +177,6 @@ def check_release(args, argv):
         "spikes_before_onset": int(data.dropped["before"].sum()),
         "files_named_as_metadata": int((data.neurons["file"].str.replace(os.sep, "/")
                                         == data.neurons["path"]).sum()),
-        "files_in_first_files_stimulus_order": same_order,
         "split": {k: v.tolist() for k, v in data.split.items()},
         "read_s": round(time.time() - started, 1), "machine": platform.platform(),
     }
@@ -193,16 +192,12 @@ def check_release(args, argv):
 
 def raw_spike_times_ms(path, files):
     """Every spike time of the neuron files as stored (ms from the stimulus onset, all 32
-    stimuli, before any binning): the evidence for the unit; and how many files list their
-    stimuli (``stim_params``) in the first file's order."""
-    from sk_icnet.data._ns1 import _read_neuron, _stimulus_key
+    stimuli, before any binning): the evidence for the unit."""
+    from sk_icnet.data._ns1 import _read_neuron
 
-    times, orders = [], []
-    for file in files:
-        stimuli = _read_neuron(os.path.join(path, "spikesandwav", file))
-        orders.append([_stimulus_key(info) for info, _ in stimuli])
-        times.extend(t for _, repeats in stimuli for t in repeats)
-    return np.concatenate(times), sum(order == orders[0] for order in orders)
+    return np.concatenate([t for file in files
+                           for _, repeats in _read_neuron(os.path.join(path, "spikesandwav", file))
+                           for t in repeats])
 
 
 def _release_figures(summary):
